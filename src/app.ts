@@ -1,0 +1,105 @@
+import { randomUUID } from 'node:crypto'
+import { Ajv } from 'ajv'
+import addFormats from 'ajv-formats'
+import { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions, LogController } from 'fastify'
+import type { Config } from './config.js'
+import type { ConnectionTarget } from './db/pool.js'
+import apiKeys from './modules/api-keys/index.js'
+import categories from './modules/categories/index.js'
+import health from './modules/health/index.js'
+import products from './modules/products/index.js'
+import auth from './plugins/app/auth.js'
+import db from './plugins/app/db.js'
+import problems, { sendProblem, toAppError } from './plugins/app/problems.js'
+import swagger from './plugins/external/swagger.js'
+import { ProblemSchema } from './lib/schemas.js'
+
+export interface AppOptions {
+  config: Config
+  database: ConnectionTarget
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    appOptions: AppOptions
+  }
+}
+
+/** One log line per request, when it completes; health checks and scrapes only when they fail. */
+class RequestLog extends LogController {
+  override incomingRequest() {}
+
+  override requestCompleted(_err: unknown, request: FastifyRequest, reply: FastifyReply) {
+    const route = request.routeOptions.url ?? 'unmatched'
+    const line = { method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }
+    if (reply.statusCode >= 500) request.log.error(line, 'request completed')
+    else if (reply.statusCode >= 400 || !QUIET_ROUTES.test(route)) request.log.info(line, 'request completed')
+  }
+}
+
+const QUIET_ROUTES = /^\/(health|metrics)(\/|$)/
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+/** Server-level options: everything that must be set when the Fastify instance is created. */
+export function serverOptions(config: Config): FastifyServerOptions {
+  return {
+    logger: {
+      level: config.LOG_LEVEL,
+      redact: {
+        paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'res.headers["set-cookie"]'],
+        censor: '[redacted]'
+      },
+      ...(config.LOG_PRETTY && config.NODE_ENV === 'development' ? { transport: { target: 'pino-pretty' } } : {})
+    },
+    logController: new RequestLog(),
+    // A client's X-Request-Id is kept when well-formed, so one id follows a request across services.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id']
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+    },
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    routerOptions: { maxParamLength: 100, ignoreTrailingSlash: false },
+    return503OnClosing: false,
+    frameworkErrors: (err, request, reply) => {
+      sendProblem(request, reply, toAppError(err))
+    }
+  }
+}
+
+function strictValidators(app: FastifyInstance) {
+  // Bodies are taken as sent: "12" is not 12 and unknown fields are errors, never stripped.
+  const bodies = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: true, strict: false })
+  // Query strings and path parameters are text by nature, so they are coerced to the declared types.
+  const params = new Ajv({ coerceTypes: 'array', useDefaults: true, removeAdditional: false, allErrors: true, strict: false })
+  addFormats.default(bodies)
+  addFormats.default(params)
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodies : params).compile(schema))
+}
+
+/** The whole service as one plugin: tests register it on their own Fastify instance. */
+export default async function catalogApp(app: FastifyInstance, opts: AppOptions) {
+  app.decorate('appOptions', opts)
+  strictValidators(app)
+  app.addSchema(ProblemSchema)
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+
+  // External plugins first (they only decorate), then our shared capabilities, then the routes that use them.
+  await app.register(problems)
+  await app.register(swagger)
+  await app.register(db)
+  await app.register(auth)
+
+  await app.register(health)
+  await app.register(
+    async (api) => {
+      await api.register(products)
+      await api.register(categories)
+      await api.register(apiKeys)
+    },
+    { prefix: '/api/v1' }
+  )
+}

@@ -1,0 +1,119 @@
+import { Ajv } from 'ajv'
+import { type Static, Type } from 'typebox'
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+const port = (description: string, fallback?: number) =>
+  Type.Integer({ minimum: 0, maximum: 65535, description, ...(fallback === undefined ? {} : { default: fallback }) })
+const ms = (description: string, fallback: number) => Type.Integer({ minimum: 0, default: fallback, description })
+const bool = (description: string, fallback: boolean) => Type.Boolean({ default: fallback, description })
+const optionalText = (description: string) => Type.Optional(Type.String({ minLength: 1, description }))
+
+/** Every environment variable the service reads, with its default and meaning. */
+export const ConfigSchema = Type.Object({
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], {
+    default: 'development',
+    description: 'development | production | test'
+  }),
+  PORT: port('HTTP port the API listens on', 5000),
+  HOST: Type.String({ default: '0.0.0.0', description: 'Interface the API binds to' }),
+  LOG_LEVEL: Type.Enum([...LOG_LEVELS], {
+    default: 'info', description: `one of ${LOG_LEVELS.join(', ')} (upper case accepted, e.g. WARN)`
+  }),
+  LOG_PRETTY: bool('Human-readable logs (development only; needs pino-pretty installed)', false),
+
+  DB_HOST: optionalText('PostgreSQL host; unset → an embedded PostgreSQL 15 kept in DATA_DIR'),
+  DB_PORT: port('PostgreSQL port', 5432),
+  DB_USER: Type.String({ default: 'postgres', description: 'PostgreSQL user' }),
+  DB_PASSWORD: Type.String({ default: '', description: 'PostgreSQL password' }),
+  DB_NAME: Type.String({ default: 'ecommerce', minLength: 1, description: 'PostgreSQL database name' }),
+  DB_SSL: bool('Connect to PostgreSQL over TLS (RDS)', false),
+  DB_SSL_CA_FILE: optionalText('PEM bundle to verify the database certificate (e.g. the RDS CA bundle)'),
+  DB_POOL_MAX: Type.Integer({ minimum: 1, maximum: 1000, default: 20, description: 'Primary pool size' }),
+  DB_POOL_MIN: Type.Integer({ minimum: 0, maximum: 1000, default: 0, description: 'Idle connections kept open' }),
+  DB_READ_REPLICA_HOST: optionalText('Read replica host(s), comma-separated; unset → reads use the primary'),
+  DB_READ_REPLICA_PORT: port('Read replica port', 5432),
+  DB_READ_POOL_MAX: Type.Integer({ minimum: 1, maximum: 1000, default: 30, description: 'Pool size per replica' }),
+  DB_REPLICA_MAX_LAG_MS: ms('Replicas further behind than this take no reads', 5000),
+  DB_STATEMENT_TIMEOUT: ms('Server-side statement_timeout in ms (0 = none)', 30000),
+  DB_QUERY_TIMEOUT: ms('Client-side query timeout in ms (0 = none)', 30000),
+  DB_CONNECTION_TIMEOUT: ms('Max wait for a pool connection in ms', 5000),
+  DB_IDLE_TIMEOUT: ms('Idle connections are closed after this many ms', 30000),
+  DB_MAX_LIFETIME_SECONDS: Type.Integer({ minimum: 0, default: 1800, description: 'Connections are recycled after this many seconds (0 = never)' }),
+  DATA_DIR: Type.String({ default: '.data', description: 'Where the embedded PostgreSQL keeps its data' }),
+  MIGRATE_ON_STARTUP: bool('Apply pending migrations at start', true),
+  SEED_ON_STARTUP: bool('Load the demo catalog at start when the catalog is empty (default: on with the embedded database)', false),
+  SEED_PRODUCTS: Type.Integer({ minimum: 0, maximum: 10_000_000, default: 10_000, description: 'Demo products loaded by SEED_ON_STARTUP' }),
+
+  REDIS_URL: optionalText('redis:// or rediss:// URL; unset → in-process cache and rate limiter'),
+  CACHE_TTL_SECONDS: Type.Integer({ minimum: 1, default: 300, description: 'Default cache TTL' }),
+  RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 1000, default: 900_000, description: 'Rate-limit window for anonymous clients' }),
+  RATE_LIMIT_MAX_REQUESTS: Type.Integer({ minimum: 1, default: 100, description: 'Requests per window for anonymous clients' }),
+
+  CORS_ORIGIN: Type.String({ default: '', description: 'Comma-separated list of allowed browser origins (empty = none)' }),
+  SWAGGER_HOST: optionalText('Public host (and optional scheme) used as the OpenAPI server URL, e.g. api.example.com'),
+  CURSOR_SECRET: optionalText('Key that signs pagination cursors; set the same value on every instance'),
+  BOOTSTRAP_ADMIN_API_KEY: optionalText('An admin API key registered at start (for compose and CI)'),
+  BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 102_400, description: 'Largest accepted request body' }),
+  TRUST_PROXY: Type.String({ default: '', description: 'Proxies trusted for X-Forwarded-For: hop count or CIDR list (empty = none)' }),
+  SENTRY_DSN: optionalText('Sentry DSN; unset → Sentry is not loaded'),
+  SENTRY_TRACES_SAMPLE_RATE: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'Default 0.1 in production, 1.0 otherwise' })),
+  METRICS_PORT: Type.Optional(port('Serve /metrics on this port instead of PORT')),
+  METRICS_TOKEN: optionalText('Bearer token required by /metrics'),
+  SHUTDOWN_DRAIN_MS: ms('After SIGTERM, keep serving this long while the load balancer deregisters', 0),
+  SHUTDOWN_TIMEOUT_MS: ms('Upper bound for a graceful stop', 30000),
+  AUDIT_RETENTION_DAYS: Type.Integer({ minimum: 1, default: 365, description: 'Audit entries older than this are removed' })
+})
+
+export type Config = Readonly<Static<typeof ConfigSchema>>
+
+const ajv = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: true, removeAdditional: false })
+const check = ajv.compile(ConfigSchema)
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  ${problems.join('\n  ')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+function describeAccepted(key: string): string {
+  const prop = (ConfigSchema.properties as unknown as Record<string, Record<string, unknown>>)[key]
+  if (!prop) return ''
+  const parts: string[] = []
+  if (prop.description) parts.push(String(prop.description))
+  if (prop.type === 'integer') parts.push(`an integer${prop.minimum !== undefined ? ` ≥ ${prop.minimum}` : ''}${prop.maximum !== undefined ? ` ≤ ${prop.maximum}` : ''}`)
+  if (prop.type === 'boolean') parts.push('true or false')
+  return parts.join('; ')
+}
+
+/**
+ * Reads the configuration from `env` (after `.env` was loaded into it), applies defaults and
+ * fails with one message per bad variable. Empty strings count as unset.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const raw: Record<string, unknown> = {}
+  for (const key of Object.keys(ConfigSchema.properties)) {
+    const value = env[key]
+    if (value === undefined || value === '') continue
+    raw[key] = key === 'LOG_LEVEL' || key === 'NODE_ENV' ? value.trim().toLowerCase() : value.trim()
+  }
+  if (!check(raw)) {
+    const seen = new Set<string>()
+    const problems: string[] = []
+    for (const err of check.errors ?? []) {
+      const key = err.instancePath.replace(/^\//, '').split('/')[0] ?? ''
+      if (!key || seen.has(key)) continue
+      seen.add(key)
+      problems.push(`${key}=${JSON.stringify(env[key])} is invalid: expected ${describeAccepted(key)}`)
+    }
+    throw new ConfigError(problems)
+  }
+  const config = raw as Static<typeof ConfigSchema>
+  if (config.DB_POOL_MIN > config.DB_POOL_MAX) {
+    throw new ConfigError([`DB_POOL_MIN=${config.DB_POOL_MIN} is invalid: expected at most DB_POOL_MAX (${config.DB_POOL_MAX})`])
+  }
+  return Object.freeze(config)
+}
+
+export const usesEmbeddedDatabase = (config: Config) => config.DB_HOST === undefined

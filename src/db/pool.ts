@@ -1,0 +1,88 @@
+import { readFileSync } from 'node:fs'
+import pg from 'pg'
+import type { Config } from '../config.js'
+
+export type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>
+
+export interface ConnectionTarget {
+  host: string
+  port: number
+  user: string
+  password: string
+  database: string
+}
+
+// int8 (counts, sums) as JS numbers: every int8 we read fits in 2^53.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number.parseInt(v, 10))
+
+export function primaryTarget(config: Config): ConnectionTarget {
+  return {
+    host: config.DB_HOST ?? '127.0.0.1',
+    port: config.DB_PORT,
+    user: config.DB_USER,
+    password: config.DB_PASSWORD,
+    database: config.DB_NAME
+  }
+}
+
+function sslOptions(config: Config): pg.PoolConfig['ssl'] {
+  if (!config.DB_SSL) return undefined
+  return config.DB_SSL_CA_FILE
+    ? { rejectUnauthorized: true, ca: readFileSync(config.DB_SSL_CA_FILE, 'utf8') }
+    : { rejectUnauthorized: true }
+}
+
+export interface PoolLogger {
+  warn(obj: object, msg: string): void
+}
+
+/**
+ * A pool with every timeout set: pg's defaults wait forever for a slot and never time out a query.
+ * A client that dies while checked out emits 'error' on itself; without a listener that crashes the process.
+ */
+export function createPool(
+  config: Config,
+  target: ConnectionTarget,
+  options: { max: number; name: string; log: PoolLogger; applicationName?: string }
+): pg.Pool {
+  const pool = new pg.Pool({
+    ...target,
+    max: options.max,
+    min: Math.min(config.DB_POOL_MIN, options.max),
+    ssl: sslOptions(config),
+    connectionTimeoutMillis: config.DB_CONNECTION_TIMEOUT,
+    idleTimeoutMillis: config.DB_IDLE_TIMEOUT,
+    maxLifetimeSeconds: config.DB_MAX_LIFETIME_SECONDS,
+    query_timeout: config.DB_QUERY_TIMEOUT || undefined,
+    statement_timeout: config.DB_STATEMENT_TIMEOUT || undefined,
+    idle_in_transaction_session_timeout: Math.max(config.DB_STATEMENT_TIMEOUT, 60_000),
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    application_name: options.applicationName ?? 'catalog-api'
+  })
+  pool.on('error', (err) => options.log.warn({ err, pool: options.name }, 'idle database connection failed'))
+  pool.on('connect', (client) => {
+    client.on('error', (err) => options.log.warn({ err, pool: options.name }, 'database connection failed'))
+  })
+  return pool
+}
+
+/** Runs `fn` in a transaction on one client of `pool`, which it must use for every query. */
+export async function withTransaction<T>(pool: pg.Pool, fn: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect()
+  let broken: Error | undefined
+  try {
+    await client.query('BEGIN')
+    const result = await fn(client)
+    await client.query('COMMIT')
+    return result
+  } catch (err) {
+    // A failed ROLLBACK means the connection is unusable: destroy it instead of returning it to the pool.
+    await client.query('ROLLBACK').catch((rollbackErr: Error) => {
+      broken = rollbackErr
+    })
+    throw err
+  } finally {
+    client.release(broken)
+  }
+}

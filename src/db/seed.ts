@@ -1,0 +1,92 @@
+import type pg from 'pg'
+
+/** The demo catalog: 10 departments with 4 subcategories each (50 categories), and products DEMO-0000001…N. */
+const DEPARTMENTS: [string, string[]][] = [
+  ['Electronics', ['Phones', 'Laptops', 'Audio', 'Cameras']],
+  ['Home', ['Kitchen', 'Furniture', 'Lighting', 'Bedding']],
+  ['Garden', ['Tools', 'Plants', 'Outdoor Furniture', 'Watering']],
+  ['Fashion', ['Shoes', 'Jackets', 'Bags', 'Accessories']],
+  ['Sports', ['Running', 'Cycling', 'Camping', 'Fitness']],
+  ['Toys', ['Puzzles', 'Building Sets', 'Dolls', 'Outdoor Toys']],
+  ['Books', ['Fiction', 'Science', 'Cooking', 'Travel']],
+  ['Beauty', ['Skincare', 'Haircare', 'Fragrance', 'Makeup']],
+  ['Grocery', ['Coffee', 'Tea', 'Snacks', 'Pantry']],
+  ['Office', ['Paper', 'Writing', 'Desks', 'Storage']]
+]
+
+const slug = (text: string) => text.toLowerCase().replace(/[^a-z0-9]+/g, '-')
+
+export interface SeedProgress {
+  (done: number, total: number): void
+}
+
+export async function seedCategories(client: pg.ClientBase): Promise<number[]> {
+  const rows: { name: string; slug: string; parent: string | null }[] = []
+  for (const [department, subs] of DEPARTMENTS) {
+    rows.push({ name: department, slug: slug(department), parent: null })
+    for (const sub of subs) rows.push({ name: sub, slug: `${slug(department)}-${slug(sub)}`, parent: slug(department) })
+  }
+  for (const row of rows) {
+    await client.query(
+      `INSERT INTO categories (name, slug, description, parent_id, created_at, updated_at)
+       VALUES ($1, $2, $3, (SELECT id FROM categories WHERE slug = $4), '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z')
+       ON CONFLICT (slug) DO NOTHING`,
+      [row.name, row.slug, `Everything in ${row.name}`, row.parent]
+    )
+  }
+  const { rows: ids } = await client.query<{ id: number }>('SELECT id FROM categories WHERE slug = ANY($1) ORDER BY slug', [
+    rows.map((r) => r.slug)
+  ])
+  return ids.map((r) => r.id)
+}
+
+// Every value is a pure function of the product number i, so two runs produce the same catalog.
+const PRODUCT_BATCH_SQL = `
+INSERT INTO products (sku, name, slug, description, price_cents, currency, category_id, stock, status, created_at, updated_at)
+SELECT
+  'DEMO-' || lpad(i::text, 7, '0'),
+  name,
+  lower(regexp_replace(name, '[^A-Za-z0-9]+', '-', 'g')) || '-demo-' || i,
+  'A ' || lower(adj) || ' ' || lower(material) || ' ' || lower(noun) || ' for everyday use. Item number ' || i || '.',
+  100 + (i * 7919) % 99900,
+  CASE WHEN i % 7 = 0 THEN 'EUR' ELSE 'USD' END,
+  ($3::integer[])[1 + (i * 31) % cardinality($3::integer[])],
+  (i * 13) % 500,
+  (CASE WHEN i % 10 = 0 THEN 'draft' WHEN i % 25 = 1 THEN 'archived' ELSE 'active' END)::product_status,
+  timestamptz '2025-01-01T00:00:00Z' + i * interval '1 second',
+  timestamptz '2025-01-01T00:00:00Z' + i * interval '1 second'
+FROM (
+  SELECT i,
+    (ARRAY['Classic','Modern','Compact','Deluxe','Rugged','Smart','Eco','Vintage','Premium','Travel','Pro','Mini'])[1 + i % 12] AS adj,
+    (ARRAY['Steel','Oak','Cotton','Leather','Bamboo','Glass','Carbon','Wool','Ceramic','Linen','Copper'])[1 + (i / 12) % 11] AS material,
+    (ARRAY['Lamp','Backpack','Kettle','Speaker','Chair','Bottle','Jacket','Notebook','Watch','Blender','Tent','Mug','Headphones'])[1 + (i / 132) % 13] AS noun
+  FROM generate_series($1::integer, $2::integer) AS i
+) g
+CROSS JOIN LATERAL (SELECT adj || ' ' || material || ' ' || noun || ' ' || i AS name) n
+ON CONFLICT (sku) DO NOTHING`
+
+/**
+ * Loads the demo catalog; running it again adds nothing, and a larger `products` adds only the missing ones.
+ * Each batch commits on its own so a long load shows progress and can be resumed.
+ */
+export async function seedCatalog(
+  client: pg.ClientBase,
+  opts: { products: number; batchSize?: number; onProgress?: SeedProgress }
+): Promise<{ categories: number; productsInserted: number }> {
+  const categoryIds = await seedCategories(client)
+  const batch = opts.batchSize ?? 25_000
+  let inserted = 0
+  for (let from = 1; from <= opts.products; from += batch) {
+    const to = Math.min(opts.products, from + batch - 1)
+    const result = await client.query(PRODUCT_BATCH_SQL, [from, to, categoryIds])
+    inserted += result.rowCount ?? 0
+    opts.onProgress?.(to, opts.products)
+  }
+  if (inserted > 0) await client.query('ANALYZE categories, products')
+  return { categories: categoryIds.length, productsInserted: inserted }
+}
+
+export async function catalogIsEmpty(client: pg.ClientBase): Promise<boolean> {
+  const { rowCount } = await client.query('SELECT 1 FROM products LIMIT 1')
+  return rowCount === 0
+}

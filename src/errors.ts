@@ -1,0 +1,58 @@
+/** The catalog of coded errors. Codes are stable: clients may switch on them. */
+export const ERRORS = {
+  VALIDATION_FAILED: { status: 400, title: 'Request validation failed' },
+  INVALID_CURSOR: { status: 400, title: 'Invalid pagination cursor' },
+  MALFORMED_JSON: { status: 400, title: 'Malformed JSON body' },
+  BAD_REQUEST: { status: 400, title: 'Bad request' },
+  UNAUTHORIZED: { status: 401, title: 'Authentication required' },
+  FORBIDDEN: { status: 403, title: 'Not allowed for this role' },
+  NOT_FOUND: { status: 404, title: 'Resource not found' },
+  ROUTE_NOT_FOUND: { status: 404, title: 'Route not found' },
+  PRODUCT_NOT_FOUND: { status: 404, title: 'Product not found' },
+  CATEGORY_NOT_FOUND: { status: 404, title: 'Category not found' },
+  API_KEY_NOT_FOUND: { status: 404, title: 'API key not found' },
+  METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
+  SKU_TAKEN: { status: 409, title: 'SKU already in use' },
+  SLUG_TAKEN: { status: 409, title: 'Slug already in use' },
+  CATEGORY_NOT_EMPTY: { status: 409, title: 'Category still has products or subcategories' },
+  CATEGORY_CYCLE: { status: 409, title: 'Move would make the category tree cyclic' },
+  PRECONDITION_FAILED: { status: 412, title: 'Resource was modified (If-Match does not match)' },
+  PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body too large' },
+  URI_TOO_LONG: { status: 414, title: 'URI or path parameter too long' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
+  UNKNOWN_CATEGORY: { status: 422, title: 'Referenced category does not exist' },
+  INTERNAL: { status: 500, title: 'Internal server error' },
+  SERVICE_UNAVAILABLE: { status: 503, title: 'Service temporarily unavailable' },
+  DATABASE_UNAVAILABLE: { status: 503, title: 'Database temporarily unavailable' },
+  DATABASE_TIMEOUT: { status: 504, title: 'Database query timed out' }
+} as const satisfies Record<string, { status: number; title: string }>
+
+export type ErrorCode = keyof typeof ERRORS
+
+export interface FieldError {
+  field: string
+  message: string
+}
+
+export class AppError extends Error {
+  readonly status: number
+  readonly title: string
+
+  constructor(
+    readonly code: ErrorCode,
+    detail?: string,
+    readonly errors?: FieldError[],
+    readonly headers?: Record<string, string>
+  ) {
+    super(detail ?? ERRORS[code].title)
+    this.name = 'AppError'
+    this.status = ERRORS[code].status
+    this.title = ERRORS[code].title
+  }
+}
+
+export const problemType = (code: string) => `/problems#${code.toLowerCase().replaceAll('_', '-')}`
+
+/** A 400 for one field, for checks the JSON schema cannot express. */
+export const invalidField = (field: string, message: string) =>
+  new AppError('VALIDATION_FAILED', `${field}: ${message}`, [{ field, message }])

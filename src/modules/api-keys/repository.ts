@@ -1,0 +1,78 @@
+import { createHash, randomBytes } from 'node:crypto'
+import type { Queryable } from '../../db/pool.js'
+import type { ApiKey, Role } from './schemas.js'
+
+export interface ApiKeyRow {
+  id: number
+  name: string
+  role: Role
+  key_prefix: string
+  created_at: Date
+  last_used_at: Date | null
+  revoked_at: Date | null
+}
+
+const COLUMNS = 'id, name, role, key_prefix, created_at, last_used_at, revoked_at'
+
+export const hashKey = (key: string) => createHash('sha256').update(key, 'utf8').digest()
+
+/** A new random key; only its SHA-256 is ever stored. */
+export function generateKey(): string {
+  return `ck_${randomBytes(32).toString('base64url')}`
+}
+
+export const rowToApiKey = (row: ApiKeyRow): ApiKey => ({
+  id: row.id,
+  name: row.name,
+  role: row.role,
+  prefix: row.key_prefix,
+  createdAt: row.created_at.toISOString(),
+  lastUsedAt: row.last_used_at?.toISOString() ?? null,
+  revokedAt: row.revoked_at?.toISOString() ?? null
+})
+
+export async function insertApiKey(q: Queryable, input: { name: string; role: Role; key: string }): Promise<ApiKeyRow> {
+  const { rows } = await q.query<ApiKeyRow>(
+    `INSERT INTO api_keys (name, role, key_hash, key_prefix) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (key_hash) DO NOTHING RETURNING ${COLUMNS}`,
+    [input.name, input.role, hashKey(input.key), input.key.slice(0, 10)]
+  )
+  return rows[0] as ApiKeyRow
+}
+
+export async function findActiveKey(q: Queryable, key: string): Promise<ApiKeyRow | undefined> {
+  const { rows } = await q.query<ApiKeyRow>(`SELECT ${COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL`, [
+    hashKey(key)
+  ])
+  return rows[0]
+}
+
+export async function keyExists(q: Queryable, key: string): Promise<boolean> {
+  const { rowCount } = await q.query('SELECT 1 FROM api_keys WHERE key_hash = $1', [hashKey(key)])
+  return (rowCount ?? 0) > 0
+}
+
+export async function listApiKeys(q: Queryable): Promise<ApiKeyRow[]> {
+  const { rows } = await q.query<ApiKeyRow>(`SELECT ${COLUMNS} FROM api_keys ORDER BY id`)
+  return rows
+}
+
+export async function countActiveKeys(q: Queryable): Promise<number> {
+  const { rows } = await q.query<{ n: number }>('SELECT count(*)::int AS n FROM api_keys WHERE revoked_at IS NULL')
+  return rows[0]?.n ?? 0
+}
+
+export async function revokeApiKey(q: Queryable, id: number): Promise<ApiKeyRow | undefined> {
+  const { rows } = await q.query<ApiKeyRow>(
+    `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING ${COLUMNS}`,
+    [id]
+  )
+  return rows[0]
+}
+
+export async function touchApiKey(q: Queryable, id: number): Promise<void> {
+  await q.query(
+    `UPDATE api_keys SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`,
+    [id]
+  )
+}

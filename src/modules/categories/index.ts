@@ -1,0 +1,125 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { etagOf, ifNoneMatchHits } from '../../lib/etag.js'
+import { paginate } from '../../lib/pagination.js'
+import { IdParams, Ok, PageOf, errorResponses } from '../../lib/schemas.js'
+import { CategorySchema, CategoryTreeSchema, CreateCategorySchema, ListCategoriesQuerySchema, UpdateCategorySchema } from './schemas.js'
+import * as service from './service.js'
+
+const tags = ['categories']
+const ConditionalHeaders = Type.Object({ 'if-match': Type.Optional(Type.String({ maxLength: 1024 })) })
+
+const categories: FastifyPluginAsyncTypebox = async (app) => {
+  const deps = { db: app.db, cursors: app.cursors }
+  const canWrite = app.authorize('editor', 'admin')
+  const canDelete = app.authorize('admin')
+
+  app.get(
+    '/categories',
+    {
+      schema: {
+        tags,
+        summary: 'List categories (keyset pagination)',
+        querystring: ListCategoriesQuerySchema,
+        response: { 200: PageOf(CategorySchema), ...errorResponses(400) }
+      }
+    },
+    async (request, reply) => {
+      const page = await service.listCategories(deps, request.query)
+      return { success: true as const, data: page.items, pagination: paginate(request, reply, page.nextCursor) }
+    }
+  )
+
+  app.get(
+    '/categories/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Get a category (ETag; If-None-Match → 304)',
+        params: IdParams,
+        response: { 200: Ok(CategorySchema), 304: Type.Null({ description: 'Not modified' }), ...errorResponses(400, 404) }
+      }
+    },
+    async (request, reply) => {
+      const category = await service.getCategory(deps, request.params.id)
+      const etag = etagOf(category.id, category.version)
+      reply.header('etag', etag)
+      if (ifNoneMatchHits(request.headers['if-none-match'], etag)) return reply.code(304).send(null)
+      return { success: true as const, data: category }
+    }
+  )
+
+  app.get(
+    '/categories/:id/tree',
+    {
+      schema: {
+        tags,
+        summary: "A category with its ancestors (root first) and direct children",
+        params: IdParams,
+        response: { 200: Ok(CategoryTreeSchema), ...errorResponses(400, 404) }
+      }
+    },
+    async (request) => ({ success: true as const, data: await service.getCategoryTree(deps, request.params.id) })
+  )
+
+  app.post(
+    '/categories',
+    {
+      onRequest: canWrite,
+      schema: {
+        tags,
+        summary: 'Create a category (editor or admin)',
+        security: [{ bearerAuth: [] }],
+        body: CreateCategorySchema,
+        response: { 201: Ok(CategorySchema), ...errorResponses(400, 401, 403, 409, 413, 415, 422) }
+      }
+    },
+    async (request, reply) => {
+      const category = await service.createCategory(deps, request.body)
+      reply.code(201).header('location', `/api/v1/categories/${category.id}`).header('etag', etagOf(category.id, category.version))
+      return { success: true as const, data: category }
+    }
+  )
+
+  app.patch(
+    '/categories/:id',
+    {
+      onRequest: canWrite,
+      schema: {
+        tags,
+        summary: 'Update or move a category (editor or admin; a move that would make a cycle → 409)',
+        security: [{ bearerAuth: [] }],
+        params: IdParams,
+        headers: ConditionalHeaders,
+        body: UpdateCategorySchema,
+        response: { 200: Ok(CategorySchema), ...errorResponses(400, 401, 403, 404, 409, 412, 413, 415, 422) }
+      }
+    },
+    async (request, reply) => {
+      const category = await service.updateCategory(deps, request.params.id, request.body, request.headers['if-match'])
+      reply.header('etag', etagOf(category.id, category.version))
+      return { success: true as const, data: category }
+    }
+  )
+
+  app.delete(
+    '/categories/:id',
+    {
+      onRequest: canDelete,
+      schema: {
+        tags,
+        summary: 'Delete an empty category (admin; 409 while it has products or subcategories)',
+        security: [{ bearerAuth: [] }],
+        params: IdParams,
+        headers: ConditionalHeaders,
+        response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses(400, 401, 403, 404, 409, 412) }
+      }
+    },
+    async (request, reply) => {
+      await service.deleteCategory(deps, request.params.id, request.headers['if-match'])
+      return reply.code(204).send(null)
+    }
+  )
+}
+
+export default categories

@@ -1,0 +1,108 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { databaseFault } from '../../db/errors.js'
+import { AppError, ERRORS, type ErrorCode, type FieldError, problemType } from '../../errors.js'
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8'
+
+interface ValidationIssue {
+  instancePath: string
+  keyword: string
+  message?: string
+  params: Record<string, unknown>
+}
+
+/** Names the field an Ajv error is about: the property path, or the missing / unexpected property. */
+function fieldOf(issue: ValidationIssue): string {
+  const path = issue.instancePath.replace(/^\//, '').replaceAll('/', '.')
+  const child = (issue.params.missingProperty ?? issue.params.additionalProperty) as string | undefined
+  if (child !== undefined) return path ? `${path}.${child}` : child
+  return path
+}
+
+function messageOf(issue: ValidationIssue): string {
+  if (issue.keyword === 'additionalProperties') return 'is not a known field'
+  if (issue.keyword === 'required') return 'is required'
+  if (issue.keyword === 'pattern' && issue.params.pattern === '^[^\\u0000]*$') return 'must not contain NUL characters'
+  return issue.message ?? 'is invalid'
+}
+
+export function validationFieldErrors(issues: ValidationIssue[], part?: string): FieldError[] {
+  const byField = new Map<string, string>()
+  for (const issue of issues) {
+    // Unions report one error per branch; the first one per field is enough to act on.
+    const field = fieldOf(issue) || part || 'body'
+    if (!byField.has(field)) byField.set(field, messageOf(issue))
+  }
+  return [...byField].map(([field, message]) => ({ field, message }))
+}
+
+// Errors Fastify raises itself, by code → our catalog code.
+const FRAMEWORK_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'MALFORMED_JSON',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'MALFORMED_JSON',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
+  FST_ERR_MAX_PARAM_LENGTH: 'URI_TOO_LONG',
+  FST_ERR_BAD_URL: 'BAD_REQUEST'
+}
+
+/** Turns any thrown value into an AppError; unknown errors become 500 INTERNAL without their message. */
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err
+  const fe = err as FastifyError & { validation?: ValidationIssue[]; validationContext?: string }
+  if (fe?.validation) {
+    const errors = validationFieldErrors(fe.validation, fe.validationContext)
+    return new AppError('VALIDATION_FAILED', errors.map((e) => `${e.field} ${e.message}`).join('; '), errors)
+  }
+  const mapped = fe?.code ? FRAMEWORK_CODES[fe.code] : undefined
+  if (mapped) return new AppError(mapped, fe.message)
+  if (fe instanceof SyntaxError) return new AppError('MALFORMED_JSON', 'The body is not valid JSON')
+  const fault = databaseFault(err)
+  if (fault) return fault
+  const status = typeof fe?.statusCode === 'number' ? fe.statusCode : 500
+  if (status >= 400 && status < 500) return new AppError('BAD_REQUEST', fe.message)
+  if (status === 503) return new AppError('SERVICE_UNAVAILABLE', 'The service is temporarily unavailable', undefined, { 'retry-after': '1' })
+  return new AppError('INTERNAL', 'An unexpected error occurred; it has been logged with this request id')
+}
+
+export function problemBody(error: AppError, requestId: string, instance?: string) {
+  return {
+    success: false as const,
+    type: problemType(error.code),
+    title: error.title,
+    status: error.status,
+    detail: error.message,
+    code: error.code,
+    requestId,
+    ...(instance ? { instance } : {}),
+    ...(error.errors ? { errors: error.errors } : {})
+  }
+}
+
+/** Sends `error` as RFC 9457 problem+json; also usable where no route context exists (framework errors). */
+export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: AppError) {
+  if (error.headers) reply.headers(error.headers)
+  reply.header('x-request-id', request.id)
+  const path = request.url.split('?')[0]
+  return reply.code(error.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problemBody(error, request.id, path)))
+}
+
+export default fp(
+  async (app) => {
+    app.setErrorHandler((err, request, reply) => {
+      const error = toAppError(err)
+      if (error.status >= 500) request.log.error({ err, code: error.code }, 'request failed')
+      else request.log.info({ code: error.code, detail: error.message }, 'request rejected')
+      return sendProblem(request, reply, error)
+    })
+    app.setNotFoundHandler((request, reply) =>
+      sendProblem(request, reply, new AppError('ROUTE_NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`))
+    )
+    app.get('/problems', { schema: { hide: true } }, async () =>
+      Object.entries(ERRORS).map(([code, e]) => ({ code, type: problemType(code), status: e.status, title: e.title }))
+    )
+  },
+  { name: 'problems' }
+)
