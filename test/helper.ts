@@ -1,0 +1,80 @@
+import { randomBytes } from 'node:crypto'
+import type { TestContext } from 'node:test'
+import Fastify, { type FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import pg from 'pg'
+import catalogApp, { serverOptions } from '../src/app.js'
+import { loadConfig } from '../src/config.js'
+import type { ConnectionTarget } from '../src/db/pool.js'
+import { seedCatalog } from '../src/db/seed.js'
+import { createApiKey } from '../src/modules/api-keys/service.js'
+
+type Hooks = Pick<TestContext, 'after'>
+
+export function serverTarget(database = 'postgres'): ConnectionTarget {
+  const { TEST_PG_HOST, TEST_PG_PORT, TEST_PG_USER, TEST_PG_PASSWORD } = process.env
+  if (!TEST_PG_HOST) throw new Error('run the tests with `npm test`: it prepares the PostgreSQL they use')
+  return {
+    host: TEST_PG_HOST,
+    port: Number(TEST_PG_PORT),
+    user: TEST_PG_USER ?? 'postgres',
+    password: TEST_PG_PASSWORD ?? '',
+    database
+  }
+}
+
+async function onAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const admin = new pg.Client(serverTarget())
+  await admin.connect()
+  try {
+    return await fn(admin)
+  } finally {
+    await admin.end()
+  }
+}
+
+/** A fresh database for this test: migrated (a clone of the template) unless `empty`. Dropped afterwards. */
+export async function createTestDatabase(t: Hooks, opts: { empty?: boolean } = {}): Promise<ConnectionTarget> {
+  const name = `catalog_test_${process.pid}_${randomBytes(4).toString('hex')}`
+  const template = opts.empty ? 'template0' : process.env.TEST_PG_TEMPLATE
+  await onAdmin((c) => c.query(`CREATE DATABASE ${name} TEMPLATE ${template}`))
+  t.after(() => onAdmin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)))
+  return serverTarget(name)
+}
+
+export interface TestApp extends FastifyInstance {
+  target: ConnectionTarget
+}
+
+/** The app on its own migrated database, with test configuration; closed after the test. */
+export async function build(t: Hooks, env: Record<string, string> = {}, target?: ConnectionTarget): Promise<TestApp> {
+  const database = target ?? (await createTestDatabase(t))
+  const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DB_POOL_MAX: '10', ...env })
+  const app = Fastify(serverOptions(config))
+  await app.register(fp(catalogApp, { name: 'catalog-app' }), { config, database })
+  await app.ready()
+  t.after(() => app.close())
+  return Object.assign(app as FastifyInstance, { target: database }) as TestApp
+}
+
+/** A new API key of `role` in the app's database. */
+export async function apiKey(app: FastifyInstance, role: 'admin' | 'editor' = 'editor'): Promise<string> {
+  return (await createApiKey(app.db.primary, { name: `test-${role}`, role })).key
+}
+
+export const bearer = (key: string) => ({ authorization: `Bearer ${key}` })
+
+export async function seed(app: FastifyInstance, products: number): Promise<void> {
+  const client = await app.db.primary.connect()
+  try {
+    await seedCatalog(client, { products })
+  } finally {
+    client.release()
+  }
+}
+
+/** Row count of `table`, read on the primary: the proof that a rejected write wrote nothing. */
+export async function count(app: FastifyInstance, table: 'products' | 'categories' | 'api_keys'): Promise<number> {
+  const { rows } = await app.db.primary.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`)
+  return rows[0]?.n ?? 0
+}
