@@ -13,7 +13,7 @@ const optionalText = (description: string) => Type.Optional(Type.String({ minLen
 export const ConfigSchema = Type.Object({
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], {
     default: 'development',
-    description: 'development | production | test'
+    description: 'development, production or test'
   }),
   PORT: port('HTTP port the API listens on', 5000),
   HOST: Type.String({ default: '0.0.0.0', description: 'Interface the API binds to' }),

@@ -11,6 +11,30 @@ import { createApiKey } from '../src/modules/api-keys/service.js'
 
 type Hooks = Pick<TestContext, 'after'>
 
+const stacks = new WeakMap<Hooks, (() => unknown)[]>()
+
+/** Runs `fn` after the test, last-registered first (node:test runs `after` hooks first-registered first). */
+export function defer(t: Hooks, fn: () => unknown): void {
+  let stack = stacks.get(t)
+  if (!stack) {
+    const created: (() => unknown)[] = []
+    stacks.set(t, created)
+    t.after(async () => {
+      for (const task of created.reverse()) await task()
+    })
+    stack = created
+  }
+  stack.push(fn)
+}
+
+/** A pg client on `target`, ended after the test (before its database is dropped). */
+export async function connect(t: Hooks, target: ConnectionTarget): Promise<pg.Client> {
+  const client = new pg.Client(target)
+  await client.connect()
+  defer(t, () => client.end())
+  return client
+}
+
 export function serverTarget(database = 'postgres'): ConnectionTarget {
   const { TEST_PG_HOST, TEST_PG_PORT, TEST_PG_USER, TEST_PG_PASSWORD } = process.env
   if (!TEST_PG_HOST) throw new Error('run the tests with `npm test`: it prepares the PostgreSQL they use')
@@ -38,7 +62,7 @@ export async function createTestDatabase(t: Hooks, opts: { empty?: boolean } = {
   const name = `catalog_test_${process.pid}_${randomBytes(4).toString('hex')}`
   const template = opts.empty ? 'template0' : process.env.TEST_PG_TEMPLATE
   await onAdmin((c) => c.query(`CREATE DATABASE ${name} TEMPLATE ${template}`))
-  t.after(() => onAdmin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)))
+  defer(t, () => onAdmin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)))
   return serverTarget(name)
 }
 
@@ -53,7 +77,7 @@ export async function build(t: Hooks, env: Record<string, string> = {}, target?:
   const app = Fastify(serverOptions(config))
   await app.register(fp(catalogApp, { name: 'catalog-app' }), { config, database })
   await app.ready()
-  t.after(() => app.close())
+  defer(t, () => app.close())
   return Object.assign(app as FastifyInstance, { target: database }) as TestApp
 }
 

@@ -21,7 +21,6 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/health',
     {
-      logLevel: 'warn',
       schema: {
         tags: ['health'],
         summary: 'Load balancer check: 200 while the primary database answers',
@@ -41,7 +40,7 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/health/live',
-    { logLevel: 'warn', schema: { tags: ['health'], summary: 'The process is up', response: { 200: Type.Object({ status: Type.Literal('ok') }) } } },
+    { schema: { tags: ['health'], summary: 'The process is up', response: { 200: Type.Object({ status: Type.Literal('ok') }) } } },
     async () => ({ status: 'ok' as const })
   )
 }
