@@ -22,18 +22,23 @@ async function main() {
   const database = await prepareDatabase(config, bootLog)
 
   const app = Fastify(serverOptions(config))
-  await app.register(fp(catalogApp, { name: 'catalog-app' }), { config, database: database.target })
   app.addHook('onClose', async () => {
     await database.stop()
   })
+  try {
+    await app.register(fp(catalogApp, { name: 'catalog-app' }), { config, database: database.target })
+    await app.listen({ port: config.PORT, host: config.HOST })
+  } catch (err) {
+    await app.close().catch(() => {})
+    await database.stop().catch(() => {})
+    throw err
+  }
 
   closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS, logger: app.log }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an uncaught error')
     else app.log.info({ signal }, 'shutting down')
     await app.close()
   })
-
-  await app.listen({ port: config.PORT, host: config.HOST })
 }
 
 main().catch((err) => {
