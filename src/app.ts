@@ -81,6 +81,8 @@ function strictValidators(app: FastifyInstance) {
 export default async function catalogApp(app: FastifyInstance, opts: AppOptions) {
   app.decorate('appOptions', opts)
   strictValidators(app)
+  // JSON only: Fastify would otherwise hand a text/plain body to the JSON schema (400 instead of 415).
+  app.removeContentTypeParser('text/plain')
   app.addSchema(ProblemSchema)
 
   app.addHook('onRequest', async (request, reply) => {

@@ -1,8 +1,13 @@
 import { type TSchema, Type } from 'typebox'
 
-/** A string without NUL: PostgreSQL refuses U+0000 in text, which would otherwise surface as a 500. */
+/**
+ * Text PostgreSQL can store as sent: no NUL (refused with SQLSTATE 22021, a 500 if it got that far) and no
+ * unpaired UTF-16 surrogate (silently turned into U+FFFD otherwise).
+ */
+export const TEXT_PATTERN = '^[^\\u0000\\uD800-\\uDFFF]*$'
+
 export const Text = (options: { minLength?: number; maxLength: number; description?: string }) =>
-  Type.String({ ...options, pattern: '^[^\\u0000]*$' })
+  Type.String({ ...options, pattern: TEXT_PATTERN })
 
 export const Slug = Type.String({
   minLength: 1,

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { databaseFault } from '../../db/errors.js'
+import { TEXT_PATTERN } from '../../lib/schemas.js'
 import { AppError, ERRORS, type ErrorCode, type FieldError, problemType } from '../../errors.js'
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8'
@@ -23,7 +24,7 @@ function fieldOf(issue: ValidationIssue): string {
 function messageOf(issue: ValidationIssue): string {
   if (issue.keyword === 'additionalProperties') return 'is not a known field'
   if (issue.keyword === 'required') return 'is required'
-  if (issue.keyword === 'pattern' && issue.params.pattern === '^[^\\u0000]*$') return 'must not contain NUL characters'
+  if (issue.keyword === 'pattern' && issue.params.pattern === TEXT_PATTERN) return 'must not contain NUL or unpaired surrogate characters'
   return issue.message ?? 'is invalid'
 }
 
