@@ -21,4 +21,6 @@ if (Math.max(...inputs.filter(existsSync).map(newestMtime)) > built) {
   })
   writeFileSync(stamp, '')
 }
+// Sentry first (when SENTRY_DSN is set), so it is initialised before the HTTP stack loads.
+await import('../dist/src/instrument.js')
 await import('../dist/src/server.js')

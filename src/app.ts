@@ -2,16 +2,23 @@ import { randomUUID } from 'node:crypto'
 import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
 import { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions, LogController } from 'fastify'
-import type { Config } from './config.js'
+import { type Config, trustProxySetting } from './config.js'
 import type { ConnectionTarget } from './db/pool.js'
 import apiKeys from './modules/api-keys/index.js'
 import categories from './modules/categories/index.js'
 import health from './modules/health/index.js'
 import products from './modules/products/index.js'
+import testSupport from './modules/test-support/index.js'
 import auth from './plugins/app/auth.js'
 import db from './plugins/app/db.js'
+import healthPlugin from './plugins/app/health.js'
+import metrics from './plugins/app/metrics.js'
 import problems, { sendProblem, toAppError } from './plugins/app/problems.js'
+import compress from './plugins/external/compress.js'
+import cors from './plugins/external/cors.js'
+import helmet from './plugins/external/helmet.js'
 import swagger from './plugins/external/swagger.js'
+import underPressure from './plugins/external/under-pressure.js'
 import { ProblemSchema } from './lib/schemas.js'
 
 export interface AppOptions {
@@ -31,7 +38,13 @@ class RequestLog extends LogController {
 
   override requestCompleted(_err: unknown, request: FastifyRequest, reply: FastifyReply) {
     const route = request.routeOptions.url ?? 'unmatched'
-    const line = { method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }
+    const line = {
+      method: request.method,
+      route,
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime * 100) / 100,
+      ip: request.ip
+    }
     if (reply.statusCode >= 500) request.log.error(line, 'request completed')
     else if (reply.statusCode >= 400 || !QUIET_ROUTES.test(route)) request.log.info(line, 'request completed')
   }
@@ -59,6 +72,10 @@ export function serverOptions(config: Config): FastifyServerOptions {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     },
     bodyLimit: config.BODY_LIMIT_BYTES,
+    trustProxy: trustProxySetting(config),
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    // Above the ALB's 60 s idle timeout, so the balancer, not us, closes idle connections (no 502 races).
+    keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
     routerOptions: { maxParamLength: 100, ignoreTrailingSlash: false },
     return503OnClosing: false,
     frameworkErrors: (err, request, reply) => {
@@ -79,23 +96,36 @@ function strictValidators(app: FastifyInstance) {
 
 /** The whole service as one plugin: tests register it on their own Fastify instance. */
 export default async function catalogApp(app: FastifyInstance, opts: AppOptions) {
+  const { config } = opts
   app.decorate('appOptions', opts)
   strictValidators(app)
   // JSON only: Fastify would otherwise hand a text/plain body to the JSON schema (400 instead of 415).
   app.removeContentTypeParser('text/plain')
   app.addSchema(ProblemSchema)
 
+  app.server.headersTimeout = config.HEADERS_TIMEOUT_MS
+
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
+    // While draining, tell keep-alive clients to reconnect (to another instance) after this response.
+    if (app.health.shuttingDown) reply.header('connection', 'close')
   })
 
-  // External plugins first (they only decorate), then our shared capabilities, then the routes that use them.
+  // Errors and metrics first so they see everything; then the external plugins (headers, CORS, compression,
+  // load shedding, docs); then our shared capabilities; then the routes that use them.
   await app.register(problems)
+  await app.register(metrics)
+  await app.register(healthPlugin)
+  await app.register(helmet)
+  await app.register(cors)
+  await app.register(compress)
+  await app.register(underPressure)
   await app.register(swagger)
   await app.register(db)
   await app.register(auth)
 
   await app.register(health)
+  if (config.NODE_ENV === 'test' && config.ENABLE_TEST_ROUTES) await app.register(testSupport)
   await app.register(
     async (api) => {
       await api.register(products)

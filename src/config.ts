@@ -54,14 +54,28 @@ export const ConfigSchema = Type.Object({
   SWAGGER_HOST: optionalText('Public host (and optional scheme) used as the OpenAPI server URL, e.g. api.example.com'),
   CURSOR_SECRET: optionalText('Key that signs pagination cursors; set the same value on every instance'),
   BOOTSTRAP_ADMIN_API_KEY: optionalText('An admin API key registered at start (for compose and CI)'),
+  REQUEST_TIMEOUT_MS: ms('A request (headers and body) must arrive within this many ms (0 = none)', 30_000),
+  HEADERS_TIMEOUT_MS: ms('Request headers must arrive within this many ms', 10_000),
+  KEEP_ALIVE_TIMEOUT_MS: ms('Idle keep-alive connections close after this many ms; keep above the load balancer idle timeout (ALB: 60 s)', 72_000),
+  PRESSURE_MAX_EVENT_LOOP_DELAY_MS: ms('Shed load (503) while the event loop lags more than this (0 = off)', 1000),
+  PRESSURE_MAX_HEAP_USED_BYTES: Type.Integer({ minimum: 0, default: 0, description: 'Shed load while the V8 heap uses more than this (0 = off)' }),
+  PRESSURE_MAX_RSS_BYTES: Type.Integer({ minimum: 0, default: 0, description: 'Shed load while the resident set exceeds this (0 = off)' }),
+  PRESSURE_MAX_EVENT_LOOP_UTILIZATION: Type.Number({ minimum: 0, maximum: 1, default: 0, description: 'Shed load above this event-loop utilisation, 0..1 (0 = off)' }),
+  PRESSURE_SAMPLE_INTERVAL_MS: Type.Integer({ minimum: 10, default: 1000, description: 'How often load is sampled' }),
+  HEALTH_CHECK_TIMEOUT_MS: Type.Integer({ minimum: 50, default: 1000, description: 'Each readiness check gives up after this many ms' }),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 102_400, description: 'Largest accepted request body' }),
-  TRUST_PROXY: Type.String({ default: '', description: 'Proxies trusted for X-Forwarded-For: hop count or CIDR list (empty = none)' }),
+  TRUST_PROXY: Type.String({
+    default: '',
+    pattern: '^$|^\\d+$|^[0-9A-Fa-f.:/]+(,\\s*[0-9A-Fa-f.:/]+)*$',
+    description: 'Proxies trusted for X-Forwarded-For: a hop count (1 behind an ALB) or a comma-separated IP/CIDR list (empty = none)'
+  }),
   SENTRY_DSN: optionalText('Sentry DSN; unset → Sentry is not loaded'),
   SENTRY_TRACES_SAMPLE_RATE: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'Default 0.1 in production, 1.0 otherwise' })),
   METRICS_PORT: Type.Optional(port('Serve /metrics on this port instead of PORT')),
   METRICS_TOKEN: optionalText('Bearer token required by /metrics'),
   SHUTDOWN_DRAIN_MS: ms('After SIGTERM, keep serving this long while the load balancer deregisters', 0),
   SHUTDOWN_TIMEOUT_MS: ms('Upper bound for a graceful stop', 30000),
+  ENABLE_TEST_ROUTES: bool('Registers /test/* fault-injection routes; honoured only with NODE_ENV=test', false),
   AUDIT_RETENTION_DAYS: Type.Integer({ minimum: 1, default: 365, description: 'Audit entries older than this are removed' })
 })
 
@@ -114,6 +128,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError([`DB_POOL_MIN=${config.DB_POOL_MIN} is invalid: expected at most DB_POOL_MAX (${config.DB_POOL_MAX})`])
   }
   return Object.freeze(config)
+}
+
+/**
+ * Fastify's trustProxy from TRUST_PROXY: off, a hop count, or a list of addresses and CIDR ranges.
+ * A hop count trusts that many proxies in front of us (1 behind an ALB that only it can reach); Fastify
+ * itself treats a bare number as "trust nothing", so the count becomes a function.
+ */
+export function trustProxySetting(config: Config): false | string[] | ((address: string, hop: number) => boolean) {
+  const value = config.TRUST_PROXY.trim()
+  if (value === '' || value === '0') return false
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value)
+    return (_address, hop) => hop < hops
+  }
+  return value.split(',').map((part) => part.trim())
 }
 
 export const usesEmbeddedDatabase = (config: Config) => config.DB_HOST === undefined

@@ -21,6 +21,7 @@ export const ERRORS = {
   URI_TOO_LONG: { status: 414, title: 'URI or path parameter too long' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
   UNKNOWN_CATEGORY: { status: 422, title: 'Referenced category does not exist' },
+  NOT_READY: { status: 503, title: 'Not ready to serve' },
   INTERNAL: { status: 500, title: 'Internal server error' },
   SERVICE_UNAVAILABLE: { status: 503, title: 'Service temporarily unavailable' },
   DATABASE_UNAVAILABLE: { status: 503, title: 'Database temporarily unavailable' },
@@ -42,7 +43,9 @@ export class AppError extends Error {
     readonly code: ErrorCode,
     detail?: string,
     readonly errors?: FieldError[],
-    readonly headers?: Record<string, string>
+    readonly headers?: Record<string, string>,
+    /** Extension members of the problem document (RFC 9457 §3.2). */
+    readonly extensions?: Record<string, unknown>
   ) {
     super(detail ?? ERRORS[code].title)
     this.name = 'AppError'

@@ -3,36 +3,40 @@ import { Type } from 'typebox'
 import { AppError } from '../../errors.js'
 import { errorResponses } from '../../lib/schemas.js'
 
-const CHECK_TIMEOUT_MS = 1000
-
-async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
-  })
-  try {
-    return await Promise.race([work, timeout])
-  } finally {
-    clearTimeout(timer)
-  }
-}
+const tags = ['health']
+const Ok = Type.Object({ status: Type.Literal('ok') })
+const CheckSchema = Type.Object({
+  status: Type.Enum(['up', 'down']),
+  critical: Type.Boolean(),
+  latencyMs: Type.Number(),
+  error: Type.Optional(Type.String())
+})
+const ReadySchema = Type.Object({
+  status: Type.Enum(['ready', 'degraded']),
+  checks: Type.Record(Type.String(), CheckSchema)
+})
+// A busy process is not a dead one: liveness answers even while load is being shed.
+const notShed = { pressureHandler: () => undefined }
 
 const health: FastifyPluginAsyncTypebox = async (app) => {
+  app.health.register('database', { critical: true, check: () => app.db.primary.query('SELECT 1') })
+
   app.get(
     '/health',
     {
       schema: {
-        tags: ['health'],
-        summary: 'Load balancer check: 200 while the primary database answers',
-        response: { 200: Type.Object({ status: Type.Literal('ok') }), ...errorResponses() }
+        tags,
+        summary: 'Load balancer check: 200 while the primary database answers and the instance is not shutting down',
+        response: { 200: Ok, ...errorResponses() }
       }
     },
     async () => {
-      try {
-        await withTimeout(app.db.primary.query('SELECT 1'), CHECK_TIMEOUT_MS)
-      } catch (err) {
-        app.log.warn({ err }, 'health check: primary database unreachable')
-        throw new AppError('DATABASE_UNAVAILABLE', 'The primary database does not answer', undefined, { 'retry-after': '5' })
+      if (app.health.shuttingDown) throw new AppError('NOT_READY', 'The instance is shutting down', undefined, { 'retry-after': '5' })
+      const { database } = await app.health.run()
+      if (database?.status !== 'up') {
+        throw new AppError('DATABASE_UNAVAILABLE', `The primary database does not answer: ${database?.error}`, undefined, {
+          'retry-after': '5'
+        })
       }
       return { status: 'ok' as const }
     }
@@ -40,8 +44,28 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/health/live',
-    { schema: { tags: ['health'], summary: 'The process is up', response: { 200: Type.Object({ status: Type.Literal('ok') }) } } },
+    { config: notShed, schema: { tags, summary: 'The process is up (no dependency is called)', response: { 200: Ok } } },
     async () => ({ status: 'ok' as const })
+  )
+
+  app.get(
+    '/health/ready',
+    {
+      schema: {
+        tags,
+        summary: 'Each dependency with status and latency; 503 when a critical one is down or the instance is shutting down',
+        response: { 200: ReadySchema, ...errorResponses() }
+      }
+    },
+    async () => {
+      if (app.health.shuttingDown) throw new AppError('NOT_READY', 'The instance is shutting down', undefined, { 'retry-after': '5' })
+      const checks = await app.health.run()
+      const failed = Object.entries(checks).filter(([, c]) => c.status === 'down')
+      if (failed.some(([, c]) => c.critical)) {
+        throw new AppError('NOT_READY', `Down: ${failed.map(([name]) => name).join(', ')}`, undefined, { 'retry-after': '5' }, { checks })
+      }
+      return { status: failed.length ? ('degraded' as const) : ('ready' as const), checks }
+    }
   )
 }
 

@@ -2,6 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { databaseFault } from '../../db/errors.js'
 import { TEXT_PATTERN } from '../../lib/schemas.js'
+import { reportError } from '../../lib/sentry.js'
 import { AppError, ERRORS, type ErrorCode, type FieldError, problemType } from '../../errors.js'
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8'
@@ -78,12 +79,14 @@ export function problemBody(error: AppError, requestId: string, instance?: strin
     code: error.code,
     requestId,
     ...(instance ? { instance } : {}),
-    ...(error.errors ? { errors: error.errors } : {})
+    ...(error.errors ? { errors: error.errors } : {}),
+    ...error.extensions
   }
 }
 
 /** Sends `error` as RFC 9457 problem+json; also usable where no route context exists (framework errors). */
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: AppError) {
+  request.server.metrics?.errors.inc({ code: error.code })
   if (error.headers) reply.headers(error.headers)
   reply.header('x-request-id', request.id)
   const path = request.url.split('?')[0]
@@ -94,8 +97,10 @@ export default fp(
   async (app) => {
     app.setErrorHandler((err, request, reply) => {
       const error = toAppError(err)
-      if (error.status >= 500) request.log.error({ err, code: error.code }, 'request failed')
-      else request.log.info({ code: error.code, detail: error.message }, 'request rejected')
+      if (error.status >= 500) {
+        request.log.error({ err, code: error.code }, 'request failed')
+        reportError(err, { requestId: request.id, route: request.routeOptions.url, method: request.method })
+      } else request.log.info({ code: error.code, detail: error.message }, 'request rejected')
       return sendProblem(request, reply, error)
     })
     app.setNotFoundHandler((request, reply) =>

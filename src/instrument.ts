@@ -1,0 +1,11 @@
+// Loaded before the server (node --import ./dist/src/instrument.js, or first by scripts/start.mjs) so that
+// Sentry, when SENTRY_DSN is set, is initialised before the HTTP stack is imported.
+import 'dotenv/config'
+import { loadConfig } from './config.js'
+import { initSentry } from './lib/sentry.js'
+
+try {
+  await initSentry(loadConfig())
+} catch {
+  // A bad configuration is reported by the server itself, with the variable named.
+}

@@ -1,0 +1,36 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+
+/**
+ * Fault injection for the test suite only (NODE_ENV=test and ENABLE_TEST_ROUTES=true): a slow request,
+ * an unexpected error, a crash outside any request, a blocked event loop.
+ */
+const testSupport: FastifyPluginAsyncTypebox = async (app) => {
+  const opts = { schema: { hide: true, querystring: Type.Object({ ms: Type.Integer({ minimum: 0, maximum: 60_000, default: 100 }) }) } }
+  app.get('/test/sleep', opts, async (request) => {
+    await new Promise((resolve) => setTimeout(resolve, request.query.ms))
+    return { slept: request.query.ms }
+  })
+  app.get('/test/block', opts, async (request) => {
+    const until = Date.now() + request.query.ms
+    while (Date.now() < until) {
+      // busy: holds the event loop
+    }
+    return { blocked: request.query.ms }
+  })
+  app.get('/test/boom', { schema: { hide: true } }, async () => {
+    throw new Error('test failure: forced 500')
+  })
+  app.get('/test/crash', { schema: { hide: true } }, async () => {
+    setImmediate(() => {
+      throw new Error('test failure: uncaught exception')
+    })
+    return { crashing: true }
+  })
+  app.get('/test/db-sleep', opts, async (request) => {
+    await app.db.primary.query('SELECT pg_sleep($1::float / 1000)', [request.query.ms])
+    return { slept: request.query.ms }
+  })
+}
+
+export default testSupport

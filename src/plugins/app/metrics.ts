@@ -1,0 +1,96 @@
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import { AppError } from '../../errors.js'
+
+export function createMetrics() {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
+  const labelNames = ['method', 'route', 'status_code'] as const
+  return {
+    registry,
+    requests: new Counter({ name: 'http_requests_total', help: 'HTTP requests answered', labelNames, registers: [registry] }),
+    duration: new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'Time from request to response',
+      labelNames,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry]
+    }),
+    inFlight: new Gauge({ name: 'http_requests_in_flight', help: 'Requests being handled', registers: [registry] }),
+    connections: new Gauge({ name: 'http_open_connections', help: 'Open client connections', registers: [registry] }),
+    errors: new Counter({ name: 'http_errors_total', help: 'Error responses by error code', labelNames: ['code'], registers: [registry] }),
+    operations: new Counter({
+      name: 'catalog_operations_total',
+      help: 'Successful catalog operations by entity and kind',
+      labelNames: ['entity', 'operation'],
+      registers: [registry]
+    })
+  }
+}
+
+export type Metrics = ReturnType<typeof createMetrics>
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: Metrics
+  }
+  interface FastifyContextConfig {
+    /** Counted in catalog_operations_total when the route succeeds, e.g. ['product', 'create']. */
+    operation?: [entity: string, operation: string]
+  }
+}
+
+const BEARER_PREFIX = 'Bearer '
+
+export default fp(
+  async (app) => {
+    const { config } = app.appOptions
+    const metrics = createMetrics()
+    app.decorate('metrics', metrics)
+
+    app.server.on('connection', (socket) => {
+      metrics.connections.inc()
+      socket.once('close', () => metrics.connections.dec())
+    })
+    app.addHook('onRequest', async (_request, reply) => {
+      metrics.inFlight.inc()
+      // 'close' fires exactly once per response, whether it finished or the client went away.
+      reply.raw.once('close', () => metrics.inFlight.dec())
+    })
+    app.addHook('onResponse', async (request, reply) => {
+      // The route template, never the raw URL: label cardinality stays bounded.
+      const labels = { method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: reply.statusCode }
+      metrics.requests.inc(labels)
+      metrics.duration.observe(labels, reply.elapsedTime / 1000)
+      const operation = request.routeOptions.config.operation
+      if (operation && reply.statusCode < 400) metrics.operations.inc({ entity: operation[0], operation: operation[1] })
+    })
+
+    async function scrape(request: FastifyRequest, reply: FastifyReply) {
+      if (config.METRICS_TOKEN && request.headers.authorization !== `${BEARER_PREFIX}${config.METRICS_TOKEN}`) {
+        throw new AppError('UNAUTHORIZED', 'Metrics need Authorization: Bearer <METRICS_TOKEN>', undefined, {
+          'www-authenticate': 'Bearer realm="metrics"'
+        })
+      }
+      reply.type(metrics.registry.contentType)
+      return metrics.registry.metrics()
+    }
+
+    if (config.METRICS_PORT === undefined) {
+      app.get('/metrics', { schema: { hide: true } }, scrape)
+      return
+    }
+    // A separate listener keeps the scrape endpoint off the public port (e.g. reachable only inside the VPC).
+    const metricsServer = Fastify({ logger: false })
+    metricsServer.get('/metrics', scrape)
+    metricsServer.setErrorHandler((err, request, reply) => app.errorHandler(err, request, reply))
+    app.addHook('onReady', async () => {
+      await metricsServer.listen({ port: config.METRICS_PORT, host: config.HOST })
+    })
+    app.addHook('onClose', async () => {
+      await metricsServer.close()
+    })
+  },
+  { name: 'metrics' }
+)

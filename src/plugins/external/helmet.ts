@@ -1,0 +1,22 @@
+import helmet from '@fastify/helmet'
+import fp from 'fastify-plugin'
+
+/** The policy the HTML documentation pages need (Swagger UI: own scripts, inline styles, data: images). */
+export const DOCS_CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self'; img-src 'self' data: https:"
+/** JSON renders nothing, so API responses may load nothing and be framed by nobody. */
+export const API_CSP = "default-src 'none'; frame-ancestors 'none'"
+
+export default fp(
+  async (app) => {
+    await app.register(helmet, {
+      global: true,
+      contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+      hsts: { maxAge: 31_536_000, includeSubDomains: true, preload: true },
+      referrerPolicy: { policy: 'no-referrer' }
+    })
+    app.addHook('onSend', async (request, reply) => {
+      if (request.url === '/docs' || request.url.startsWith('/docs/')) reply.header('content-security-policy', DOCS_CSP)
+    })
+  },
+  { name: 'helmet' }
+)

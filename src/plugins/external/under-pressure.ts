@@ -1,0 +1,26 @@
+import underPressure from '@fastify/under-pressure'
+import fp from 'fastify-plugin'
+import { AppError } from '../../errors.js'
+
+/**
+ * Sheds load with 503 + Retry-After while the event loop lags or memory is over its limit, instead of
+ * queueing requests until every one of them times out. Liveness is exempt: a busy process is not a dead one.
+ */
+export default fp(
+  async (app) => {
+    const { config } = app.appOptions
+    await app.register(underPressure, {
+      maxEventLoopDelay: config.PRESSURE_MAX_EVENT_LOOP_DELAY_MS,
+      maxHeapUsedBytes: config.PRESSURE_MAX_HEAP_USED_BYTES,
+      maxRssBytes: config.PRESSURE_MAX_RSS_BYTES,
+      maxEventLoopUtilization: config.PRESSURE_MAX_EVENT_LOOP_UTILIZATION,
+      sampleInterval: config.PRESSURE_SAMPLE_INTERVAL_MS,
+      pressureHandler: async (_request, _reply, type) => {
+        throw new AppError('SERVICE_UNAVAILABLE', `The service is overloaded (${type}); retry shortly`, undefined, {
+          'retry-after': '2'
+        })
+      }
+    })
+  },
+  { name: 'under-pressure' }
+)
