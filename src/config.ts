@@ -61,7 +61,8 @@ export const ConfigSchema = Type.Object({
   PRESSURE_MAX_HEAP_USED_BYTES: Type.Integer({ minimum: 0, default: 0, description: 'Shed load while the V8 heap uses more than this (0 = off)' }),
   PRESSURE_MAX_RSS_BYTES: Type.Integer({ minimum: 0, default: 0, description: 'Shed load while the resident set exceeds this (0 = off)' }),
   PRESSURE_MAX_EVENT_LOOP_UTILIZATION: Type.Number({ minimum: 0, maximum: 1, default: 0, description: 'Shed load above this event-loop utilisation, 0..1 (0 = off)' }),
-  PRESSURE_SAMPLE_INTERVAL_MS: Type.Integer({ minimum: 10, default: 1000, description: 'How often load is sampled' }),
+  // At least a few event-loop-delay samples (10 ms apart) per interval: an empty one reads as infinite delay.
+  PRESSURE_SAMPLE_INTERVAL_MS: Type.Integer({ minimum: 50, default: 1000, description: 'How often load is sampled (≥ 50)' }),
   HEALTH_CHECK_TIMEOUT_MS: Type.Integer({ minimum: 50, default: 1000, description: 'Each readiness check gives up after this many ms' }),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 102_400, description: 'Largest accepted request body' }),
   TRUST_PROXY: Type.String({

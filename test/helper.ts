@@ -71,12 +71,19 @@ export interface TestApp extends FastifyInstance {
 }
 
 /** The app on its own migrated database, with test configuration; closed after the test. */
-export async function build(t: Hooks, env: Record<string, string> = {}, target?: ConnectionTarget): Promise<TestApp> {
+export async function build(
+  t: Hooks,
+  env: Record<string, string> = {},
+  target?: ConnectionTarget,
+  /** Runs before the app is ready, e.g. to add a hook that observes requests. */
+  setup?: (app: FastifyInstance) => void
+): Promise<TestApp> {
   const database = target ?? (await createTestDatabase(t))
   // Load shedding off unless a test turns it on: a shared, busy CI machine is not an overloaded instance.
   const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DB_POOL_MAX: '10', PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0', ...env })
   const app = Fastify(serverOptions(config))
   await app.register(fp(catalogApp, { name: 'catalog-app' }), { config, database })
+  setup?.(app)
   await app.ready()
   defer(t, () => app.close())
   return Object.assign(app as FastifyInstance, { target: database }) as TestApp

@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import FindMyWay, { type HTTPMethod } from 'find-my-way'
 import fp from 'fastify-plugin'
 import { databaseFault } from '../../db/errors.js'
 import { TEXT_PATTERN } from '../../lib/schemas.js'
@@ -93,6 +94,8 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, error:
   return reply.code(error.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problemBody(error, request.id, path)))
 }
 
+const ROUTABLE: HTTPMethod[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE']
+
 export default fp(
   async (app) => {
     app.setErrorHandler((err, request, reply) => {
@@ -103,9 +106,23 @@ export default fp(
       } else request.log.info({ code: error.code, detail: error.message }, 'request rejected')
       return sendProblem(request, reply, error)
     })
-    app.setNotFoundHandler((request, reply) =>
-      sendProblem(request, reply, new AppError('ROUTE_NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`))
-    )
+    // A second router that knows every path and its methods, to tell 405 (path exists) from 404.
+    const methodsByPath = FindMyWay()
+    const noop = () => {}
+    app.addHook('onRoute', (route) => {
+      for (const method of [route.method].flat()) {
+        if (method !== 'HEAD' && method !== 'OPTIONS') methodsByPath.on(method as HTTPMethod, route.url ?? route.path, noop)
+      }
+    })
+    app.setNotFoundHandler((request, reply) => {
+      const path = request.url.split('?')[0] ?? '/'
+      const allowed = ROUTABLE.filter((m) => methodsByPath.find(m, path) !== null)
+      if (allowed.length) {
+        reply.header('allow', [...allowed, ...(allowed.includes('GET') ? ['HEAD'] : [])].join(', '))
+        return sendProblem(request, reply, new AppError('METHOD_NOT_ALLOWED', `${request.method} is not supported on ${path}`))
+      }
+      return sendProblem(request, reply, new AppError('ROUTE_NOT_FOUND', `No route ${request.method} ${path}`))
+    })
     app.get('/problems', { schema: { hide: true } }, async () =>
       Object.entries(ERRORS).map(([code, e]) => ({ code, type: problemType(code), status: e.status, title: e.title }))
     )

@@ -10,12 +10,14 @@ export default fp(
   async (app) => {
     await app.register(helmet, {
       global: true,
-      contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+      // Set below, per kind of response, in the exact spelling of our policies.
+      contentSecurityPolicy: false,
       hsts: { maxAge: 31_536_000, includeSubDomains: true, preload: true },
       referrerPolicy: { policy: 'no-referrer' }
     })
-    app.addHook('onSend', async (request, reply) => {
-      if (request.url === '/docs' || request.url.startsWith('/docs/')) reply.header('content-security-policy', DOCS_CSP)
+    app.addHook('onRequest', async (request, reply) => {
+      const docs = request.url === '/docs' || request.url.startsWith('/docs/')
+      reply.header('content-security-policy', docs ? DOCS_CSP : API_CSP)
     })
   },
   { name: 'helmet' }

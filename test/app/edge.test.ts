@@ -1,0 +1,207 @@
+import assert from 'node:assert/strict'
+import { gunzipSync, brotliDecompressSync } from 'node:zlib'
+import { test } from 'node:test'
+import { API_CSP, DOCS_CSP } from '../../src/plugins/external/helmet.js'
+import { build, seed, serverTarget } from '../helper.js'
+import { freePort } from '../../src/lib/free-port.js'
+
+test('when any API response is sent, then it carries the security headers and the strict API policy', async (t) => {
+  const app = await build(t)
+  for (const url of ['/api/v1/products', '/api/v1/products/999', '/api/v1/nope', '/health/live']) {
+    const res = await app.inject({ method: 'GET', url })
+    assert.equal(res.headers['content-security-policy'], API_CSP, url)
+    assert.equal(res.headers['strict-transport-security'], 'max-age=31536000; includeSubDomains; preload', url)
+    assert.equal(res.headers['x-content-type-options'], 'nosniff', url)
+    assert.equal(res.headers['x-frame-options'], 'SAMEORIGIN', url)
+    assert.equal(res.headers['referrer-policy'], 'no-referrer', url)
+    assert.equal(res.headers['x-powered-by'], undefined, url)
+  }
+})
+
+test('when the docs page is served, then it gets the documentation policy exactly', async (t) => {
+  const app = await build(t)
+  const res = await app.inject({ method: 'GET', url: '/docs/' })
+  assert.equal(res.statusCode, 200)
+  assert.equal(res.headers['content-security-policy'], DOCS_CSP)
+  assert.equal(
+    DOCS_CSP,
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self'; img-src 'self' data: https:"
+  )
+})
+
+test('when a client accepts gzip or br, then bodies over 1 KB are compressed and tiny ones are not', async (t) => {
+  const app = await build(t)
+  await seed(app, 30)
+  const plain = await app.inject({ method: 'GET', url: '/api/v1/products?limit=20' })
+  assert.ok(plain.rawPayload.length > 1024)
+  const gz = await app.inject({ method: 'GET', url: '/api/v1/products?limit=20', headers: { 'accept-encoding': 'gzip' } })
+  assert.equal(gz.headers['content-encoding'], 'gzip')
+  assert.deepEqual(JSON.parse(gunzipSync(gz.rawPayload).toString()), plain.json())
+  const br = await app.inject({ method: 'GET', url: '/api/v1/products?limit=20', headers: { 'accept-encoding': 'br' } })
+  assert.equal(br.headers['content-encoding'], 'br')
+  assert.deepEqual(JSON.parse(brotliDecompressSync(br.rawPayload).toString()), plain.json())
+  const tiny = await app.inject({ method: 'GET', url: '/health/live', headers: { 'accept-encoding': 'gzip, br' } })
+  assert.equal(tiny.headers['content-encoding'], undefined)
+  assert.deepEqual(tiny.json(), { status: 'ok' })
+})
+
+test('when an allowed origin calls, then it gets CORS headers and a working preflight; other origins get none', async (t) => {
+  const app = await build(t, { CORS_ORIGIN: 'https://shop.example, https://admin.example' })
+  const listed = await app.inject({ method: 'GET', url: '/api/v1/products', headers: { origin: 'https://admin.example' } })
+  assert.equal(listed.headers['access-control-allow-origin'], 'https://admin.example')
+  assert.match(String(listed.headers['access-control-expose-headers']), /etag/)
+
+  const preflight = await app.inject({
+    method: 'OPTIONS',
+    url: '/api/v1/products',
+    headers: { origin: 'https://shop.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' }
+  })
+  assert.equal(preflight.statusCode, 204)
+  assert.equal(preflight.headers['access-control-allow-origin'], 'https://shop.example')
+  assert.match(String(preflight.headers['access-control-allow-methods']), /POST/)
+  assert.match(String(preflight.headers['access-control-allow-headers']), /authorization/)
+
+  const other = await app.inject({ method: 'GET', url: '/api/v1/products', headers: { origin: 'https://evil.example' } })
+  assert.equal(other.statusCode, 200)
+  assert.equal(other.headers['access-control-allow-origin'], undefined)
+  const otherPreflight = await app.inject({
+    method: 'OPTIONS',
+    url: '/api/v1/products',
+    headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' }
+  })
+  assert.equal(otherPreflight.headers['access-control-allow-origin'], undefined)
+  assert.equal(otherPreflight.headers['access-control-allow-methods'], undefined)
+})
+
+async function clientIp(t: Parameters<typeof build>[0], trustProxy: string | undefined, remoteAddress: string, forwarded: string) {
+  let seen = ''
+  const env: Record<string, string> = trustProxy === undefined ? {} : { TRUST_PROXY: trustProxy }
+  const app = await build(t, env, undefined, (a) =>
+    a.addHook('onRequest', async (request) => {
+      seen = request.ip
+    })
+  )
+  await app.inject({ method: 'GET', url: '/health/live', remoteAddress, headers: { 'x-forwarded-for': forwarded } })
+  return seen
+}
+
+test('when no proxy is trusted, then X-Forwarded-For cannot change the client IP', async (t) => {
+  assert.equal(await clientIp(t, undefined, '10.0.0.5', '203.0.113.9'), '10.0.0.5')
+})
+
+test('when TRUST_PROXY is a hop count, then that many proxies are believed', async (t) => {
+  assert.equal(await clientIp(t, '1', '10.0.0.5', '203.0.113.9'), '203.0.113.9')
+  assert.equal(await clientIp(t, '1', '10.0.0.5', '198.51.100.7, 203.0.113.9'), '203.0.113.9')
+})
+
+test('when TRUST_PROXY lists CIDRs, then only those peers may set the client IP', async (t) => {
+  assert.equal(await clientIp(t, '10.0.0.0/8', '10.0.0.5', '203.0.113.9'), '203.0.113.9')
+  assert.equal(await clientIp(t, '10.0.0.0/8', '192.0.2.1', '203.0.113.9'), '192.0.2.1')
+})
+
+test('when a known path is called with an unsupported method, then 405 problem+json with Allow', async (t) => {
+  const app = await build(t)
+  const res = await app.inject({ method: 'PUT', url: '/api/v1/products/1' })
+  assert.equal(res.statusCode, 405)
+  assert.match(String(res.headers['content-type']), /^application\/problem\+json/)
+  assert.equal(res.json().status, 405)
+  assert.equal(res.json().code, 'METHOD_NOT_ALLOWED')
+  assert.equal(res.headers.allow, 'GET, PATCH, DELETE, HEAD')
+  const unknown = await app.inject({ method: 'PUT', url: '/api/v1/nothing-here' })
+  assert.equal(unknown.statusCode, 404)
+})
+
+test('when the server is configured, then its timeouts keep it behind the load balancer safely', async (t) => {
+  const app = await build(t)
+  assert.equal(app.server.keepAliveTimeout, 72_000)
+  assert.ok(app.server.keepAliveTimeout > 60_000, 'longer than the ALB idle timeout')
+  assert.equal(app.server.headersTimeout, 10_000)
+  assert.equal(app.server.requestTimeout, 30_000)
+  assert.equal(app.initialConfig.bodyLimit, 102_400)
+})
+
+test('when the event loop lags past the limit, then requests get 503 problem+json with Retry-After and liveness stays up', async (t) => {
+  const app = await build(t, {
+    ENABLE_TEST_ROUTES: 'true',
+    PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '30',
+    PRESSURE_SAMPLE_INTERVAL_MS: '50'
+  })
+  await app.inject({ method: 'GET', url: '/test/block?ms=400' })
+  // The overdue sample runs right after the block; the next one, 50 ms later, would already see a calm loop.
+  await new Promise((resolve) => setTimeout(resolve, 5))
+  const shed = await app.inject({ method: 'GET', url: '/api/v1/products' })
+  assert.equal(shed.statusCode, 503)
+  assert.match(String(shed.headers['content-type']), /^application\/problem\+json/)
+  assert.equal(shed.json().code, 'SERVICE_UNAVAILABLE')
+  assert.ok(Number(shed.headers['retry-after']) > 0)
+  const live = await app.inject({ method: 'GET', url: '/health/live' })
+  assert.equal(live.statusCode, 200)
+  // Once the loop is responsive again, requests are served.
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  assert.equal((await app.inject({ method: 'GET', url: '/api/v1/products' })).statusCode, 200)
+})
+
+test('when every dependency answers, then /health/ready lists each with status and latency', async (t) => {
+  const app = await build(t)
+  const res = await app.inject({ method: 'GET', url: '/health/ready' })
+  assert.equal(res.statusCode, 200)
+  const body = res.json()
+  assert.equal(body.status, 'ready')
+  assert.equal(body.checks.database.status, 'up')
+  assert.equal(body.checks.database.critical, true)
+  assert.equal(typeof body.checks.database.latencyMs, 'number')
+})
+
+test('when the primary database is down, then /health/ready is 503 problem+json naming it, within the check timeout', async (t) => {
+  const closed = { ...serverTarget('nowhere'), host: '127.0.0.1', port: await freePort() }
+  const app = await build(t, { HEALTH_CHECK_TIMEOUT_MS: '300' }, closed)
+  const started = Date.now()
+  const res = await app.inject({ method: 'GET', url: '/health/ready' })
+  assert.ok(Date.now() - started < 3000)
+  assert.equal(res.statusCode, 503)
+  const body = res.json()
+  assert.equal(body.code, 'NOT_READY')
+  assert.equal(body.checks.database.status, 'down')
+  assert.ok(res.headers['retry-after'])
+})
+
+test('when a critical check hangs, then readiness answers after HEALTH_CHECK_TIMEOUT_MS instead of hanging', async (t) => {
+  const app = await build(t, { HEALTH_CHECK_TIMEOUT_MS: '200' }, undefined, (a) =>
+    a.addHook('onReady', async () => {
+      a.health.register('stuck', { critical: true, check: () => new Promise(() => {}) })
+    })
+  )
+  const started = Date.now()
+  const res = await app.inject({ method: 'GET', url: '/health/ready' })
+  assert.ok(Date.now() - started < 2000)
+  assert.equal(res.statusCode, 503)
+  assert.equal(res.json().checks.stuck.status, 'down')
+  assert.match(res.json().checks.stuck.error, /no answer within 200 ms/)
+  assert.equal(res.json().checks.database.status, 'up')
+})
+
+test('when an optional dependency is down, then readiness is 200 degraded, and /health stays 200', async (t) => {
+  const app = await build(t, {}, undefined, (a) =>
+    a.addHook('onReady', async () => {
+      a.health.register('cache', { critical: false, check: async () => Promise.reject(new Error('refused')) })
+    })
+  )
+  const ready = await app.inject({ method: 'GET', url: '/health/ready' })
+  assert.equal(ready.statusCode, 200)
+  assert.equal(ready.json().status, 'degraded')
+  assert.equal((await app.inject({ method: 'GET', url: '/health' })).statusCode, 200)
+})
+
+test('when the instance begins shutting down, then readiness and /health answer 503 at once while liveness stays 200', async (t) => {
+  const app = await build(t)
+  app.health.beginShutdown()
+  for (const url of ['/health/ready', '/health']) {
+    const res = await app.inject({ method: 'GET', url })
+    assert.equal(res.statusCode, 503, url)
+    assert.equal(res.json().code, 'NOT_READY')
+  }
+  assert.equal((await app.inject({ method: 'GET', url: '/health/live' })).statusCode, 200)
+  const served = await app.inject({ method: 'GET', url: '/api/v1/products' })
+  assert.equal(served.statusCode, 200, 'requests are still served while draining')
+  assert.equal(served.headers.connection, 'close')
+})
