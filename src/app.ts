@@ -107,7 +107,10 @@ export default async function catalogApp(app: FastifyInstance, opts: AppOptions)
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
-    // While draining, tell keep-alive clients to reconnect (to another instance) after this response.
+  })
+  // While draining, every response (also of requests that began before) closes its connection, so clients
+  // reconnect to another instance and no idle keep-alive socket holds the close up.
+  app.addHook('onSend', async (_request, reply) => {
     if (app.health.shuttingDown) reply.header('connection', 'close')
   })
 
