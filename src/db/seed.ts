@@ -44,7 +44,7 @@ export async function seedCategories(client: pg.ClientBase): Promise<number[]> {
 const PRODUCT_BATCH_SQL = `
 INSERT INTO products (sku, name, slug, description, price_cents, currency, category_id, stock, status, created_at, updated_at)
 SELECT
-  'DEMO-' || lpad(i::text, 7, '0'),
+  'DEMO-' || CASE WHEN i < 10000000 THEN lpad(i::text, 7, '0') ELSE i::text END,
   name,
   lower(regexp_replace(name, '[^A-Za-z0-9]+', '-', 'g')) || '-demo-' || i,
   'A ' || lower(adj) || ' ' || lower(material) || ' ' || lower(noun) || ' for everyday use. Item number ' || i || '.',

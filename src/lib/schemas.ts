@@ -77,6 +77,7 @@ export const PageOf = <T extends TSchema>(item: T) =>
   })
 
 export const PageQuery = {
-  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'Opaque cursor from pagination.cursor' })),
+  // Long enough for a cursor holding a 200-character name of 4-byte characters.
+  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 2048, description: 'Opaque cursor from pagination.cursor' })),
   limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 })
 }

@@ -22,6 +22,9 @@ export async function initSentry(config: Config): Promise<boolean> {
     dsn: config.SENTRY_DSN,
     environment: config.NODE_ENV,
     release: release(),
+    // The API's error handler reports 5xx itself, with request id and route; the automatic Fastify
+    // error capture would report the same error a second time without them.
+    integrations: (defaults) => defaults.filter((integration) => integration.name !== 'Fastify'),
     tracesSampleRate: config.SENTRY_TRACES_SAMPLE_RATE ?? (config.NODE_ENV === 'production' ? 0.1 : 1.0),
     dataCollection: {
       userInfo: false,

@@ -17,6 +17,7 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/categories',
     {
+      config: { operation: ['category', 'list'] },
       schema: {
         tags,
         summary: 'List categories (keyset pagination)',
@@ -33,6 +34,7 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/categories/:id',
     {
+      config: { operation: ['category', 'read'] },
       schema: {
         tags,
         summary: 'Get a category (ETag; If-None-Match → 304)',
@@ -52,6 +54,7 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/categories/:id/tree',
     {
+      config: { operation: ['category', 'tree'] },
       schema: {
         tags,
         summary: "A category with its ancestors (root first) and direct children",
@@ -65,6 +68,7 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/categories',
     {
+      config: { operation: ['category', 'create'] },
       onRequest: canWrite,
       schema: {
         tags,
@@ -84,6 +88,7 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
   app.patch(
     '/categories/:id',
     {
+      config: { operation: ['category', 'update'] },
       onRequest: canWrite,
       schema: {
         tags,
@@ -105,6 +110,7 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
   app.delete(
     '/categories/:id',
     {
+      config: { operation: ['category', 'delete'] },
       onRequest: canDelete,
       schema: {
         tags,

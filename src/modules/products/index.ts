@@ -17,6 +17,7 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/products',
     {
+      config: { operation: ['product', 'list'] },
       schema: {
         tags,
         summary: 'List products (keyset pagination)',
@@ -33,6 +34,7 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/products/:id',
     {
+      config: { operation: ['product', 'read'] },
       schema: {
         tags,
         summary: 'Get a product (ETag; If-None-Match → 304)',
@@ -52,6 +54,7 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/products',
     {
+      config: { operation: ['product', 'create'] },
       onRequest: canWrite,
       schema: {
         tags,
@@ -71,6 +74,7 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
   app.patch(
     '/products/:id',
     {
+      config: { operation: ['product', 'update'] },
       onRequest: canWrite,
       schema: {
         tags,
@@ -92,6 +96,7 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
   app.delete(
     '/products/:id',
     {
+      config: { operation: ['product', 'delete'] },
       onRequest: canDelete,
       schema: {
         tags,

@@ -77,8 +77,8 @@ export const ListProductsQuerySchema = Type.Object(
     categoryId: Type.Optional(Id),
     includeDescendants: Type.Boolean({ default: false, description: 'With categoryId: include products of its subcategories' }),
     status: Type.Optional(ProductStatus),
-    minPrice: Type.Optional(Type.Integer({ minimum: 0, description: 'Minor units, inclusive' })),
-    maxPrice: Type.Optional(Type.Integer({ minimum: 0, description: 'Minor units, inclusive' })),
+    minPrice: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_147_483_647, description: 'Minor units, inclusive' })),
+    maxPrice: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_147_483_647, description: 'Minor units, inclusive' })),
     q: Type.Optional(Text({ minLength: 1, maxLength: 200, description: 'Full-text search over name and description' }))
   },
   { additionalProperties: false }

@@ -9,6 +9,14 @@ import { AppError } from '../../errors.js'
 export default fp(
   async (app) => {
     const { config } = app.appOptions
+    // Start-up work (module loading, route compilation) lags the event loop once; that is not overload.
+    // Shedding starts two samples after the instance is ready.
+    let warm = false
+    app.addHook('onReady', async () => {
+      setTimeout(() => {
+        warm = true
+      }, 2 * config.PRESSURE_SAMPLE_INTERVAL_MS).unref()
+    })
     await app.register(underPressure, {
       maxEventLoopDelay: config.PRESSURE_MAX_EVENT_LOOP_DELAY_MS,
       maxHeapUsedBytes: config.PRESSURE_MAX_HEAP_USED_BYTES,
@@ -16,6 +24,7 @@ export default fp(
       maxEventLoopUtilization: config.PRESSURE_MAX_EVENT_LOOP_UTILIZATION,
       sampleInterval: config.PRESSURE_SAMPLE_INTERVAL_MS,
       pressureHandler: async (_request, _reply, type) => {
+        if (!warm) return
         throw new AppError('SERVICE_UNAVAILABLE', `The service is overloaded (${type}); retry shortly`, undefined, {
           'retry-after': '2'
         })
