@@ -1,0 +1,180 @@
+// npm run bench [-- --products N --duration S --connections C --scenarios a,b --out FILE]
+//
+// Builds the API, prepares a PostgreSQL with the demo catalog, starts the production server in a child
+// process and measures a few typical requests with autocannon. Each scenario is followed by the same load on
+// a bare node:http server answering a body of the same size: the "ceiling" one Node.js process reaches on this
+// machine, so the ratio says how much of it the API keeps. Prints a table; writes the details as JSON.
+import { randomBytes } from 'node:crypto'
+import os from 'node:os'
+import { freePort } from '../src/lib/free-port.js'
+import { projectRoot } from '../src/lib/project-root.js'
+import { generateKey } from '../src/modules/api-keys/repository.js'
+import { type BenchDatabase, countProducts, openDatabase, prepareCatalog, removeEarlierRunData, removeRunData } from './bench/database.js'
+import { startCeiling } from './bench/ceiling.js'
+import { type LoadSettings, measure, stopCurrentRun, WARMUP_SECONDS } from './bench/load.js'
+import { type BenchOptions, parseOptions, type ScenarioName, USAGE, UsageError } from './bench/options.js'
+import { Cleanup, elapsedSeconds, muteChildOutput, note, runCommand, spawnTracked, waitForHttp200 } from './bench/processes.js'
+import { defaultReportPath, formatTable, gitInfo, machineInfo, type ScenarioResult, writeReport } from './bench/report.js'
+import { probe, SCENARIOS, type ScenarioContext } from './bench/scenarios.js'
+
+const DB_POOL_MAX = 20
+const root = projectRoot()
+const cleanup = new Cleanup()
+
+interface RunSecrets {
+  cursorSecret: string
+  apiKey: string
+}
+
+/** `node dist/src/server.js` as in production, on the prepared database; resolves with its base URL once /health is 200. */
+async function startServer(db: BenchDatabase, secrets: RunSecrets): Promise<string> {
+  const port = await freePort()
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    // The server sees exactly this environment: a .env file must not point it at another database.
+    DOTENV_PATH: os.devNull,
+    DOTENV_CONFIG_PATH: os.devNull,
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    MIGRATE_ON_STARTUP: 'false',
+    SEED_ON_STARTUP: 'false',
+    CURSOR_SECRET: secrets.cursorSecret,
+    BOOTSTRAP_ADMIN_API_KEY: secrets.apiKey,
+    DB_POOL_MAX: String(DB_POOL_MAX),
+    ...db.serverEnv
+  }
+  const server = spawnTracked(cleanup, 'the API server', process.execPath, ['dist/src/server.js'], {
+    cwd: root,
+    env,
+    prefix: '  server | ',
+    maxEchoedLines: 20
+  })
+  const baseUrl = `http://127.0.0.1:${port}`
+  // Its complaints while starting (a 503 from /health) only matter if it never gets ready: then they are in the error.
+  await waitForHttp200(`${baseUrl}/health`, server.child, 60_000, server.recentOutput)
+  server.echo(true)
+  note(`server ready at ${baseUrl} (pid ${server.child.pid})`)
+  return baseUrl
+}
+
+async function runScenario(name: ScenarioName, ctx: ScenarioContext, settings: LoadSettings): Promise<ScenarioResult> {
+  const result: ScenarioResult = { name }
+  try {
+    const scenario = await SCENARIOS[name](ctx)
+    Object.assign(result, { description: scenario.description, details: scenario.details })
+    result.responseBytes = await probe(ctx.baseUrl, scenario)
+    note(`${name}: ${scenario.description} → ${scenario.expectStatus}, ${result.responseBytes} bytes`)
+
+    note(`${name}: ${WARMUP_SECONDS} s warm-up + ${settings.duration} s against the API`)
+    result.api = await measure(ctx.baseUrl, scenario.source, settings, name)
+    note(`${name}: ${result.api.reqPerSec} req/s, p99 ${result.api.latencyMs.p99} ms, non-2xx ${result.api.non2xx}, errors ${result.api.errors}`)
+
+    const ceiling = await startCeiling(cleanup, result.responseBytes, scenario.expectStatus)
+    try {
+      note(`${name}: ${WARMUP_SECONDS} s warm-up + ${settings.duration} s against the ceiling (${result.responseBytes} bytes)`)
+      result.ceiling = await measure(ceiling.url, scenario.source, settings, `${name} ceiling`)
+    } finally {
+      await ceiling.stop()
+    }
+    if (result.ceiling.reqPerSec > 0) result.ratio = Math.round((result.api.reqPerSec / result.ceiling.reqPerSec) * 10_000) / 10_000
+    note(`${name}: ceiling ${result.ceiling.reqPerSec} req/s → ratio ${result.ratio}`)
+  } catch (err) {
+    result.failure = (err as Error).message
+    note(`${name} FAILED: ${result.failure}`)
+  }
+  return result
+}
+
+async function main(options: BenchOptions): Promise<number> {
+  const startedAt = new Date()
+  note('building (npm run build)')
+  await runCommand(cleanup, 'npm', ['run', 'build', '--silent'], root)
+
+  const db = await openDatabase(cleanup, root)
+  await prepareCatalog(db.client, options.products)
+  if (db.description.mode === 'embedded') await removeEarlierRunData(db.client)
+  const productsInDatabase = await countProducts(db.client)
+
+  const runId = `${startedAt.getTime().toString(36)}${randomBytes(3).toString('hex')}`.toUpperCase()
+  const secrets: RunSecrets = { cursorSecret: randomBytes(32).toString('base64url'), apiKey: generateKey() }
+  const skuPrefix = `BENCH-${runId}-`
+  // Registered before the server, so it runs after the server stopped (cleanup runs in reverse order).
+  cleanup.add('remove the products and key of this run', () => removeRunData(db.client, skuPrefix, secrets.apiKey))
+
+  const baseUrl = await startServer(db, secrets)
+  const ctx: ScenarioContext = { baseUrl, client: db.client, products: options.products, skuPrefix, ...secrets }
+  const settings: LoadSettings = { connections: options.connections, duration: options.duration }
+
+  const results: ScenarioResult[] = []
+  for (const name of options.scenarios) results.push(await runScenario(name, ctx, settings))
+
+  process.stdout.write(`\n${formatTable(results)}\n\n`)
+  const path = options.out ?? defaultReportPath(root, startedAt)
+  await writeReport(path, {
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    wallSeconds: Math.round(elapsedSeconds()),
+    machine: machineInfo(),
+    git: gitInfo(root),
+    settings: {
+      products: options.products,
+      productsInDatabase,
+      duration: options.duration,
+      warmup: WARMUP_SECONDS,
+      connections: options.connections,
+      scenarios: options.scenarios,
+      dbPoolMax: DB_POOL_MAX,
+      database: db.description
+    },
+    results
+  })
+  note(`results written to ${path}`)
+  return results.some((r) => r.failure) ? 1 : 0
+}
+
+let interruptedWith: number | undefined
+let interruptedAt = 0
+function onSignal(signal: NodeJS.Signals) {
+  const code = 128 + (os.constants.signals[signal] ?? 1)
+  if (interruptedWith !== undefined) {
+    // npm and tsx relay the same Ctrl+C once more; only a later one means "leave now".
+    if (Date.now() - interruptedAt > 2000) process.exit(code)
+    return
+  }
+  interruptedWith = code
+  interruptedAt = Date.now()
+  note(`${signal}: stopping the server, the ceiling and the database (a second one, 2 s later, leaves at once)`)
+  muteChildOutput()
+  stopCurrentRun()
+  void cleanup.runAll().finally(() => {
+    note('stopped')
+    process.exit(code)
+  })
+}
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal)
+
+let options: BenchOptions | undefined
+try {
+  options = parseOptions(process.argv.slice(2))
+} catch (err) {
+  if (!(err instanceof UsageError)) throw err
+  process.stderr.write(`${err.message}\n${USAGE}\n`)
+  process.exit(2)
+}
+if (!options) {
+  process.stdout.write(`${USAGE}\n`)
+  process.exit(0)
+}
+
+let exitCode = 1
+try {
+  exitCode = await main(options)
+} catch (err) {
+  note(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
+} finally {
+  await cleanup.runAll()
+}
+note(`done in ${elapsedSeconds().toFixed(0)} s`)
+process.exit(interruptedWith ?? exitCode)

@@ -1,0 +1,147 @@
+import type pg from 'pg'
+import { createCursorCodec } from '../../src/lib/cursor.js'
+import type { HttpRequest, RequestSource } from './load.js'
+import type { ScenarioName } from './options.js'
+
+export interface ScenarioContext {
+  baseUrl: string
+  client: pg.Client
+  /** Demo products asked for with --products. */
+  products: number
+  cursorSecret: string
+  apiKey: string
+  /** Every product the run creates has a sku starting with this (removed at exit). */
+  skuPrefix: string
+}
+
+export interface Scenario {
+  /** The request as a reader would write it, e.g. `GET /api/v1/products?limit=20`. */
+  description: string
+  expectStatus: number
+  source: RequestSource
+  /** Extra acceptance of a probe's JSON answer: a problem, or undefined when fine. */
+  check?: (body: unknown) => string | undefined
+  details?: Record<string, unknown>
+}
+
+const PAGE_SIZE = 20
+const get = (path: string): HttpRequest => ({ method: 'GET', path })
+const describe = (request: HttpRequest) => `${request.method} ${request.path}`
+
+const itemsOf = (body: unknown): unknown[] | undefined => {
+  const data = (body as { data?: unknown } | null)?.data
+  return Array.isArray(data) ? data : undefined
+}
+
+const pageOf = (size: number) => (body: unknown) => {
+  const items = itemsOf(body)
+  if (!items) return 'the answer has no data array'
+  return items.length === size ? undefined : `expected ${size} items, got ${items.length}`
+}
+
+const nonEmptyPage = (body: unknown) => (itemsOf(body)?.length ? undefined : 'the page is empty')
+
+async function firstPage(): Promise<Scenario> {
+  const request = get(`/api/v1/products?limit=${PAGE_SIZE}`)
+  return { description: describe(request), expectStatus: 200, source: request, check: nonEmptyPage }
+}
+
+async function productById({ client }: ScenarioContext): Promise<Scenario> {
+  const { rows } = await client.query<{ ids: string | null }>("SELECT string_agg(id::text, ',') AS ids FROM products")
+  const ids = Int32Array.from((rows[0]?.ids ?? '').split(',').filter(Boolean), Number)
+  if (!ids.length) throw new Error('the catalog has no products')
+  const randomId = () => ids[Math.floor(Math.random() * ids.length)]
+  return {
+    description: 'GET /api/v1/products/<random existing id>',
+    expectStatus: 200,
+    source: () => get(`/api/v1/products/${randomId()}`),
+    details: { distinctIds: ids.length }
+  }
+}
+
+async function filteredSorted({ client }: ScenarioContext): Promise<Scenario> {
+  // The first leaf category (no subcategories) holding active products.
+  const { rows } = await client.query<{ id: number }>(
+    `SELECT c.id FROM categories c
+     WHERE NOT EXISTS (SELECT 1 FROM categories sub WHERE sub.parent_id = c.id)
+       AND EXISTS (SELECT 1 FROM products p WHERE p.category_id = c.id AND p.status = 'active')
+     ORDER BY c.id LIMIT 1`
+  )
+  const categoryId = rows[0]?.id
+  if (categoryId === undefined) throw new Error('no leaf category holds active products')
+  const request = get(`/api/v1/products?categoryId=${categoryId}&status=active&sort=price&limit=${PAGE_SIZE}`)
+  return { description: describe(request), expectStatus: 200, source: request, check: nonEmptyPage, details: { categoryId } }
+}
+
+async function deepPage({ client, products, cursorSecret }: ScenarioContext): Promise<Scenario> {
+  const page = Math.min(5000, Math.floor(products / PAGE_SIZE / 2))
+  if (page < 2) {
+    const request = get(`/api/v1/products?limit=${PAGE_SIZE}`)
+    return { description: `${describe(request)} (page 1)`, expectStatus: 200, source: request, details: { page: 1 } }
+  }
+  // The cursor the API would have put in page (page-1)'s Link header: the key of that page's last row.
+  const { rows } = await client.query<{ created_at: Date; id: number }>(
+    'SELECT created_at, id FROM products ORDER BY created_at DESC, id DESC OFFSET $1 LIMIT 1',
+    [(page - 1) * PAGE_SIZE - 1]
+  )
+  const last = rows[0]
+  if (!last) throw new Error(`the catalog has fewer than ${(page - 1) * PAGE_SIZE} products`)
+  const cursor = createCursorCodec(cursorSecret, 'catalog-api').encode('products:newest', [last.created_at.toISOString(), last.id])
+  const request = get(`/api/v1/products?limit=${PAGE_SIZE}&cursor=${encodeURIComponent(cursor)}`)
+  return {
+    description: `GET /api/v1/products?limit=${PAGE_SIZE}&cursor=<page ${page} of newest>`,
+    expectStatus: 200,
+    source: request,
+    check: pageOf(PAGE_SIZE),
+    details: { page, path: request.path }
+  }
+}
+
+async function createProduct({ apiKey, skuPrefix }: ScenarioContext): Promise<Scenario> {
+  let counter = 0
+  const headers = { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }
+  return {
+    description: `POST /api/v1/products {sku: ${skuPrefix}<n>, name, priceCents, currency}`,
+    expectStatus: 201,
+    source: () => {
+      counter += 1
+      const body = { sku: `${skuPrefix}${counter}`, name: `Bench product ${counter}`, priceCents: 100 + (counter % 100_000), currency: 'USD' }
+      return { method: 'POST', path: '/api/v1/products', headers, body: JSON.stringify(body) }
+    }
+  }
+}
+
+export const SCENARIOS: Record<ScenarioName, (ctx: ScenarioContext) => Promise<Scenario>> = {
+  'first-page': firstPage,
+  'product-by-id': productById,
+  'filtered-sorted': filteredSorted,
+  'deep-page': deepPage,
+  'create-product': createProduct
+}
+
+/**
+ * Sends a few of the scenario's requests and checks the answers; returns the mean body size, which the
+ * ceiling server then answers with.
+ */
+export async function probe(baseUrl: string, scenario: Scenario, times = 5): Promise<number> {
+  let bytes = 0
+  for (let i = 0; i < times; i++) {
+    const request = typeof scenario.source === 'function' ? scenario.source() : scenario.source
+    const res = await fetch(baseUrl + request.path, {
+      method: request.method,
+      // As autocannon sends no Accept-Encoding, the probe asks for the same uncompressed body.
+      headers: { 'accept-encoding': 'identity', ...request.headers },
+      body: request.body,
+      signal: AbortSignal.timeout(10_000)
+    })
+    const body = Buffer.from(await res.arrayBuffer())
+    const text = body.toString('utf8')
+    if (res.status !== scenario.expectStatus) {
+      throw new Error(`${describe(request)} answered ${res.status}, expected ${scenario.expectStatus}: ${text.slice(0, 300)}`)
+    }
+    const problem = scenario.check?.(JSON.parse(text))
+    if (problem) throw new Error(`${describe(request)}: ${problem}`)
+    bytes += body.length
+  }
+  return Math.round(bytes / times)
+}
