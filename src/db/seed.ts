@@ -48,10 +48,10 @@ SELECT
   name,
   lower(regexp_replace(name, '[^A-Za-z0-9]+', '-', 'g')) || '-demo-' || i,
   'A ' || lower(adj) || ' ' || lower(material) || ' ' || lower(noun) || ' for everyday use. Item number ' || i || '.',
-  100 + (i * 7919) % 99900,
+  100 + (i::bigint * 7919) % 99900,
   CASE WHEN i % 7 = 0 THEN 'EUR' ELSE 'USD' END,
-  ($3::integer[])[1 + (i * 31) % cardinality($3::integer[])],
-  (i * 13) % 500,
+  ($3::integer[])[1 + (i::bigint * 31) % cardinality($3::integer[])],
+  (i::bigint * 13) % 500,
   (CASE WHEN i % 10 = 0 THEN 'draft' WHEN i % 25 = 1 THEN 'archived' ELSE 'active' END)::product_status,
   timestamptz '2025-01-01T00:00:00Z' + i * interval '1 second',
   timestamptz '2025-01-01T00:00:00Z' + i * interval '1 second'
