@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { TestContext } from 'node:test'
-import Fastify, { type FastifyInstance } from 'fastify'
+import assert from 'node:assert/strict'
+import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
 import fp from 'fastify-plugin'
 import pg from 'pg'
 import catalogApp, { serverOptions } from '../src/app.js'
@@ -109,4 +110,33 @@ export async function seed(app: FastifyInstance, products: number): Promise<void
 export async function count(app: FastifyInstance, table: 'products' | 'categories' | 'api_keys'): Promise<number> {
   const { rows } = await app.db.primary.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`)
   return rows[0]?.n ?? 0
+}
+
+export interface ProblemBody {
+  success: false
+  type: string
+  title: string
+  status: number
+  detail: string
+  code: string
+  requestId: string
+  instance?: string
+  errors?: { field: string; message: string }[]
+  [extension: string]: unknown
+}
+
+/** Asserts `res` is an RFC 9457 problem with every promised member, and returns its body. */
+export function assertProblem(res: LightMyRequestResponse, status: number, code: string): ProblemBody {
+  assert.equal(res.statusCode, status, `expected ${status} ${code}, got ${res.statusCode}: ${res.body}`)
+  assert.match(String(res.headers['content-type']), /^application\/problem\+json/)
+  const body = res.json()
+  assert.equal(body.success, false)
+  assert.equal(body.status, status)
+  assert.equal(body.code, code)
+  assert.equal(body.type, `/problems#${code.toLowerCase().replaceAll('_', '-')}`)
+  assert.ok(typeof body.title === 'string' && body.title.length > 0, 'title is not empty')
+  assert.ok(typeof body.detail === 'string' && body.detail.length > 0, 'detail is not empty')
+  assert.equal(body.requestId, res.headers['x-request-id'])
+  assert.equal(body.stack, undefined)
+  return body
 }

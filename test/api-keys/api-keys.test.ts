@@ -2,23 +2,10 @@ import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { test } from 'node:test'
 import type { LightMyRequestResponse } from 'fastify'
-import { type TestApp, apiKey, bearer, build, count } from '../helper.js'
+import { type TestApp, apiKey, bearer, build, count, assertProblem } from '../helper.js'
 
 const BASE = '/api/v1/api-keys'
 
-function assertProblem(res: LightMyRequestResponse, status: number, code: string) {
-  assert.equal(res.statusCode, status, `expected ${status} ${code}, got ${res.statusCode}: ${res.body}`)
-  assert.match(String(res.headers['content-type']), /^application\/problem\+json/)
-  const body = res.json()
-  assert.equal(body.success, false)
-  assert.equal(body.status, status)
-  assert.equal(body.code, code)
-  assert.equal(body.type, `/problems#${code.toLowerCase().replaceAll('_', '-')}`)
-  assert.equal(typeof body.title, 'string')
-  assert.equal(typeof body.detail, 'string')
-  assert.equal(body.requestId, res.headers['x-request-id'])
-  return body as { errors?: { field: string; message: string }[] }
-}
 
 function assertUnauthorized(res: LightMyRequestResponse, error?: string) {
   assertProblem(res, 401, 'UNAUTHORIZED')
@@ -68,7 +55,7 @@ test('when an admin creates an API key, then 201 shows the key once and the key 
   assert.equal(created.revokedAt, null)
   assert.equal(typeof created.key, 'string')
   assert.ok(created.key.length >= 32, 'the key carries enough entropy')
-  assert.ok(created.key.startsWith(created.prefix) && created.prefix.length < created.key.length)
+  assert.ok(created.key.startsWith(created.prefix) && created.prefix.length < created.key.length, 'prefix is a proper prefix of the key')
 
   const write = await writeCategory(app, created.key, 'Made with a new key')
   assert.equal(write.statusCode, 201, write.body)
@@ -88,7 +75,7 @@ test('when an admin creates an admin key, then that key can manage API keys', as
   assert.equal(created.role, 'admin')
   const list = await app.inject({ method: 'GET', url: BASE, headers: bearer(created.key) })
   assert.equal(list.statusCode, 200, list.body)
-  assert.ok(list.json().data.some((k: { id: number }) => k.id === created.id))
+  assert.ok(list.json().data.some((k: { id: number }) => k.id === created.id), 'the new admin key sees itself listed')
 })
 
 test('when API keys are listed, then metadata is shown but never a key or its hash', async (t) => {
@@ -133,9 +120,9 @@ test('when an API key is revoked, then it gets 401 on a write while other keys k
   const revoked = res.json().data
   assert.equal(revoked.id, doomed.id)
   assert.equal(typeof revoked.revokedAt, 'string')
-  assert.ok(!Number.isNaN(Date.parse(revoked.revokedAt)))
+  assert.ok(!Number.isNaN(Date.parse(revoked.revokedAt)), 'revokedAt is a date')
   assert.equal(revoked.key, undefined)
-  assert.ok((await keyRow(app, doomed.id))!.revoked_at instanceof Date)
+  assert.ok((await keyRow(app, doomed.id))!.revoked_at instanceof Date, 'revoked_at is stored')
 
   const categories = await count(app, 'categories')
   assertUnauthorized(await writeCategory(app, doomed.key, 'After revocation'), 'invalid_token')
@@ -172,7 +159,7 @@ test('when a key that does not exist is revoked, then 404 API_KEY_NOT_FOUND; a m
   const admin = await apiKey(app, 'admin')
   assertProblem(await app.inject({ method: 'DELETE', url: `${BASE}/999999`, headers: bearer(admin) }), 404, 'API_KEY_NOT_FOUND')
   const bad = assertProblem(await app.inject({ method: 'DELETE', url: `${BASE}/abc`, headers: bearer(admin) }), 400, 'VALIDATION_FAILED')
-  assert.ok(bad.errors?.some((e) => e.field === 'id'))
+  assert.ok(bad.errors?.some((e) => e.field === 'id'), 'errors name id')
   const { rows } = await app.db.primary.query<{ n: number }>('SELECT count(*)::int AS n FROM api_keys WHERE revoked_at IS NOT NULL')
   assert.equal(rows[0]!.n, 0)
 })
@@ -252,10 +239,10 @@ test('when a key is created, then the database stores only its 32-byte SHA-256 a
     [created.id]
   )
   const stored = rows[0]!
-  assert.ok(Buffer.isBuffer(stored.key_hash))
+  assert.ok(Buffer.isBuffer(stored.key_hash), 'key_hash is bytea')
   assert.equal(stored.key_hash.length, 32)
   assert.deepEqual(stored.key_hash, createHash('sha256').update(created.key, 'utf8').digest())
-  assert.ok(stored.key_prefix.length < created.key.length)
+  assert.ok(stored.key_prefix.length < created.key.length, 'key_prefix is shorter than the key')
 
   // Every column of every api_keys row, as text.
   const { rows: cells } = await app.db.primary.query<{ id: number; column: string; value: string | null }>(
@@ -271,7 +258,7 @@ test('when a key is created, then the database stores only its 32-byte SHA-256 a
   const { rows: tables } = await app.db.primary.query<{ name: string }>(
     "SELECT quote_ident(table_name) AS name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
   )
-  assert.ok(tables.some((tb) => tb.name === 'api_keys'))
+  assert.ok(tables.some((tb) => tb.name === 'api_keys'), 'the table scan includes api_keys')
   for (const { name } of tables) {
     const hit = await app.db.primary.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${name} x WHERE strpos(x::text, $1) > 0`, [
       created.key

@@ -2,23 +2,10 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { LightMyRequestResponse } from 'fastify'
 import type { Category, CategoryTree } from '../../src/modules/categories/schemas.js'
-import { type TestApp, apiKey, bearer, build, seed } from '../helper.js'
+import { type TestApp, apiKey, bearer, build, seed, assertProblem } from '../helper.js'
 
 const BASE = '/api/v1/categories'
 
-function assertProblem(res: LightMyRequestResponse, status: number, code: string) {
-  assert.equal(res.statusCode, status, `expected ${status} ${code}, got ${res.statusCode}: ${res.body}`)
-  assert.match(String(res.headers['content-type']), /^application\/problem\+json/)
-  const body = res.json()
-  assert.equal(body.success, false)
-  assert.equal(body.status, status)
-  assert.equal(body.code, code)
-  assert.equal(typeof body.type, 'string')
-  assert.equal(typeof body.title, 'string')
-  assert.equal(typeof body.detail, 'string')
-  assert.equal(body.requestId, res.headers['x-request-id'])
-  return body as { errors?: { field: string; message: string }[] }
-}
 
 async function make(app: TestApp, key: string, body: Record<string, unknown>): Promise<Category> {
   const res = await app.inject({ method: 'POST', url: BASE, headers: bearer(key), payload: body })

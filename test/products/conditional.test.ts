@@ -1,23 +1,10 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { apiKey, bearer, build, count } from '../helper.js'
+import { apiKey, bearer, build, count, assertProblem } from '../helper.js'
 
 const PRODUCTS = '/api/v1/products'
 
-function assertProblem(res: LightMyRequestResponse, status: number, code: string) {
-  assert.equal(res.statusCode, status, `expected ${status} ${code}, got ${res.statusCode}: ${res.body}`)
-  assert.match(String(res.headers['content-type']), /^application\/problem\+json/)
-  const body = res.json()
-  assert.equal(body.success, false)
-  assert.equal(body.status, status)
-  assert.equal(body.code, code)
-  assert.equal(typeof body.type, 'string')
-  assert.equal(typeof body.title, 'string')
-  assert.equal(typeof body.detail, 'string')
-  assert.equal(body.requestId, res.headers['x-request-id'])
-  return body
-}
 
 async function productRow(app: FastifyInstance, id: number): Promise<Record<string, unknown> | undefined> {
   const { rows } = await app.db.primary.query('SELECT * FROM products WHERE id = $1', [id])
