@@ -29,16 +29,19 @@ export class Conditions {
  * `SELECT … WHERE … AND (col, id) > (cursor) ORDER BY col, id LIMIT n+1`: a page costs the same at any
  * depth because the index is entered at the cursor instead of counting past OFFSET rows.
  */
+const INT4_MAX = 2_147_483_647
 const KEY_CHECKS: Record<string, (value: unknown) => boolean> = {
-  integer: (v) => Number.isInteger(v) && Math.abs(v as number) <= 2_147_483_647,
-  text: (v) => typeof v === 'string',
-  timestamptz: (v) => typeof v === 'string' && /^\d{4}-\d{2}-\d{2}T[\d:.]+Z$/.test(v) && !Number.isNaN(Date.parse(v))
+  integer: (v) => Number.isInteger(v) && Math.abs(v as number) <= INT4_MAX,
+  text: (v) => typeof v === 'string' && !v.includes('\u0000'),
+  // PostgreSQL has no year 0: Date.parse accepts it, the ::timestamptz cast does not.
+  timestamptz: (v) =>
+    typeof v === 'string' && /^(?!0000)\d{4}-\d{2}-\d{2}T[\d:.]+Z$/.test(v) && !Number.isNaN(Date.parse(v))
 }
 
 /** A cursor key must fit its order exactly: a signed but ill-shaped key would reach SQL casts otherwise. */
 function assertKeyFits(order: KeysetOrder<unknown>, key: CursorKey) {
   const [value, id] = key
-  if (key.length !== 2 || !KEY_CHECKS[order.cast]?.(value) || !(Number.isInteger(id) && (id as number) > 0)) {
+  if (key.length !== 2 || !KEY_CHECKS[order.cast]?.(value) || !(Number.isInteger(id) && (id as number) > 0 && (id as number) <= INT4_MAX)) {
     throw new AppError('INVALID_CURSOR', 'cursor does not fit this list', [{ field: 'cursor', message: 'does not fit this list' }])
   }
 }

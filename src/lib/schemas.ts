@@ -9,6 +9,11 @@ export const TEXT_PATTERN = '^[^\\u0000\\uD800-\\uDFFF]*$'
 export const Text = (options: { minLength?: number; maxLength: number; description?: string }) =>
   Type.String({ ...options, pattern: TEXT_PATTERN })
 
+export const NAME_PATTERN = '^(?=[\\s\\S]*\\S)[^\\u0000\\uD800-\\uDFFF]*$'
+
+/** A display name: text with at least one visible character. */
+export const Name = (maxLength: number) => Type.String({ minLength: 1, maxLength, pattern: NAME_PATTERN })
+
 export const Slug = Type.String({
   minLength: 1,
   maxLength: 120,

@@ -1,4 +1,4 @@
-/** URL slug from free text: ASCII lower case, digits and single dashes, at most `max` characters. */
+/** URL slug from free text: ASCII lower case, digits and single dashes, at most `max` characters; '' when none is left. */
 export function slugify(text: string, max = 120): string {
   const slug = text
     .normalize('NFKD')
@@ -8,5 +8,5 @@ export function slugify(text: string, max = 120): string {
     .replace(/^-+|-+$/g, '')
     .slice(0, max)
     .replace(/-+$/g, '')
-  return slug || 'item'
+  return slug
 }

@@ -858,3 +858,16 @@ test('when DELETE carries a stale If-Match, then 412 and the category remains; w
   assert.equal((await del(app, { ...bearer(admin), 'if-match': `"${c.id}.2"` }, c.id)).statusCode, 204)
   assert.equal(await row(app, c.id), undefined)
 })
+
+test('when categories are named without ASCII letters, then each gets its own slug; a blank name is refused', async (t) => {
+  const app = await build(t)
+  const key = await apiKey(app, 'editor')
+  const first = await app.inject({ method: 'POST', url: BASE, headers: bearer(key), payload: { name: '日本' } })
+  const second = await app.inject({ method: 'POST', url: BASE, headers: bearer(key), payload: { name: '日本' } })
+  assert.equal(first.statusCode, 201, first.body)
+  assert.equal(second.statusCode, 201, second.body)
+  assert.notEqual(first.json().data.slug, second.json().data.slug)
+  const blank = await app.inject({ method: 'POST', url: BASE, headers: bearer(key), payload: { name: '   ' } })
+  const body = assertProblem(blank, 400, 'VALIDATION_FAILED')
+  assert.deepEqual(body.errors?.map((e) => e.field), ['name'])
+})

@@ -1,5 +1,5 @@
 import { type Static, Type } from 'typebox'
-import { Id, PageQuery, Slug, Text, Timestamp } from '../../lib/schemas.js'
+import { Id, Name, PageQuery, Slug, Text, Timestamp } from '../../lib/schemas.js'
 
 export const CategorySchema = Type.Object(
   {
@@ -24,7 +24,7 @@ export const CategoryTreeSchema = Type.Object({
 export type CategoryTree = Static<typeof CategoryTreeSchema>
 
 const fields = {
-  name: Text({ minLength: 1, maxLength: 200 }),
+  name: Name(200),
   slug: Slug,
   description: Text({ maxLength: 5000 }),
   parentId: Type.Union([Id, Type.Null()])

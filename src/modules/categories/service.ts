@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import type { Database } from '../../db/database.js'
 import { isForeignKeyViolation, isUniqueViolation } from '../../db/errors.js'
 import { toPage } from '../../db/keyset.js'
@@ -54,7 +55,8 @@ export async function createCategory({ db }: CategoryDeps, input: CreateCategory
     const row = await db.transaction((tx) =>
       repo.insertCategory(tx, {
         name: input.name,
-        slug: input.slug ?? slugify(input.name),
+        // A name with no ASCII letter or digit ("日本") gets a random slug rather than a shared placeholder.
+        slug: input.slug ?? (slugify(input.name) || `category-${randomBytes(4).toString('hex')}`),
         description: input.description ?? '',
         parentId: input.parentId ?? null
       })

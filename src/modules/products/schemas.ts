@@ -1,5 +1,5 @@
 import { type Static, Type } from 'typebox'
-import { Id, PageQuery, Slug, Text, Timestamp } from '../../lib/schemas.js'
+import { Id, Name, PageQuery, Slug, Text, Timestamp } from '../../lib/schemas.js'
 
 export const ProductStatus = Type.Enum(['draft', 'active', 'archived'])
 
@@ -25,7 +25,7 @@ export type Product = Static<typeof ProductSchema>
 
 const fields = {
   sku: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', description: 'Stock keeping unit, unique' }),
-  name: Text({ minLength: 1, maxLength: 200 }),
+  name: Name(200),
   slug: Slug,
   description: Text({ maxLength: 5000 }),
   priceCents: Type.Integer({ minimum: 0, maximum: 2_147_483_647, description: 'Minor units, e.g. 1999 = 19.99 USD' }),

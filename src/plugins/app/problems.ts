@@ -2,7 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import FindMyWay, { type HTTPMethod } from 'find-my-way'
 import fp from 'fastify-plugin'
 import { databaseFault } from '../../db/errors.js'
-import { TEXT_PATTERN } from '../../lib/schemas.js'
+import { NAME_PATTERN, TEXT_PATTERN } from '../../lib/schemas.js'
 import { reportError } from '../../lib/sentry.js'
 import { AppError, ERRORS, type ErrorCode, type FieldError, problemType } from '../../errors.js'
 
@@ -27,6 +27,9 @@ function messageOf(issue: ValidationIssue): string {
   if (issue.keyword === 'additionalProperties') return 'is not a known field'
   if (issue.keyword === 'required') return 'is required'
   if (issue.keyword === 'pattern' && issue.params.pattern === TEXT_PATTERN) return 'must not contain NUL or unpaired surrogate characters'
+  if (issue.keyword === 'pattern' && issue.params.pattern === NAME_PATTERN) {
+    return 'must have a visible character and no NUL or unpaired surrogate characters'
+  }
   return issue.message ?? 'is invalid'
 }
 
