@@ -35,6 +35,10 @@ test('when the client sends a well-formed X-Request-Id, then it is echoed; a mal
   assert.equal(kept.json().requestId, 'abc-123.DEF:9')
   const replaced = await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'bad id <script>' } })
   assert.match(String(replaced.headers['x-request-id']), /^[0-9a-f-]{36}$/)
+  const longest = 'a'.repeat(128)
+  assert.equal((await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': longest } })).headers['x-request-id'], longest)
+  const tooLong = await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': `${longest}a` } })
+  assert.match(String(tooLong.headers['x-request-id']), /^[0-9a-f-]{36}$/)
 })
 
 test('when an id is not an integer, then 400 naming the id parameter', async (t) => {

@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { createTestDatabase } from '../helper.js'
+import { logLines, startServer } from '../server-process.js'
+
+test('when requests are served, then each gets one JSON line with method, route, status, duration and request id, at the level its status calls for', async (t) => {
+  const target = await createTestDatabase(t)
+  const server = await startServer(t, target, { ENABLE_TEST_ROUTES: 'true', LOG_LEVEL: 'info' })
+  const secret = 'ck_this-key-must-never-be-logged'
+  const send = (path: string, id: string, headers: Record<string, string> = {}) =>
+    fetch(`${server.url}${path}`, { headers: { 'x-request-id': id, ...headers } })
+
+  assert.equal((await send('/api/v1/products?limit=1', 'req-ok')).status, 200)
+  assert.equal((await send('/api/v1/products/999999', 'req-404')).status, 404)
+  const unauthorized = await fetch(`${server.url}/api/v1/products`, {
+    method: 'POST',
+    headers: { 'x-request-id': 'req-401', authorization: `Bearer ${secret}`, cookie: `session=${secret}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ sku: 'X', name: 'x', priceCents: 1, currency: 'USD' })
+  })
+  assert.equal(unauthorized.status, 401)
+  assert.equal((await send('/test/boom', 'req-500', { authorization: `Bearer ${secret}` })).status, 500)
+  assert.equal((await send('/health', 'req-health')).status, 200)
+  assert.equal((await send('/health/ready', 'req-ready')).status, 200)
+  assert.equal((await send('/metrics', 'req-metrics')).status, 200)
+  await new Promise((resolve) => setTimeout(resolve, 300))
+
+  const lines = logLines(server)
+  const byRequest = (id: string) => lines.filter((l) => l.reqId === id)
+  const completed = (id: string) => byRequest(id).filter((l) => l.msg === 'request completed')
+
+  const [ok] = completed('req-ok')
+  assert.ok(ok, 'one line for the successful request')
+  assert.equal(completed('req-ok').length, 1)
+  assert.deepEqual([ok.level, ok.method, ok.route, ok.status], [30, 'GET', '/api/v1/products', 200])
+  assert.equal(typeof ok.ms, 'number')
+  assert.equal(ok.ip, '127.0.0.1')
+
+  assert.equal(completed('req-404')[0]?.level, 30, '4xx at info')
+  assert.equal(completed('req-401')[0]?.level, 30, '4xx at info')
+  assert.equal(completed('req-500')[0]?.level, 50, '5xx at error')
+  // Every line written while handling the failed request carries its id, including the error itself.
+  const failure = byRequest('req-500').find((l) => l.msg === 'request failed')
+  assert.ok(failure, 'the error is logged with the request id')
+  assert.match(JSON.stringify(failure.err), /forced 500/)
+
+  for (const quiet of ['req-health', 'req-ready', 'req-metrics']) assert.deepEqual(byRequest(quiet), [], `${quiet} is not logged at info`)
+  assert.doesNotMatch(server.output(), new RegExp(secret), 'keys and cookies never reach the log')
+  for (const line of lines) assert.ok(line.level !== undefined && line.time !== undefined, 'every line is pino JSON')
+})
