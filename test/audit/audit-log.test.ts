@@ -99,7 +99,8 @@ test('when the audit insert fails, then the change is rolled back: no product, c
   // From here on every audit insert fails, as a full disk or a broken constraint would make it.
   await app.db.primary.query('ALTER TABLE audit_log ADD CONSTRAINT refuse_all CHECK (false) NOT VALID')
 
-  const attempts: [string, Parameters<typeof app.inject>[0]][] = [
+  type Write = { method: 'POST' | 'PATCH' | 'DELETE'; url: string; payload?: object }
+  const attempts: [string, Write][] = [
     ['product create', { method: 'POST', url: '/api/v1/products', payload: product('AUD-LOST') }],
     ['product update', { method: 'PATCH', url: `/api/v1/products/${kept.id}`, payload: { priceCents: 1 } }],
     ['product delete', { method: 'DELETE', url: `/api/v1/products/${kept.id}` }],
@@ -107,7 +108,7 @@ test('when the audit insert fails, then the change is rolled back: no product, c
     ['API key create', { method: 'POST', url: '/api/v1/api-keys', payload: { name: 'lost', role: 'editor' } }]
   ]
   for (const [what, request] of attempts) {
-    const res = await app.inject({ ...(request as object), headers: bearer(admin) } as Parameters<typeof app.inject>[0])
+    const res = await app.inject({ ...request, headers: bearer(admin) })
     assert.equal(res.statusCode, 500, `${what}: ${res.body}`)
   }
   assert.deepEqual(await counts(), countsBefore)
