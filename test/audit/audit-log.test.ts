@@ -93,6 +93,8 @@ test('when the audit insert fails, then the change is rolled back: no product, c
   const admin = await apiKey(app, 'admin')
   const ok = await app.inject({ method: 'POST', url: '/api/v1/products', headers: bearer(admin), payload: product('AUD-KEEP') })
   const kept = ok.json().data as { id: number; priceCents: number }
+  const category = (await app.inject({ method: 'POST', url: '/api/v1/categories', headers: bearer(admin), payload: { name: 'Kept' } })).json().data
+  const other = (await app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: bearer(admin), payload: { name: 'kept', role: 'editor' } })).json().data
   const entriesBefore = (await auditRows(app)).length
   const counts = async () => [await count(app, 'products'), await count(app, 'categories'), await count(app, 'api_keys')]
   const countsBefore = await counts()
@@ -105,7 +107,10 @@ test('when the audit insert fails, then the change is rolled back: no product, c
     ['product update', { method: 'PATCH', url: `/api/v1/products/${kept.id}`, payload: { priceCents: 1 } }],
     ['product delete', { method: 'DELETE', url: `/api/v1/products/${kept.id}` }],
     ['category create', { method: 'POST', url: '/api/v1/categories', payload: { name: 'Lost' } }],
-    ['API key create', { method: 'POST', url: '/api/v1/api-keys', payload: { name: 'lost', role: 'editor' } }]
+    ['category update', { method: 'PATCH', url: `/api/v1/categories/${category.id}`, payload: { name: 'Renamed' } }],
+    ['category delete', { method: 'DELETE', url: `/api/v1/categories/${category.id}` }],
+    ['API key create', { method: 'POST', url: '/api/v1/api-keys', payload: { name: 'lost', role: 'editor' } }],
+    ['API key revoke', { method: 'DELETE', url: `/api/v1/api-keys/${other.id}` }]
   ]
   for (const [what, request] of attempts) {
     const res = await app.inject({ ...request, headers: bearer(admin) })
@@ -114,6 +119,10 @@ test('when the audit insert fails, then the change is rolled back: no product, c
   assert.deepEqual(await counts(), countsBefore)
   const row = (await app.db.primary.query('SELECT price_cents FROM products WHERE id = $1', [kept.id])).rows[0]
   assert.equal(row?.price_cents, kept.priceCents, 'the update did not commit')
+  const cat = (await app.db.primary.query('SELECT name FROM categories WHERE id = $1', [category.id])).rows[0]
+  assert.equal(cat?.name, 'Kept', 'the category rename did not commit')
+  const key = (await app.db.primary.query('SELECT revoked_at FROM api_keys WHERE id = $1', [other.id])).rows[0]
+  assert.equal(key?.revoked_at, null, 'the revocation did not commit')
   assert.equal((await auditRows(app)).length, entriesBefore)
 })
 
