@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { apiKey, bearer, build, connect, count } from '../helper.js'
+import { apiKey, bearer, build, count } from '../helper.js'
 
 const PRODUCTS = '/api/v1/products'
 const body = (sku: string, over: object = {}) => ({ sku, name: `Idem ${sku}`, priceCents: 500, currency: 'USD', ...over })
@@ -54,30 +54,41 @@ test('when a key is reused with a different body or on another path, then 422 ID
   assert.equal(await count(app, 'categories'), 0)
 })
 
-test('when a retry arrives while the first request still holds the key, then 409 IDEMPOTENCY_KEY_IN_USE with Retry-After', async (t) => {
+test('when a retry arrives while the first request is still running, then 409 IDEMPOTENCY_KEY_IN_USE with Retry-After, and later the replay', async (t) => {
   const app = await build(t)
   const key = await apiKey(app)
-  const { rows } = await app.db.primary.query<{ id: number }>('SELECT id FROM api_keys ORDER BY id DESC LIMIT 1')
-  // Stand in for the first request: hold the key's lock the way its transaction does.
-  const first = await connect(t, app.target)
-  await first.query('SELECT pg_advisory_lock(hashtextextended($1, 7261003))', [`${rows[0]?.id}:busy-1`])
-  const res = await app.inject({ method: 'POST', url: PRODUCTS, headers: withKey(key, 'busy-1'), payload: body('IK-3') })
-  assert.equal(res.statusCode, 409, res.body)
-  assert.equal(res.json().code, 'IDEMPOTENCY_KEY_IN_USE')
-  assert.equal(res.headers['retry-after'], '1')
-  await first.query('SELECT pg_advisory_unlock_all()')
-  assert.equal((await app.inject({ method: 'POST', url: PRODUCTS, headers: withKey(key, 'busy-1'), payload: body('IK-3') })).statusCode, 201)
+  // In this test's database a product's COMMIT takes 600 ms, so the first request is still running when the retry comes.
+  await app.db.primary.query(`
+    CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.6); RETURN NULL; END $$;
+    CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON products DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();`)
+  const request = () => app.inject({ method: 'POST', url: PRODUCTS, headers: withKey(key, 'busy-1'), payload: body('IK-3') })
+  const first = request()
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  const retry = await request()
+  assert.equal(retry.statusCode, 409, retry.body)
+  assert.equal(retry.json().code, 'IDEMPOTENCY_KEY_IN_USE')
+  assert.equal(retry.headers['retry-after'], '1')
+  assert.equal((await first).statusCode, 201)
+  const later = await request()
+  assert.equal(later.statusCode, 201)
+  assert.equal(later.headers['idempotent-replayed'], 'true')
+  assert.equal(await count(app, 'products'), 1)
 })
 
 test('when ten POSTs with one key arrive at once, then exactly one product and one audit entry exist and every answer is 201 or 409', async (t) => {
   const app = await build(t, { DB_POOL_MAX: '12' })
   const key = await apiKey(app)
+  // A 300 ms COMMIT keeps the first request running while the other nine arrive.
+  await app.db.primary.query(`
+    CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.3); RETURN NULL; END $$;
+    CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON products DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();`)
   const results = await Promise.all(
     Array.from({ length: 10 }, () => app.inject({ method: 'POST', url: PRODUCTS, headers: withKey(key, 'storm-1'), payload: body('IK-STORM') }))
   )
   const statuses = results.map((r) => r.statusCode)
   assert.ok(statuses.every((s) => s === 201 || s === 409), statuses.join(','))
   assert.equal(results.filter((r) => r.statusCode === 201 && r.headers['idempotent-replayed'] === undefined).length, 1)
+  assert.ok(statuses.includes(409), 'the others ran while the first held the key')
   assert.equal(await count(app, 'products'), 1)
   assert.equal(await auditCount(app), 1)
   const ids = new Set(results.filter((r) => r.statusCode === 201).map((r) => r.json().data.id))
