@@ -142,3 +142,20 @@ test('when a key is older than IDEMPOTENCY_KEY_TTL_HOURS, then it is pruned by t
   assert.equal(reused.statusCode, 201)
   assert.equal(reused.headers['idempotent-replayed'], undefined)
 })
+
+test('when a category POST and PATCH are retried with their keys, then both are replayed and each change is audited once', async (t) => {
+  const app = await build(t)
+  const key = await apiKey(app)
+  const create = () => app.inject({ method: 'POST', url: '/api/v1/categories', headers: withKey(key, 'cat-1'), payload: { name: 'Idempotent' } })
+  const first = await create()
+  assert.equal(first.statusCode, 201)
+  const again = await create()
+  assert.equal(again.statusCode, 201)
+  assert.equal(again.headers['idempotent-replayed'], 'true')
+  const id = first.json().data.id
+  const rename = () => app.inject({ method: 'PATCH', url: `/api/v1/categories/${id}`, headers: withKey(key, 'cat-2'), payload: { name: 'Renamed' } })
+  assert.equal((await rename()).statusCode, 200)
+  assert.equal((await rename()).headers['idempotent-replayed'], 'true')
+  assert.equal(await count(app, 'categories'), 1)
+  assert.equal(await auditCount(app, 'category'), 2)
+})
