@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util'
 import { ROLES, type Role } from '../src/modules/api-keys/schemas.js'
 import { createApiKey, listApiKeys, revokeApiKey } from '../src/modules/api-keys/service.js'
+import { systemContext } from '../src/modules/audit/mutation.js'
 import { cliConfig, fail, withClient } from './cli.js'
 
 const USAGE = `usage:
@@ -21,7 +22,7 @@ switch (command) {
     const role = values.role as Role
     if (!name || name.length > 100) fail(`--name is required (1-100 characters)\n${USAGE}`)
     if (!ROLES.includes(role)) fail(`--role must be one of ${ROLES.join(', ')}\n${USAGE}`)
-    const created = await withClient(config, (c) => createApiKey(c, { name, role }))
+    const created = await withClient(config, (c) => createApiKey(c, { name, role }, systemContext('cli')))
     process.stdout.write(`created API key ${created.id} (${created.name}, ${created.role}). It is shown only now:\n${created.key}\n`)
     break
   }
@@ -38,7 +39,7 @@ switch (command) {
   case 'revoke': {
     const id = Number(arg)
     if (!Number.isInteger(id) || id < 1) fail(`revoke needs the key id\n${USAGE}`)
-    const key = await withClient(config, (c) => revokeApiKey(c, id)).catch((err) => fail(err.message))
+    const key = await withClient(config, (c) => revokeApiKey(c, id, systemContext('cli'))).catch((err) => fail(err.message))
     process.stdout.write(`revoked API key ${key.id} (${key.name})\n`)
     break
   }

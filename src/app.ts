@@ -5,10 +5,12 @@ import { type FastifyInstance, type FastifyReply, type FastifyRequest, type Fast
 import { type Config, trustProxySetting } from './config.js'
 import type { ConnectionTarget } from './db/pool.js'
 import apiKeys from './modules/api-keys/index.js'
+import auditLogs from './modules/audit/index.js'
 import categories from './modules/categories/index.js'
 import health from './modules/health/index.js'
 import products from './modules/products/index.js'
 import testSupport from './modules/test-support/index.js'
+import audit from './plugins/app/audit.js'
 import auth from './plugins/app/auth.js'
 import db from './plugins/app/db.js'
 import healthPlugin from './plugins/app/health.js'
@@ -126,6 +128,7 @@ export default async function catalogApp(app: FastifyInstance, opts: AppOptions)
   await app.register(swagger)
   await app.register(db)
   await app.register(auth)
+  await app.register(audit)
 
   await app.register(health)
   if (config.NODE_ENV === 'test' && config.ENABLE_TEST_ROUTES) await app.register(testSupport)
@@ -134,6 +137,7 @@ export default async function catalogApp(app: FastifyInstance, opts: AppOptions)
       await api.register(products)
       await api.register(categories)
       await api.register(apiKeys)
+      await api.register(auditLogs)
     },
     { prefix: '/api/v1' }
   )

@@ -77,7 +77,10 @@ export const ConfigSchema = Type.Object({
   SHUTDOWN_DRAIN_MS: ms('After SIGTERM, keep serving this long while the load balancer deregisters', 0),
   SHUTDOWN_TIMEOUT_MS: ms('Upper bound for a graceful stop', 30000),
   ENABLE_TEST_ROUTES: bool('Registers /test/* fault-injection routes; honoured only with NODE_ENV=test', false),
-  AUDIT_RETENTION_DAYS: Type.Integer({ minimum: 1, default: 365, description: 'Audit entries older than this are removed' })
+  AUDIT_RETENTION_DAYS: Type.Integer({ minimum: 1, default: 365, description: 'Audit entries older than this are removed' }),
+  AUDIT_RETENTION_INTERVAL_MS: ms('How often one instance removes expired audit entries and idempotency keys (0 = never)', 3_600_000),
+  AUDIT_RETENTION_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 100_000, default: 1000, description: 'Rows removed per retention statement' }),
+  IDEMPOTENCY_KEY_TTL_HOURS: Type.Integer({ minimum: 24, default: 24, description: 'Idempotency-Key records are kept this long (at least 24), then pruned' })
 })
 
 export type Config = Readonly<Static<typeof ConfigSchema>>

@@ -2,6 +2,7 @@ import pg from 'pg'
 import { type Config, usesEmbeddedDatabase } from '../config.js'
 import { countActiveKeys } from '../modules/api-keys/repository.js'
 import { createApiKey, registerApiKey } from '../modules/api-keys/service.js'
+import { systemContext } from '../modules/audit/mutation.js'
 import { startEmbeddedPostgres } from './embedded.js'
 import { migrate } from './migrate.js'
 import { type ConnectionTarget, primaryTarget } from './pool.js'
@@ -43,11 +44,11 @@ export async function prepareDatabase(config: Config, log: Logger): Promise<Prep
       log.info({ ...result, ms: Date.now() - started }, 'demo catalog loaded')
     }
     if (config.BOOTSTRAP_ADMIN_API_KEY) {
-      const added = await registerApiKey(client, { name: 'bootstrap-admin', role: 'admin', key: config.BOOTSTRAP_ADMIN_API_KEY })
+      const added = await registerApiKey(client, { name: 'bootstrap-admin', role: 'admin', key: config.BOOTSTRAP_ADMIN_API_KEY }, systemContext('bootstrap'))
       if (added) log.info({}, 'BOOTSTRAP_ADMIN_API_KEY registered')
     }
     if (embedded && config.NODE_ENV === 'development' && (await countActiveKeys(client)) === 0) {
-      const created = await createApiKey(client, { name: 'development-admin', role: 'admin' })
+      const created = await createApiKey(client, { name: 'development-admin', role: 'admin' }, systemContext('bootstrap'))
       // Printed once, on purpose: this is the only time the key exists outside its hash.
       process.stdout.write(`\nDevelopment admin API key (shown once): ${created.key}\n\n`)
     }

@@ -58,7 +58,7 @@ const STATUS_TEXT: Record<number, string> = {
   412: 'If-Match does not match the current version',
   413: 'Body too large',
   415: 'Unsupported media type',
-  422: 'A referenced resource does not exist',
+  422: 'A referenced resource does not exist, or the Idempotency-Key was used for another request',
   429: 'Rate limit exceeded',
   503: 'A dependency is unavailable; retry after Retry-After'
 }

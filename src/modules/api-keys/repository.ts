@@ -47,6 +47,16 @@ export async function findActiveKey(q: Queryable, key: string): Promise<ApiKeyRo
   return rows[0]
 }
 
+/**
+ * `forUpdate` takes FOR NO KEY UPDATE, the lock the revoking UPDATE takes anyway: a plain FOR UPDATE would also block
+ * the KEY SHARE that an idempotency record of this key takes (its foreign key) while that writer holds the audit
+ * chain head this revocation waits for, a deadlock.
+ */
+export async function findApiKeyById(q: Queryable, id: number, opts: { forUpdate?: boolean } = {}): Promise<ApiKeyRow | undefined> {
+  const { rows } = await q.query<ApiKeyRow>(`SELECT ${COLUMNS} FROM api_keys WHERE id = $1${opts.forUpdate ? ' FOR NO KEY UPDATE' : ''}`, [id])
+  return rows[0]
+}
+
 export async function keyExists(q: Queryable, key: string): Promise<boolean> {
   const { rowCount } = await q.query('SELECT 1 FROM api_keys WHERE key_hash = $1', [hashKey(key)])
   return (rowCount ?? 0) > 0

@@ -4,10 +4,13 @@ import { etagOf, ifNoneMatchHits } from '../../lib/etag.js'
 import { paginate } from '../../lib/pagination.js'
 import { IdParams, Ok, PageOf, errorResponses } from '../../lib/schemas.js'
 import { CategorySchema, CategoryTreeSchema, CreateCategorySchema, ListCategoriesQuerySchema, UpdateCategorySchema } from './schemas.js'
+import { IdempotencyKeyHeader } from '../idempotency/schemas.js'
 import * as service from './service.js'
 
 const tags = ['categories']
 const ConditionalHeaders = Type.Object({ 'if-match': Type.Optional(Type.String({ maxLength: 1024 })) })
+const IdempotentHeaders = Type.Object({ 'idempotency-key': IdempotencyKeyHeader })
+const IdempotentConditionalHeaders = Type.Object({ ...ConditionalHeaders.properties, 'idempotency-key': IdempotencyKeyHeader })
 
 const categories: FastifyPluginAsyncTypebox = async (app) => {
   const deps = { db: app.db, cursors: app.cursors }
@@ -74,12 +77,13 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'Create a category (editor or admin)',
         security: [{ bearerAuth: [] }],
+        headers: IdempotentHeaders,
         body: CreateCategorySchema,
         response: { 201: Ok(CategorySchema), ...errorResponses(400, 401, 403, 409, 413, 415, 422) }
       }
     },
     async (request, reply) => {
-      const category = await service.createCategory(deps, request.body)
+      const category = await service.createCategory(deps, request.body, app.audit.context(request, 201))
       reply.code(201).header('location', `/api/v1/categories/${category.id}`).header('etag', etagOf(category.id, category.version))
       return { success: true as const, data: category }
     }
@@ -95,13 +99,19 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Update or move a category (editor or admin; a move that would make a cycle → 409)',
         security: [{ bearerAuth: [] }],
         params: IdParams,
-        headers: ConditionalHeaders,
+        headers: IdempotentConditionalHeaders,
         body: UpdateCategorySchema,
         response: { 200: Ok(CategorySchema), ...errorResponses(400, 401, 403, 404, 409, 412, 413, 415, 422) }
       }
     },
     async (request, reply) => {
-      const category = await service.updateCategory(deps, request.params.id, request.body, request.headers['if-match'])
+      const category = await service.updateCategory(
+        deps,
+        request.params.id,
+        request.body,
+        request.headers['if-match'],
+        app.audit.context(request, 200)
+      )
       reply.header('etag', etagOf(category.id, category.version))
       return { success: true as const, data: category }
     }
@@ -122,7 +132,7 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request, reply) => {
-      await service.deleteCategory(deps, request.params.id, request.headers['if-match'])
+      await service.deleteCategory(deps, request.params.id, request.headers['if-match'], app.audit.context(request))
       return reply.code(204).send(null)
     }
   )

@@ -6,6 +6,7 @@ import type { CursorCodec } from '../../lib/cursor.js'
 import { assertIfMatch, etagOf } from '../../lib/etag.js'
 import { slugify } from '../../lib/slug.js'
 import { AppError } from '../../errors.js'
+import { created, deleted, mutate, updated, type WriteContext } from '../audit/mutation.js'
 import * as repo from './repository.js'
 import type { Category, CategoryTree, CreateCategory, ListCategoriesQuery, UpdateCategory } from './schemas.js'
 
@@ -50,26 +51,32 @@ export async function listCategories({ db, cursors }: CategoryDeps, query: ListC
   )
 }
 
-export async function createCategory({ db }: CategoryDeps, input: CreateCategory): Promise<Category> {
+export async function createCategory({ db }: CategoryDeps, input: CreateCategory, ctx: WriteContext): Promise<Category> {
   try {
-    const row = await db.transaction((tx) =>
-      repo.insertCategory(tx, {
+    return await mutate(db, ctx, async (tx) => {
+      const row = await repo.insertCategory(tx, {
         name: input.name,
         // A name with no ASCII letter or digit ("日本") gets a random slug rather than a shared placeholder.
         slug: input.slug ?? (slugify(input.name) || `category-${randomBytes(4).toString('hex')}`),
         description: input.description ?? '',
         parentId: input.parentId ?? null
       })
-    )
-    return repo.rowToCategory(row)
+      return created('category', repo.rowToCategory(row))
+    })
   } catch (err) {
     mapWriteError(err)
   }
 }
 
-export async function updateCategory({ db }: CategoryDeps, id: number, patch: UpdateCategory, ifMatch?: string): Promise<Category> {
+export async function updateCategory(
+  { db }: CategoryDeps,
+  id: number,
+  patch: UpdateCategory,
+  ifMatch: string | undefined,
+  ctx: WriteContext
+): Promise<Category> {
   try {
-    const row = await db.transaction(async (tx) => {
+    return await mutate(db, ctx, async (tx) => {
       if (patch.parentId !== undefined && patch.parentId !== null) await repo.lockTree(tx)
       const current = await repo.findCategoryById(tx, id, { forUpdate: true })
       if (!current) throw notFound(id)
@@ -83,21 +90,21 @@ export async function updateCategory({ db }: CategoryDeps, id: number, patch: Up
           throw new AppError('CATEGORY_CYCLE', `Category ${patch.parentId} is below category ${id}; moving there would make a cycle`)
         }
       }
-      return repo.updateCategory(tx, id, patch)
+      return updated('category', repo.rowToCategory(current), repo.rowToCategory(await repo.updateCategory(tx, id, patch)))
     })
-    return repo.rowToCategory(row)
   } catch (err) {
     mapWriteError(err)
   }
 }
 
-export async function deleteCategory({ db }: CategoryDeps, id: number, ifMatch?: string): Promise<void> {
+export async function deleteCategory({ db }: CategoryDeps, id: number, ifMatch: string | undefined, ctx: WriteContext): Promise<void> {
   try {
-    await db.transaction(async (tx) => {
+    await mutate(db, ctx, async (tx) => {
       const current = await repo.findCategoryById(tx, id, { forUpdate: true })
       if (!current) throw notFound(id)
       assertIfMatch(ifMatch, etagOf(current.id, current.version))
       await repo.deleteCategory(tx, id)
+      return deleted('category', repo.rowToCategory(current))
     })
   } catch (err) {
     if (isForeignKeyViolation(err)) {

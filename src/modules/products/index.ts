@@ -4,10 +4,13 @@ import { etagOf, ifNoneMatchHits } from '../../lib/etag.js'
 import { paginate } from '../../lib/pagination.js'
 import { IdParams, Ok, PageOf, errorResponses } from '../../lib/schemas.js'
 import { CreateProductSchema, ListProductsQuerySchema, ProductSchema, UpdateProductSchema } from './schemas.js'
+import { IdempotencyKeyHeader } from '../idempotency/schemas.js'
 import * as service from './service.js'
 
 const tags = ['products']
 const ConditionalHeaders = Type.Object({ 'if-match': Type.Optional(Type.String({ maxLength: 1024 })) })
+const IdempotentHeaders = Type.Object({ 'idempotency-key': IdempotencyKeyHeader })
+const IdempotentConditionalHeaders = Type.Object({ ...ConditionalHeaders.properties, 'idempotency-key': IdempotencyKeyHeader })
 
 const products: FastifyPluginAsyncTypebox = async (app) => {
   const deps = { db: app.db, cursors: app.cursors }
@@ -60,12 +63,13 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'Create a product (editor or admin)',
         security: [{ bearerAuth: [] }],
+        headers: IdempotentHeaders,
         body: CreateProductSchema,
         response: { 201: Ok(ProductSchema), ...errorResponses(400, 401, 403, 409, 413, 415, 422) }
       }
     },
     async (request, reply) => {
-      const product = await service.createProduct(deps, request.body)
+      const product = await service.createProduct(deps, request.body, app.audit.context(request, 201))
       reply.code(201).header('location', `/api/v1/products/${product.id}`).header('etag', etagOf(product.id, product.version))
       return { success: true as const, data: product }
     }
@@ -81,13 +85,19 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Update some fields of a product (editor or admin; If-Match for optimistic locking)',
         security: [{ bearerAuth: [] }],
         params: IdParams,
-        headers: ConditionalHeaders,
+        headers: IdempotentConditionalHeaders,
         body: UpdateProductSchema,
         response: { 200: Ok(ProductSchema), ...errorResponses(400, 401, 403, 404, 409, 412, 413, 415, 422) }
       }
     },
     async (request, reply) => {
-      const product = await service.updateProduct(deps, request.params.id, request.body, request.headers['if-match'])
+      const product = await service.updateProduct(
+        deps,
+        request.params.id,
+        request.body,
+        request.headers['if-match'],
+        app.audit.context(request, 200)
+      )
       reply.header('etag', etagOf(product.id, product.version))
       return { success: true as const, data: product }
     }
@@ -108,7 +118,7 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request, reply) => {
-      await service.deleteProduct(deps, request.params.id, request.headers['if-match'])
+      await service.deleteProduct(deps, request.params.id, request.headers['if-match'], app.audit.context(request))
       return reply.code(204).send(null)
     }
   )

@@ -5,6 +5,7 @@ import type { CursorCodec } from '../../lib/cursor.js'
 import { assertIfMatch, etagOf } from '../../lib/etag.js'
 import { slugify } from '../../lib/slug.js'
 import { AppError, invalidField } from '../../errors.js'
+import { created, deleted, mutate, updated, type WriteContext } from '../audit/mutation.js'
 import { descendantIds } from '../categories/repository.js'
 import * as repo from './repository.js'
 import type { CreateProduct, ListProductsQuery, Product, UpdateProduct } from './schemas.js'
@@ -61,11 +62,11 @@ export async function listProducts(
   return toPage(rows, query.limit, repo.rowToProduct, (row) => cursors.encode(`products:${query.sort}`, repo.productCursorKey(query.sort, row)))
 }
 
-export async function createProduct({ db }: ProductDeps, input: CreateProduct): Promise<Product> {
+export async function createProduct({ db }: ProductDeps, input: CreateProduct, ctx: WriteContext): Promise<Product> {
   checkCurrency(input.currency)
   try {
-    const row = await db.transaction((tx) =>
-      repo.insertProduct(tx, {
+    return await mutate(db, ctx, async (tx) => {
+      const row = await repo.insertProduct(tx, {
         sku: input.sku,
         name: input.name,
         slug: input.slug ?? slugify(`${input.name}-${input.sku}`),
@@ -76,33 +77,39 @@ export async function createProduct({ db }: ProductDeps, input: CreateProduct): 
         stock: input.stock ?? 0,
         status: input.status ?? 'draft'
       })
-    )
-    return repo.rowToProduct(row)
+      return created('product', repo.rowToProduct(row))
+    })
   } catch (err) {
     mapWriteError(err)
   }
 }
 
-export async function updateProduct({ db }: ProductDeps, id: number, patch: UpdateProduct, ifMatch?: string): Promise<Product> {
+export async function updateProduct(
+  { db }: ProductDeps,
+  id: number,
+  patch: UpdateProduct,
+  ifMatch: string | undefined,
+  ctx: WriteContext
+): Promise<Product> {
   checkCurrency(patch.currency)
   try {
-    const row = await db.transaction(async (tx) => {
+    return await mutate(db, ctx, async (tx) => {
       const current = await repo.findProductById(tx, id, { forUpdate: true })
       if (!current) throw new AppError('PRODUCT_NOT_FOUND', `No product with id ${id}`)
       assertIfMatch(ifMatch, etagOf(current.id, current.version))
-      return repo.updateProduct(tx, id, patch)
+      return updated('product', repo.rowToProduct(current), repo.rowToProduct(await repo.updateProduct(tx, id, patch)))
     })
-    return repo.rowToProduct(row)
   } catch (err) {
     mapWriteError(err)
   }
 }
 
-export async function deleteProduct({ db }: ProductDeps, id: number, ifMatch?: string): Promise<void> {
-  await db.transaction(async (tx) => {
+export async function deleteProduct({ db }: ProductDeps, id: number, ifMatch: string | undefined, ctx: WriteContext): Promise<void> {
+  await mutate(db, ctx, async (tx) => {
     const current = await repo.findProductById(tx, id, { forUpdate: true })
     if (!current) throw new AppError('PRODUCT_NOT_FOUND', `No product with id ${id}`)
     assertIfMatch(ifMatch, etagOf(current.id, current.version))
     await repo.deleteProduct(tx, id)
+    return deleted('product', repo.rowToProduct(current))
   })
 }

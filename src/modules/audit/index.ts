@@ -1,0 +1,30 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { paginate } from '../../lib/pagination.js'
+import { PageOf, errorResponses } from '../../lib/schemas.js'
+import { AuditEntrySchema, ListAuditLogsQuerySchema } from './schemas.js'
+import * as service from './service.js'
+
+const auditLogs: FastifyPluginAsyncTypebox = async (app) => {
+  const deps = { db: app.db, cursors: app.cursors }
+
+  app.get(
+    '/audit-logs',
+    {
+      config: { operation: ['audit_log', 'list'] },
+      onRequest: app.authorize('admin'),
+      schema: {
+        tags: ['audit'],
+        summary: 'List audit entries, newest first (admin; keyset pagination)',
+        security: [{ bearerAuth: [] }],
+        querystring: ListAuditLogsQuerySchema,
+        response: { 200: PageOf(AuditEntrySchema), ...errorResponses(400, 401, 403) }
+      }
+    },
+    async (request, reply) => {
+      const page = await service.listAuditLogs(deps, request.query)
+      return { success: true as const, data: page.items, pagination: paginate(request, reply, page.nextCursor) }
+    }
+  )
+}
+
+export default auditLogs

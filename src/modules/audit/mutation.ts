@@ -1,0 +1,112 @@
+import pg from 'pg'
+import type { Queryable } from '../../db/pool.js'
+import { withTransaction } from '../../db/pool.js'
+import { claimKey, type IdempotencyClaim, saveResponse } from '../idempotency/repository.js'
+import type { Actor, AuditAction, EntityType } from './chain.js'
+import { appendEntry } from './repository.js'
+
+/** Who is writing, from where: built once per request by the route, passed into every service mutation. */
+export interface WriteContext {
+  actor: Actor
+  ip: string | null
+  userAgent: string | null
+  requestId: string | null
+  idempotency?: IdempotencyClaim
+  /** Called once per committed audit entry (metrics). */
+  onAudited?: () => void
+}
+
+/** Writes made outside HTTP (the apikey CLI, BOOTSTRAP_ADMIN_API_KEY) are recorded with a system actor. */
+export const systemContext = (name: string): WriteContext => ({
+  actor: { type: 'system', id: null, name, role: null },
+  ip: null,
+  userAgent: null,
+  requestId: null
+})
+
+export interface Transactor {
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>
+}
+
+/** A transactor on a pool (a client per transaction) or on one client that is not in a transaction yet. */
+export function transactorOf(handle: pg.Pool | pg.ClientBase): Transactor {
+  if (handle instanceof pg.Pool) return { transaction: (fn) => withTransaction(handle, fn) }
+  return {
+    async transaction(fn) {
+      await handle.query('BEGIN')
+      try {
+        const result = await fn(handle)
+        await handle.query('COMMIT')
+        return result
+      } catch (err) {
+        await handle.query('ROLLBACK').catch(() => {})
+        throw err
+      }
+    }
+  }
+}
+
+export interface AuditedChange<T> {
+  value: T
+  action: AuditAction
+  entityType: EntityType
+  entityId: number
+  oldValues: Record<string, unknown> | null
+  newValues: Record<string, unknown> | null
+}
+
+// Bookkeeping columns every update changes; listing them would hide what the writer changed.
+const BOOKKEEPING = new Set(['version', 'updatedAt', 'lastUsedAt'])
+
+export function changedFields(oldValues: Record<string, unknown> | null, newValues: Record<string, unknown> | null): string[] {
+  const keys = new Set([...Object.keys(oldValues ?? {}), ...Object.keys(newValues ?? {})])
+  return [...keys]
+    .filter((k) => !BOOKKEEPING.has(k) && JSON.stringify(oldValues?.[k]) !== JSON.stringify(newValues?.[k]))
+    .sort()
+}
+
+type Entity = { id: number } & object
+const values = (entity: Entity | null) => (entity === null ? null : ({ ...entity } as Record<string, unknown>))
+
+export const created = <T extends Entity>(entityType: EntityType, entity: T): AuditedChange<T> => ({
+  value: entity, action: 'create', entityType, entityId: entity.id, oldValues: null, newValues: values(entity)
+})
+export const updated = <T extends Entity>(entityType: EntityType, before: Entity, after: T): AuditedChange<T> => ({
+  value: after, action: 'update', entityType, entityId: after.id, oldValues: values(before), newValues: values(after)
+})
+export const deleted = <T extends Entity>(entityType: EntityType, before: T, after: Entity | null = null): AuditedChange<T> => ({
+  value: before, action: 'delete', entityType, entityId: before.id, oldValues: values(before), newValues: values(after)
+})
+
+/**
+ * Every mutation ends the same way: in one transaction, with one client, the change, its audit entry and
+ * (with an Idempotency-Key) the stored response commit together or not at all. A retry of a committed
+ * idempotent request returns the stored data without running `change` again.
+ */
+export async function mutate<T>(db: Transactor, ctx: WriteContext, change: (tx: Queryable) => Promise<AuditedChange<T>>): Promise<T> {
+  const claim = ctx.idempotency
+  const outcome = await db.transaction(async (tx) => {
+    if (claim) {
+      const stored = await claimKey(tx, claim)
+      if (stored) return { value: stored.body.data as T, audited: false }
+    }
+    const done = await change(tx)
+    await appendEntry(tx, {
+      action: done.action,
+      entityType: done.entityType,
+      entityId: done.entityId,
+      actor: ctx.actor,
+      ip: ctx.ip,
+      userAgent: ctx.userAgent,
+      requestId: ctx.requestId,
+      oldValues: done.oldValues,
+      newValues: done.newValues,
+      changedFields: changedFields(done.oldValues, done.newValues)
+    })
+    if (claim) await saveResponse(tx, claim, { success: true, data: done.value })
+    return { value: done.value, audited: true }
+  })
+  if (claim && !outcome.audited) claim.replayed = true
+  if (outcome.audited) ctx.onAudited?.()
+  return outcome.value
+}

@@ -1,0 +1,113 @@
+import { createHash } from 'node:crypto'
+import type { FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { Counter } from 'prom-client'
+import { canonicalJson } from '../../modules/audit/chain.js'
+import { systemContext, type WriteContext } from '../../modules/audit/mutation.js'
+import { type RetentionResult, runRetention } from '../../modules/audit/service.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    audit: {
+      /**
+       * The write context of this request, built once: actor, client IP, user agent, request id and, when
+       * `successStatus` is given and the request carries an Idempotency-Key, the key's claim.
+       */
+      context(request: FastifyRequest, successStatus?: number): WriteContext
+      /** One retention run now (the timer calls this every AUDIT_RETENTION_INTERVAL_MS). */
+      runRetention(): Promise<RetentionResult>
+    }
+  }
+  interface FastifyRequest {
+    writeContext: WriteContext | null
+  }
+}
+
+const USER_AGENT_MAX = 512
+
+/** "The same request": method, path and body, with the body's key order not mattering. */
+function fingerprint(request: FastifyRequest): Buffer {
+  const path = request.url.split('?')[0]
+  return createHash('sha256').update(canonicalJson([request.method, path, request.body ?? null])).digest()
+}
+
+export default fp(
+  async (app) => {
+    const { config } = app.appOptions
+    const registers = [app.metrics.registry]
+    const entries = new Counter({ name: 'audit_entries_written_total', help: 'Audit entries committed', registers })
+    const runs = new Counter({ name: 'audit_retention_runs_total', help: 'Audit retention runs by outcome', labelNames: ['outcome'], registers })
+    const removed = new Counter({ name: 'audit_retention_rows_removed_total', help: 'Audit entries removed by retention', registers })
+    const pruned = new Counter({ name: 'idempotency_keys_pruned_total', help: 'Expired Idempotency-Key records removed', registers })
+
+    app.decorateRequest('writeContext', null)
+
+    function context(request: FastifyRequest, successStatus?: number): WriteContext {
+      if (request.writeContext) return request.writeContext
+      const principal = request.principal
+      const userAgent = request.headers['user-agent']
+      const ctx: WriteContext = {
+        actor: principal ? { type: 'api_key', id: principal.id, name: principal.name, role: principal.role } : systemContext('anonymous').actor,
+        ip: request.ip ?? null,
+        userAgent: typeof userAgent === 'string' ? userAgent.slice(0, USER_AGENT_MAX) : null,
+        requestId: request.id,
+        onAudited: () => entries.inc()
+      }
+      const key = request.headers['idempotency-key']
+      if (successStatus !== undefined && principal && typeof key === 'string') {
+        ctx.idempotency = {
+          apiKeyId: principal.id,
+          key,
+          fingerprint: fingerprint(request),
+          status: successStatus,
+          ttlHours: config.IDEMPOTENCY_KEY_TTL_HOURS,
+          replayed: false
+        }
+      }
+      request.writeContext = ctx
+      return ctx
+    }
+
+    app.addHook('onSend', async (request, reply) => {
+      if (request.writeContext?.idempotency?.replayed) reply.header('idempotent-replayed', 'true')
+    })
+
+    async function retention(): Promise<RetentionResult> {
+      try {
+        const result = await runRetention(app.db.primary, {
+          retentionDays: config.AUDIT_RETENTION_DAYS,
+          batchSize: config.AUDIT_RETENTION_BATCH_SIZE,
+          idempotencyTtlHours: config.IDEMPOTENCY_KEY_TTL_HOURS
+        })
+        runs.inc({ outcome: result.ran ? 'completed' : 'skipped' })
+        removed.inc(result.removed)
+        pruned.inc(result.keysPruned)
+        if (result.removed || result.keysPruned) app.log.info(result, 'audit retention removed expired entries')
+        return result
+      } catch (err) {
+        runs.inc({ outcome: 'failed' })
+        throw err
+      }
+    }
+
+    app.decorate('audit', { context, runRetention: retention })
+
+    if (config.AUDIT_RETENTION_INTERVAL_MS > 0) {
+      let running: Promise<unknown> | undefined
+      let timer: NodeJS.Timeout | undefined
+      app.addHook('onReady', async () => {
+        timer = setInterval(() => {
+          running ??= retention()
+            .catch((err) => app.log.warn({ err }, 'audit retention failed; retrying at the next interval'))
+            .finally(() => (running = undefined))
+        }, config.AUDIT_RETENTION_INTERVAL_MS)
+        timer.unref()
+      })
+      app.addHook('onClose', async () => {
+        clearInterval(timer)
+        await running
+      })
+    }
+  },
+  { name: 'audit', dependencies: ['db', 'metrics', 'auth'] }
+)
