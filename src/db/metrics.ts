@@ -14,7 +14,9 @@ export interface DbMetrics {
 export const noDbMetrics: DbMetrics = { instrument: () => {}, routed: () => {}, replicaState: () => {} }
 
 const OPERATIONS = new Set(['select', 'insert', 'update', 'delete', 'with', 'begin', 'commit', 'rollback', 'set', 'show', 'lock'])
-const TABLE = /\b(?:from|into|update|join|table)\s+(?:only\s+)?"?([a-z_][a-z0-9_]*)"?(?:\s*\.\s*"?([a-z_][a-z0-9_]*)"?)?(?!\s*\()/i
+const IDENT = '"?([a-z_][a-z0-9_]*)"?(?:\\s*\\.\\s*"?([a-z_][a-z0-9_]*)"?)?\\b'
+// INSERT INTO t (cols) has a parenthesis after the table; after FROM/JOIN one means a function (unnest(…)).
+const TABLE = new RegExp(`\\binto\\s+${IDENT}|\\b(?:from|update|join|table)\\s+(?:only\\s+)?${IDENT}(?!\\s*\\()`, 'i')
 const MAX_TABLES = 40
 
 /**
@@ -29,7 +31,7 @@ export function createQueryClassifier() {
     const keyword = /^[a-z]+/i.exec(body)?.[0]?.toLowerCase() ?? ''
     const operation = OPERATIONS.has(keyword) ? keyword : 'other'
     const match = TABLE.exec(body)
-    let table = match ? (match[2] ?? match[1] ?? '').toLowerCase() : 'none'
+    let table = match ? (match[2] ?? match[1] ?? match[4] ?? match[3] ?? '').toLowerCase() : 'none'
     if (table !== 'none' && !tables.has(table)) {
       if (tables.size >= MAX_TABLES) table = 'other'
       else tables.add(table)
