@@ -94,7 +94,7 @@ async function embeddedBinaries() {
 
 async function embeddedServer(dir: string, dataDir: string, port: number): Promise<PgServer> {
   const { pg_ctl } = await embeddedBinaries()
-  const options = `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off -c max_connections=100`
+  const options = `-p ${port} -c listen_addresses=127.0.0.1,127.0.0.2 -c unix_socket_directories='' -c fsync=off -c max_connections=100`
   let running = false
   const server: PgServer = {
     port,
@@ -125,6 +125,8 @@ async function embeddedPair(t: Hooks, withReplica: boolean): Promise<{ primary: 
     await rm(dir, { recursive: true, force: true })
   })
   await asPostgres(initdb, [`--pgdata=${primaryDir}`, '--auth=trust', '--username=postgres', '--encoding=UTF8', '--locale=C', '--no-sync'], dir)
+  // 127.0.0.2 as well: two replica "hosts" on one server let tests watch reads spread between pools.
+  await writeFile(join(primaryDir, 'pg_hba.conf'), TRUST_HBA)
   await primary.start()
   await createCatalogDatabase(primary)
   if (!withReplica) return { primary }
@@ -146,9 +148,9 @@ async function embeddedPair(t: Hooks, withReplica: boolean): Promise<{ primary: 
 
 const TRUST_HBA = [
   'local all all trust',
-  'host all all 127.0.0.1/32 trust',
+  'host all all 127.0.0.0/8 trust',
   'local replication all trust',
-  'host replication all 127.0.0.1/32 trust',
+  'host replication all 127.0.0.0/8 trust',
   ''
 ].join('\n')
 
@@ -176,7 +178,7 @@ async function createSystemCluster(t: Hooks, cluster: string, port: number, data
   await run('pg_createcluster', [PG_VERSION, cluster, '--port', String(port), ...existing, '--', '--auth=trust', '--no-sync'], { timeout: 60_000 })
   const conf = `/etc/postgresql/${PG_VERSION}/${cluster}`
   await writeFile(join(conf, 'pg_hba.conf'), TRUST_HBA)
-  await appendFile(join(conf, 'postgresql.conf'), "\nlisten_addresses = '127.0.0.1'\nfsync = off\nmax_connections = 100\n")
+  await appendFile(join(conf, 'postgresql.conf'), "\nlisten_addresses = '127.0.0.1,127.0.0.2'\nfsync = off\nmax_connections = 100\n")
 }
 
 async function systemPair(t: Hooks, withReplica: boolean): Promise<{ primary: PgServer; replica?: PgServer }> {
