@@ -25,7 +25,8 @@ export function primaryTarget(config: Config): ConnectionTarget {
   }
 }
 
-function sslOptions(config: Config): pg.PoolConfig['ssl'] {
+/** TLS for every connection to the database (pools and the migration client): verified, with the CA bundle if given. */
+export function sslOptions(config: Config): pg.PoolConfig['ssl'] {
   if (!config.DB_SSL) return undefined
   return config.DB_SSL_CA_FILE
     ? { rejectUnauthorized: true, ca: readFileSync(config.DB_SSL_CA_FILE, 'utf8') }

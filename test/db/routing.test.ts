@@ -145,3 +145,53 @@ test('when no replica is configured, then reader() is the primary and the routin
   const acquire = await app.metrics.registry.getSingleMetricAsString('db_pool_acquire_seconds')
   assert.match(acquire, /db_pool_acquire_seconds_count\{pool="primary",outcome="ok"\} [1-9]/)
 })
+
+test('when pools are made, then every timeout, keepalive, max lifetime and TLS with the CA bundle are set; replica pools fail fast', async (t) => {
+  const { mkdtemp, writeFile } = await import('node:fs/promises')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const { loadConfig } = await import('../../src/config.js')
+  const { createPool } = await import('../../src/db/pool.js')
+  const ca = join(await mkdtemp(join(tmpdir(), 'catalog-ca-')), 'ca.pem')
+  await writeFile(ca, '-----BEGIN CERTIFICATE-----\ntest\n-----END CERTIFICATE-----\n')
+  const config = loadConfig({ DB_SSL: 'true', DB_SSL_CA_FILE: ca, DB_STATEMENT_TIMEOUT: '1234', DB_QUERY_TIMEOUT: '2345', DB_CONNECTION_TIMEOUT: '3456', DB_MAX_LIFETIME_SECONDS: '600' })
+  const target = { host: '127.0.0.1', port: 1, user: 'u', password: '', database: 'd' }
+  const log = { warn() {} }
+  const primary = createPool(config, target, { max: 5, name: 'primary', log })
+  const replica = createPool(config, target, { max: 5, name: 'replica:x', log, fastFailMs: 1000 })
+  t.after(() => Promise.all([primary.end(), replica.end()]))
+  const p = primary.options as unknown as Record<string, unknown>
+  assert.equal(p.statement_timeout, 1234)
+  assert.equal(p.query_timeout, 2345)
+  assert.equal(p.connectionTimeoutMillis, 3456)
+  assert.equal(p.maxLifetimeSeconds, 600)
+  assert.equal(p.keepAlive, true)
+  assert.deepEqual(p.ssl, { rejectUnauthorized: true, ca: '-----BEGIN CERTIFICATE-----\ntest\n-----END CERTIFICATE-----\n' })
+  const r = replica.options as unknown as Record<string, unknown>
+  assert.equal(r.query_timeout, 1000)
+  assert.equal(r.connectionTimeoutMillis, 1000)
+  assert.equal(r.statement_timeout, 1234)
+})
+
+test('when a write succeeds without any replica, then it still carries a consistency token, and reads accept it (or ignore a malformed one)', async (t) => {
+  const { apiKey, bearer } = await import('../helper.js')
+  const app = await build(t, { CORS_ORIGIN: 'https://shop.example' })
+  const key = await apiKey(app)
+  const created = await app.inject({ method: 'POST', url: '/api/v1/categories', headers: bearer(key), payload: { name: 'Token test' } })
+  assert.equal(created.statusCode, 201)
+  const token = String(created.headers['x-consistency-token'])
+  assert.match(token, /^[0-9A-F]+\/[0-9A-F]+$/)
+  const id = created.json().data.id
+  for (const header of [token, 'garbage']) {
+    const res = await app.inject({ method: 'GET', url: `/api/v1/categories/${id}`, headers: { 'x-consistency-token': header } })
+    assert.equal(res.statusCode, 200)
+    assert.equal(res.headers['x-consistency-token'], undefined, 'reads do not issue tokens')
+  }
+  // Browsers may send it back (preflight allows it) and read it (exposed).
+  const preflight = await app.inject({
+    method: 'OPTIONS',
+    url: '/api/v1/products',
+    headers: { origin: 'https://shop.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'x-consistency-token' }
+  })
+  assert.match(String(preflight.headers['access-control-allow-headers']), /x-consistency-token/)
+})
