@@ -259,3 +259,13 @@ test('when the app closes with a replica read in flight, then the read finishes 
   assert.equal(app.db.primary.totalCount, 0)
   assert.equal(app.db.replicas.replicas[0]?.pool.totalCount, 0)
 })
+
+test('when code asks for the primary with forcePrimary, then its reads skip a healthy replica; outside it they use the replica', async (t) => {
+  const { withReadContext } = await import('../../src/db/read-context.js')
+  const app = await appOn(t)
+  await withReadContext({ forcePrimary: true }, async () => {
+    assert.equal(app.db.reader(), app.db.primary)
+  })
+  assert.notEqual(app.db.reader(), app.db.primary)
+  assert.ok((await metricSum(app, 'db_read_routing_total', { decision: 'primary', reason: 'force_primary' })) >= 1)
+})
