@@ -142,7 +142,13 @@ export class ReplicaSet {
     return this.polling
   }
 
+  // Primary and replicas are polled side by side: a primary that hangs (pool exhausted, outage) must not keep
+  // a recovered replica out of reads, nor stop replicas from serving while it is down.
   private async pollOnce(): Promise<void> {
+    await Promise.all([this.pollPrimary(), ...this.replicas.map((r) => this.pollReplica(r))])
+  }
+
+  private async pollPrimary(): Promise<void> {
     try {
       const { rows } = await this.primary.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')
       const lsn = parseLsn(rows[0]?.lsn)
@@ -152,7 +158,6 @@ export class ReplicaSet {
     } catch {
       // The primary being down does not stop replicas from serving: lag is judged on the positions seen so far.
     }
-    await Promise.all(this.replicas.map((r) => this.pollReplica(r)))
   }
 
   private async pollReplica(replica: Replica): Promise<void> {
@@ -169,6 +174,7 @@ export class ReplicaSet {
         this.options.log.info({ replica: replica.name, lagMs: replica.lagMs }, 'replica takes reads')
       }
     } catch (err) {
+      if (replica.trippedAt === 0) this.options.log.warn({ replica: replica.name, err }, 'replica does not answer; the primary serves its reads')
       this.trip(replica, err)
       return
     }
