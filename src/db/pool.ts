@@ -56,6 +56,8 @@ export function createPool(
   const fast = options.fastFailMs || undefined
   const connectionTimeout = fast === undefined ? config.DB_CONNECTION_TIMEOUT : Math.min(config.DB_CONNECTION_TIMEOUT || fast, fast)
   const queryTimeout = fast === undefined ? config.DB_QUERY_TIMEOUT : Math.min(config.DB_QUERY_TIMEOUT || fast, fast)
+  // The server cancels too: a read abandoned by the client would otherwise keep running on a slow replica.
+  const statementTimeout = fast === undefined ? config.DB_STATEMENT_TIMEOUT : Math.min(config.DB_STATEMENT_TIMEOUT || fast, fast)
   const pool = new pg.Pool({
     ...target,
     max: options.max,
@@ -65,7 +67,7 @@ export function createPool(
     idleTimeoutMillis: config.DB_IDLE_TIMEOUT,
     maxLifetimeSeconds: config.DB_MAX_LIFETIME_SECONDS,
     query_timeout: queryTimeout || undefined,
-    statement_timeout: config.DB_STATEMENT_TIMEOUT || undefined,
+    statement_timeout: statementTimeout || undefined,
     idle_in_transaction_session_timeout: Math.max(config.DB_STATEMENT_TIMEOUT, 60_000),
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,

@@ -6,8 +6,8 @@ export async function metricSum(app: FastifyInstance, name: string, labels: Reco
   if (!metric) throw new Error(`no metric ${name}`)
   const { values } = await metric.get()
   return values
+    // Histograms list _bucket, _sum and _count samples: only _count counts.
     .filter((v) => !('metricName' in v) || v.metricName === name || v.metricName === `${name}_count`)
-    .filter((v) => !('metricName' in v) || !String(v.metricName).endsWith('_bucket') && !String(v.metricName).endsWith('_sum'))
     .filter((v) => Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want))
     .reduce((sum, v) => sum + v.value, 0)
 }

@@ -170,7 +170,9 @@ test('when pools are made, then every timeout, keepalive, max lifetime and TLS w
   const r = replica.options as unknown as Record<string, unknown>
   assert.equal(r.query_timeout, 1000)
   assert.equal(r.connectionTimeoutMillis, 1000)
-  assert.equal(r.statement_timeout, 1234)
+  assert.equal(r.statement_timeout, 1000)
+  assert.equal(r.maxLifetimeSeconds, 600)
+  assert.equal(r.keepAlive, true)
 })
 
 test('when a write succeeds without any replica, then it still carries a consistency token, and reads accept it (or ignore a malformed one)', async (t) => {
