@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { test } from 'node:test'
 import { build, connect, createTestDatabase, defer } from '../helper.js'
+import { refusingPostgres } from '../fake-postgres.js'
 import { ownPrimary } from '../pg-cluster.js'
 import { startServer } from '../server-process.js'
 
@@ -54,6 +55,19 @@ test('when the database refuses the connection as "too many connections", then 5
   assert.equal(res.statusCode, 503)
   assertUnavailable(res)
 })
+
+for (const [code, message] of [
+  ['57P03', 'the database system is starting up'],
+  ['53300', 'sorry, too many clients already']
+]) {
+  test(`when the server answers a connection with ${code} (${message}), then 503 with Retry-After`, async (t) => {
+    const port = await refusingPostgres(t, code as string, message as string)
+    const app = await build(t, {}, { host: '127.0.0.1', port, user: 'postgres', password: '', database: 'catalog' })
+    const res = await app.inject({ method: 'GET', url: '/api/v1/products' })
+    assert.equal(res.statusCode, 503)
+    assertUnavailable(res)
+  })
+}
 
 test('when the primary stops for a few seconds under write load, then the process lives, writes get 503 problem+json (no 500), and succeed once it is back', async (t) => {
   const primary = await ownPrimary(t)
