@@ -35,6 +35,7 @@ export const ConfigSchema = Type.Object({
   DB_READ_REPLICA_PORT: port('Read replica port', 5432),
   DB_READ_POOL_MAX: Type.Integer({ minimum: 1, maximum: 1000, default: 30, description: 'Pool size per replica' }),
   DB_REPLICA_MAX_LAG_MS: ms('Replicas further behind than this take no reads', 5000),
+  DB_REPLICA_TIMEOUT_MS: ms('Connect, query and statement timeout on replica pools; a slower replica hands its reads to the primary', 1000),
   DB_STATEMENT_TIMEOUT: ms('Server-side statement_timeout in ms (0 = none)', 30000),
   DB_QUERY_TIMEOUT: ms('Client-side query timeout in ms (0 = none)', 30000),
   DB_CONNECTION_TIMEOUT: ms('Max wait for a pool connection in ms', 5000),

@@ -5,7 +5,7 @@ import { createApiKey, registerApiKey } from '../modules/api-keys/service.js'
 import { systemContext } from '../modules/audit/mutation.js'
 import { startEmbeddedPostgres } from './embedded.js'
 import { migrate } from './migrate.js'
-import { type ConnectionTarget, primaryTarget } from './pool.js'
+import { type ConnectionTarget, primaryTarget, sslOptions } from './pool.js'
 import { catalogIsEmpty, seedCatalog } from './seed.js'
 
 interface Logger {
@@ -29,7 +29,7 @@ export async function prepareDatabase(config: Config, log: Logger): Promise<Prep
     ? await startEmbeddedPostgres({ dataDir: config.DATA_DIR, database: config.DB_NAME, log })
     : undefined
   const target = embedded?.target ?? primaryTarget(config)
-  const client = new pg.Client({ ...target, ssl: config.DB_SSL ? { rejectUnauthorized: true } : undefined })
+  const client = new pg.Client({ ...target, ssl: sslOptions(config) })
   try {
     await client.connect()
     if (config.MIGRATE_ON_STARTUP) {

@@ -25,7 +25,8 @@ export function primaryTarget(config: Config): ConnectionTarget {
   }
 }
 
-function sslOptions(config: Config): pg.PoolConfig['ssl'] {
+/** TLS for every connection to the database (pools and the migration client): verified, with the CA bundle if given. */
+export function sslOptions(config: Config): pg.PoolConfig['ssl'] {
   if (!config.DB_SSL) return undefined
   return config.DB_SSL_CA_FILE
     ? { rejectUnauthorized: true, ca: readFileSync(config.DB_SSL_CA_FILE, 'utf8') }
@@ -43,18 +44,30 @@ export interface PoolLogger {
 export function createPool(
   config: Config,
   target: ConnectionTarget,
-  options: { max: number; name: string; log: PoolLogger; applicationName?: string }
+  options: {
+    max: number
+    name: string
+    log: PoolLogger
+    applicationName?: string
+    /** Replica pools: a short connect and query timeout, so a dead or silent replica hands its reads over fast. */
+    fastFailMs?: number
+  }
 ): pg.Pool {
+  const fast = options.fastFailMs || undefined
+  const connectionTimeout = fast === undefined ? config.DB_CONNECTION_TIMEOUT : Math.min(config.DB_CONNECTION_TIMEOUT || fast, fast)
+  const queryTimeout = fast === undefined ? config.DB_QUERY_TIMEOUT : Math.min(config.DB_QUERY_TIMEOUT || fast, fast)
+  // The server cancels too: a read abandoned by the client would otherwise keep running on a slow replica.
+  const statementTimeout = fast === undefined ? config.DB_STATEMENT_TIMEOUT : Math.min(config.DB_STATEMENT_TIMEOUT || fast, fast)
   const pool = new pg.Pool({
     ...target,
     max: options.max,
     min: Math.min(config.DB_POOL_MIN, options.max),
     ssl: sslOptions(config),
-    connectionTimeoutMillis: config.DB_CONNECTION_TIMEOUT,
+    connectionTimeoutMillis: connectionTimeout,
     idleTimeoutMillis: config.DB_IDLE_TIMEOUT,
     maxLifetimeSeconds: config.DB_MAX_LIFETIME_SECONDS,
-    query_timeout: config.DB_QUERY_TIMEOUT || undefined,
-    statement_timeout: config.DB_STATEMENT_TIMEOUT || undefined,
+    query_timeout: queryTimeout || undefined,
+    statement_timeout: statementTimeout || undefined,
     idle_in_transaction_session_timeout: Math.max(config.DB_STATEMENT_TIMEOUT, 60_000),
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
@@ -67,14 +80,28 @@ export function createPool(
   return pool
 }
 
-/** Runs `fn` in a transaction on one client of `pool`, which it must use for every query. */
-export async function withTransaction<T>(pool: pg.Pool, fn: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
+// One round trip: the WAL position is read on the same connection right after the commit, so it covers it.
+const COMMIT_WITH_LSN = 'COMMIT; SELECT pg_current_wal_lsn()::text AS lsn'
+
+/**
+ * Runs `fn` in a transaction on one client of `pool`, which it must use for every query. With `onCommit`,
+ * the primary's WAL position after the commit is handed to it (the consistency token of the write).
+ */
+export async function withTransaction<T>(
+  pool: pg.Pool,
+  fn: (tx: pg.PoolClient) => Promise<T>,
+  onCommit?: (lsn: string) => void
+): Promise<T> {
   const client = await pool.connect()
   let broken: Error | undefined
   try {
     await client.query('BEGIN')
     const result = await fn(client)
-    await client.query('COMMIT')
+    if (onCommit) {
+      const results = (await client.query(COMMIT_WITH_LSN)) as unknown as pg.QueryResult<{ lsn: string }>[]
+      const lsn = results[1]?.rows[0]?.lsn
+      if (lsn) onCommit(lsn)
+    } else await client.query('COMMIT')
     return result
   } catch (err) {
     // A failed ROLLBACK means the connection is unusable: destroy it instead of returning it to the pool.

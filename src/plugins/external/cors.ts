@@ -12,7 +12,7 @@ export default fp(
     await app.register(cors, {
       origin: (origin, callback) => callback(null, origin !== undefined && allowed.has(origin)),
       methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'],
-      allowedHeaders: ['authorization', 'content-type', 'if-match', 'if-none-match', 'idempotency-key', 'x-request-id'],
+      allowedHeaders: ['authorization', 'content-type', 'if-match', 'if-none-match', 'idempotency-key', 'x-request-id', 'x-consistency-token'],
       exposedHeaders: ['etag', 'link', 'location', 'retry-after', 'x-request-id', 'ratelimit', 'ratelimit-policy', 'x-consistency-token'],
       maxAge: 600
     })
