@@ -10,10 +10,13 @@ import health from './modules/health/index.js'
 import products from './modules/products/index.js'
 import testSupport from './modules/test-support/index.js'
 import auth from './plugins/app/auth.js'
+import cache from './plugins/app/cache.js'
 import db from './plugins/app/db.js'
 import healthPlugin from './plugins/app/health.js'
 import metrics from './plugins/app/metrics.js'
 import problems, { sendProblem, toAppError } from './plugins/app/problems.js'
+import rateLimit from './plugins/app/rate-limit.js'
+import redis from './plugins/app/redis.js'
 import compress from './plugins/external/compress.js'
 import cors from './plugins/external/cors.js'
 import helmet from './plugins/external/helmet.js'
@@ -126,6 +129,9 @@ export default async function catalogApp(app: FastifyInstance, opts: AppOptions)
   await app.register(swagger)
   await app.register(db)
   await app.register(auth)
+  await app.register(redis)
+  await app.register(cache)
+  await app.register(rateLimit)
 
   await app.register(health)
   if (config.NODE_ENV === 'test' && config.ENABLE_TEST_ROUTES) await app.register(testSupport)

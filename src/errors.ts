@@ -21,6 +21,7 @@ export const ERRORS = {
   URI_TOO_LONG: { status: 414, title: 'URI or path parameter too long' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
   UNKNOWN_CATEGORY: { status: 422, title: 'Referenced category does not exist' },
+  QUOTA_EXCEEDED: { status: 429, title: 'Rate limit quota exceeded' },
   NOT_READY: { status: 503, title: 'Not ready to serve' },
   INTERNAL: { status: 500, title: 'Internal server error' },
   SERVICE_UNAVAILABLE: { status: 503, title: 'Service temporarily unavailable' },
