@@ -1,0 +1,80 @@
+import net from 'node:net'
+
+export type ProxyMode = 'pass' | 'blackhole' | 'reset'
+
+export interface TcpProxy {
+  port: number
+  url: string
+  mode: ProxyMode
+  setMode(mode: ProxyMode): void
+  close(): Promise<void>
+}
+
+/**
+ * A TCP proxy in front of Redis that a test controls: `pass` forwards, `blackhole` accepts and holds every
+ * byte in both directions without answering (as a network that silently drops packets, whose data TCP
+ * delivers once it heals), `reset` resets every connection, present and new.
+ */
+export async function startProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+  const pairs = new Set<{ client: net.Socket; upstream: net.Socket; flush(): void }>()
+  let mode: ProxyMode = 'pass'
+  const server = net.createServer((client) => {
+    if (mode === 'reset') {
+      client.resetAndDestroy()
+      return
+    }
+    const upstream = net.connect(target)
+    const held: [net.Socket, Buffer][] = []
+    const forward = (to: net.Socket) => (chunk: Buffer) => {
+      if (mode === 'pass' && held.length === 0) to.write(chunk)
+      else held.push([to, chunk])
+    }
+    const pair = {
+      client,
+      upstream,
+      flush() {
+        for (const [to, chunk] of held.splice(0)) to.write(chunk)
+      }
+    }
+    pairs.add(pair)
+    client.on('data', forward(upstream))
+    upstream.on('data', forward(client))
+    const end = () => {
+      pairs.delete(pair)
+      client.destroy()
+      upstream.destroy()
+    }
+    for (const socket of [client, upstream]) {
+      socket.on('error', end)
+      socket.on('close', end)
+      socket.on('end', end)
+    }
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as net.AddressInfo).port
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    get mode() {
+      return mode
+    },
+    setMode(next) {
+      mode = next
+      if (next === 'pass') for (const pair of pairs) pair.flush()
+      if (next === 'reset') {
+        for (const pair of pairs) {
+          pair.client.resetAndDestroy()
+          pair.upstream.destroy()
+        }
+        pairs.clear()
+      }
+    },
+    async close() {
+      for (const pair of pairs) {
+        pair.client.destroy()
+        pair.upstream.destroy()
+      }
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    }
+  }
+}
