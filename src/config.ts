@@ -1,5 +1,6 @@
 import { Ajv } from 'ajv'
 import { type Static, Type } from 'typebox'
+import { parseRules } from './rate-limit/rules.js'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -143,6 +144,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const config = raw as Static<typeof ConfigSchema>
   if (config.DB_POOL_MIN > config.DB_POOL_MAX) {
     throw new ConfigError([`DB_POOL_MIN=${config.DB_POOL_MIN} is invalid: expected at most DB_POOL_MAX (${config.DB_POOL_MAX})`])
+  }
+  try {
+    parseRules(config.RATE_LIMIT_RULES)
+  } catch (err) {
+    throw new ConfigError([`RATE_LIMIT_RULES=${JSON.stringify(config.RATE_LIMIT_RULES)} is invalid: ${(err as Error).message}`])
   }
   return Object.freeze(config)
 }
