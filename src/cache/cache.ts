@@ -33,6 +33,8 @@ interface LocalEntry {
   versions: string
   value: string
   expiresAt: number
+  /** What getView made of `value`, kept with the entry so hits do not redo it. */
+  view?: unknown
 }
 
 /**
@@ -71,11 +73,23 @@ export class Cache {
   }
 
   async get(key: string, loader: () => Promise<string>, options: GetOptions): Promise<string> {
+    return (await this.lookup(key, loader, options)).value
+  }
+
+  /** As get, handing back `view(value)`; computed once per in-process entry (e.g. the body as a Buffer). */
+  async getView<T>(key: string, loader: () => Promise<string>, options: GetOptions, view: (value: string) => T): Promise<T> {
+    const { value, entry } = await this.lookup(key, loader, options)
+    if (!entry) return view(value)
+    entry.view ??= view(value)
+    return entry.view as T
+  }
+
+  private async lookup(key: string, loader: () => Promise<string>, options: GetOptions): Promise<{ value: string; entry?: LocalEntry }> {
     const { redis, metrics } = this.options
     const cache = options.name
     if (redis && !redis.available()) {
       metrics.fallbacks.inc({ cache })
-      return this.flight(`${key}\u0000fallback:${this.localWrites}`, loader)
+      return { value: await this.flight(`${key}\u0000fallback:${this.localWrites}`, loader) }
     }
     const tags = [EPOCH_TAG, ...options.tags]
     let versions: string
@@ -86,7 +100,7 @@ export class Cache {
         versions = await this.guard(() => this.store.versions(tags))
         if (versions === local.versions) {
           metrics.hits.inc({ cache })
-          return local.value
+          return { value: local.value, entry: local }
         }
         stored = await this.guard(() => this.store.read(key))
       } else {
@@ -97,20 +111,19 @@ export class Cache {
         if (stored.slice(0, newline) === versions) {
           metrics.hits.inc({ cache })
           const value = stored.slice(newline + 1)
-          this.remember(key, versions, value, options)
-          return value
+          return { value, entry: this.remember(key, versions, value, options) }
         }
       }
     } catch (err) {
       metrics.errors.inc({ cache })
       metrics.fallbacks.inc({ cache })
       this.options.log.debug({ err, cache }, 'cache lookup failed; using the loader')
-      return this.flight(`${key}\u0000fallback:${this.localWrites}`, loader)
+      return { value: await this.flight(`${key}\u0000fallback:${this.localWrites}`, loader) }
     }
     metrics.misses.inc({ cache })
     // Concurrent misses with the same versions share one load; a lookup after a write sees other versions
     // and starts its own, so it never joins a load that may have read the data before the write.
-    return this.flight(`${key}\u0000${versions}`, async () => {
+    const value = await this.flight(`${key}\u0000${versions}`, async () => {
       const value = await loader()
       const ttl = options.ttl ?? this.options.defaultTtl
       this.guard(() => this.store.write(key, `${versions}\n${value}`, ttl)).catch((err) => {
@@ -120,6 +133,7 @@ export class Cache {
       this.remember(key, versions, value, options)
       return value
     })
+    return { value }
   }
 
   /** Makes every entry tagged with one of `tags` stale; awaited by writes before they answer. */
@@ -160,14 +174,16 @@ export class Cache {
     return entry
   }
 
-  private remember(key: string, versions: string, value: string, options: GetOptions): void {
+  private remember(key: string, versions: string, value: string, options: GetOptions): LocalEntry | undefined {
     const max = this.options.redis ? this.options.localMaxEntries : 0
-    if (max <= 0) return
+    if (max <= 0) return undefined
+    const entry: LocalEntry = { versions, value, expiresAt: Date.now() + (options.ttl ?? this.options.defaultTtl) * 1000 }
     this.local.delete(key)
-    this.local.set(key, { versions, value, expiresAt: Date.now() + (options.ttl ?? this.options.defaultTtl) * 1000 })
+    this.local.set(key, entry)
     if (this.local.size > max) {
       const oldest = this.local.keys().next().value
       if (oldest !== undefined) this.local.delete(oldest)
     }
+    return entry
   }
 }

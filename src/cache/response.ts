@@ -23,19 +23,28 @@ export function decodeResponse(stored: string): { headers: [string, string][]; b
   return { headers, body: stored.slice(end + 2) }
 }
 
-/** Sends a stored response; with `ifNoneMatch` given and matching its ETag, a 304. */
-export function sendStored(reply: FastifyReply, stored: string, notModified?: (etag: string) => boolean) {
+interface StoredResponse {
+  headers: [string, string][]
+  body: Buffer
+}
+
+const toStored = (stored: string): StoredResponse => {
   const { headers, body } = decodeResponse(stored)
-  for (const [name, value] of headers) {
+  return { headers, body: Buffer.from(body, 'utf8') }
+}
+
+/** Sends a stored response; a 304 when `notModified` accepts its ETag. */
+export function sendStored(reply: FastifyReply, stored: StoredResponse, notModified?: (etag: string) => boolean) {
+  for (const [name, value] of stored.headers) {
     reply.header(name, value)
     if (name === 'etag' && notModified?.(value)) return reply.code(304).send(null)
   }
-  return reply.type('application/json; charset=utf-8').send(body)
+  return reply.type('application/json; charset=utf-8').send(stored.body)
 }
 
 /**
  * Answers from the cache (or straight from `produce` when caching is off): `produce` returns the encoded
- * response (see encodeResponse) and runs only on a miss.
+ * response (see encodeResponse) and runs only on a miss. A hit sends bytes prepared once per entry.
  */
 export async function respondCached(
   reply: FastifyReply,
@@ -45,6 +54,6 @@ export async function respondCached(
   produce: () => Promise<string>,
   notModified?: (etag: string) => boolean
 ) {
-  const stored = cache ? await cache.get(key, produce, options) : await produce()
+  const stored = cache ? await cache.getView(key, produce, options, toStored) : toStored(await produce())
   return sendStored(reply, stored, notModified)
 }

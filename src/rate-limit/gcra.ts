@@ -24,8 +24,9 @@ export function gcra(tat: number, now: number, policy: Policy): { decision: Deci
     const wait = next - window - now
     return { decision: { allowed: false, remaining: 0, resetSeconds: Math.max(1, Math.ceil(wait / 1e6)) }, tat: start }
   }
-  const remaining = Math.floor((window - (next - now)) / interval + 1e-9)
-  return { decision: { allowed: true, remaining, resetSeconds: Math.ceil((next - now) / 1e6) }, tat: next }
+  // Clamped: with sub-microsecond intervals (absurdly high quotas) floating point rounds next to now.
+  const remaining = Math.min(policy.max - 1, Math.floor((window - (next - now)) / interval + 1e-9))
+  return { decision: { allowed: true, remaining, resetSeconds: Math.max(1, Math.ceil((next - now) / 1e6)) }, tat: next }
 }
 
 /** Bounded per-instance limiter: the backend without Redis, and the fallback while Redis is down. */
@@ -64,7 +65,7 @@ if nxt - now > window then
   return {0, 0, math.max(1, math.ceil((nxt - window - now) / 1000000))}
 end
 redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX', math.ceil((nxt - now) / 1000) + 1000)
-return {1, math.floor((window - (nxt - now)) / interval + 1e-9), math.ceil((nxt - now) / 1000000)}
+return {1, math.min(tonumber(ARGV[2]) - 1, math.floor((window - (nxt - now)) / interval + 1e-9)), math.max(1, math.ceil((nxt - now) / 1000000))}
 `
 
 type GcraClient = RedisClient & { rateLimitGcra(key: string, windowMs: number, max: number): Promise<[number, number, number]> }

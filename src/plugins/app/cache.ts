@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { Cache, createCacheMetrics } from '../../cache/cache.js'
 import { MemoryStore, RedisStore } from '../../cache/store.js'
@@ -33,9 +33,14 @@ export default fp(
     })
     app.decorate('cache', cache)
     // onSend runs before the first byte leaves: once a client has the write's answer, the tags are bumped.
-    app.addHook('onSend', async (request, reply) => {
-      const invalidates = request.routeOptions.config.invalidates
-      if (invalidates && reply.statusCode < 400) await cache.invalidate(invalidates(request))
+    // Added to the write routes only, so reads pay nothing for it.
+    app.addHook('onRoute', (route) => {
+      const invalidates = route.config?.invalidates
+      if (!invalidates) return
+      const hook = async (request: FastifyRequest, reply: FastifyReply) => {
+        if (reply.statusCode < 400) await cache.invalidate(invalidates(request))
+      }
+      route.onSend = [...(route.onSend ? [route.onSend].flat() : []), hook]
     })
   },
   { name: 'cache', dependencies: ['metrics', 'redis'] }
