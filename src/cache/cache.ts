@@ -47,8 +47,8 @@ interface LocalEntry {
 export class Cache {
   private readonly local = new Map<string, LocalEntry>()
   private readonly flights = new Map<string, Promise<string>>()
-  /** Writes seen by this instance: part of the single-flight key while the shared store is unavailable. */
-  private localWrites = 0
+  /** After an outage the cache is bypassed until then (see the recovery listener). */
+  private bypassUntil = 0
 
   constructor(
     private readonly store: CacheStore,
@@ -59,12 +59,17 @@ export class Cache {
       metrics: CacheMetrics
       log: FastifyBaseLogger
       redis?: RedisConnection
+      /** How long after its recovery an instance still bypasses the cache (see below). */
+      recoveryGraceMs?: number
     }
   ) {
     options.redis?.onRecovery(async () => {
-      // Writes during the outage may have missed their invalidation: nothing stored before is trusted.
+      // Writes during the outage may have missed their invalidation: nothing stored before is trusted. Other
+      // instances that missed invalidations bump the epoch when they recover, which may be a little later
+      // (their probe and reconnect timers): until that has surely happened, this one reads the database.
       await this.store.bump([EPOCH_TAG])
       this.local.clear()
+      this.bypassUntil = Date.now() + (options.recoveryGraceMs ?? 0)
     })
   }
 
@@ -87,9 +92,9 @@ export class Cache {
   private async lookup(key: string, loader: () => Promise<string>, options: GetOptions): Promise<{ value: string; entry?: LocalEntry }> {
     const { redis, metrics } = this.options
     const cache = options.name
-    if (redis && !redis.available()) {
+    if (redis && (!redis.available() || (this.bypassUntil !== 0 && Date.now() < this.bypassUntil))) {
       metrics.fallbacks.inc({ cache })
-      return { value: await this.flight(`${key}\u0000fallback:${this.localWrites}`, loader) }
+      return { value: await this.direct(loader) }
     }
     const tags = [EPOCH_TAG, ...options.tags]
     let versions: string
@@ -118,7 +123,7 @@ export class Cache {
       metrics.errors.inc({ cache })
       metrics.fallbacks.inc({ cache })
       this.options.log.debug({ err, cache }, 'cache lookup failed; using the loader')
-      return { value: await this.flight(`${key}\u0000fallback:${this.localWrites}`, loader) }
+      return { value: await this.direct(loader) }
     }
     metrics.misses.inc({ cache })
     // Concurrent misses with the same versions share one load; a lookup after a write sees other versions
@@ -138,17 +143,28 @@ export class Cache {
 
   /** Makes every entry tagged with one of `tags` stale; awaited by writes before they answer. */
   async invalidate(tags: string[]): Promise<void> {
-    this.localWrites++
     const { redis } = this.options
     if (!redis) return this.store.bump(tags)
     try {
-      await redis.run(() => this.store.bump(tags))
+      // Tried whenever the connection is up, even with the circuit open: another instance may already be
+      // serving from Redis again, and a write is worth one command timeout.
+      if (redis.available()) await redis.run(() => this.store.bump(tags))
+      else if (redis.client.status === 'ready') await this.store.bump(tags)
+      else throw new Error('redis is not connected')
     } catch (err) {
       // The write stands; the cache is not trusted again until the recovery bumped the epoch.
       this.options.metrics.errors.inc({ cache: 'invalidate' })
       this.options.log.warn({ err: (err as Error).message, tags }, 'cache invalidation missed; the cache is bypassed until redis recovers')
       redis.breaker.open()
     }
+  }
+
+  /**
+   * Without the shared versions there is no telling whether another instance wrote since a load began, so
+   * no load is shared: each lookup reads for itself.
+   */
+  private direct(loader: () => Promise<string>): Promise<string> {
+    return withReadContext({ forcePrimary: true }, loader)
   }
 
   private flight(key: string, loader: () => Promise<string>): Promise<string> {

@@ -29,6 +29,8 @@ export default fp(
       localMaxEntries: config.CACHE_LOCAL_MAX_ENTRIES,
       metrics,
       log: app.log.child({ component: 'cache' }),
+      // Every instance that saw the outage recovers within a probe interval plus a reconnect backoff (≤ 1 s).
+      recoveryGraceMs: config.REDIS_BREAKER_PROBE_MS + 1500,
       ...(redis ? { redis } : {})
     })
     app.decorate('cache', cache)
