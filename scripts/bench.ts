@@ -27,7 +27,7 @@ interface RunSecrets {
 }
 
 /** `node dist/src/server.js` as in production, on the prepared database; resolves with its base URL once /health is 200. */
-async function startServer(db: BenchDatabase, secrets: RunSecrets): Promise<string> {
+async function startServer(db: BenchDatabase, secrets: RunSecrets, extra: NodeJS.ProcessEnv, label: string): Promise<string> {
   const port = await freePort()
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -43,20 +43,55 @@ async function startServer(db: BenchDatabase, secrets: RunSecrets): Promise<stri
     CURSOR_SECRET: secrets.cursorSecret,
     BOOTSTRAP_ADMIN_API_KEY: secrets.apiKey,
     DB_POOL_MAX: String(DB_POOL_MAX),
-    ...db.serverEnv
+    ...db.serverEnv,
+    ...extra
   }
-  const server = spawnTracked(cleanup, 'the API server', process.execPath, ['dist/src/server.js'], {
+  const server = spawnTracked(cleanup, label, process.execPath, ['dist/src/server.js'], {
     cwd: root,
     env,
-    prefix: '  server | ',
+    prefix: `  ${label} | `,
     maxEchoedLines: 20
   })
   const baseUrl = `http://127.0.0.1:${port}`
   // Its complaints while starting (a 503 from /health) only matter if it never gets ready: then they are in the error.
   await waitForHttp200(`${baseUrl}/health`, server.child, 60_000, server.recentOutput)
   server.echo(true)
-  note(`server ready at ${baseUrl} (pid ${server.child.pid})`)
+  note(`${label} ready at ${baseUrl} (pid ${server.child.pid})`)
   return baseUrl
+}
+
+/** REDIS_URL if set, else the local Redis on 127.0.0.1:6379 when it answers. */
+async function benchRedisUrl(): Promise<string> {
+  const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+  const { Redis } = await import('ioredis')
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 1000 })
+  try {
+    await client.connect()
+    await client.ping()
+  } catch (err) {
+    throw new Error(`the cached-* scenarios need a Redis (REDIS_URL or 127.0.0.1:6379): ${(err as Error).message}`)
+  } finally {
+    client.disconnect()
+  }
+  return url
+}
+
+/** The run's keys (entries expire by themselves; tag versions do not). A script may scan; the API never does. */
+async function removeRedisKeys(url: string, prefix: string): Promise<void> {
+  const { Redis } = await import('ioredis')
+  const client = new Redis(url, { maxRetriesPerRequest: 1 })
+  try {
+    for (const match of [`${prefix}*`, `{${prefix}*`]) {
+      let cursor = '0'
+      do {
+        const [next, keys] = await client.scan(cursor, 'MATCH', match, 'COUNT', 1000)
+        cursor = next
+        if (keys.length) await client.del(...keys)
+      } while (cursor !== '0')
+    }
+  } finally {
+    client.disconnect()
+  }
 }
 
 async function runScenario(name: ScenarioName, ctx: ScenarioContext, settings: LoadSettings): Promise<ScenarioResult> {
@@ -64,11 +99,12 @@ async function runScenario(name: ScenarioName, ctx: ScenarioContext, settings: L
   try {
     const scenario = await SCENARIOS[name](ctx)
     Object.assign(result, { description: scenario.description, details: scenario.details })
-    result.responseBytes = await probe(ctx.baseUrl, scenario)
+    const baseUrl = scenario.baseUrl ?? ctx.baseUrl
+    result.responseBytes = await probe(baseUrl, scenario)
     note(`${name}: ${scenario.description} → ${scenario.expectStatus}, ${result.responseBytes} bytes`)
 
     note(`${name}: ${WARMUP_SECONDS} s warm-up + ${settings.duration} s against the API`)
-    result.api = await measure(ctx.baseUrl, scenario.source, settings, name)
+    result.api = await measure(baseUrl, scenario.source, settings, name)
     note(`${name}: ${result.api.reqPerSec} req/s, p99 ${result.api.latencyMs.p99} ms, non-2xx ${result.api.non2xx}, errors ${result.api.errors}`)
 
     const ceiling = await startCeiling(cleanup, result.responseBytes, scenario.expectStatus)
@@ -103,8 +139,34 @@ async function main(options: BenchOptions): Promise<number> {
   // Registered before the server, so it runs after the server stopped (cleanup runs in reverse order).
   cleanup.add('remove the products and key of this run', () => removeRunData(db.client, skuPrefix, secrets.apiKey))
 
-  const baseUrl = await startServer(db, secrets)
-  const ctx: ScenarioContext = { baseUrl, client: db.client, products: options.products, skuPrefix, ...secrets }
+  // The database scenarios measure the queries: no cache, no rate limit. The cached-* scenarios run against
+  // a second server with everything on: the Redis cache, rate limiting through Redis (a quota too large to
+  // trip), metrics, request ids, logs at warn.
+  const needsCached = options.scenarios.some((s) => s.startsWith('cached-'))
+  const needsPlain = options.scenarios.some((s) => !s.startsWith('cached-'))
+  const plainUrl = needsPlain ? await startServer(db, secrets, { CACHE_ENABLED: 'false', RATE_LIMIT_ENABLED: 'false' }, 'server') : ''
+  let cachedUrl: string | undefined
+  let redisUrl: string | undefined
+  if (needsCached) {
+    redisUrl = await benchRedisUrl()
+    const url = redisUrl
+    cleanup.add('remove the Redis keys of this run', () => removeRedisKeys(url, `bench:${runId}:`))
+    cachedUrl = await startServer(
+      db,
+      secrets,
+      {
+        REDIS_URL: redisUrl,
+        REDIS_KEY_PREFIX: `bench:${runId}:`,
+        CACHE_ENABLED: 'true',
+        RATE_LIMIT_ENABLED: 'true',
+        RATE_LIMIT_MAX_REQUESTS: '1000000000',
+        RATE_LIMIT_WINDOW_MS: '60000'
+      },
+      'cached'
+    )
+  }
+  const baseUrl = plainUrl || (cachedUrl as string)
+  const ctx: ScenarioContext = { baseUrl, cachedUrl, client: db.client, products: options.products, skuPrefix, ...secrets }
   const settings: LoadSettings = { connections: options.connections, duration: options.duration }
 
   const results: ScenarioResult[] = []
@@ -126,6 +188,7 @@ async function main(options: BenchOptions): Promise<number> {
       connections: options.connections,
       scenarios: options.scenarios,
       dbPoolMax: DB_POOL_MAX,
+      redis: redisUrl ? redisUrl.replace(/\/\/[^@]*@/, '//') : null,
       database: db.description
     },
     results

@@ -12,10 +12,13 @@ import products from './modules/products/index.js'
 import testSupport from './modules/test-support/index.js'
 import audit from './plugins/app/audit.js'
 import auth from './plugins/app/auth.js'
+import cache from './plugins/app/cache.js'
 import db from './plugins/app/db.js'
 import healthPlugin from './plugins/app/health.js'
 import metrics from './plugins/app/metrics.js'
 import problems, { sendProblem, toAppError } from './plugins/app/problems.js'
+import rateLimit from './plugins/app/rate-limit.js'
+import redis from './plugins/app/redis.js'
 import compress from './plugins/external/compress.js'
 import cors from './plugins/external/cors.js'
 import helmet from './plugins/external/helmet.js'
@@ -128,6 +131,9 @@ export default async function catalogApp(app: FastifyInstance, opts: AppOptions)
   await app.register(swagger)
   await app.register(db)
   await app.register(auth)
+  await app.register(redis)
+  await app.register(cache)
+  await app.register(rateLimit)
   await app.register(audit)
 
   await app.register(health)

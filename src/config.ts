@@ -1,5 +1,6 @@
 import { Ajv } from 'ajv'
 import { type Static, Type } from 'typebox'
+import { parseRules } from './rate-limit/rules.js'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -50,6 +51,22 @@ export const ConfigSchema = Type.Object({
   CACHE_TTL_SECONDS: Type.Integer({ minimum: 1, default: 300, description: 'Default cache TTL' }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 1000, default: 900_000, description: 'Rate-limit window for anonymous clients' }),
   RATE_LIMIT_MAX_REQUESTS: Type.Integer({ minimum: 1, default: 100, description: 'Requests per window for anonymous clients' }),
+  REDIS_CLUSTER_NODES: optionalText('Redis Cluster seed nodes, comma-separated host:port (e.g. the ElastiCache configuration endpoint); set → cluster mode, credentials and TLS from REDIS_URL'),
+  REDIS_KEY_PREFIX: Type.String({ default: 'catalog:', maxLength: 100, pattern: '^[^{}\\s]*$', description: 'Prefix of every Redis key this service writes (no braces or spaces)' }),
+  REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 10, default: 150, description: 'A Redis command that gets no answer within this many ms fails (silent network)' }),
+  REDIS_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 50, default: 500, description: 'Redis connection attempts give up after this many ms' }),
+  REDIS_BREAKER_FAILURES: Type.Integer({ minimum: 1, default: 5, description: 'Redis failures within REDIS_BREAKER_WINDOW_MS that open the circuit' }),
+  REDIS_BREAKER_WINDOW_MS: ms('Window in which Redis failures are counted', 10_000),
+  REDIS_BREAKER_PROBE_MS: Type.Integer({ minimum: 50, default: 5000, description: 'While the circuit is open, Redis is probed in the background this often' }),
+  CACHE_ENABLED: bool('Serve catalog reads through the response cache', true),
+  CACHE_LOCAL_MAX_ENTRIES: Type.Integer({ minimum: 0, default: 10_000, description: 'Entries kept in process (in front of Redis, checked against its tag versions; the whole cache without Redis)' }),
+  RATE_LIMIT_ENABLED: bool('Rate limiting on (every route but /health* and /metrics)', true),
+  RATE_LIMIT_RULES: Type.String({
+    default: '',
+    description: 'Overrides, ";"-separated "name: selector max/window": selector is "METHOD[,METHOD] /route" (a route template or *) or "role:ROLE" (API keys); e.g. "writes: POST,PATCH,DELETE * 30/60s; editors: role:editor 1000/15m" (README)'
+  }),
+  RATE_LIMIT_FALLBACK_DIVISOR: Type.Integer({ minimum: 1, default: 1, description: 'While Redis is down each instance allows max/divisor per window (set to the instance count)' }),
+  RATE_LIMIT_FALLBACK_MAX_CLIENTS: Type.Integer({ minimum: 100, default: 100_000, description: 'Clients tracked by the in-memory limiter at most (oldest dropped first)' }),
 
   CORS_ORIGIN: Type.String({ default: '', description: 'Comma-separated list of allowed browser origins (empty = none)' }),
   SWAGGER_HOST: optionalText('Public host (and optional scheme) used as the OpenAPI server URL, e.g. api.example.com'),
@@ -131,6 +148,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const config = raw as Static<typeof ConfigSchema>
   if (config.DB_POOL_MIN > config.DB_POOL_MAX) {
     throw new ConfigError([`DB_POOL_MIN=${config.DB_POOL_MIN} is invalid: expected at most DB_POOL_MAX (${config.DB_POOL_MAX})`])
+  }
+  try {
+    parseRules(config.RATE_LIMIT_RULES)
+  } catch (err) {
+    throw new ConfigError([`RATE_LIMIT_RULES=${JSON.stringify(config.RATE_LIMIT_RULES)} is invalid: ${(err as Error).message}`])
   }
   return Object.freeze(config)
 }

@@ -23,6 +23,7 @@ export const ERRORS = {
   UNKNOWN_CATEGORY: { status: 422, title: 'Referenced category does not exist' },
   IDEMPOTENCY_KEY_IN_USE: { status: 409, title: 'A request with this Idempotency-Key is still in progress' },
   IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'Idempotency-Key was already used for a different request' },
+  QUOTA_EXCEEDED: { status: 429, title: 'Rate limit quota exceeded' },
   NOT_READY: { status: 503, title: 'Not ready to serve' },
   INTERNAL: { status: 500, title: 'Internal server error' },
   SERVICE_UNAVAILABLE: { status: 503, title: 'Service temporarily unavailable' },

@@ -81,7 +81,15 @@ export async function build(
 ): Promise<TestApp> {
   const database = target ?? (await createTestDatabase(t))
   // Load shedding off unless a test turns it on: a shared, busy CI machine is not an overloaded instance.
-  const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DB_POOL_MAX: '10', PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0', ...env })
+  // Rate limiting off unless a test turns it on: many tests send more than the default 100 requests.
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    DB_POOL_MAX: '10',
+    PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0',
+    RATE_LIMIT_ENABLED: 'false',
+    ...env
+  })
   const app = Fastify(serverOptions(config))
   await app.register(fp(catalogApp, { name: 'catalog-app' }), { config, database })
   setup?.(app)

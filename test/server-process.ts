@@ -37,6 +37,7 @@ export async function startServer(t: Hooks, database: ConnectionTarget, env: Rec
       DB_NAME: database.database,
       MIGRATE_ON_STARTUP: 'false',
       PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0',
+      RATE_LIMIT_ENABLED: 'false',
       ...env
     },
     stdio: ['ignore', 'pipe', 'pipe']

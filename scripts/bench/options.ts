@@ -1,7 +1,15 @@
 import { parseArgs } from 'node:util'
 
 /** Every scenario, in the order they run (create-product last: it adds rows the reads would see). */
-export const SCENARIO_NAMES = ['first-page', 'product-by-id', 'filtered-sorted', 'deep-page', 'create-product'] as const
+export const SCENARIO_NAMES = [
+  'first-page',
+  'product-by-id',
+  'filtered-sorted',
+  'deep-page',
+  'cached-first-page',
+  'cached-product-by-id',
+  'create-product'
+] as const
 export type ScenarioName = (typeof SCENARIO_NAMES)[number]
 
 export interface BenchOptions {
@@ -19,7 +27,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --scenarios LIST   comma-separated subset of: ${SCENARIO_NAMES.join(', ')}
   --out FILE         where to write the JSON results (default bench-results/bench-<timestamp>.json)
 Set DB_HOST (and DB_PORT, DB_USER, DB_PASSWORD, DB_NAME) to use an existing PostgreSQL instead of the
-embedded one kept in .data/bench.`
+embedded one kept in .data/bench. The cached-* scenarios use REDIS_URL, or the Redis on 127.0.0.1:6379.`
 
 export class UsageError extends Error {
   override name = 'UsageError'

@@ -5,6 +5,8 @@ import type { ScenarioName } from './options.js'
 
 export interface ScenarioContext {
   baseUrl: string
+  /** The server with the Redis cache and rate limiting on (cached-* scenarios). */
+  cachedUrl?: string
   client: pg.Client
   /** Demo products asked for with --products. */
   products: number
@@ -15,6 +17,8 @@ export interface ScenarioContext {
 }
 
 export interface Scenario {
+  /** Where this scenario's load goes, when not ctx.baseUrl. */
+  baseUrl?: string
   /** The request as a reader would write it, e.g. `GET /api/v1/products?limit=20`. */
   description: string
   expectStatus: number
@@ -111,11 +115,44 @@ async function createProduct({ apiKey, skuPrefix }: ScenarioContext): Promise<Sc
   }
 }
 
+/** Requests every path once (a few at a time), so the measured run sees only cache hits. */
+async function warm(baseUrl: string, paths: string[]): Promise<void> {
+  let next = 0
+  const worker = async () => {
+    while (next < paths.length) {
+      const res = await fetch(baseUrl + paths[next++], { signal: AbortSignal.timeout(10_000) })
+      await res.arrayBuffer()
+      if (res.status !== 200) throw new Error(`warming ${paths[next - 1]} answered ${res.status}`)
+    }
+  }
+  await Promise.all(Array.from({ length: 16 }, worker))
+}
+
+function cachedUrlOf(ctx: ScenarioContext): string {
+  if (!ctx.cachedUrl) throw new Error('no cached server was started')
+  return ctx.cachedUrl
+}
+
+async function cachedFirstPage(ctx: ScenarioContext): Promise<Scenario> {
+  const scenario = await firstPage()
+  await warm(cachedUrlOf(ctx), [scenario.source as HttpRequest].map((r) => r.path))
+  return { ...scenario, baseUrl: cachedUrlOf(ctx), description: `${scenario.description} (Redis cache hit, rate limit via Redis)` }
+}
+
+async function cachedProductById(ctx: ScenarioContext): Promise<Scenario> {
+  const scenario = await productById(ctx)
+  const { rows } = await ctx.client.query<{ id: number }>('SELECT id FROM products')
+  await warm(cachedUrlOf(ctx), rows.map((r) => `/api/v1/products/${r.id}`))
+  return { ...scenario, baseUrl: cachedUrlOf(ctx), description: `${scenario.description} (all ids warmed: Redis cache hits, rate limit via Redis)` }
+}
+
 export const SCENARIOS: Record<ScenarioName, (ctx: ScenarioContext) => Promise<Scenario>> = {
   'first-page': firstPage,
   'product-by-id': productById,
   'filtered-sorted': filteredSorted,
   'deep-page': deepPage,
+  'cached-first-page': cachedFirstPage,
+  'cached-product-by-id': cachedProductById,
   'create-product': createProduct
 }
 

@@ -1,11 +1,17 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { encodeResponse, respondCached } from '../../cache/response.js'
 import { etagOf, ifNoneMatchHits } from '../../lib/etag.js'
 import { paginate } from '../../lib/pagination.js'
 import { IdParams, Ok, PageOf, errorResponses } from '../../lib/schemas.js'
 import { CategorySchema, CategoryTreeSchema, CreateCategorySchema, ListCategoriesQuerySchema, UpdateCategorySchema } from './schemas.js'
 import { IdempotencyKeyHeader } from '../idempotency/schemas.js'
 import * as service from './service.js'
+
+// Cache tags: a category's own entry; lists and trees change with any category write.
+const categoryTag = (id: number) => `category:${id}`
+const changesCategories = () => ['categories']
+const changesCategory = (request: { params: unknown }) => ['categories', categoryTag((request.params as { id: number }).id)]
 
 const tags = ['categories']
 const ConditionalHeaders = Type.Object({ 'if-match': Type.Optional(Type.String({ maxLength: 1024 })) })
@@ -28,10 +34,12 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: PageOf(CategorySchema), ...errorResponses(400) }
       }
     },
-    async (request, reply) => {
-      const page = await service.listCategories(deps, request.query)
-      return { success: true as const, data: page.items, pagination: paginate(request, reply, page.nextCursor) }
-    }
+    (request, reply) =>
+      respondCached(reply, app.cache, `categories:${request.url}`, { name: 'category-list', tags: ['categories'] }, async () => {
+        const page = await service.listCategories(deps, request.query)
+        const body = { success: true as const, data: page.items, pagination: paginate(request, reply, page.nextCursor) }
+        return encodeResponse({ link: reply.getHeader('link') }, reply.serialize(body))
+      })
   )
 
   app.get(
@@ -45,13 +53,18 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Ok(CategorySchema), 304: Type.Null({ description: 'Not modified' }), ...errorResponses(400, 404) }
       }
     },
-    async (request, reply) => {
-      const category = await service.getCategory(deps, request.params.id)
-      const etag = etagOf(category.id, category.version)
-      reply.header('etag', etag)
-      if (ifNoneMatchHits(request.headers['if-none-match'], etag)) return reply.code(304).send(null)
-      return { success: true as const, data: category }
-    }
+    (request, reply) =>
+      respondCached(
+        reply,
+        app.cache,
+        categoryTag(request.params.id),
+        { name: 'category', tags: [categoryTag(request.params.id)] },
+        async () => {
+          const category = await service.getCategory(deps, request.params.id)
+          return encodeResponse({ etag: etagOf(category.id, category.version) }, reply.serialize({ success: true as const, data: category }))
+        },
+        (etag) => ifNoneMatchHits(request.headers['if-none-match'], etag)
+      )
   )
 
   app.get(
@@ -65,13 +78,16 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Ok(CategoryTreeSchema), ...errorResponses(400, 404) }
       }
     },
-    async (request) => ({ success: true as const, data: await service.getCategoryTree(deps, request.params.id) })
+    (request, reply) =>
+      respondCached(reply, app.cache, `category-tree:${request.params.id}`, { name: 'category-tree', tags: ['categories'] }, async () =>
+        encodeResponse({}, reply.serialize({ success: true as const, data: await service.getCategoryTree(deps, request.params.id) }))
+      )
   )
 
   app.post(
     '/categories',
     {
-      config: { operation: ['category', 'create'] },
+      config: { operation: ['category', 'create'], invalidates: changesCategories },
       onRequest: canWrite,
       schema: {
         tags,
@@ -92,7 +108,7 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
   app.patch(
     '/categories/:id',
     {
-      config: { operation: ['category', 'update'] },
+      config: { operation: ['category', 'update'], invalidates: changesCategory },
       onRequest: canWrite,
       schema: {
         tags,
@@ -120,7 +136,7 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
   app.delete(
     '/categories/:id',
     {
-      config: { operation: ['category', 'delete'] },
+      config: { operation: ['category', 'delete'], invalidates: changesCategory },
       onRequest: canDelete,
       schema: {
         tags,

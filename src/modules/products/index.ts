@@ -1,11 +1,18 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { encodeResponse, respondCached } from '../../cache/response.js'
 import { etagOf, ifNoneMatchHits } from '../../lib/etag.js'
 import { paginate } from '../../lib/pagination.js'
 import { IdParams, Ok, PageOf, errorResponses } from '../../lib/schemas.js'
 import { CreateProductSchema, ListProductsQuerySchema, ProductSchema, UpdateProductSchema } from './schemas.js'
 import { IdempotencyKeyHeader } from '../idempotency/schemas.js'
 import * as service from './service.js'
+
+// Cache tags: a product's own entry, and every list page (category filters also depend on the tree).
+const productTag = (id: number) => `product:${id}`
+const listTags = (categoryId?: number) => (categoryId === undefined ? ['products'] : ['products', 'categories'])
+const changesList = () => ['products']
+const changesProduct = (request: { params: unknown }) => ['products', productTag((request.params as { id: number }).id)]
 
 const tags = ['products']
 const ConditionalHeaders = Type.Object({ 'if-match': Type.Optional(Type.String({ maxLength: 1024 })) })
@@ -28,10 +35,12 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: PageOf(ProductSchema), ...errorResponses(400) }
       }
     },
-    async (request, reply) => {
-      const page = await service.listProducts(deps, request.query)
-      return { success: true as const, data: page.items, pagination: paginate(request, reply, page.nextCursor) }
-    }
+    (request, reply) =>
+      respondCached(reply, app.cache, `products:${request.url}`, { name: 'product-list', tags: listTags(request.query.categoryId) }, async () => {
+        const page = await service.listProducts(deps, request.query)
+        const body = { success: true as const, data: page.items, pagination: paginate(request, reply, page.nextCursor) }
+        return encodeResponse({ link: reply.getHeader('link') }, reply.serialize(body))
+      })
   )
 
   app.get(
@@ -45,19 +54,24 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Ok(ProductSchema), 304: Type.Null({ description: 'Not modified' }), ...errorResponses(400, 404) }
       }
     },
-    async (request, reply) => {
-      const product = await service.getProduct(deps, request.params.id)
-      const etag = etagOf(product.id, product.version)
-      reply.header('etag', etag)
-      if (ifNoneMatchHits(request.headers['if-none-match'], etag)) return reply.code(304).send(null)
-      return { success: true as const, data: product }
-    }
+    (request, reply) =>
+      respondCached(
+        reply,
+        app.cache,
+        productTag(request.params.id),
+        { name: 'product', tags: [productTag(request.params.id)] },
+        async () => {
+          const product = await service.getProduct(deps, request.params.id)
+          return encodeResponse({ etag: etagOf(product.id, product.version) }, reply.serialize({ success: true as const, data: product }))
+        },
+        (etag) => ifNoneMatchHits(request.headers['if-none-match'], etag)
+      )
   )
 
   app.post(
     '/products',
     {
-      config: { operation: ['product', 'create'] },
+      config: { operation: ['product', 'create'], invalidates: changesList },
       onRequest: canWrite,
       schema: {
         tags,
@@ -78,7 +92,7 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
   app.patch(
     '/products/:id',
     {
-      config: { operation: ['product', 'update'] },
+      config: { operation: ['product', 'update'], invalidates: changesProduct },
       onRequest: canWrite,
       schema: {
         tags,
@@ -106,7 +120,7 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
   app.delete(
     '/products/:id',
     {
-      config: { operation: ['product', 'delete'] },
+      config: { operation: ['product', 'delete'], invalidates: changesProduct },
       onRequest: canDelete,
       schema: {
         tags,

@@ -1,0 +1,205 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { Counter, type Registry } from 'prom-client'
+import { withReadContext } from '../db/read-context.js'
+import type { RedisConnection } from '../redis/connection.js'
+import { type CacheStore, EPOCH_TAG } from './store.js'
+
+export interface GetOptions {
+  /** Names the cache in metrics, e.g. 'product' or 'product-list'. */
+  name: string
+  tags: string[]
+  /** Seconds; CACHE_TTL_SECONDS when unset. */
+  ttl?: number
+}
+
+export function createCacheMetrics(registry: Registry) {
+  const labelNames = ['cache'] as const
+  return {
+    hits: new Counter({ name: 'cache_hits_total', help: 'Cache lookups answered from the cache', labelNames, registers: [registry] }),
+    misses: new Counter({ name: 'cache_misses_total', help: 'Cache lookups that ran the loader', labelNames, registers: [registry] }),
+    errors: new Counter({ name: 'cache_errors_total', help: 'Cache operations that failed in the store', labelNames, registers: [registry] }),
+    fallbacks: new Counter({
+      name: 'cache_fallbacks_total',
+      help: 'Lookups served by the loader because the shared store was unavailable',
+      labelNames,
+      registers: [registry]
+    })
+  }
+}
+
+export type CacheMetrics = ReturnType<typeof createCacheMetrics>
+
+interface LocalEntry {
+  versions: string
+  value: string
+  expiresAt: number
+  /** What getView made of `value`, kept with the entry so hits do not redo it. */
+  view?: unknown
+}
+
+/**
+ * Read-through cache of serialized responses. Entries carry the versions their tags had before the loader
+ * ran and are served only while those are current, so a write that bumped a tag (before its response) is
+ * seen by every instance at once. With Redis, an in-process copy saves fetching the body, but is still
+ * checked against the shared versions on every hit. Without Redis (down or circuit open) lookups go to the
+ * loader, never to possibly stale local copies.
+ */
+export class Cache {
+  private readonly local = new Map<string, LocalEntry>()
+  private readonly flights = new Map<string, Promise<string>>()
+  /** After an outage the cache is bypassed until then (see the recovery listener). */
+  private bypassUntil = 0
+
+  constructor(
+    private readonly store: CacheStore,
+    private readonly options: {
+      defaultTtl: number
+      /** In-process copies kept in front of Redis (0 = none). */
+      localMaxEntries: number
+      metrics: CacheMetrics
+      log: FastifyBaseLogger
+      redis?: RedisConnection
+      /** How long after its recovery an instance still bypasses the cache (see below). */
+      recoveryGraceMs?: number
+    }
+  ) {
+    options.redis?.onRecovery(async () => {
+      // Writes during the outage may have missed their invalidation: nothing stored before is trusted. Other
+      // instances that missed invalidations bump the epoch when they recover, which may be a little later
+      // (their probe and reconnect timers): until that has surely happened, this one reads the database.
+      await this.store.bump([EPOCH_TAG])
+      this.local.clear()
+      this.bypassUntil = Date.now() + (options.recoveryGraceMs ?? 0)
+    })
+  }
+
+  get backend() {
+    return this.store.backend
+  }
+
+  async get(key: string, loader: () => Promise<string>, options: GetOptions): Promise<string> {
+    return (await this.lookup(key, loader, options)).value
+  }
+
+  /** As get, handing back `view(value)`; computed once per in-process entry (e.g. the body as a Buffer). */
+  async getView<T>(key: string, loader: () => Promise<string>, options: GetOptions, view: (value: string) => T): Promise<T> {
+    const { value, entry } = await this.lookup(key, loader, options)
+    if (!entry) return view(value)
+    entry.view ??= view(value)
+    return entry.view as T
+  }
+
+  private async lookup(key: string, loader: () => Promise<string>, options: GetOptions): Promise<{ value: string; entry?: LocalEntry }> {
+    const { redis, metrics } = this.options
+    const cache = options.name
+    if (redis && (!redis.available() || (this.bypassUntil !== 0 && Date.now() < this.bypassUntil))) {
+      metrics.fallbacks.inc({ cache })
+      return { value: await this.direct(loader) }
+    }
+    const tags = [EPOCH_TAG, ...options.tags]
+    let versions: string
+    try {
+      const local = this.localEntry(key)
+      let stored: string | null
+      if (local) {
+        versions = await this.guard(() => this.store.versions(tags))
+        if (versions === local.versions) {
+          metrics.hits.inc({ cache })
+          return { value: local.value, entry: local }
+        }
+        stored = await this.guard(() => this.store.read(key))
+      } else {
+        ;[versions, stored] = await this.guard(() => Promise.all([this.store.versions(tags), this.store.read(key)]))
+      }
+      if (stored !== null) {
+        const newline = stored.indexOf('\n')
+        if (stored.slice(0, newline) === versions) {
+          metrics.hits.inc({ cache })
+          const value = stored.slice(newline + 1)
+          return { value, entry: this.remember(key, versions, value, options) }
+        }
+      }
+    } catch (err) {
+      metrics.errors.inc({ cache })
+      metrics.fallbacks.inc({ cache })
+      this.options.log.debug({ err, cache }, 'cache lookup failed; using the loader')
+      return { value: await this.direct(loader) }
+    }
+    metrics.misses.inc({ cache })
+    // Concurrent misses with the same versions share one load; a lookup after a write sees other versions
+    // and starts its own, so it never joins a load that may have read the data before the write.
+    const value = await this.flight(`${key}\u0000${versions}`, async () => {
+      const value = await loader()
+      const ttl = options.ttl ?? this.options.defaultTtl
+      this.guard(() => this.store.write(key, `${versions}\n${value}`, ttl)).catch((err) => {
+        metrics.errors.inc({ cache })
+        this.options.log.debug({ err, cache }, 'cache fill failed')
+      })
+      this.remember(key, versions, value, options)
+      return value
+    })
+    return { value }
+  }
+
+  /** Makes every entry tagged with one of `tags` stale; awaited by writes before they answer. */
+  async invalidate(tags: string[]): Promise<void> {
+    const { redis } = this.options
+    if (!redis) return this.store.bump(tags)
+    try {
+      // Tried whenever the connection is up, even with the circuit open: another instance may already be
+      // serving from Redis again, and a write is worth one command timeout.
+      if (redis.available()) await redis.run(() => this.store.bump(tags))
+      else if (redis.client.status === 'ready') await this.store.bump(tags)
+      else throw new Error('redis is not connected')
+    } catch (err) {
+      // The write stands; the cache is not trusted again until the recovery bumped the epoch.
+      this.options.metrics.errors.inc({ cache: 'invalidate' })
+      this.options.log.warn({ err: (err as Error).message, tags }, 'cache invalidation missed; the cache is bypassed until redis recovers')
+      redis.breaker.open()
+    }
+  }
+
+  /**
+   * Without the shared versions there is no telling whether another instance wrote since a load began, so
+   * no load is shared: each lookup reads for itself.
+   */
+  private direct(loader: () => Promise<string>): Promise<string> {
+    return withReadContext({ forcePrimary: true }, loader)
+  }
+
+  private flight(key: string, loader: () => Promise<string>): Promise<string> {
+    let flight = this.flights.get(key)
+    if (!flight) {
+      // Fills must never hold data older than the last write: loaders read from the primary.
+      flight = withReadContext({ forcePrimary: true }, loader).finally(() => this.flights.delete(key))
+      this.flights.set(key, flight)
+    }
+    return flight
+  }
+
+  private guard<T>(fn: () => Promise<T>): Promise<T> {
+    return this.options.redis ? this.options.redis.run(fn) : fn()
+  }
+
+  private localEntry(key: string): LocalEntry | undefined {
+    const entry = this.local.get(key)
+    if (entry && entry.expiresAt <= Date.now()) {
+      this.local.delete(key)
+      return undefined
+    }
+    return entry
+  }
+
+  private remember(key: string, versions: string, value: string, options: GetOptions): LocalEntry | undefined {
+    const max = this.options.redis ? this.options.localMaxEntries : 0
+    if (max <= 0) return undefined
+    const entry: LocalEntry = { versions, value, expiresAt: Date.now() + (options.ttl ?? this.options.defaultTtl) * 1000 }
+    this.local.delete(key)
+    this.local.set(key, entry)
+    if (this.local.size > max) {
+      const oldest = this.local.keys().next().value
+      if (oldest !== undefined) this.local.delete(oldest)
+    }
+    return entry
+  }
+}

@@ -1,0 +1,59 @@
+import type { FastifyReply } from 'fastify'
+import type { Cache, GetOptions } from './cache.js'
+
+/**
+ * A response as the cache stores it: `name: value` header lines, an empty line, then the serialized JSON
+ * body (which has no raw newline). A hit is sent as these bytes, never parsed and re-serialized.
+ */
+export function encodeResponse(headers: Record<string, unknown>, serialized: ReturnType<FastifyReply['serialize']>): string {
+  const body = typeof serialized === 'string' ? serialized : Buffer.from(serialized as ArrayBuffer).toString('utf8')
+  let head = ''
+  for (const [name, value] of Object.entries(headers)) if (typeof value === 'string') head += `${name}: ${value}\n`
+  return `${head}\n${body}`
+}
+
+export function decodeResponse(stored: string): { headers: [string, string][]; body: string } {
+  if (stored.charCodeAt(0) === 10) return { headers: [], body: stored.slice(1) }
+  const end = stored.indexOf('\n\n')
+  const headers: [string, string][] = []
+  for (const line of stored.slice(0, end).split('\n')) {
+    const colon = line.indexOf(': ')
+    headers.push([line.slice(0, colon), line.slice(colon + 2)])
+  }
+  return { headers, body: stored.slice(end + 2) }
+}
+
+interface StoredResponse {
+  headers: [string, string][]
+  body: Buffer
+}
+
+const toStored = (stored: string): StoredResponse => {
+  const { headers, body } = decodeResponse(stored)
+  return { headers, body: Buffer.from(body, 'utf8') }
+}
+
+/** Sends a stored response; a 304 when `notModified` accepts its ETag. */
+export function sendStored(reply: FastifyReply, stored: StoredResponse, notModified?: (etag: string) => boolean) {
+  for (const [name, value] of stored.headers) {
+    reply.header(name, value)
+    if (name === 'etag' && notModified?.(value)) return reply.code(304).send(null)
+  }
+  return reply.type('application/json; charset=utf-8').send(stored.body)
+}
+
+/**
+ * Answers from the cache (or straight from `produce` when caching is off): `produce` returns the encoded
+ * response (see encodeResponse) and runs only on a miss. A hit sends bytes prepared once per entry.
+ */
+export async function respondCached(
+  reply: FastifyReply,
+  cache: Cache | null,
+  key: string,
+  options: GetOptions,
+  produce: () => Promise<string>,
+  notModified?: (etag: string) => boolean
+) {
+  const stored = cache ? await cache.getView(key, produce, options, toStored) : toStored(await produce())
+  return sendStored(reply, stored, notModified)
+}

@@ -1,0 +1,125 @@
+import type { RedisClient } from '../redis/connection.js'
+
+/**
+ * Where entries and tag versions live. An entry is stored with the versions its tags had before its loader
+ * ran; it is served only while they are still current, so invalidating a tag is one counter bump per tag
+ * (no KEYS, no SCAN). The epoch is a tag every entry carries: bumping it drops everything at once.
+ */
+export interface CacheStore {
+  readonly backend: 'redis' | 'memory'
+  /** Current versions of `tags`; missing ones are created with a value never used before. */
+  versions(tags: string[]): Promise<string>
+  read(key: string): Promise<string | null>
+  write(key: string, value: string, ttlSeconds: number): Promise<void>
+  bump(tags: string[]): Promise<void>
+}
+
+export const EPOCH_TAG = '~epoch'
+
+/** In-process: one instance's entries, bounded; eviction drops the oldest insertions first. */
+export class MemoryStore implements CacheStore {
+  readonly backend = 'memory'
+  private readonly tagVersions = new Map<string, number>()
+  private readonly entries = new Map<string, { value: string; expiresAt: number }>()
+  private counter = Date.now() * 1000
+
+  constructor(private readonly maxEntries: number) {}
+
+  async versions(tags: string[]): Promise<string> {
+    return tags.map((tag) => this.version(tag)).join(',')
+  }
+
+  private version(tag: string): number {
+    let version = this.tagVersions.get(tag)
+    if (version === undefined) {
+      version = ++this.counter
+      this.tagVersions.set(tag, version)
+    }
+    return version
+  }
+
+  async read(key: string): Promise<string | null> {
+    const entry = this.entries.get(key)
+    if (!entry) return null
+    if (entry.expiresAt <= Date.now()) {
+      this.entries.delete(key)
+      return null
+    }
+    return entry.value
+  }
+
+  async write(key: string, value: string, ttlSeconds: number): Promise<void> {
+    this.entries.delete(key)
+    this.entries.set(key, { value, expiresAt: Date.now() + ttlSeconds * 1000 })
+    if (this.entries.size > this.maxEntries) {
+      const oldest = this.entries.keys().next().value
+      if (oldest !== undefined) this.entries.delete(oldest)
+    }
+  }
+
+  async bump(tags: string[]): Promise<void> {
+    for (const tag of tags) this.tagVersions.set(tag, ++this.counter)
+  }
+}
+
+// A missing tag (never set, evicted, Redis restarted) gets a value from Redis's clock, so it can never come
+// back to a version an old entry was stored with.
+const FRESH = "local t = redis.call('TIME') local fresh = t[1] .. string.format('%06d', t[2])"
+
+const BUMP = `${FRESH}
+for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then redis.call('INCR', key) else redis.call('SET', key, fresh) end
+end
+return 1`
+
+const VERSIONS = `${FRESH}
+for _, key in ipairs(KEYS) do redis.call('SET', key, fresh, 'NX') end
+return redis.call('MGET', unpack(KEYS))`
+
+type ScriptClient = RedisClient & {
+  cacheBump(numKeys: number, ...keys: string[]): Promise<number>
+  cacheVersions(numKeys: number, ...keys: string[]): Promise<(string | null)[]>
+}
+
+/**
+ * Redis: entries under `<prefix>e:<key>` (single-key commands, spread over the cluster); all tag versions
+ * under the hash tag `{<prefix>t}`, one slot, so the versions of any entry are one MGET or one script.
+ */
+export class RedisStore implements CacheStore {
+  readonly backend = 'redis'
+  private readonly client: ScriptClient
+
+  constructor(
+    client: RedisClient,
+    private readonly prefix: string
+  ) {
+    if (!('cacheBump' in client)) {
+      client.defineCommand('cacheBump', { lua: BUMP })
+      client.defineCommand('cacheVersions', { lua: VERSIONS })
+    }
+    this.client = client as ScriptClient
+  }
+
+  private tagKey = (tag: string) => `{${this.prefix}t}:${tag}`
+  private entryKey = (key: string) => `${this.prefix}e:${key}`
+
+  async versions(tags: string[]): Promise<string> {
+    const keys = tags.map(this.tagKey)
+    let values = await this.client.mget(...keys)
+    if (values.some((v) => v === null)) values = await this.client.cacheVersions(keys.length, ...keys)
+    return values.join(',')
+  }
+
+  read(key: string): Promise<string | null> {
+    return this.client.get(this.entryKey(key))
+  }
+
+  async write(key: string, value: string, ttlSeconds: number): Promise<void> {
+    await this.client.set(this.entryKey(key), value, 'EX', ttlSeconds)
+  }
+
+  async bump(tags: string[]): Promise<void> {
+    const keys = tags.map(this.tagKey)
+    await this.client.cacheBump(keys.length, ...keys)
+  }
+}

@@ -1,0 +1,49 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { Cache, createCacheMetrics } from '../../cache/cache.js'
+import { MemoryStore, RedisStore } from '../../cache/store.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Read-through response cache; null when CACHE_ENABLED=false. */
+    cache: Cache | null
+  }
+  interface FastifyContextConfig {
+    /** Cache tags a successful call of this (write) route invalidates, before its response is sent. */
+    invalidates?: (request: FastifyRequest) => string[]
+  }
+}
+
+export default fp(
+  async (app) => {
+    const { config } = app.appOptions
+    if (!config.CACHE_ENABLED) {
+      app.decorate('cache', null)
+      return
+    }
+    const metrics = createCacheMetrics(app.metrics.registry)
+    const { redis } = app
+    const store = redis ? new RedisStore(redis.client, config.REDIS_KEY_PREFIX) : new MemoryStore(config.CACHE_LOCAL_MAX_ENTRIES)
+    const cache = new Cache(store, {
+      defaultTtl: config.CACHE_TTL_SECONDS,
+      localMaxEntries: config.CACHE_LOCAL_MAX_ENTRIES,
+      metrics,
+      log: app.log.child({ component: 'cache' }),
+      // Every instance that saw the outage recovers within a probe interval plus a reconnect backoff (≤ 1 s).
+      recoveryGraceMs: config.REDIS_BREAKER_PROBE_MS + 1500,
+      ...(redis ? { redis } : {})
+    })
+    app.decorate('cache', cache)
+    // onSend runs before the first byte leaves: once a client has the write's answer, the tags are bumped.
+    // Added to the write routes only, so reads pay nothing for it.
+    app.addHook('onRoute', (route) => {
+      const invalidates = route.config?.invalidates
+      if (!invalidates) return
+      const hook = async (request: FastifyRequest, reply: FastifyReply) => {
+        if (reply.statusCode < 400) await cache.invalidate(invalidates(request))
+      }
+      route.onSend = [...(route.onSend ? [route.onSend].flat() : []), hook]
+    })
+  },
+  { name: 'cache', dependencies: ['metrics', 'redis'] }
+)

@@ -1,0 +1,88 @@
+import type { RedisClient } from '../redis/connection.js'
+import type { Policy } from './rules.js'
+
+/** What a decision tells the client: remaining quota and seconds until it resets (or, when denied, until one is free). */
+export interface Decision {
+  allowed: boolean
+  remaining: number
+  /** Seconds (rounded up) until the quota is full again when allowed; until the next request is allowed when not. */
+  resetSeconds: number
+}
+
+/**
+ * GCRA (the generic cell rate algorithm): one timestamp per client, the "theoretical arrival time". A
+ * request is allowed when it arrives no earlier than tat - window; each allowed one moves tat by
+ * window/max. Exactly `max` requests pass in a burst, and quota comes back smoothly: no fixed-window
+ * double burst at a boundary. Times are in microseconds.
+ */
+export function gcra(tat: number, now: number, policy: Policy): { decision: Decision; tat: number } {
+  const window = policy.windowMs * 1000
+  const interval = window / policy.max
+  const start = Math.max(tat, now)
+  const next = start + interval
+  if (next - now > window) {
+    const wait = next - window - now
+    return { decision: { allowed: false, remaining: 0, resetSeconds: Math.max(1, Math.ceil(wait / 1e6)) }, tat: start }
+  }
+  // Clamped: with sub-microsecond intervals (absurdly high quotas) floating point rounds next to now.
+  const remaining = Math.min(policy.max - 1, Math.floor((window - (next - now)) / interval + 1e-9))
+  return { decision: { allowed: true, remaining, resetSeconds: Math.max(1, Math.ceil((next - now) / 1e6)) }, tat: next }
+}
+
+/** Bounded per-instance limiter: the backend without Redis, and the fallback while Redis is down. */
+export class MemoryLimiter {
+  private readonly tats = new Map<string, number>()
+
+  constructor(
+    private readonly maxClients: number,
+    private readonly divisor = 1
+  ) {}
+
+  decide(key: string, policy: Policy): Decision {
+    const now = Date.now() * 1000
+    const scaled = this.divisor === 1 ? policy : { ...policy, max: Math.max(1, Math.floor(policy.max / this.divisor)) }
+    const { decision, tat } = gcra(this.tats.get(key) ?? 0, now, scaled)
+    this.tats.delete(key)
+    if (tat > now) this.tats.set(key, tat)
+    if (this.tats.size > this.maxClients) {
+      const oldest = this.tats.keys().next().value
+      if (oldest !== undefined) this.tats.delete(oldest)
+    }
+    return decision
+  }
+}
+
+// The same arithmetic in one script, on Redis's clock so instances' clocks do not matter.
+const GCRA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local window = tonumber(ARGV[1]) * 1000
+local interval = window / tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1])) or 0
+local start = math.max(tat, now)
+local nxt = start + interval
+if nxt - now > window then
+  return {0, 0, math.max(1, math.ceil((nxt - window - now) / 1000000))}
+end
+redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX', math.ceil((nxt - now) / 1000) + 1000)
+return {1, math.min(tonumber(ARGV[2]) - 1, math.floor((window - (nxt - now)) / interval + 1e-9)), math.max(1, math.ceil((nxt - now) / 1000000))}
+`
+
+type GcraClient = RedisClient & { rateLimitGcra(key: string, windowMs: number, max: number): Promise<[number, number, number]> }
+
+export class RedisLimiter {
+  private readonly client: GcraClient
+
+  constructor(
+    client: RedisClient,
+    private readonly prefix: string
+  ) {
+    if (!('rateLimitGcra' in client)) client.defineCommand('rateLimitGcra', { numberOfKeys: 1, lua: GCRA })
+    this.client = client as GcraClient
+  }
+
+  async decide(key: string, policy: Policy): Promise<Decision> {
+    const [allowed, remaining, resetSeconds] = await this.client.rateLimitGcra(`${this.prefix}rl:${key}`, policy.windowMs, policy.max)
+    return { allowed: allowed === 1, remaining, resetSeconds }
+  }
+}

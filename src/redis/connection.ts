@@ -1,0 +1,177 @@
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
+import type { FastifyBaseLogger } from 'fastify'
+import { type BreakerState, CircuitBreaker } from './breaker.js'
+
+export type RedisClient = Redis | Cluster
+
+export interface RedisSettings {
+  url?: string
+  /** host:port seeds of a cluster (ElastiCache cluster mode enabled); set → ioredis Cluster. */
+  clusterNodes?: string
+  commandTimeoutMs: number
+  connectTimeoutMs: number
+  breakerFailures: number
+  breakerWindowMs: number
+  breakerProbeMs: number
+}
+
+export class RedisUnavailableError extends Error {
+  override name = 'RedisUnavailableError'
+  constructor() {
+    super('Redis is unavailable (not connected or circuit open)')
+  }
+}
+
+/**
+ * One Redis (or Redis Cluster) client that never makes a request wait long: commands fail at once while
+ * disconnected (the offline queue is on only until the first `ready`), each command is bounded by
+ * `commandTimeoutMs`, and a circuit breaker stops sending while Redis keeps failing. Recovery always goes
+ * through the breaker's background probe, which runs the `onRecovery` listeners (e.g. the cache's epoch bump
+ * for invalidations missed during the outage) before commands flow again.
+ */
+export class RedisConnection {
+  readonly client: RedisClient
+  readonly breaker: CircuitBreaker
+  private recoveryListeners: (() => Promise<void>)[] = []
+  private stateListeners: ((up: boolean) => void)[] = []
+  private everReady = false
+  private closing = false
+
+  constructor(
+    settings: RedisSettings,
+    private readonly log: FastifyBaseLogger
+  ) {
+    this.client = createClient(settings)
+    this.breaker = new CircuitBreaker(
+      { failureThreshold: settings.breakerFailures, windowMs: settings.breakerWindowMs, probeIntervalMs: settings.breakerProbeMs },
+      () => this.probe(),
+      (state) => this.changed(state)
+    )
+    this.client.on('error', (err: Error) => {
+      // ioredis reconnects by itself; an error event without a listener would crash the process.
+      if (!this.closing) this.log.debug({ err: err.message }, 'redis error')
+    })
+    this.client.on('ready', () => {
+      if (!this.everReady) {
+        this.everReady = true
+        // From now on a command sent while disconnected fails at once instead of waiting in a queue.
+        this.client.options.enableOfflineQueue = false
+        this.notify(true)
+      } else if (this.breaker.isOpen) this.breaker.probeSoon()
+    })
+    this.client.on('close', () => {
+      if (this.everReady && !this.closing) this.breaker.open()
+    })
+  }
+
+  /** Commands may be sent: connected, breaker closed. */
+  available(): boolean {
+    return this.client.status === 'ready' && !this.breaker.isOpen
+  }
+
+  get up(): boolean {
+    return this.available()
+  }
+
+  /** Runs `fn` against Redis, failing at once while unavailable; failures feed the breaker. */
+  async run<T>(fn: (client: RedisClient) => Promise<T>): Promise<T> {
+    if (!this.available()) throw new RedisUnavailableError()
+    try {
+      const result = await fn(this.client)
+      this.breaker.success()
+      return result
+    } catch (err) {
+      this.breaker.failure()
+      throw err
+    }
+  }
+
+  /** Runs before the breaker closes again; a failing listener keeps it open. */
+  onRecovery(listener: () => Promise<void>): void {
+    this.recoveryListeners.push(listener)
+  }
+
+  onStateChange(listener: (up: boolean) => void): void {
+    this.stateListeners.push(listener)
+  }
+
+  /** Waits for the first connection, at most `ms`; false when Redis did not answer in time. */
+  waitReady(ms: number): Promise<boolean> {
+    if (this.client.status === 'ready') return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.client.off('ready', ready)
+        resolve(false)
+      }, ms)
+      const ready = () => {
+        clearTimeout(timer)
+        resolve(true)
+      }
+      this.client.once('ready', ready)
+    })
+  }
+
+  async ping(): Promise<void> {
+    if (this.client.status !== 'ready') throw new RedisUnavailableError()
+    await this.client.ping()
+  }
+
+  private async probe(): Promise<void> {
+    try {
+      await this.ping()
+    } catch (err) {
+      // A connection that still says ready but does not answer (silently dropped packets) never recovers
+      // by itself: start a fresh one.
+      if (this.client.status === 'ready' && !this.closing) this.client.disconnect(true)
+      throw err
+    }
+    for (const listener of this.recoveryListeners) await listener()
+  }
+
+  private changed(state: BreakerState): void {
+    if (state === 'open') this.log.warn('redis circuit open: requests use their fallbacks; probing in the background')
+    else this.log.warn('redis circuit closed: redis is used again')
+    this.notify(state === 'closed')
+  }
+
+  private notify(up: boolean): void {
+    for (const listener of this.stateListeners) listener(up)
+  }
+
+  async close(): Promise<void> {
+    this.closing = true
+    this.breaker.stop()
+    if (this.client.status === 'ready') await this.client.quit().catch(() => this.client.disconnect())
+    else this.client.disconnect()
+  }
+}
+
+function createClient(settings: RedisSettings): RedisClient {
+  const url = settings.url ? new URL(settings.url) : undefined
+  const options: RedisOptions = {
+    // Until the first ready a command waits for the connection; afterwards enableOfflineQueue is switched off.
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: 1,
+    commandTimeout: settings.commandTimeoutMs,
+    connectTimeout: settings.connectTimeoutMs,
+    retryStrategy: (times) => Math.min(50 * times, 1000),
+    enableAutoPipelining: true,
+    lazyConnect: false,
+    ...(url?.username ? { username: decodeURIComponent(url.username) } : {}),
+    ...(url?.password ? { password: decodeURIComponent(url.password) } : {}),
+    ...(url?.protocol === 'rediss:' ? { tls: {} } : {})
+  }
+  if (!settings.clusterNodes) return new Redis(settings.url as string, options)
+  const nodes = settings.clusterNodes.split(',').map((node) => {
+    const [host, port] = node.trim().split(':')
+    return { host: host as string, port: Number(port ?? 6379) }
+  })
+  return new Cluster(nodes, {
+    enableOfflineQueue: true,
+    enableAutoPipelining: true,
+    clusterRetryStrategy: (times) => Math.min(100 * times, 1000),
+    slotsRefreshTimeout: settings.connectTimeoutMs,
+    redisOptions: options,
+    ...(url?.protocol === 'rediss:' ? { dnsLookup: (address, callback) => callback(null, address) } : {})
+  })
+}

@@ -1,0 +1,49 @@
+import { randomBytes } from 'node:crypto'
+import { test, type TestContext } from 'node:test'
+import { Redis } from 'ioredis'
+import { defer } from './helper.js'
+
+export const redisUrl = process.env.TEST_REDIS_URL
+const required = process.env.REQUIRE_SERVICES === '1'
+
+/**
+ * A test that needs the real Redis (TEST_REDIS_URL, set by `npm test` when one answers): skipped by name
+ * with the reason when it is missing, failed instead under REQUIRE_SERVICES=1.
+ */
+export function redisTest(name: string, fn: (t: TestContext, url: string) => Promise<void>, options: { timeout?: number } = {}) {
+  if (redisUrl) return test(name, { timeout: options.timeout ?? 60_000 }, (t) => fn(t, redisUrl))
+  if (required) return test(name, () => Promise.reject(new Error('REQUIRE_SERVICES=1 but TEST_REDIS_URL is not set (no Redis answered)')))
+  return test(name, { skip: 'no Redis answered on TEST_REDIS_URL' }, () => {})
+}
+
+/** A key prefix of its own for one test, so tests run in parallel and beside anything else; its keys are deleted afterwards. */
+export function redisPrefix(t: Parameters<typeof defer>[0], url = redisUrl): string {
+  const prefix = `test:${process.pid}:${randomBytes(4).toString('hex')}:`
+  defer(t, async () => {
+    if (!url) return
+    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 })
+    await client.connect()
+    // Test cleanup only: the application itself never scans.
+    for (const match of [`${prefix}*`, `{${prefix}*`]) {
+      let cursor = '0'
+      do {
+        const [next, keys] = await client.scan(cursor, 'MATCH', match, 'COUNT', 1000)
+        cursor = next
+        if (keys.length) await client.del(...keys)
+      } while (cursor !== '0')
+    }
+    await client.quit()
+  })
+  return prefix
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Polls `check` until it is true, at most `ms`. */
+export async function eventually(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`)
+    await sleep(25)
+  }
+}
