@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { Counter, type Registry } from 'prom-client'
-import { withReadContext } from '../db/read-context.js'
+import { type ReadContext, withReadContext } from '../db/read-context.js'
 import type { RedisConnection } from '../redis/connection.js'
 import { type CacheStore, EPOCH_TAG } from './store.js'
 
@@ -61,6 +61,11 @@ export class Cache {
       redis?: RedisConnection
       /** How long after its recovery an instance still bypasses the cache (see below). */
       recoveryGraceMs?: number
+      /**
+       * Where a fill may read: it must see every write whose invalidation happened before it began. Default:
+       * the primary; with replicas, a replica that has replayed the primary's WAL position read at fill start.
+       */
+      fillContext?: () => Promise<ReadContext>
     }
   ) {
     options.redis?.onRecovery(async () => {
@@ -163,15 +168,21 @@ export class Cache {
    * Without the shared versions there is no telling whether another instance wrote since a load began, so
    * no load is shared: each lookup reads for itself.
    */
-  private direct(loader: () => Promise<string>): Promise<string> {
-    return withReadContext({ forcePrimary: true }, loader)
+  private async direct(loader: () => Promise<string>): Promise<string> {
+    return withReadContext(await this.fillContext(), loader)
+  }
+
+  private fillContext(): Promise<ReadContext> {
+    return this.options.fillContext?.() ?? Promise.resolve({ forcePrimary: true })
   }
 
   private flight(key: string, loader: () => Promise<string>): Promise<string> {
     let flight = this.flights.get(key)
     if (!flight) {
-      // Fills must never hold data older than the last write: loaders read from the primary.
-      flight = withReadContext({ forcePrimary: true }, loader).finally(() => this.flights.delete(key))
+      // Fills must never hold data older than the last write (see fillContext).
+      flight = this.fillContext()
+        .then((context) => withReadContext(context, loader))
+        .finally(() => this.flights.delete(key))
       this.flights.set(key, flight)
     }
     return flight

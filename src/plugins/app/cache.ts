@@ -31,6 +31,13 @@ export default fp(
       log: app.log.child({ component: 'cache' }),
       // Every instance that saw the outage recovers within a probe interval plus a reconnect backoff (≤ 1 s).
       recoveryGraceMs: config.REDIS_BREAKER_PROBE_MS + 1500,
+      // A write's invalidation follows its commit, so the primary's WAL position at the start of a fill covers
+      // every write that invalidated this entry; a replica that replayed it is as good as the primary.
+      fillContext: async () => {
+        if (!app.db.replicas.replicas.length) return { forcePrimary: true }
+        const { rows } = await app.db.primary.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')
+        return rows[0] ? { minLsn: rows[0].lsn } : { forcePrimary: true }
+      },
       ...(redis ? { redis } : {})
     })
     app.decorate('cache', cache)
@@ -45,5 +52,5 @@ export default fp(
       route.onSend = [...(route.onSend ? [route.onSend].flat() : []), hook]
     })
   },
-  { name: 'cache', dependencies: ['metrics', 'redis'] }
+  { name: 'cache', dependencies: ['metrics', 'redis', 'db'] }
 )
