@@ -2,7 +2,7 @@
 // (CI) or TEST_PG_HOST is set, otherwise an embedded PostgreSQL in a temporary folder. It builds one
 // migrated template database; every test file clones its own database from it.
 // Redis-backed tests get TEST_REDIS_URL when a Redis answers; under REQUIRE_SERVICES=1 a missing one fails the run.
-import { spawn } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises'
 import { createConnection } from 'node:net'
@@ -84,7 +84,41 @@ async function startPostgres(): Promise<PgServer> {
   }
 }
 
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Replica tests make PostgreSQL clusters named catalog_test_<pid>_… and drop them when they finish; a test
+ * process that was killed cannot. Those of processes that no longer run are dropped here, before and after.
+ */
+function dropOrphanClusters(): Promise<void> {
+  return new Promise((resolve) => {
+    execFile('pg_lsclusters', ['-h'], (err, stdout) => {
+      if (err) return resolve() // no postgresql-common here: nothing to clean
+      const orphans = stdout
+        .split('\n')
+        .map((line) => line.trim().split(/\s+/))
+        .filter(([, name]) => /^catalog_test_\d+_/.test(name ?? '') && !alive(Number(name?.split('_')[2])))
+      if (!orphans.length) return resolve()
+      let left = orphans.length
+      for (const [version, name] of orphans) {
+        execFile('pg_dropcluster', ['--stop', version ?? '15', name ?? ''], () => {
+          console.log(`# dropped the orphaned test cluster ${name}`)
+          if (--left === 0) resolve()
+        })
+      }
+    })
+  })
+}
+
 async function main() {
+  await dropOrphanClusters()
   const pgServer = await startPostgres()
   const template = `catalog_test_tpl_${process.pid}`
   const admin = new pg.Client({ ...pgServer.target, database: 'postgres' })
@@ -128,6 +162,7 @@ async function main() {
     await admin.query(`DROP DATABASE IF EXISTS ${template} WITH (FORCE)`).catch(() => {})
     await admin.end()
     await pgServer.stop()
+    await dropOrphanClusters()
   }
   process.exit(code)
 }
