@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import os from 'node:os'
 import { freePort } from '../src/lib/free-port.js'
+import { removeRedisKeys } from './redis-cleanup.js'
 import { projectRoot } from '../src/lib/project-root.js'
 import { generateKey } from '../src/modules/api-keys/repository.js'
 import { type BenchDatabase, countProducts, openDatabase, prepareCatalog, removeEarlierRunData, removeRunData } from './bench/database.js'
@@ -74,24 +75,6 @@ async function benchRedisUrl(): Promise<string> {
     client.disconnect()
   }
   return url
-}
-
-/** The run's keys (entries expire by themselves; tag versions do not). A script may scan; the API never does. */
-async function removeRedisKeys(url: string, prefix: string): Promise<void> {
-  const { Redis } = await import('ioredis')
-  const client = new Redis(url, { maxRetriesPerRequest: 1 })
-  try {
-    for (const match of [`${prefix}*`, `{${prefix}*`]) {
-      let cursor = '0'
-      do {
-        const [next, keys] = await client.scan(cursor, 'MATCH', match, 'COUNT', 1000)
-        cursor = next
-        if (keys.length) await client.del(...keys)
-      } while (cursor !== '0')
-    }
-  } finally {
-    client.disconnect()
-  }
 }
 
 async function runScenario(name: ScenarioName, ctx: ScenarioContext, settings: LoadSettings): Promise<ScenarioResult> {

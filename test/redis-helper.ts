@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { test, type TestContext } from 'node:test'
-import { Redis } from 'ioredis'
+import { removeRedisKeys } from '../scripts/redis-cleanup.js'
 import { defer } from './helper.js'
 
 export const redisUrl = process.env.TEST_REDIS_URL
@@ -20,19 +20,7 @@ export function redisTest(name: string, fn: (t: TestContext, url: string) => Pro
 export function redisPrefix(t: Parameters<typeof defer>[0], url = redisUrl): string {
   const prefix = `test:${process.pid}:${randomBytes(4).toString('hex')}:`
   defer(t, async () => {
-    if (!url) return
-    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 })
-    await client.connect()
-    // Test cleanup only: the application itself never scans.
-    for (const match of [`${prefix}*`, `{${prefix}*`]) {
-      let cursor = '0'
-      do {
-        const [next, keys] = await client.scan(cursor, 'MATCH', match, 'COUNT', 1000)
-        cursor = next
-        if (keys.length) await client.del(...keys)
-      } while (cursor !== '0')
-    }
-    await client.quit()
+    if (url) await removeRedisKeys(url, prefix)
   })
   return prefix
 }
