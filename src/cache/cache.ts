@@ -1,8 +1,11 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { Counter, type Registry } from 'prom-client'
-import { type ReadContext, withReadContext } from '../db/read-context.js'
+import type { ReadContext } from '../db/read-context.js'
 import type { RedisConnection } from '../redis/connection.js'
 import { type CacheStore, EPOCH_TAG } from './store.js'
+
+/** Loads the value on a miss, reading the database as `context` allows (see fillContext). */
+export type Loader = (context: ReadContext) => Promise<string>
 
 export interface GetOptions {
   /** Names the cache in metrics, e.g. 'product' or 'product-list'. */
@@ -82,19 +85,19 @@ export class Cache {
     return this.store.backend
   }
 
-  async get(key: string, loader: () => Promise<string>, options: GetOptions): Promise<string> {
+  async get(key: string, loader: Loader, options: GetOptions): Promise<string> {
     return (await this.lookup(key, loader, options)).value
   }
 
   /** As get, handing back `view(value)`; computed once per in-process entry (e.g. the body as a Buffer). */
-  async getView<T>(key: string, loader: () => Promise<string>, options: GetOptions, view: (value: string) => T): Promise<T> {
+  async getView<T>(key: string, loader: Loader, options: GetOptions, view: (value: string) => T): Promise<T> {
     const { value, entry } = await this.lookup(key, loader, options)
     if (!entry) return view(value)
     entry.view ??= view(value)
     return entry.view as T
   }
 
-  private async lookup(key: string, loader: () => Promise<string>, options: GetOptions): Promise<{ value: string; entry?: LocalEntry }> {
+  private async lookup(key: string, loader: Loader, options: GetOptions): Promise<{ value: string; entry?: LocalEntry }> {
     const { redis, metrics } = this.options
     const cache = options.name
     if (redis && (!redis.available() || (this.bypassUntil !== 0 && Date.now() < this.bypassUntil))) {
@@ -133,8 +136,8 @@ export class Cache {
     metrics.misses.inc({ cache })
     // Concurrent misses with the same versions share one load; a lookup after a write sees other versions
     // and starts its own, so it never joins a load that may have read the data before the write.
-    const value = await this.flight(`${key}\u0000${versions}`, async () => {
-      const value = await loader()
+    const value = await this.flight(`${key}\u0000${versions}`, async (context) => {
+      const value = await loader(context)
       const ttl = options.ttl ?? this.options.defaultTtl
       this.guard(() => this.store.write(key, `${versions}\n${value}`, ttl)).catch((err) => {
         metrics.errors.inc({ cache })
@@ -168,20 +171,20 @@ export class Cache {
    * Without the shared versions there is no telling whether another instance wrote since a load began, so
    * no load is shared: each lookup reads for itself.
    */
-  private async direct(loader: () => Promise<string>): Promise<string> {
-    return withReadContext(await this.fillContext(), loader)
+  private async direct(loader: Loader): Promise<string> {
+    return loader(await this.fillContext())
   }
 
   private fillContext(): Promise<ReadContext> {
     return this.options.fillContext?.() ?? Promise.resolve({ forcePrimary: true })
   }
 
-  private flight(key: string, loader: () => Promise<string>): Promise<string> {
+  private flight(key: string, loader: Loader): Promise<string> {
     let flight = this.flights.get(key)
     if (!flight) {
       // Fills must never hold data older than the last write (see fillContext).
       flight = this.fillContext()
-        .then((context) => withReadContext(context, loader))
+        .then(loader)
         .finally(() => this.flights.delete(key))
       this.flights.set(key, flight)
     }

@@ -1,5 +1,6 @@
 import type { FastifyReply } from 'fastify'
-import type { Cache, GetOptions } from './cache.js'
+import { readContextOf } from '../db/read-context.js'
+import type { Cache, GetOptions, Loader } from './cache.js'
 
 /**
  * A response as the cache stores it: `name: value` header lines, an empty line, then the serialized JSON
@@ -44,16 +45,17 @@ export function sendStored(reply: FastifyReply, stored: StoredResponse, notModif
 
 /**
  * Answers from the cache (or straight from `produce` when caching is off): `produce` returns the encoded
- * response (see encodeResponse) and runs only on a miss. A hit sends bytes prepared once per entry.
+ * response (see encodeResponse) and runs only on a miss, reading as the cache's fill context allows (or,
+ * without a cache, as the request's consistency token asks). A hit sends bytes prepared once per entry.
  */
 export async function respondCached(
   reply: FastifyReply,
   cache: Cache | null,
   key: string,
   options: GetOptions,
-  produce: () => Promise<string>,
+  produce: Loader,
   notModified?: (etag: string) => boolean
 ) {
-  const stored = cache ? await cache.getView(key, produce, options, toStored) : toStored(await produce())
+  const stored = cache ? await cache.getView(key, produce, options, toStored) : toStored(await produce(readContextOf(reply.request.headers)))
   return sendStored(reply, stored, notModified)
 }

@@ -1,30 +1,23 @@
 import type pg from 'pg'
-import { formatLsn, maxLsn, parseLsn } from './lsn.js'
 import { type DbMetrics, noDbMetrics } from './metrics.js'
 import { type Queryable, withTransaction } from './pool.js'
-import { currentReadContext, currentSession } from './read-context.js'
+import { type ConsistencySession, type ReadContext, recordCommit } from './read-context.js'
 import { isReplicaFailure, type Replica, ReplicaSet } from './replicas.js'
 
 /**
  * The handles a use-case picks from: `reader()` for catalog browsing (a replica when one is configured and
- * the current read context allows it, see read-context.ts), `primary` for writes, transactions and
- * read-check-write logic.
+ * the read context allows it, see read-context.ts), `primary` for writes, transactions and read-check-write
+ * logic. The context travels with the handle: `scoped()` makes one for a request or a cache fill.
  */
 export interface Database {
   primary: pg.Pool
   replicas: ReplicaSet
   reader(): Queryable
-  /** Runs `fn` in a transaction on the primary; after COMMIT the request's consistency token is updated. */
+  /** Runs `fn` in a transaction on the primary; after COMMIT the session's consistency token is updated. */
   transaction<T>(fn: (tx: pg.PoolClient) => Promise<T>): Promise<T>
+  /** The same database, reading as `context` allows and recording commits in `session`. */
+  scoped(context: ReadContext, session?: ConsistencySession): Database
   close(): Promise<void>
-}
-
-/** Records a commit's WAL position in the current request, keeping the highest one. */
-function recordCommit(lsn: string): void {
-  const session = currentSession()
-  if (!session) return
-  const highest = maxLsn(parseLsn(session.commitLsn), parseLsn(lsn))
-  if (highest !== undefined) session.commitLsn = formatLsn(highest)
 }
 
 /**
@@ -54,11 +47,16 @@ export function createDatabase(
 ): Database {
   const metrics = options.metrics ?? noDbMetrics
   const replicas = options.replicas ?? new ReplicaSet(primary, [], { maxLagMs: 0, log: { info() {}, warn() {} }, metrics })
-  return {
+  // pg-pool's end() waits for checked-out clients to be released: queries in flight finish first.
+  const close = async () => {
+    await replicas.stop()
+    await Promise.all([primary.end(), ...replicas.replicas.map((r) => r.pool.end())])
+  }
+  const scoped = (context: ReadContext, session?: ConsistencySession): Database => ({
     primary,
     replicas,
     reader() {
-      const { replica, reason } = replicas.choose(currentReadContext(), currentSession()?.commitLsn)
+      const { replica, reason } = replicas.choose(context, session?.commitLsn)
       if (!replica) {
         metrics.routed('primary', reason)
         return primary
@@ -66,11 +64,9 @@ export function createDatabase(
       metrics.routed('replica', reason)
       return replicaReader(replica, primary, replicas, metrics)
     },
-    transaction: (fn) => withTransaction(primary, fn, recordCommit),
-    // pg-pool's end() waits for checked-out clients to be released: queries in flight finish first.
-    async close() {
-      await replicas.stop()
-      await Promise.all([primary.end(), ...replicas.replicas.map((r) => r.pool.end())])
-    }
-  }
+    transaction: (fn) => withTransaction(primary, fn, session && ((lsn) => recordCommit(session, lsn))),
+    scoped: (inner, innerSession) => scoped({ ...context, ...inner }, innerSession ?? session),
+    close
+  })
+  return scoped({})
 }

@@ -1,7 +1,8 @@
-import { AsyncLocalStorage } from 'node:async_hooks'
+import type { IncomingHttpHeaders } from 'node:http'
+import { formatLsn, maxLsn, parseLsn } from './lsn.js'
 
 /**
- * How catalog reads inside the current async call may be routed:
+ * How a use-case's catalog reads may be routed (passed along explicitly, see Database.scoped):
  * - `forcePrimary`: only the primary (read-check-write logic, filling a shared cache that must not hold
  *   data older than the last write);
  * - `minLsn`: a replica only if it has replayed at least this WAL position (read-your-writes).
@@ -12,30 +13,24 @@ export interface ReadContext {
 }
 
 /**
- * What one request wrote: the primary's WAL position after its last commit. Shared by reference with every
- * nested read context of the request, so a commit made inside `withReadContext` is still seen by the
- * response (the consistency token) and by the request's later reads (which then need that position).
+ * What one request wrote: the primary's WAL position after its last commit. It becomes the consistency
+ * token of the response, and the request's later reads need that position.
  */
 export interface ConsistencySession {
   commitLsn?: string
 }
 
-interface Store extends ReadContext {
-  session?: ConsistencySession
+/** Sent on every write response; a client sends it back on its reads to see its own writes (README). */
+export const CONSISTENCY_TOKEN_HEADER = 'x-consistency-token'
+
+/** The read context a request asks for: its consistency token, when it sent a valid one. */
+export function readContextOf(headers: IncomingHttpHeaders): ReadContext {
+  const given = headers[CONSISTENCY_TOKEN_HEADER]
+  return typeof given === 'string' && parseLsn(given) !== undefined ? { minLsn: given.trim() } : {}
 }
 
-const storage = new AsyncLocalStorage<Store>()
-
-export function withReadContext<T>(context: ReadContext, fn: () => Promise<T>): Promise<T> {
-  return storage.run({ ...storage.getStore(), ...context }, fn)
+/** Records a commit's WAL position in `session`, keeping the highest one. */
+export function recordCommit(session: ConsistencySession, lsn: string): void {
+  const highest = maxLsn(parseLsn(session.commitLsn), parseLsn(lsn))
+  if (highest !== undefined) session.commitLsn = formatLsn(highest)
 }
-
-export const currentReadContext = (): ReadContext => storage.getStore() ?? {}
-
-/** Runs `fn` (and everything it starts) as one request: reads honour `context`, commits land in `session`. */
-export function runInRequestContext<T>(context: ReadContext, session: ConsistencySession, fn: () => T): T {
-  return storage.run({ ...context, session }, fn)
-}
-
-/** The current request's session, when there is one. */
-export const currentSession = (): ConsistencySession | undefined => storage.getStore()?.session

@@ -1,7 +1,7 @@
 // The same cache suite against the in-process backend and the real Redis.
 import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
-import { currentReadContext } from '../../src/db/read-context.js'
+import type { ReadContext } from '../../src/db/read-context.js'
 import { apiKey, bearer, build, type TestApp } from '../helper.js'
 import { redisPrefix, redisTest, sleep } from '../redis-helper.js'
 
@@ -98,9 +98,9 @@ for (const backend of ['memory', 'redis'] as const) {
     const app = await build(t, env)
     const cache = app.cache!
     let calls = 0
-    const loader = async () => {
+    const loader = async (context: ReadContext) => {
       calls++
-      assert.equal(currentReadContext().forcePrimary, true)
+      assert.equal(context.forcePrimary, true)
       await sleep(50)
       return `value ${calls}`
     }

@@ -294,11 +294,10 @@ test('when the app closes with a replica read in flight, then the read finishes 
 })
 
 test('when code asks for the primary with forcePrimary, then its reads skip a healthy replica; outside it they use the replica', async (t) => {
-  const { withReadContext } = await import('../../src/db/read-context.js')
   const app = await appOn(t)
-  await withReadContext({ forcePrimary: true }, async () => {
-    assert.equal(app.db.reader(), app.db.primary)
-  })
+  const forced = app.db.scoped({ forcePrimary: true })
+  assert.equal(forced.reader(), app.db.primary)
+  assert.equal(forced.scoped({ minLsn: '0/0' }).reader(), app.db.primary, 'a nested scope keeps forcePrimary')
   assert.notEqual(app.db.reader(), app.db.primary)
   assert.ok((await metricSum(app, 'db_read_routing_total', { decision: 'primary', reason: 'force_primary' })) >= 1)
 })

@@ -29,7 +29,7 @@ const apiKeys: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       reply.code(201)
-      return { success: true as const, data: await service.createApiKey(app.db, request.body, app.audit.context(request)) }
+      return { success: true as const, data: await service.createApiKey(app.dbFor(request), request.body, app.audit.context(request)) }
     }
   )
 
@@ -44,7 +44,7 @@ const apiKeys: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Ok(ApiKeySchema), ...errorResponses(400, 401, 403, 404) }
       }
     },
-    async (request) => ({ success: true as const, data: await service.revokeApiKey(app.db, request.params.id, app.audit.context(request)) })
+    async (request) => ({ success: true as const, data: await service.revokeApiKey(app.dbFor(request), request.params.id, app.audit.context(request)) })
   )
 }
 

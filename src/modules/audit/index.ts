@@ -5,8 +5,6 @@ import { AuditEntrySchema, ListAuditLogsQuerySchema } from './schemas.js'
 import * as service from './service.js'
 
 const auditLogs: FastifyPluginAsyncTypebox = async (app) => {
-  const deps = { db: app.db, cursors: app.cursors }
-
   app.get(
     '/audit-logs',
     {
@@ -21,7 +19,7 @@ const auditLogs: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request, reply) => {
-      const page = await service.listAuditLogs(deps, request.query)
+      const page = await service.listAuditLogs({ db: app.dbFor(request), cursors: app.cursors }, request.query)
       return { success: true as const, data: page.items, pagination: paginate(request, reply, page.nextCursor) }
     }
   )

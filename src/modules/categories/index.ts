@@ -1,6 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { encodeResponse, respondCached } from '../../cache/response.js'
+import type { ReadContext } from '../../db/read-context.js'
 import { etagOf, ifNoneMatchHits } from '../../lib/etag.js'
 import { paginate } from '../../lib/pagination.js'
 import { IdParams, Ok, PageOf, errorResponses } from '../../lib/schemas.js'
@@ -19,7 +21,9 @@ const IdempotentHeaders = Type.Object({ 'idempotency-key': IdempotencyKeyHeader 
 const IdempotentConditionalHeaders = Type.Object({ ...ConditionalHeaders.properties, 'idempotency-key': IdempotencyKeyHeader })
 
 const categories: FastifyPluginAsyncTypebox = async (app) => {
-  const deps = { db: app.db, cursors: app.cursors }
+  // A cache miss reads where the cache's fill context allows; everything else as the request's token asks.
+  const fillDeps = (context: ReadContext) => ({ db: app.db.scoped(context), cursors: app.cursors })
+  const requestDeps = (request: FastifyRequest) => ({ db: app.dbFor(request), cursors: app.cursors })
   const canWrite = app.authorize('editor', 'admin')
   const canDelete = app.authorize('admin')
 
@@ -35,8 +39,8 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     (request, reply) =>
-      respondCached(reply, app.cache, `categories:${request.url}`, { name: 'category-list', tags: ['categories'] }, async () => {
-        const page = await service.listCategories(deps, request.query)
+      respondCached(reply, app.cache, `categories:${request.url}`, { name: 'category-list', tags: ['categories'] }, async (context) => {
+        const page = await service.listCategories(fillDeps(context), request.query)
         const body = { success: true as const, data: page.items, pagination: paginate(request, reply, page.nextCursor) }
         return encodeResponse({ link: reply.getHeader('link') }, reply.serialize(body))
       })
@@ -59,8 +63,8 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
         app.cache,
         categoryTag(request.params.id),
         { name: 'category', tags: [categoryTag(request.params.id)] },
-        async () => {
-          const category = await service.getCategory(deps, request.params.id)
+        async (context) => {
+          const category = await service.getCategory(fillDeps(context), request.params.id)
           return encodeResponse({ etag: etagOf(category.id, category.version) }, reply.serialize({ success: true as const, data: category }))
         },
         (etag) => ifNoneMatchHits(request.headers['if-none-match'], etag)
@@ -79,8 +83,8 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     (request, reply) =>
-      respondCached(reply, app.cache, `category-tree:${request.params.id}`, { name: 'category-tree', tags: ['categories'] }, async () =>
-        encodeResponse({}, reply.serialize({ success: true as const, data: await service.getCategoryTree(deps, request.params.id) }))
+      respondCached(reply, app.cache, `category-tree:${request.params.id}`, { name: 'category-tree', tags: ['categories'] }, async (context) =>
+        encodeResponse({}, reply.serialize({ success: true as const, data: await service.getCategoryTree(fillDeps(context), request.params.id) }))
       )
   )
 
@@ -99,7 +103,7 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request, reply) => {
-      const category = await service.createCategory(deps, request.body, app.audit.context(request, 201))
+      const category = await service.createCategory(requestDeps(request), request.body, app.audit.context(request, 201))
       reply.code(201).header('location', `/api/v1/categories/${category.id}`).header('etag', etagOf(category.id, category.version))
       return { success: true as const, data: category }
     }
@@ -122,7 +126,7 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const category = await service.updateCategory(
-        deps,
+        requestDeps(request),
         request.params.id,
         request.body,
         request.headers['if-match'],
@@ -148,7 +152,7 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request, reply) => {
-      await service.deleteCategory(deps, request.params.id, request.headers['if-match'], app.audit.context(request))
+      await service.deleteCategory(requestDeps(request), request.params.id, request.headers['if-match'], app.audit.context(request))
       return reply.code(204).send(null)
     }
   )

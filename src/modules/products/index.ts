@@ -1,6 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { encodeResponse, respondCached } from '../../cache/response.js'
+import type { ReadContext } from '../../db/read-context.js'
 import { etagOf, ifNoneMatchHits } from '../../lib/etag.js'
 import { paginate } from '../../lib/pagination.js'
 import { IdParams, Ok, PageOf, errorResponses } from '../../lib/schemas.js'
@@ -20,7 +22,9 @@ const IdempotentHeaders = Type.Object({ 'idempotency-key': IdempotencyKeyHeader 
 const IdempotentConditionalHeaders = Type.Object({ ...ConditionalHeaders.properties, 'idempotency-key': IdempotencyKeyHeader })
 
 const products: FastifyPluginAsyncTypebox = async (app) => {
-  const deps = { db: app.db, cursors: app.cursors }
+  // A cache miss reads where the cache's fill context allows; everything else as the request's token asks.
+  const fillDeps = (context: ReadContext) => ({ db: app.db.scoped(context), cursors: app.cursors })
+  const requestDeps = (request: FastifyRequest) => ({ db: app.dbFor(request), cursors: app.cursors })
   const canWrite = app.authorize('editor', 'admin')
   const canDelete = app.authorize('admin')
 
@@ -36,8 +40,8 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     (request, reply) =>
-      respondCached(reply, app.cache, `products:${request.url}`, { name: 'product-list', tags: listTags(request.query.categoryId) }, async () => {
-        const page = await service.listProducts(deps, request.query)
+      respondCached(reply, app.cache, `products:${request.url}`, { name: 'product-list', tags: listTags(request.query.categoryId) }, async (context) => {
+        const page = await service.listProducts(fillDeps(context), request.query)
         const body = { success: true as const, data: page.items, pagination: paginate(request, reply, page.nextCursor) }
         return encodeResponse({ link: reply.getHeader('link') }, reply.serialize(body))
       })
@@ -60,8 +64,8 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
         app.cache,
         productTag(request.params.id),
         { name: 'product', tags: [productTag(request.params.id)] },
-        async () => {
-          const product = await service.getProduct(deps, request.params.id)
+        async (context) => {
+          const product = await service.getProduct(fillDeps(context), request.params.id)
           return encodeResponse({ etag: etagOf(product.id, product.version) }, reply.serialize({ success: true as const, data: product }))
         },
         (etag) => ifNoneMatchHits(request.headers['if-none-match'], etag)
@@ -83,7 +87,7 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request, reply) => {
-      const product = await service.createProduct(deps, request.body, app.audit.context(request, 201))
+      const product = await service.createProduct(requestDeps(request), request.body, app.audit.context(request, 201))
       reply.code(201).header('location', `/api/v1/products/${product.id}`).header('etag', etagOf(product.id, product.version))
       return { success: true as const, data: product }
     }
@@ -106,7 +110,7 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const product = await service.updateProduct(
-        deps,
+        requestDeps(request),
         request.params.id,
         request.body,
         request.headers['if-match'],
@@ -132,7 +136,7 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request, reply) => {
-      await service.deleteProduct(deps, request.params.id, request.headers['if-match'], app.audit.context(request))
+      await service.deleteProduct(requestDeps(request), request.params.id, request.headers['if-match'], app.audit.context(request))
       return reply.code(204).send(null)
     }
   )

@@ -1,22 +1,26 @@
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { createDatabase, type Database } from '../../db/database.js'
-import { parseLsn } from '../../db/lsn.js'
 import { createDbMetrics } from '../../db/metrics.js'
 import { createPool } from '../../db/pool.js'
-import { type ConsistencySession, runInRequestContext } from '../../db/read-context.js'
+import { CONSISTENCY_TOKEN_HEADER, type ConsistencySession, readContextOf } from '../../db/read-context.js'
 import { ReplicaSet } from '../../db/replicas.js'
 import { createCursorCodec, type CursorCodec } from '../../lib/cursor.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     db: Database
+    /** The database as `request` may use it: its consistency token bounds the replicas, its commits make the token of its response. */
+    dbFor(request: FastifyRequest): Database
     cursors: CursorCodec
+  }
+  interface FastifyRequest {
+    /** Set once the request used dbFor(); holds the WAL position of its last commit. */
+    consistency: ConsistencySession | null
   }
 }
 
-/** Sent on every write response; a client sends it back on its reads to see its own writes (README). */
-export const CONSISTENCY_TOKEN_HEADER = 'x-consistency-token'
+export { CONSISTENCY_TOKEN_HEADER }
 
 // Used only where CURSOR_SECRET is unset (development, tests); production sets its own.
 const DEVELOPMENT_CURSOR_SECRET = 'catalog-api-development-cursor-secret'
@@ -51,20 +55,15 @@ export default fp(
     }
     await replicas.start()
 
-    // Each request runs in its own read context: its consistency token (if any) bounds which replicas may
-    // answer, and its commits become the token of its response. preHandler runs after the body is parsed,
-    // and calling done() inside run() puts the handler and everything it awaits in that context.
-    const sessions = new WeakMap<FastifyRequest, ConsistencySession>()
-    app.addHook('preHandler', (request, _reply, done) => {
-      const given = request.headers[CONSISTENCY_TOKEN_HEADER]
-      const minLsn = typeof given === 'string' && parseLsn(given) !== undefined ? given.trim() : undefined
-      const session: ConsistencySession = {}
-      sessions.set(request, session)
-      runInRequestContext(minLsn ? { minLsn } : {}, session, done)
+    app.decorateRequest('consistency', null)
+    app.decorate('dbFor', (request: FastifyRequest) => {
+      request.consistency ??= {}
+      return app.db.scoped(readContextOf(request.headers), request.consistency)
     })
-    app.addHook('onSend', async (request, reply) => {
-      const lsn = sessions.get(request)?.commitLsn
+    app.addHook('onSend', (request, reply, payload, done) => {
+      const lsn = request.consistency?.commitLsn
       if (lsn) reply.header(CONSISTENCY_TOKEN_HEADER, lsn)
+      done(null, payload)
     })
 
     if (!config.CURSOR_SECRET && config.NODE_ENV === 'production') {
