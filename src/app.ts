@@ -19,7 +19,7 @@ import metrics from './plugins/app/metrics.js'
 import problems, { sendProblem, toAppError } from './plugins/app/problems.js'
 import rateLimit from './plugins/app/rate-limit.js'
 import redis from './plugins/app/redis.js'
-import compress from './plugins/external/compress.js'
+import compression from './plugins/app/compression.js'
 import cors from './plugins/external/cors.js'
 import helmet from './plugins/external/helmet.js'
 import swagger from './plugins/external/swagger.js'
@@ -110,13 +110,16 @@ export default async function catalogApp(app: FastifyInstance, opts: AppOptions)
 
   app.server.headersTimeout = config.HEADERS_TIMEOUT_MS
 
-  app.addHook('onRequest', async (request, reply) => {
+  // Hooks on every request are callback-style: no promise per request for a few header lines.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
+    done()
   })
   // While draining, every response (also of requests that began before) closes its connection, so clients
   // reconnect to another instance and no idle keep-alive socket holds the close up.
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (app.health.shuttingDown) reply.header('connection', 'close')
+    done(null, payload)
   })
 
   // Errors and metrics first so they see everything; then the external plugins (headers, CORS, compression,
@@ -126,7 +129,7 @@ export default async function catalogApp(app: FastifyInstance, opts: AppOptions)
   await app.register(healthPlugin)
   await app.register(helmet)
   await app.register(cors)
-  await app.register(compress)
+  await app.register(compression)
   await app.register(underPressure)
   await app.register(swagger)
   await app.register(db)

@@ -1,4 +1,5 @@
 import type { FastifyReply } from 'fastify'
+import { COMPRESSION_THRESHOLD_BYTES, compressBody, type Encoding, negotiateEncoding, varyOnEncoding } from '../lib/compression.js'
 import { readContextOf } from '../db/read-context.js'
 import type { Cache, GetOptions, Loader } from './cache.js'
 
@@ -27,11 +28,14 @@ export function decodeResponse(stored: string): { headers: [string, string][]; b
 interface StoredResponse {
   headers: [string, string][]
   body: Buffer
+  /** The body compressed, per encoding, made when a client first asks for it (big enough bodies only). */
+  compressed?: Partial<Record<Encoding, Buffer>>
 }
 
 const toStored = (stored: string): StoredResponse => {
   const { headers, body } = decodeResponse(stored)
-  return { headers, body: Buffer.from(body, 'utf8') }
+  const bytes = Buffer.from(body, 'utf8')
+  return bytes.length >= COMPRESSION_THRESHOLD_BYTES ? { headers, body: bytes, compressed: {} } : { headers, body: bytes }
 }
 
 /** Sends a stored response; a 304 when `notModified` accepts its ETag. */
@@ -40,7 +44,14 @@ export function sendStored(reply: FastifyReply, stored: StoredResponse, notModif
     reply.header(name, value)
     if (name === 'etag' && notModified?.(value)) return reply.code(304).send(null)
   }
-  return reply.type('application/json; charset=utf-8').send(stored.body)
+  reply.type('application/json; charset=utf-8')
+  const { compressed } = stored
+  if (!compressed) return reply.send(stored.body)
+  varyOnEncoding(reply)
+  const encoding = negotiateEncoding(reply.request.headers['accept-encoding'])
+  if (!encoding) return reply.send(stored.body)
+  const body = (compressed[encoding] ??= compressBody(stored.body, encoding))
+  return reply.header('content-encoding', encoding).header('content-length', body.length).send(body)
 }
 
 /**

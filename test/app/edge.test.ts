@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { gunzipSync, brotliDecompressSync } from 'node:zlib'
 import { test } from 'node:test'
+import { negotiateEncoding } from '../../src/lib/compression.js'
 import { API_CSP, DOCS_CSP } from '../../src/plugins/external/helmet.js'
 import { build, seed, serverTarget } from '../helper.js'
 import { freePort } from '../../src/lib/free-port.js'
@@ -43,6 +44,72 @@ test('when a client accepts gzip or br, then bodies over 1 KB are compressed and
   const tiny = await app.inject({ method: 'GET', url: '/health/live', headers: { 'accept-encoding': 'gzip, br' } })
   assert.equal(tiny.headers['content-encoding'], undefined)
   assert.deepEqual(tiny.json(), { status: 'ok' })
+})
+
+test('when Accept-Encoding weighs encodings, then br or gzip is chosen by q (br on a tie) and q=0 is never used', () => {
+  const cases: [string | undefined, string | undefined][] = [
+    [undefined, undefined],
+    ['', undefined],
+    ['identity', undefined],
+    ['gzip', 'gzip'],
+    ['x-gzip', 'gzip'],
+    ['br', 'br'],
+    ['gzip, deflate, br', 'br'],
+    ['GZIP;q=1.0, BR;q=0.5', 'gzip'],
+    ['br;q=0, gzip', 'gzip'],
+    ['br;q=0, gzip;q=0', undefined],
+    ['*', 'br'],
+    ['*;q=0', undefined],
+    ['br;q=0, *;q=0.1', 'gzip'],
+    ['deflate, compress', undefined]
+  ]
+  for (const [header, expected] of cases) assert.equal(negotiateEncoding(header), expected, String(header))
+})
+
+test('when a cached page is asked for compressed, then each encoding is made once and every answer varies on Accept-Encoding and Origin', async (t) => {
+  const app = await build(t, { CORS_ORIGIN: 'https://shop.example' })
+  await seed(app, 30)
+  const url = '/api/v1/products?limit=20'
+  const origin = { origin: 'https://shop.example' }
+  const plain = await app.inject({ method: 'GET', url, headers: origin })
+  const vary = (r: { headers: Record<string, unknown> }) => String(r.headers.vary).toLowerCase().split(/\s*,\s*/).sort()
+  assert.deepEqual(vary(plain), ['accept-encoding', 'origin'])
+  assert.equal(plain.headers['content-encoding'], undefined)
+  const br = [1, 2].map(() => app.inject({ method: 'GET', url, headers: { ...origin, 'accept-encoding': 'gzip;q=0.5, br' } }))
+  const [first, second] = await Promise.all(br)
+  for (const r of [first!, second!]) {
+    assert.equal(r.headers['content-encoding'], 'br')
+    assert.equal(Number(r.headers['content-length']), r.rawPayload.length)
+    assert.deepEqual(vary(r), ['accept-encoding', 'origin'])
+    assert.deepEqual(JSON.parse(brotliDecompressSync(r.rawPayload).toString()), plain.json())
+  }
+  assert.ok(first!.rawPayload.equals(second!.rawPayload))
+  const gz = await app.inject({ method: 'GET', url, headers: { 'accept-encoding': 'br;q=0, gzip' } })
+  assert.equal(gz.headers['content-encoding'], 'gzip')
+  assert.deepEqual(JSON.parse(gunzipSync(gz.rawPayload).toString()), plain.json())
+  const refused = await app.inject({ method: 'GET', url, headers: { 'accept-encoding': '*;q=0' } })
+  assert.equal(refused.headers['content-encoding'], undefined)
+  assert.deepEqual(refused.json(), plain.json())
+})
+
+test('when the cache is off or the body is not cached, then large JSON and the documentation assets are still compressed', async (t) => {
+  const app = await build(t, { CACHE_ENABLED: 'false' })
+  await seed(app, 30)
+  const list = await app.inject({ method: 'GET', url: '/api/v1/products?limit=20', headers: { 'accept-encoding': 'gzip' } })
+  assert.equal(list.headers['content-encoding'], 'gzip')
+  assert.equal(JSON.parse(gunzipSync(list.rawPayload).toString()).data.length, 20)
+  const spec = await app.inject({ method: 'GET', url: '/openapi.json', headers: { 'accept-encoding': 'br' } })
+  assert.equal(spec.headers['content-encoding'], 'br')
+  assert.equal(JSON.parse(brotliDecompressSync(spec.rawPayload).toString()).openapi, '3.0.3')
+  // Swagger UI's script is a streamed file: compressed on the fly, without a Content-Length.
+  const asset = '/docs/static/swagger-ui-bundle.js'
+  const raw = await app.inject({ method: 'GET', url: asset })
+  assert.equal(raw.statusCode, 200)
+  const zipped = await app.inject({ method: 'GET', url: asset, headers: { 'accept-encoding': 'gzip' } })
+  assert.equal(zipped.headers['content-encoding'], 'gzip')
+  assert.equal(zipped.headers['content-length'], undefined)
+  assert.ok(zipped.rawPayload.length < raw.rawPayload.length / 2)
+  assert.ok(gunzipSync(zipped.rawPayload).equals(raw.rawPayload))
 })
 
 test('when an allowed origin calls, then it gets CORS headers and a working preflight; other origins get none', async (t) => {

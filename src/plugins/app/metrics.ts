@@ -5,6 +5,8 @@ import { AppError } from '../../errors.js'
 
 export function createMetrics() {
   const registry = new Registry()
+  // A plain number on the request path, read by the gauge when scraped.
+  const requestsInFlight = { count: 0 }
   collectDefaultMetrics({ register: registry })
   const labelNames = ['method', 'route', 'status_code'] as const
   return {
@@ -17,7 +19,15 @@ export function createMetrics() {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry]
     }),
-    inFlight: new Gauge({ name: 'http_requests_in_flight', help: 'Requests being handled', registers: [registry] }),
+    requestsInFlight,
+    inFlight: new Gauge({
+      name: 'http_requests_in_flight',
+      help: 'Requests being handled',
+      registers: [registry],
+      collect() {
+        this.set(requestsInFlight.count)
+      }
+    }),
     connections: new Gauge({ name: 'http_open_connections', help: 'Open client connections', registers: [registry] }),
     errors: new Counter({ name: 'http_errors_total', help: 'Error responses by error code', labelNames: ['code'], registers: [registry] }),
     operations: new Counter({
@@ -53,18 +63,25 @@ export default fp(
       metrics.connections.inc()
       socket.once('close', () => metrics.connections.dec())
     })
-    app.addHook('onRequest', async (_request, reply) => {
-      metrics.inFlight.inc()
-      // 'close' fires exactly once per response, whether it finished or the client went away.
-      reply.raw.once('close', () => metrics.inFlight.dec())
+    // In flight = started and not yet closed: 'close' fires exactly once per response, whether it finished
+    // or the client went away.
+    const { requestsInFlight } = metrics
+    const closed = () => {
+      requestsInFlight.count--
+    }
+    app.addHook('onRequest', (_request, reply, done) => {
+      requestsInFlight.count++
+      reply.raw.once('close', closed)
+      done()
     })
-    app.addHook('onResponse', async (request, reply) => {
+    app.addHook('onResponse', (request, reply, done) => {
       // The route template, never the raw URL: label cardinality stays bounded.
       const labels = { method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: reply.statusCode }
       metrics.requests.inc(labels)
       metrics.duration.observe(labels, reply.elapsedTime / 1000)
       const operation = request.routeOptions.config.operation
       if (operation && reply.statusCode < 400) metrics.operations.inc({ entity: operation[0], operation: operation[1] })
+      done()
     })
 
     async function scrape(request: FastifyRequest, reply: FastifyReply) {
