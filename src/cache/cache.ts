@@ -13,6 +13,11 @@ export interface GetOptions {
   tags: string[]
   /** Seconds; CACHE_TTL_SECONDS when unset. */
   ttl?: number
+  /**
+   * Awaited before the loader runs (and before joining another lookup's load): a request's pending
+   * rate-limit decision, so a refused request never reaches the database. Hits do not wait for it here.
+   */
+  gate?: Promise<unknown>
 }
 
 export function createCacheMetrics(registry: Registry) {
@@ -102,6 +107,7 @@ export class Cache {
     const cache = options.name
     if (redis && (!redis.available() || (this.bypassUntil !== 0 && Date.now() < this.bypassUntil))) {
       metrics.fallbacks.inc({ cache })
+      await options.gate
       return { value: await this.direct(loader) }
     }
     const tags = [EPOCH_TAG, ...options.tags]
@@ -131,9 +137,11 @@ export class Cache {
       metrics.errors.inc({ cache })
       metrics.fallbacks.inc({ cache })
       this.options.log.debug({ err, cache }, 'cache lookup failed; using the loader')
+      await options.gate
       return { value: await this.direct(loader) }
     }
     metrics.misses.inc({ cache })
+    await options.gate
     // Concurrent misses with the same versions share one load; a lookup after a write sees other versions
     // and starts its own, so it never joins a load that may have read the data before the write.
     const value = await this.flight(`${key}\u0000${versions}`, async (context) => {

@@ -67,6 +67,15 @@ export async function respondCached(
   produce: Loader,
   notModified?: (etag: string) => boolean
 ) {
-  const stored = cache ? await cache.getView(key, produce, options, toStored) : toStored(await produce(readContextOf(reply.request.headers)))
+  // A deferred rate-limit decision (deferRateLimit) was sent to Redis with this lookup: a refused request
+  // gets its 429 before any answer, and before any database read.
+  const gate = reply.request.rateLimitGate ?? undefined
+  let stored: StoredResponse
+  if (cache) stored = await cache.getView(key, produce, gate ? { ...options, gate } : options, toStored)
+  else {
+    await gate
+    stored = toStored(await produce(readContextOf(reply.request.headers)))
+  }
+  await gate
   return sendStored(reply, stored, notModified)
 }

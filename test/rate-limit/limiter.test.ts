@@ -5,6 +5,7 @@ import { gcra } from '../../src/rate-limit/gcra.js'
 import { parseRules } from '../../src/rate-limit/rules.js'
 import { apiKey, bearer, build } from '../helper.js'
 import { redisPrefix, redisTest, sleep } from '../redis-helper.js'
+import { metricSum } from '../db/metrics-util.js'
 import { checkDraftHeaders } from './headers.js'
 
 type Backend = 'memory' | 'redis'
@@ -94,6 +95,28 @@ for (const backend of ['memory', 'redis'] as const) {
     await sleep(1100)
     // A fixed window that just rolled over would let two through here.
     assert.deepEqual([await get(), await get()], [200, 429])
+  })
+
+  backendTest(backend, 'when a cached read route is over quota, then its 429 comes before any database read, and its errors carry the RateLimit headers', async (t, env) => {
+    // Cached reads send the decision together with the cache lookup and wait for it before answering.
+    const app = await build(t, { ...env, RATE_LIMIT_MAX_REQUESTS: '4' })
+    const reads = () => metricSum(app, 'db_read_routing_total')
+    for (let i = 0; i < 3; i++) assert.equal((await app.inject({ method: 'GET', url: `/api/v1/products?limit=${i + 1}` })).statusCode, 200)
+    const invalid = await app.inject({ method: 'GET', url: '/api/v1/products?limit=abc' })
+    assert.equal(invalid.statusCode, 400)
+    assert.equal(checkDraftHeaders(invalid.headers).r, 0, 'the 400 counts and says so')
+    const before = await reads()
+    const refused = [
+      await app.inject({ method: 'GET', url: '/api/v1/products?limit=7' }),
+      await app.inject({ method: 'GET', url: '/api/v1/products/999999' }),
+      await app.inject({ method: 'GET', url: '/api/v1/categories?limit=9' }),
+      await app.inject({ method: 'GET', url: '/api/v1/products?limit=abc' }),
+      await app.inject({ method: 'HEAD', url: '/api/v1/products?limit=8' })
+    ]
+    assert.deepEqual(refused.map((r) => r.statusCode), [429, 429, 429, 429, 429])
+    for (const r of refused) assert.ok(Number(r.headers['retry-after']) >= 1)
+    assert.equal(refused[0]!.json().code, 'QUOTA_EXCEEDED')
+    assert.equal(await reads(), before, 'a refused cache miss never reached the database')
   })
 }
 

@@ -30,7 +30,7 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/categories',
     {
-      config: { operation: ['category', 'list'] },
+      config: { operation: ['category', 'list'], deferRateLimit: true },
       schema: {
         tags,
         summary: 'List categories (keyset pagination)',
@@ -49,7 +49,7 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/categories/:id',
     {
-      config: { operation: ['category', 'read'] },
+      config: { operation: ['category', 'read'], deferRateLimit: true },
       schema: {
         tags,
         summary: 'Get a category (ETag; If-None-Match → 304)',
@@ -74,7 +74,7 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/categories/:id/tree',
     {
-      config: { operation: ['category', 'tree'] },
+      config: { operation: ['category', 'tree'], deferRateLimit: true },
       schema: {
         tags,
         summary: "A category with its ancestors (root first) and direct children",

@@ -31,7 +31,7 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/products',
     {
-      config: { operation: ['product', 'list'] },
+      config: { operation: ['product', 'list'], deferRateLimit: true },
       schema: {
         tags,
         summary: 'List products (keyset pagination)',
@@ -50,7 +50,7 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/products/:id',
     {
-      config: { operation: ['product', 'read'] },
+      config: { operation: ['product', 'read'], deferRateLimit: true },
       schema: {
         tags,
         summary: 'Get a product (ETag; If-None-Match → 304)',

@@ -101,13 +101,24 @@ const ROUTABLE: HTTPMethod[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE']
 
 export default fp(
   async (app) => {
-    app.setErrorHandler((err, request, reply) => {
+    const handle = (err: unknown, request: FastifyRequest, reply: FastifyReply) => {
       const error = toAppError(err)
       if (error.status >= 500) {
         request.log.error({ err, code: error.code }, 'request failed')
         reportError(err, { requestId: request.id, route: request.routeOptions.url, method: request.method })
       } else request.log.info({ code: error.code, detail: error.message }, 'request rejected')
-      return sendProblem(request, reply, error)
+      sendProblem(request, reply, error)
+    }
+    app.setErrorHandler((err, request, reply) => {
+      const gate = request.rateLimitGate
+      if (!gate) return handle(err, request, reply)
+      // A deferred rate-limit decision (deferRateLimit) comes first: a refused request gets its 429, and
+      // every answer carries the RateLimit headers.
+      request.rateLimitGate = null
+      return gate.then(
+        () => handle(err, request, reply),
+        (refusal: unknown) => handle(refusal, request, reply)
+      )
     })
     // A second router that knows every path and its methods, to tell 405 (path exists) from 404.
     const methodsByPath = FindMyWay()

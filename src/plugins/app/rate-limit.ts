@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { Counter } from 'prom-client'
 import { AppError } from '../../errors.js'
@@ -16,6 +16,22 @@ interface Identity {
   role?: string
 }
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * The handler awaits `request.rateLimitGate` itself (respondCached does), so the decision and the
+     * handler's first Redis command go out in one round trip. Without it, onRequest waits for the decision.
+     */
+    deferRateLimit?: boolean
+  }
+  interface FastifyRequest {
+    /** On deferRateLimit routes: settles once the request may go on; rejects with the 429 otherwise. */
+    rateLimitGate: Promise<void> | null
+  }
+}
+
+const ignore = () => {}
+
 /** A quota item as draft-ietf-httpapi-ratelimit-headers-10 writes it (Structured Fields). */
 const policyHeader = (policy: Policy) => `"${policy.name}";q=${policy.max};w=${Math.ceil(policy.windowMs / 1000)}`
 const stateHeader = (policy: Policy, decision: Decision) => `"${policy.name}";r=${decision.remaining};t=${decision.resetSeconds}`
@@ -28,6 +44,7 @@ const stateHeader = (policy: Policy, decision: Decision) => `"${policy.name}";r=
 export default fp(
   async (app) => {
     const { config } = app.appOptions
+    app.decorateRequest('rateLimitGate', null)
     if (!config.RATE_LIMIT_ENABLED) return
     const rules = parseRules(config.RATE_LIMIT_RULES)
     const anonymous: Policy = { name: 'default', max: config.RATE_LIMIT_MAX_REQUESTS, windowMs: config.RATE_LIMIT_WINDOW_MS }
@@ -45,10 +62,13 @@ export default fp(
     let onFallback = false
 
     const keys = new Map<string, { identity: Identity | null; expires: number }>()
-    async function apiKeyOf(token: string): Promise<Identity | null> {
-      const now = Date.now()
+    function apiKeyOf(token: string): Identity | null | Promise<Identity | null> {
       const known = keys.get(token)
-      if (known && known.expires > now) return known.identity
+      if (known && known.expires > Date.now()) return known.identity
+      return lookUpKey(token)
+    }
+    async function lookUpKey(token: string): Promise<Identity | null> {
+      const now = Date.now()
       let identity: Identity | null = null
       try {
         const row = await findActiveKey(app.db.primary, token)
@@ -69,6 +89,24 @@ export default fp(
       // An unknown or revoked key counts against the address, so made-up keys are no way around the limit.
       const byKey = token && token.length <= 200 ? await apiKeyOf(token) : null
       return byKey ?? { key: `ip:${request.ip}` }
+    }
+
+    /** Decides, sets the RateLimit headers, and throws the 429 when the quota is used up. */
+    async function limit(request: FastifyRequest, reply: FastifyReply, route: string | undefined): Promise<void> {
+      const identity = await identify(request)
+      const policy = selectPolicy(rules, anonymous, request.method, route, identity.role)
+      const decision = await decide(`${policy.name}:${identity.key}`, policy)
+      reply.header('ratelimit-policy', policyHeader(policy))
+      reply.header('ratelimit', stateHeader(policy, decision))
+      if (!decision.allowed) {
+        exceeded.inc({ route: route ?? 'unmatched' })
+        throw new AppError(
+          'QUOTA_EXCEEDED',
+          `The "${policy.name}" quota of ${policy.max} requests per ${Math.ceil(policy.windowMs / 1000)} s is used up; retry in ${decision.resetSeconds} s`,
+          undefined,
+          { 'retry-after': String(decision.resetSeconds) }
+        )
+      }
     }
 
     async function decide(key: string, policy: Policy): Promise<Decision> {
@@ -93,23 +131,17 @@ export default fp(
       return decision
     }
 
-    app.addHook('onRequest', async (request, reply) => {
+    app.addHook('onRequest', (request, reply, done) => {
       const route = request.routeOptions.url
-      if (EXEMPT.test(route ?? request.url)) return
-      const identity = await identify(request)
-      const policy = selectPolicy(rules, anonymous, request.method, route, identity.role)
-      const decision = await decide(`${policy.name}:${identity.key}`, policy)
-      reply.header('ratelimit-policy', policyHeader(policy))
-      reply.header('ratelimit', stateHeader(policy, decision))
-      if (!decision.allowed) {
-        exceeded.inc({ route: route ?? 'unmatched' })
-        throw new AppError(
-          'QUOTA_EXCEEDED',
-          `The "${policy.name}" quota of ${policy.max} requests per ${Math.ceil(policy.windowMs / 1000)} s is used up; retry in ${decision.resetSeconds} s`,
-          undefined,
-          { 'retry-after': String(decision.resetSeconds) }
-        )
+      if (EXEMPT.test(route ?? request.url)) return done()
+      const gate = limit(request, reply, route)
+      if (request.routeOptions.config.deferRateLimit) {
+        // Observed now so a refusal is never an unhandled rejection; the handler awaits it before answering.
+        gate.catch(ignore)
+        request.rateLimitGate = gate
+        return done()
       }
+      gate.then(() => done(), done)
     })
   },
   { name: 'rate-limit', dependencies: ['metrics', 'redis', 'db'] }
