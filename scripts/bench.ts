@@ -12,7 +12,7 @@ import { projectRoot } from '../src/lib/project-root.js'
 import { generateKey } from '../src/modules/api-keys/repository.js'
 import { type BenchDatabase, countProducts, openDatabase, prepareCatalog, removeEarlierRunData, removeRunData } from './bench/database.js'
 import { startCeiling } from './bench/ceiling.js'
-import { type LoadSettings, measure, stopCurrentRun, WARMUP_SECONDS } from './bench/load.js'
+import { type LoadSettings, measurePair, stopCurrentRun, WARMUP_SECONDS } from './bench/load.js'
 import { type BenchOptions, parseOptions, type ScenarioName, USAGE, UsageError } from './bench/options.js'
 import { Cleanup, elapsedSeconds, muteChildOutput, note, runCommand, spawnTracked, waitForHttp200 } from './bench/processes.js'
 import { defaultReportPath, formatTable, gitInfo, machineInfo, type ScenarioResult, writeReport } from './bench/report.js'
@@ -77,7 +77,7 @@ async function benchRedisUrl(): Promise<string> {
   return url
 }
 
-async function runScenario(name: ScenarioName, ctx: ScenarioContext, settings: LoadSettings): Promise<ScenarioResult> {
+async function runScenario(name: ScenarioName, ctx: ScenarioContext, settings: LoadSettings & { rounds: number }): Promise<ScenarioResult> {
   const result: ScenarioResult = { name }
   try {
     const scenario = await SCENARIOS[name](ctx)
@@ -86,19 +86,20 @@ async function runScenario(name: ScenarioName, ctx: ScenarioContext, settings: L
     result.responseBytes = await probe(baseUrl, scenario)
     note(`${name}: ${scenario.description} → ${scenario.expectStatus}, ${result.responseBytes} bytes`)
 
-    note(`${name}: ${WARMUP_SECONDS} s warm-up + ${settings.duration} s against the API`)
-    result.api = await measure(baseUrl, scenario.source, settings, name)
-    note(`${name}: ${result.api.reqPerSec} req/s, p99 ${result.api.latencyMs.p99} ms, non-2xx ${result.api.non2xx}, errors ${result.api.errors}`)
-
     const ceiling = await startCeiling(cleanup, result.responseBytes, scenario.expectStatus)
     try {
-      note(`${name}: ${WARMUP_SECONDS} s warm-up + ${settings.duration} s against the ceiling (${result.responseBytes} bytes)`)
-      result.ceiling = await measure(ceiling.url, scenario.source, settings, `${name} ceiling`)
+      note(
+        `${name}: ${WARMUP_SECONDS} s warm-up each, then ${settings.rounds} × (${Math.max(1, Math.round(settings.duration / settings.rounds))} s API, same against the ceiling of ${result.responseBytes} bytes)`
+      )
+      const pair = await measurePair(baseUrl, ceiling.url, scenario.source, settings, name)
+      Object.assign(result, pair)
     } finally {
       await ceiling.stop()
     }
-    if (result.ceiling.reqPerSec > 0) result.ratio = Math.round((result.api.reqPerSec / result.ceiling.reqPerSec) * 10_000) / 10_000
-    note(`${name}: ceiling ${result.ceiling.reqPerSec} req/s → ratio ${result.ratio}`)
+    const { api, ceiling: top } = result as Required<Pick<ScenarioResult, 'api' | 'ceiling'>>
+    note(`${name}: ${api.reqPerSec} req/s, p99 ${api.latencyMs.p99} ms, non-2xx ${api.non2xx}, errors ${api.errors}`)
+    if (top.reqPerSec > 0) result.ratio = Math.round((api.reqPerSec / top.reqPerSec) * 10_000) / 10_000
+    note(`${name}: ceiling ${top.reqPerSec} req/s → ratio ${result.ratio} (rounds: ${result.roundRatios?.join(', ')})`)
   } catch (err) {
     result.failure = (err as Error).message
     note(`${name} FAILED: ${result.failure}`)
@@ -150,7 +151,7 @@ async function main(options: BenchOptions): Promise<number> {
   }
   const baseUrl = plainUrl || (cachedUrl as string)
   const ctx: ScenarioContext = { baseUrl, cachedUrl, client: db.client, products: options.products, skuPrefix, ...secrets }
-  const settings: LoadSettings = { connections: options.connections, duration: options.duration }
+  const settings: LoadSettings & { rounds: number } = { connections: options.connections, duration: options.duration, rounds: options.rounds }
 
   const results: ScenarioResult[] = []
   for (const name of options.scenarios) results.push(await runScenario(name, ctx, settings))
@@ -169,6 +170,7 @@ async function main(options: BenchOptions): Promise<number> {
       duration: options.duration,
       warmup: WARMUP_SECONDS,
       connections: options.connections,
+      rounds: options.rounds,
       scenarios: options.scenarios,
       dbPoolMax: DB_POOL_MAX,
       redis: redisUrl ? redisUrl.replace(/\/\/[^@]*@/, '//') : null,

@@ -77,7 +77,18 @@ export function stopCurrentRun(): void {
   current?.stop()
 }
 
-function run(url: string, source: RequestSource, settings: LoadSettings, title: string): Promise<LoadResult> {
+interface RawRun {
+  seconds: number
+  requests: number
+  bytes: number
+  latencies: Float64Array
+  non2xx: number
+  errors: number
+  timeouts: number
+  statusCodes: Record<string, number>
+}
+
+function run(url: string, source: RequestSource, settings: LoadSettings, title: string): Promise<RawRun> {
   const latencies = new Samples()
   return new Promise((resolve, reject) => {
     const instance = autocannon(
@@ -87,10 +98,10 @@ function run(url: string, source: RequestSource, settings: LoadSettings, title: 
         if (err) return reject(err)
         const statusCodes = Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, s]) => [code, s.count ?? 0]))
         resolve({
-          reqPerSec: round(result.requests.average, 1),
+          seconds: result.duration,
           requests: result.requests.total,
-          bytesPerSec: round(result.throughput.average, 0),
-          latencyMs: summarize(latencies.values()),
+          bytes: result.throughput.total,
+          latencies: latencies.values(),
           non2xx: result.non2xx,
           errors: result.errors,
           timeouts: result.timeouts,
@@ -103,8 +114,60 @@ function run(url: string, source: RequestSource, settings: LoadSettings, title: 
   })
 }
 
-/** A WARMUP_SECONDS run whose numbers are thrown away, then the measured one. */
-export async function measure(url: string, source: RequestSource, settings: LoadSettings, title: string): Promise<LoadResult> {
-  await run(url, source, { ...settings, duration: WARMUP_SECONDS }, `${title} (warm-up)`)
-  return run(url, source, settings, title)
+/** Several runs as one: request rate over their summed time, percentiles over all their responses. */
+function combine(runs: RawRun[]): LoadResult {
+  const seconds = runs.reduce((a, r) => a + r.seconds, 0)
+  const requests = runs.reduce((a, r) => a + r.requests, 0)
+  const latencies = new Float64Array(runs.reduce((a, r) => a + r.latencies.length, 0))
+  let at = 0
+  for (const r of runs) {
+    latencies.set(r.latencies, at)
+    at += r.latencies.length
+  }
+  const statusCodes: Record<string, number> = {}
+  for (const r of runs) for (const [code, n] of Object.entries(r.statusCodes)) statusCodes[code] = (statusCodes[code] ?? 0) + n
+  return {
+    reqPerSec: seconds > 0 ? round(requests / seconds, 1) : 0,
+    requests,
+    bytesPerSec: seconds > 0 ? round(runs.reduce((a, r) => a + r.bytes, 0) / seconds, 0) : 0,
+    latencyMs: summarize(latencies),
+    non2xx: runs.reduce((a, r) => a + r.non2xx, 0),
+    errors: runs.reduce((a, r) => a + r.errors, 0),
+    timeouts: runs.reduce((a, r) => a + r.timeouts, 0),
+    statusCodes
+  }
+}
+
+export interface PairResult {
+  api: LoadResult
+  ceiling: LoadResult
+  /** api ÷ ceiling request rate of each round, in order. */
+  roundRatios: number[]
+}
+
+/**
+ * The API and the ceiling, each warmed up for WARMUP_SECONDS, then measured in `rounds` alternating slices of
+ * duration/rounds seconds: on a shared machine whose speed drifts, both sides see the same stretches of time.
+ */
+export async function measurePair(
+  apiUrl: string,
+  ceilingUrl: string,
+  source: RequestSource,
+  settings: LoadSettings & { rounds: number },
+  title: string
+): Promise<PairResult> {
+  await run(apiUrl, source, { ...settings, duration: WARMUP_SECONDS }, `${title} (warm-up)`)
+  await run(ceilingUrl, source, { ...settings, duration: WARMUP_SECONDS }, `${title} ceiling (warm-up)`)
+  const slice = { ...settings, duration: Math.max(1, Math.round(settings.duration / settings.rounds)) }
+  const api: RawRun[] = []
+  const ceiling: RawRun[] = []
+  const roundRatios: number[] = []
+  for (let i = 0; i < settings.rounds; i++) {
+    const a = await run(apiUrl, source, slice, title)
+    const c = await run(ceilingUrl, source, slice, `${title} ceiling`)
+    api.push(a)
+    ceiling.push(c)
+    roundRatios.push(c.requests > 0 ? round(a.requests / a.seconds / (c.requests / c.seconds), 4) : 0)
+  }
+  return { api: combine(api), ceiling: combine(ceiling), roundRatios }
 }

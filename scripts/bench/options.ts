@@ -16,13 +16,16 @@ export interface BenchOptions {
   products: number
   duration: number
   connections: number
+  rounds: number
   scenarios: ScenarioName[]
   out: string | undefined
 }
 
 export const USAGE = `usage: npm run bench -- [options]
   --products N       demo products to load first (default 10000; only the missing ones are inserted)
-  --duration S       seconds per measured run (default 10; each is preceded by a 2 s warm-up)
+  --duration S       measured seconds per scenario, for the API and again for the ceiling (default 10)
+  --rounds R         the measured seconds are split into R alternating API/ceiling slices (default 5), so
+                     both see the same moments of a shared, noisy machine; each side is warmed up 2 s first
   --connections C    concurrent connections (default 32)
   --scenarios LIST   comma-separated subset of: ${SCENARIO_NAMES.join(', ')}
   --out FILE         where to write the JSON results (default bench-results/bench-<timestamp>.json)
@@ -61,6 +64,7 @@ export function parseOptions(args: string[]): BenchOptions | undefined {
         products: { type: 'string' },
         duration: { type: 'string' },
         connections: { type: 'string' },
+        rounds: { type: 'string' },
         scenarios: { type: 'string' },
         out: { type: 'string' },
         help: { type: 'boolean', short: 'h' }
@@ -74,6 +78,7 @@ export function parseOptions(args: string[]): BenchOptions | undefined {
     products: integer('products', values.products, 10_000, 1, 10_000_000),
     duration: integer('duration', values.duration, 10, 1, 3600),
     connections: integer('connections', values.connections, 32, 1, 10_000),
+    rounds: integer('rounds', values.rounds, 5, 1, 100),
     scenarios: scenarioList(values.scenarios),
     out: values.out
   }

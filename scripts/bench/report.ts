@@ -12,8 +12,10 @@ export interface ScenarioResult {
   details?: Record<string, unknown>
   api?: LoadResult
   ceiling?: LoadResult
-  /** api req/s ÷ ceiling req/s */
+  /** api req/s ÷ ceiling req/s, over all rounds */
   ratio?: number
+  /** The same per round (the API and the ceiling measured back to back) */
+  roundRatios?: number[]
   /** Why the scenario could not be measured. */
   failure?: string
 }
