@@ -1,5 +1,4 @@
 import type { FastifyReply } from 'fastify'
-import { COMPRESSION_THRESHOLD_BYTES, compressBody, type Encoding, negotiateEncoding, varyOnEncoding } from '../lib/compression.js'
 import { readContextOf } from '../db/read-context.js'
 import type { Cache, GetOptions, Loader } from './cache.js'
 
@@ -27,15 +26,13 @@ export function decodeResponse(stored: string): { headers: [string, string][]; b
 
 interface StoredResponse {
   headers: [string, string][]
+  /** The same Buffer on every hit of an entry: compression keeps its compressed variants with it. */
   body: Buffer
-  /** The body compressed, per encoding, made when a client first asks for it (big enough bodies only). */
-  compressed?: Partial<Record<Encoding, Buffer>>
 }
 
 const toStored = (stored: string): StoredResponse => {
   const { headers, body } = decodeResponse(stored)
-  const bytes = Buffer.from(body, 'utf8')
-  return bytes.length >= COMPRESSION_THRESHOLD_BYTES ? { headers, body: bytes, compressed: {} } : { headers, body: bytes }
+  return { headers, body: Buffer.from(body, 'utf8') }
 }
 
 /** Sends a stored response; a 304 when `notModified` accepts its ETag. */
@@ -44,14 +41,7 @@ export function sendStored(reply: FastifyReply, stored: StoredResponse, notModif
     reply.header(name, value)
     if (name === 'etag' && notModified?.(value)) return reply.code(304).send(null)
   }
-  reply.type('application/json; charset=utf-8')
-  const { compressed } = stored
-  if (!compressed) return reply.send(stored.body)
-  varyOnEncoding(reply)
-  const encoding = negotiateEncoding(reply.request.headers['accept-encoding'])
-  if (!encoding) return reply.send(stored.body)
-  const body = (compressed[encoding] ??= compressBody(stored.body, encoding))
-  return reply.header('content-encoding', encoding).header('content-length', body.length).send(body)
+  return reply.type('application/json; charset=utf-8').send(stored.body)
 }
 
 /**
@@ -69,13 +59,12 @@ export async function respondCached(
 ) {
   // A deferred rate-limit decision (deferRateLimit) was sent to Redis with this lookup: a refused request
   // gets its 429 before any answer, and before any database read.
-  const gate = reply.request.rateLimitGate ?? undefined
-  let stored: StoredResponse
-  if (cache) stored = await cache.getView(key, produce, gate ? { ...options, gate } : options, toStored)
-  else {
+  const gate = reply.request.rateLimitGate
+  if (!cache) {
     await gate
-    stored = toStored(await produce(readContextOf(reply.request.headers)))
+    return sendStored(reply, toStored(await produce(readContextOf(reply.request.headers))), notModified)
   }
+  const stored = await cache.getView(key, produce, gate ? { ...options, gate } : options, toStored)
   await gate
   return sendStored(reply, stored, notModified)
 }

@@ -132,10 +132,11 @@ export default fp(
     }
 
     app.addHook('onRequest', (request, reply, done) => {
-      const route = request.routeOptions.url
+      // routeOptions is a getter that builds a new object: read once.
+      const { url: route, config: routeConfig } = request.routeOptions
       if (EXEMPT.test(route ?? request.url)) return done()
       const gate = limit(request, reply, route)
-      if (request.routeOptions.config.deferRateLimit) {
+      if (routeConfig.deferRateLimit) {
         // Observed now so a refusal is never an unhandled rejection; the handler awaits it before answering.
         gate.catch(ignore)
         request.rateLimitGate = gate
