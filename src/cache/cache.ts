@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { Counter, type Registry } from 'prom-client'
 import type { ReadContext } from '../db/read-context.js'
+import type { RateLimitGate } from '../rate-limit/gate.js'
 import type { RedisConnection } from '../redis/connection.js'
 import { type CacheStore, EPOCH_TAG } from './store.js'
 
@@ -14,10 +15,11 @@ export interface GetOptions {
   /** Seconds; CACHE_TTL_SECONDS when unset. */
   ttl?: number
   /**
-   * Awaited before the loader runs (and before joining another lookup's load): a request's pending
-   * rate-limit decision, so a refused request never reaches the database. Hits do not wait for it here.
+   * A request's pending rate-limit decision: carried by the version lookup where the store can (else sent
+   * alongside it), and waited for before the loader runs or joins another lookup's load, so a refused
+   * request never reaches the database. Hits do not wait for it here.
    */
-  gate?: Promise<unknown>
+  gate?: RateLimitGate
 }
 
 export function createCacheMetrics(registry: Registry) {
@@ -107,23 +109,34 @@ export class Cache {
     const cache = options.name
     if (redis && (!redis.available() || (this.bypassUntil !== 0 && Date.now() < this.bypassUntil))) {
       metrics.fallbacks.inc({ cache })
-      await options.gate
+      await options.gate?.wait()
       return { value: await this.direct(loader) }
     }
     const tags = [EPOCH_TAG, ...options.tags]
+    const { gate } = options
+    const carry = gate && this.store.versionsWithLimit ? this.store.versionsWithLimit.bind(this.store) : undefined
+    // Without a store that carries it, the decision goes out now, in the same pipeline as the lookup.
+    if (gate && !carry) void gate.wait()
+    const versionsOf = (): Promise<string> => {
+      const call = carry && gate?.take()
+      if (!call) return this.store.versions(tags)
+      const both = carry(tags, call)
+      gate?.settle(both.then((reply) => reply.limit))
+      return both.then((reply) => reply.versions)
+    }
     let versions: string
     try {
       const local = this.localEntry(key)
       let stored: string | null
       if (local) {
-        versions = await this.guard(() => this.store.versions(tags))
+        versions = await this.guard(versionsOf)
         if (versions === local.versions) {
           metrics.hits.inc({ cache })
           return { value: local.value, entry: local }
         }
         stored = await this.guard(() => this.store.read(key))
       } else {
-        ;[versions, stored] = await this.guard(() => Promise.all([this.store.versions(tags), this.store.read(key)]))
+        ;[versions, stored] = await this.guard(() => Promise.all([versionsOf(), this.store.read(key)]))
       }
       if (stored !== null) {
         const newline = stored.indexOf('\n')
@@ -137,11 +150,11 @@ export class Cache {
       metrics.errors.inc({ cache })
       metrics.fallbacks.inc({ cache })
       this.options.log.debug({ err, cache }, 'cache lookup failed; using the loader')
-      await options.gate
+      await gate?.wait()
       return { value: await this.direct(loader) }
     }
     metrics.misses.inc({ cache })
-    await options.gate
+    await gate?.wait()
     // Concurrent misses with the same versions share one load; a lookup after a write sees other versions
     // and starts its own, so it never joins a load that may have read the data before the write.
     const value = await this.flight(`${key}\u0000${versions}`, async (context) => {

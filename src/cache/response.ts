@@ -57,14 +57,14 @@ export async function respondCached(
   produce: Loader,
   notModified?: (etag: string) => boolean
 ) {
-  // A deferred rate-limit decision (deferRateLimit) was sent to Redis with this lookup: a refused request
-  // gets its 429 before any answer, and before any database read.
+  // A deferred rate-limit decision (deferRateLimit) rides with the cache lookup: a refused request gets its
+  // 429 before any answer, and before any database read.
   const gate = reply.request.rateLimitGate
   if (!cache) {
-    await gate
+    await gate?.wait()
     return sendStored(reply, toStored(await produce(readContextOf(reply.request.headers))), notModified)
   }
   const stored = await cache.getView(key, produce, gate ? { ...options, gate } : options, toStored)
-  await gate
+  await gate?.wait()
   return sendStored(reply, stored, notModified)
 }

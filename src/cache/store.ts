@@ -1,3 +1,4 @@
+import { GCRA_LUA, type GcraCall, type GcraReply } from '../rate-limit/gcra.js'
 import type { RedisClient } from '../redis/connection.js'
 
 /**
@@ -12,6 +13,11 @@ export interface CacheStore {
   read(key: string): Promise<string | null>
   write(key: string, value: string, ttlSeconds: number): Promise<void>
   bump(tags: string[]): Promise<void>
+  /**
+   * As versions, making a rate-limit decision in the same call (one round trip, one command). Only where
+   * the limiter's key may share a script with the tags: not in a cluster, where they live in other slots.
+   */
+  versionsWithLimit?(tags: string[], limit: GcraCall): Promise<{ versions: string; limit: GcraReply }>
 }
 
 export const EPOCH_TAG = '~epoch'
@@ -76,9 +82,28 @@ const VERSIONS = `${FRESH}
 for _, key in ipairs(KEYS) do redis.call('SET', key, fresh, 'NX') end
 return redis.call('MGET', unpack(KEYS))`
 
+// KEYS[1] the rate-limit key, then the tags; ARGV the policy. Answers the decision, then the versions.
+const VERSIONS_WITH_LIMIT = `${GCRA_LUA}
+local reply = gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
+local versions = redis.call('MGET', unpack(KEYS, 2))
+local fresh
+for i = 1, #KEYS - 1 do
+  if not versions[i] then
+    if not fresh then
+      local t = redis.call('TIME')
+      fresh = t[1] .. string.format('%06d', t[2])
+    end
+    redis.call('SET', KEYS[i + 1], fresh, 'NX')
+    versions[i] = fresh
+  end
+  reply[i + 3] = versions[i]
+end
+return reply`
+
 type ScriptClient = RedisClient & {
   cacheBump(numKeys: number, ...keys: string[]): Promise<number>
   cacheVersions(numKeys: number, ...keys: string[]): Promise<(string | null)[]>
+  cacheVersionsWithLimit(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, number, number, ...string[]]>
 }
 
 /**
@@ -96,8 +121,10 @@ export class RedisStore implements CacheStore {
     if (!('cacheBump' in client)) {
       client.defineCommand('cacheBump', { lua: BUMP })
       client.defineCommand('cacheVersions', { lua: VERSIONS })
+      client.defineCommand('cacheVersionsWithLimit', { lua: VERSIONS_WITH_LIMIT })
     }
     this.client = client as ScriptClient
+    if (client.isCluster) this.versionsWithLimit = undefined
   }
 
   private tagKey = (tag: string) => `{${this.prefix}t}:${tag}`
@@ -108,6 +135,12 @@ export class RedisStore implements CacheStore {
     let values = await this.client.mget(...keys)
     if (values.some((v) => v === null)) values = await this.client.cacheVersions(keys.length, ...keys)
     return values.join(',')
+  }
+
+  async versionsWithLimit?(tags: string[], limit: GcraCall): Promise<{ versions: string; limit: GcraReply }> {
+    const keys = tags.map(this.tagKey)
+    const reply = await this.client.cacheVersionsWithLimit(keys.length + 1, limit.key, ...keys, limit.windowMs, limit.max)
+    return { versions: reply.slice(3).join(','), limit: [reply[0], reply[1], reply[2]] }
   }
 
   read(key: string): Promise<string | null> {

@@ -52,23 +52,38 @@ export class MemoryLimiter {
   }
 }
 
-// The same arithmetic in one script, on Redis's clock so instances' clocks do not matter.
-const GCRA = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local window = tonumber(ARGV[1]) * 1000
-local interval = window / tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1])) or 0
-local start = math.max(tat, now)
-local nxt = start + interval
-if nxt - now > window then
-  return {0, 0, math.max(1, math.ceil((nxt - window - now) / 1000000))}
+// The same arithmetic in Lua, on Redis's clock so instances' clocks do not matter. A function, so the cache's
+// lookup script can make the decision in the same call (see RedisStore.versionsWithLimit).
+export const GCRA_LUA = `
+local function gcra(key, windowMs, max)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local window = windowMs * 1000
+  local interval = window / max
+  local tat = tonumber(redis.call('GET', key)) or 0
+  local start = math.max(tat, now)
+  local nxt = start + interval
+  if nxt - now > window then
+    return {0, 0, math.max(1, math.ceil((nxt - window - now) / 1000000))}
+  end
+  redis.call('SET', key, string.format('%.0f', nxt), 'PX', math.ceil((nxt - now) / 1000) + 1000)
+  return {1, math.min(max - 1, math.floor((window - (nxt - now)) / interval + 1e-9)), math.max(1, math.ceil((nxt - now) / 1000000))}
 end
-redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX', math.ceil((nxt - now) / 1000) + 1000)
-return {1, math.min(tonumber(ARGV[2]) - 1, math.floor((window - (nxt - now)) / interval + 1e-9)), math.max(1, math.ceil((nxt - now) / 1000000))}
 `
 
-type GcraClient = RedisClient & { rateLimitGcra(key: string, windowMs: number, max: number): Promise<[number, number, number]> }
+/** One decision to make in Redis: the client's full key and its policy. */
+export interface GcraCall {
+  key: string
+  windowMs: number
+  max: number
+}
+
+/** What the script answers: allowed (1/0), remaining, seconds. */
+export type GcraReply = [number, number, number]
+
+export const toDecision = ([allowed, remaining, resetSeconds]: GcraReply): Decision => ({ allowed: allowed === 1, remaining, resetSeconds })
+
+type GcraClient = RedisClient & { rateLimitGcra(key: string, windowMs: number, max: number): Promise<GcraReply> }
 
 export class RedisLimiter {
   private readonly client: GcraClient
@@ -77,12 +92,17 @@ export class RedisLimiter {
     client: RedisClient,
     private readonly prefix: string
   ) {
-    if (!('rateLimitGcra' in client)) client.defineCommand('rateLimitGcra', { numberOfKeys: 1, lua: GCRA })
+    if (!('rateLimitGcra' in client)) {
+      client.defineCommand('rateLimitGcra', { numberOfKeys: 1, lua: `${GCRA_LUA}return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))` })
+    }
     this.client = client as GcraClient
   }
 
-  async decide(key: string, policy: Policy): Promise<Decision> {
-    const [allowed, remaining, resetSeconds] = await this.client.rateLimitGcra(`${this.prefix}rl:${key}`, policy.windowMs, policy.max)
-    return { allowed: allowed === 1, remaining, resetSeconds }
+  call(key: string, policy: Policy): GcraCall {
+    return { key: `${this.prefix}rl:${key}`, windowMs: policy.windowMs, max: policy.max }
+  }
+
+  send({ key, windowMs, max }: GcraCall): Promise<GcraReply> {
+    return this.client.rateLimitGcra(key, windowMs, max)
   }
 }

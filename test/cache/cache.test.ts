@@ -2,7 +2,10 @@
 import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
 import type { ReadContext } from '../../src/db/read-context.js'
-import { apiKey, bearer, build, type TestApp } from '../helper.js'
+import { Redis } from 'ioredis'
+import { RedisStore } from '../../src/cache/store.js'
+import { RedisLimiter } from '../../src/rate-limit/gcra.js'
+import { apiKey, bearer, build, defer, type TestApp } from '../helper.js'
 import { redisPrefix, redisTest, sleep } from '../redis-helper.js'
 
 type Backend = 'memory' | 'redis'
@@ -139,4 +142,27 @@ test('when CACHE_ENABLED=false, then reads go to the database every time', async
   await app.inject({ method: 'GET', url: `/api/v1/products/${product.id}` })
   await app.db.primary.query("UPDATE products SET name = 'direct' WHERE id = $1", [product.id])
   assert.equal((await app.inject({ method: 'GET', url: `/api/v1/products/${product.id}` })).json().data.name, 'direct')
+})
+
+redisTest('when the version lookup carries a rate-limit decision, then it answers the versions a plain lookup sees and decides on the same quota', async (t, url) => {
+  const client = new Redis(url)
+  defer(t, () => client.quit())
+  const prefix = redisPrefix(t, url)
+  const store = new RedisStore(client, prefix)
+  const limiter = new RedisLimiter(client, prefix)
+  assert.ok(store.versionsWithLimit, 'a single Redis carries the decision')
+  const call = limiter.call('default:ip:192.0.2.1', { name: 'default', max: 2, windowMs: 60_000 })
+  const first = await store.versionsWithLimit(['a', 'b'], call)
+  assert.equal(first.versions, await store.versions(['a', 'b']), 'missing tags got the versions later lookups see')
+  assert.deepEqual(first.limit.slice(0, 2), [1, 1])
+  assert.deepEqual((await limiter.send(call)).slice(0, 2), [1, 0], 'the decision sent alone counts on the same key')
+  const refused = await store.versionsWithLimit(['a', 'b'], call)
+  assert.equal(refused.limit[0], 0)
+  assert.ok(refused.limit[2] >= 29 && refused.limit[2] <= 30, `one request is free again in 60/2 s, got ${refused.limit[2]}`)
+  assert.equal(refused.versions, first.versions, 'a refusal still answers the versions')
+  await store.bump(['b'])
+  const [a, b] = (await store.versionsWithLimit(['a', 'b'], call)).versions.split(',')
+  const [a0, b0] = first.versions.split(',')
+  assert.equal(a, a0)
+  assert.notEqual(b, b0)
 })

@@ -97,6 +97,19 @@ for (const backend of ['memory', 'redis'] as const) {
     assert.deepEqual([await get(), await get()], [200, 429])
   })
 
+  backendTest(backend, 'when a client mixes cached reads (misses and hits) with other routes, then all draw on one quota, one decision each', async (t, env) => {
+    // With Redis, a cached read's decision rides in its cache lookup script; other routes send it alone.
+    const app = await build(t, env)
+    const urls = ['/api/v1/products?limit=1', '/no/such/route', '/api/v1/products?limit=1', '/api/v1/categories', '/no/such/route', '/api/v1/products?limit=1', '/no/such/route']
+    const answers = []
+    for (const url of urls) answers.push(await app.inject({ method: 'GET', url }))
+    assert.deepEqual(answers.map((r) => r.statusCode), [200, 404, 200, 200, 404, 429, 429])
+    assert.deepEqual(answers.map((r) => checkDraftHeaders(r.headers).r), [4, 3, 2, 1, 0, 0, 0])
+    const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body
+    assert.match(metrics, new RegExp(`rate_limit_decisions_total\\{backend="${backend}",outcome="allowed"\\} 5\n`))
+    assert.match(metrics, new RegExp(`rate_limit_decisions_total\\{backend="${backend}",outcome="denied"\\} 2\n`))
+  })
+
   backendTest(backend, 'when a cached read route is over quota, then its 429 comes before any database read, and its errors carry the RateLimit headers', async (t, env) => {
     // Cached reads send the decision together with the cache lookup and wait for it before answering.
     const app = await build(t, { ...env, RATE_LIMIT_MAX_REQUESTS: '4' })

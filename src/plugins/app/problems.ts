@@ -115,7 +115,7 @@ export default fp(
       // A deferred rate-limit decision (deferRateLimit) comes first: a refused request gets its 429, and
       // every answer carries the RateLimit headers.
       request.rateLimitGate = null
-      return gate.then(
+      return gate.wait().then(
         () => handle(err, request, reply),
         (refusal: unknown) => handle(refusal, request, reply)
       )

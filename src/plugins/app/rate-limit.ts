@@ -3,8 +3,10 @@ import fp from 'fastify-plugin'
 import { Counter } from 'prom-client'
 import { AppError } from '../../errors.js'
 import { findActiveKey } from '../../modules/api-keys/repository.js'
-import { type Decision, MemoryLimiter, RedisLimiter } from '../../rate-limit/gcra.js'
+import { RateLimitGate } from '../../rate-limit/gate.js'
+import { type Decision, type GcraCall, type GcraReply, MemoryLimiter, RedisLimiter, toDecision } from '../../rate-limit/gcra.js'
 import { type Policy, parseRules, selectPolicy } from '../../rate-limit/rules.js'
+import type { RedisConnection } from '../../redis/connection.js'
 
 const EXEMPT = /^\/(health(\/|$)|metrics$)/
 const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/
@@ -19,18 +21,16 @@ interface Identity {
 declare module 'fastify' {
   interface FastifyContextConfig {
     /**
-     * The handler awaits `request.rateLimitGate` itself (respondCached does), so the decision and the
-     * handler's first Redis command go out in one round trip. Without it, onRequest waits for the decision.
+     * The handler waits for `request.rateLimitGate` itself (respondCached does), so the decision rides with
+     * the handler's first Redis call. Without it, onRequest waits for the decision.
      */
     deferRateLimit?: boolean
   }
   interface FastifyRequest {
-    /** On deferRateLimit routes: settles once the request may go on; rejects with the 429 otherwise. */
-    rateLimitGate: Promise<void> | null
+    /** On deferRateLimit routes with Redis: the decision still to be made (see RateLimitGate). */
+    rateLimitGate: RateLimitGate | null
   }
 }
-
-const ignore = () => {}
 
 /** A quota item as draft-ietf-httpapi-ratelimit-headers-10 writes it (Structured Fields). */
 const policyHeader = (policy: Policy) => `"${policy.name}";q=${policy.max};w=${Math.ceil(policy.windowMs / 1000)}`
@@ -83,66 +83,86 @@ export default fp(
       return identity
     }
 
-    async function identify(request: FastifyRequest): Promise<Identity> {
+    /** The client's identity, at once unless an API key must be looked up. */
+    function identify(request: FastifyRequest): Identity | Promise<Identity> {
       const header = request.headers.authorization
       const token = header ? BEARER.exec(header)?.[1] : undefined
+      const anonymous = () => ({ key: `ip:${request.ip}` })
+      if (!token || token.length > 200) return anonymous()
       // An unknown or revoked key counts against the address, so made-up keys are no way around the limit.
-      const byKey = token && token.length <= 200 ? await apiKeyOf(token) : null
-      return byKey ?? { key: `ip:${request.ip}` }
+      const byKey = apiKeyOf(token)
+      return byKey instanceof Promise ? byKey.then((identity) => identity ?? anonymous()) : (byKey ?? anonymous())
     }
 
-    /** Decides, sets the RateLimit headers, and throws the 429 when the quota is used up. */
-    async function limit(request: FastifyRequest, reply: FastifyReply, route: string | undefined): Promise<void> {
-      const identity = await identify(request)
-      const policy = selectPolicy(rules, anonymous, request.method, route, identity.role)
-      const decision = await decide(`${policy.name}:${identity.key}`, policy)
+    /** Sets the RateLimit headers and throws the 429 when the quota is used up. */
+    function apply(reply: FastifyReply, route: string | undefined, policy: Policy, decision: Decision): void {
       reply.header('ratelimit-policy', policyHeader(policy))
       reply.header('ratelimit', stateHeader(policy, decision))
-      if (!decision.allowed) {
-        exceeded.inc({ route: route ?? 'unmatched' })
-        throw new AppError(
-          'QUOTA_EXCEEDED',
-          `The "${policy.name}" quota of ${policy.max} requests per ${Math.ceil(policy.windowMs / 1000)} s is used up; retry in ${decision.resetSeconds} s`,
-          undefined,
-          { 'retry-after': String(decision.resetSeconds) }
-        )
+      if (decision.allowed) return
+      exceeded.inc({ route: route ?? 'unmatched' })
+      throw new AppError(
+        'QUOTA_EXCEEDED',
+        `The "${policy.name}" quota of ${policy.max} requests per ${Math.ceil(policy.windowMs / 1000)} s is used up; retry in ${decision.resetSeconds} s`,
+        undefined,
+        { 'retry-after': String(decision.resetSeconds) }
+      )
+    }
+
+    /** Redis's answer, or on any failure the per-instance memory limiter's. */
+    async function conclude(redisReply: Promise<GcraReply>, key: string, policy: Policy): Promise<Decision> {
+      try {
+        const decision = toDecision(await redisReply)
+        if (onFallback) {
+          onFallback = false
+          app.log.warn('rate limiting is shared through redis again')
+        }
+        decisions.inc({ backend: 'redis', outcome: decision.allowed ? 'allowed' : 'denied' })
+        return decision
+      } catch {
+        if (!onFallback) {
+          onFallback = true
+          app.log.warn({ divisor: config.RATE_LIMIT_FALLBACK_DIVISOR }, 'redis unavailable: rate limiting falls back to per-instance memory')
+        }
+        return decideInMemory(key, policy, 'memory_fallback')
       }
     }
 
-    async function decide(key: string, policy: Policy): Promise<Decision> {
-      if (shared && redis) {
-        try {
-          const decision = await redis.run(() => shared.decide(key, policy))
-          if (onFallback) {
-            onFallback = false
-            app.log.warn('rate limiting is shared through redis again')
-          }
-          decisions.inc({ backend: 'redis', outcome: decision.allowed ? 'allowed' : 'denied' })
-          return decision
-        } catch {
-          if (!onFallback) {
-            onFallback = true
-            app.log.warn({ divisor: config.RATE_LIMIT_FALLBACK_DIVISOR }, 'redis unavailable: rate limiting falls back to per-instance memory')
-          }
-        }
-      }
+    function decideInMemory(key: string, policy: Policy, backend: 'memory' | 'memory_fallback'): Decision {
       const decision = memory.decide(key, policy)
-      decisions.inc({ backend: shared ? 'memory_fallback' : 'memory', outcome: decision.allowed ? 'allowed' : 'denied' })
+      decisions.inc({ backend, outcome: decision.allowed ? 'allowed' : 'denied' })
       return decision
+    }
+
+    const sendAlone = (call: GcraCall): Promise<GcraReply> => (redis as RedisConnection).run(() => (shared as RedisLimiter).send(call))
+
+    /** Decides now (waiting for Redis when shared); throws the 429. */
+    async function limit(request: FastifyRequest, reply: FastifyReply, route: string | undefined, identity: Identity): Promise<void> {
+      const policy = selectPolicy(rules, anonymous, request.method, route, identity.role)
+      const key = `${policy.name}:${identity.key}`
+      const decision = shared ? await conclude(sendAlone(shared.call(key, policy)), key, policy) : decideInMemory(key, policy, 'memory')
+      apply(reply, route, policy, decision)
+    }
+
+    /** A decision the handler's first Redis call may carry (see RateLimitGate). */
+    function gate(request: FastifyRequest, reply: FastifyReply, route: string | undefined, identity: Identity, limiter: RedisLimiter) {
+      const policy = selectPolicy(rules, anonymous, request.method, route, identity.role)
+      const key = `${policy.name}:${identity.key}`
+      return new RateLimitGate(limiter.call(key, policy), sendAlone, async (redisReply) => {
+        apply(reply, route, policy, await conclude(redisReply, key, policy))
+      })
     }
 
     app.addHook('onRequest', (request, reply, done) => {
       // routeOptions is a getter that builds a new object: read once.
       const { url: route, config: routeConfig } = request.routeOptions
       if (EXEMPT.test(route ?? request.url)) return done()
-      const gate = limit(request, reply, route)
-      if (routeConfig.deferRateLimit) {
-        // Observed now so a refusal is never an unhandled rejection; the handler awaits it before answering.
-        gate.catch(ignore)
-        request.rateLimitGate = gate
+      const identity = identify(request)
+      if (shared && routeConfig.deferRateLimit && !(identity instanceof Promise)) {
+        request.rateLimitGate = gate(request, reply, route, identity, shared)
         return done()
       }
-      gate.then(() => done(), done)
+      const decided = identity instanceof Promise ? identity.then((id) => limit(request, reply, route, id)) : limit(request, reply, route, identity)
+      decided.then(() => done(), done)
     })
   },
   { name: 'rate-limit', dependencies: ['metrics', 'redis', 'db'] }
