@@ -138,6 +138,13 @@ test('when an allowed origin calls, then it gets CORS headers and a working pref
   })
   assert.equal(otherPreflight.headers['access-control-allow-origin'], undefined)
   assert.equal(otherPreflight.headers['access-control-allow-methods'], undefined)
+  assert.equal(otherPreflight.statusCode, 405, 'no preflight: OPTIONS is answered as a method the path does not have')
+  assert.equal(otherPreflight.headers.allow, 'GET, POST, HEAD')
+  const plainOptions = await app.inject({ method: 'OPTIONS', url: '/no/such/path' })
+  assert.equal(plainOptions.statusCode, 404)
+  const incomplete = await app.inject({ method: 'OPTIONS', url: '/api/v1/products', headers: { origin: 'https://shop.example' } })
+  assert.equal(incomplete.statusCode, 400, 'a preflight must name the method it asks for')
+  for (const res of [listed, preflight, other, otherPreflight, plainOptions]) assert.match(String(res.headers.vary), /\bOrigin\b/)
 })
 
 async function clientIp(t: Parameters<typeof build>[0], trustProxy: string | undefined, remoteAddress: string, forwarded: string) {
