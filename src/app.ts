@@ -42,16 +42,15 @@ class RequestLog extends LogController {
   override incomingRequest() {}
 
   override requestCompleted(_err: unknown, request: FastifyRequest, reply: FastifyReply) {
+    const status = reply.statusCode
+    const level = status >= 500 ? 'error' : 'info'
+    // pino's: no line is built when its level is off (LOG_LEVEL=warn or higher).
+    const log = request.log as FastifyRequest['log'] & { isLevelEnabled?: (level: string) => boolean }
+    if (log.isLevelEnabled && !log.isLevelEnabled(level)) return
     const route = request.routeOptions.url ?? 'unmatched'
-    const line = {
-      method: request.method,
-      route,
-      status: reply.statusCode,
-      ms: Math.round(reply.elapsedTime * 100) / 100,
-      ip: request.ip
-    }
-    if (reply.statusCode >= 500) request.log.error(line, 'request completed')
-    else if (reply.statusCode >= 400 || !QUIET_ROUTES.test(route)) request.log.info(line, 'request completed')
+    if (status < 400 && QUIET_ROUTES.test(route)) return
+    const line = { method: request.method, route, status, ms: Math.round(reply.elapsedTime * 100) / 100, ip: request.ip }
+    request.log[level](line, 'request completed')
   }
 }
 

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { Counter, type Registry } from 'prom-client'
+import { HotCounter } from '../lib/hot-counter.js'
 import type { ReadContext } from '../db/read-context.js'
 import type { RateLimitGate } from '../rate-limit/gate.js'
 import type { RedisConnection } from '../redis/connection.js'
@@ -25,7 +26,9 @@ export interface GetOptions {
 export function createCacheMetrics(registry: Registry) {
   const labelNames = ['cache'] as const
   return {
-    hits: new Counter({ name: 'cache_hits_total', help: 'Cache lookups answered from the cache', labelNames, registers: [registry] }),
+    // Counted on every hit: see HotCounter. One labels object per cache name.
+    hits: new HotCounter({ name: 'cache_hits_total', help: 'Cache lookups answered from the cache', labelNames, registers: [registry] }),
+    hitLabels: HotCounter.labelsBy((cache: string) => ({ cache })),
     misses: new Counter({ name: 'cache_misses_total', help: 'Cache lookups that ran the loader', labelNames, registers: [registry] }),
     errors: new Counter({ name: 'cache_errors_total', help: 'Cache operations that failed in the store', labelNames, registers: [registry] }),
     fallbacks: new Counter({
@@ -38,6 +41,10 @@ export function createCacheMetrics(registry: Registry) {
 }
 
 export type CacheMetrics = ReturnType<typeof createCacheMetrics>
+
+type CarriedReply = Awaited<ReturnType<Required<CacheStore>['versionsWithLimit']>>
+const replyLimit = (reply: CarriedReply) => reply.limit
+const replyVersions = (reply: CarriedReply) => reply.versions
 
 interface LocalEntry {
   versions: string
@@ -114,16 +121,10 @@ export class Cache {
     }
     const tags = [EPOCH_TAG, ...options.tags]
     const { gate } = options
-    const carry = gate && this.store.versionsWithLimit ? this.store.versionsWithLimit.bind(this.store) : undefined
+    const carries = gate !== undefined && this.store.versionsWithLimit !== undefined
     // Without a store that carries it, the decision goes out now, in the same pipeline as the lookup.
-    if (gate && !carry) void gate.wait()
-    const versionsOf = (): Promise<string> => {
-      const call = carry && gate?.take()
-      if (!call) return this.store.versions(tags)
-      const both = carry(tags, call)
-      gate?.settle(both.then((reply) => reply.limit))
-      return both.then((reply) => reply.versions)
-    }
+    if (gate && !carries) void gate.wait()
+    const versionsOf = carries ? () => this.versionsCarrying(tags, gate) : () => this.store.versions(tags)
     let versions: string
     try {
       const local = this.localEntry(key)
@@ -131,7 +132,7 @@ export class Cache {
       if (local) {
         versions = await this.guard(versionsOf)
         if (versions === local.versions) {
-          metrics.hits.inc({ cache })
+          metrics.hits.inc(metrics.hitLabels(cache))
           return { value: local.value, entry: local }
         }
         stored = await this.guard(() => this.store.read(key))
@@ -141,7 +142,7 @@ export class Cache {
       if (stored !== null) {
         const newline = stored.indexOf('\n')
         if (stored.slice(0, newline) === versions) {
-          metrics.hits.inc({ cache })
+          metrics.hits.inc(metrics.hitLabels(cache))
           const value = stored.slice(newline + 1)
           return { value, entry: this.remember(key, versions, value, options) }
         }
@@ -186,6 +187,16 @@ export class Cache {
       this.options.log.warn({ err: (err as Error).message, tags }, 'cache invalidation missed; the cache is bypassed until redis recovers')
       redis.breaker.open()
     }
+  }
+
+  /** The versions, with the gate's rate-limit decision made in the same call while it is still to be made. */
+  private versionsCarrying(tags: string[], gate: RateLimitGate): Promise<string> {
+    const call = gate.take()
+    const store = this.store as Required<CacheStore>
+    if (!call) return store.versions(tags)
+    const both = store.versionsWithLimit(tags, call)
+    gate.settle(both.then(replyLimit))
+    return both.then(replyVersions)
   }
 
   /**

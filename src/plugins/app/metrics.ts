@@ -1,5 +1,6 @@
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { HotCounter } from '../../lib/hot-counter.js'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import { AppError } from '../../errors.js'
 
@@ -30,7 +31,7 @@ export function createMetrics() {
     }),
     connections: new Gauge({ name: 'http_open_connections', help: 'Open client connections', registers: [registry] }),
     errors: new Counter({ name: 'http_errors_total', help: 'Error responses by error code', labelNames: ['code'], registers: [registry] }),
-    operations: new Counter({
+    operations: new HotCounter({
       name: 'catalog_operations_total',
       help: 'Successful catalog operations by entity and kind',
       labelNames: ['entity', 'operation'],
@@ -74,13 +75,20 @@ export default fp(
       reply.raw.once('close', closed)
       done()
     })
+    const operationLabels = new WeakMap<[string, string], { entity: string; operation: string }>()
     app.addHook('onResponse', (request, reply, done) => {
+      // routeOptions is a getter that builds a new object: read once.
+      const { url, config: routeConfig } = request.routeOptions
       // The route template, never the raw URL: label cardinality stays bounded.
-      const labels = { method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: reply.statusCode }
+      const labels = { method: request.method, route: url ?? 'unmatched', status_code: reply.statusCode }
       metrics.requests.inc(labels)
       metrics.duration.observe(labels, reply.elapsedTime / 1000)
-      const operation = request.routeOptions.config.operation
-      if (operation && reply.statusCode < 400) metrics.operations.inc({ entity: operation[0], operation: operation[1] })
+      const operation = routeConfig.operation
+      if (operation && reply.statusCode < 400) {
+        let counted = operationLabels.get(operation)
+        if (!counted) operationLabels.set(operation, (counted = { entity: operation[0], operation: operation[1] }))
+        metrics.operations.inc(counted)
+      }
       done()
     })
 

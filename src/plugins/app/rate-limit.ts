@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { Counter } from 'prom-client'
+import { HotCounter } from '../../lib/hot-counter.js'
 import { AppError } from '../../errors.js'
 import { findActiveKey } from '../../modules/api-keys/repository.js'
 import { RateLimitGate } from '../../rate-limit/gate.js'
@@ -12,6 +13,8 @@ const EXEMPT = /^\/(health(\/|$)|metrics$)/
 const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/
 const KEY_CACHE_MS = 60_000
 const KEY_CACHE_MAX = 10_000
+
+type Backend = 'redis' | 'memory' | 'memory_fallback'
 
 interface Identity {
   key: string
@@ -32,8 +35,13 @@ declare module 'fastify' {
   }
 }
 
-/** A quota item as draft-ietf-httpapi-ratelimit-headers-10 writes it (Structured Fields). */
-const policyHeader = (policy: Policy) => `"${policy.name}";q=${policy.max};w=${Math.ceil(policy.windowMs / 1000)}`
+/** A quota item as draft-ietf-httpapi-ratelimit-headers-10 writes it (Structured Fields); made once per policy. */
+const policyHeaders = new WeakMap<Policy, string>()
+function policyHeader(policy: Policy): string {
+  let header = policyHeaders.get(policy)
+  if (header === undefined) policyHeaders.set(policy, (header = `"${policy.name}";q=${policy.max};w=${Math.ceil(policy.windowMs / 1000)}`))
+  return header
+}
 const stateHeader = (policy: Policy, decision: Decision) => `"${policy.name}";r=${decision.remaining};t=${decision.resetSeconds}`
 
 /**
@@ -53,12 +61,15 @@ export default fp(
     const memory = new MemoryLimiter(config.RATE_LIMIT_FALLBACK_MAX_CLIENTS, redis ? config.RATE_LIMIT_FALLBACK_DIVISOR : 1)
     const registers = [app.metrics.registry]
     const exceeded = new Counter({ name: 'rate_limit_exceeded_total', help: 'Requests refused with 429, by route', labelNames: ['route'], registers })
-    const decisions = new Counter({
+    const decisions = new HotCounter({
       name: 'rate_limit_decisions_total',
       help: 'Rate-limit decisions by backend (redis, memory, memory_fallback) and outcome',
       labelNames: ['backend', 'outcome'],
       registers
     })
+    const labelsOf = (backend: Backend) => ({ allowed: { backend, outcome: 'allowed' }, denied: { backend, outcome: 'denied' } })
+    const decisionLabels = { redis: labelsOf('redis'), memory: labelsOf('memory'), memory_fallback: labelsOf('memory_fallback') }
+    const countDecision = (backend: Backend, decision: Decision) => decisions.inc(decisionLabels[backend][decision.allowed ? 'allowed' : 'denied'])
     let onFallback = false
 
     const keys = new Map<string, { identity: Identity | null; expires: number }>()
@@ -116,7 +127,7 @@ export default fp(
           onFallback = false
           app.log.warn('rate limiting is shared through redis again')
         }
-        decisions.inc({ backend: 'redis', outcome: decision.allowed ? 'allowed' : 'denied' })
+        countDecision('redis', decision)
         return decision
       } catch {
         if (!onFallback) {
@@ -129,7 +140,7 @@ export default fp(
 
     function decideInMemory(key: string, policy: Policy, backend: 'memory' | 'memory_fallback'): Decision {
       const decision = memory.decide(key, policy)
-      decisions.inc({ backend, outcome: decision.allowed ? 'allowed' : 'denied' })
+      countDecision(backend, decision)
       return decision
     }
 
