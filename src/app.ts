@@ -24,6 +24,7 @@ import cors from './plugins/app/cors.js'
 import helmet from './plugins/external/helmet.js'
 import swagger from './plugins/external/swagger.js'
 import underPressure from './plugins/external/under-pressure.js'
+import { lazyChildLogger } from './lib/request-logger.js'
 import { ProblemSchema } from './lib/schemas.js'
 
 export interface AppOptions {
@@ -70,6 +71,7 @@ export function serverOptions(config: Config): FastifyServerOptions {
       ...(config.LOG_PRETTY && config.NODE_ENV === 'development' ? { transport: { target: 'pino-pretty' } } : {})
     },
     logController: new RequestLog(),
+    childLoggerFactory: lazyChildLogger,
     // A client's X-Request-Id is kept when well-formed, so one id follows a request across services.
     genReqId: (req) => {
       const given = req.headers['x-request-id']

@@ -47,3 +47,18 @@ test('when requests are served, then each gets one JSON line with method, route,
   assert.doesNotMatch(server.output(), new RegExp(secret), 'keys and cookies never reach the log')
   for (const line of lines) assert.ok(line.level !== undefined && line.time !== undefined, 'every line is pino JSON')
 })
+
+test('when LOG_LEVEL=warn, then successful requests write nothing and a failing one still logs with its request id', async (t) => {
+  // Request loggers become pino children only when they write: the id must still be on every line written.
+  const target = await createTestDatabase(t)
+  const server = await startServer(t, target, { ENABLE_TEST_ROUTES: 'true', LOG_LEVEL: 'warn' })
+  const send = (path: string, id: string) => fetch(`${server.url}${path}`, { headers: { 'x-request-id': id } })
+  assert.equal((await send('/api/v1/products?limit=1', 'warn-ok')).status, 200)
+  assert.equal((await send('/api/v1/products/999999', 'warn-404')).status, 404)
+  assert.equal((await send('/test/boom', 'warn-500')).status, 500)
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  const lines = logLines(server)
+  assert.deepEqual(lines.filter((l) => l.reqId === 'warn-ok' || l.reqId === 'warn-404'), [])
+  const failed = lines.filter((l) => l.reqId === 'warn-500')
+  assert.deepEqual(failed.map((l) => [l.level, l.msg]), [[50, 'request failed'], [50, 'request completed']])
+})
