@@ -1,5 +1,6 @@
 import { GCRA_LUA, type GcraCall, type GcraReply } from '../rate-limit/gcra.js'
 import type { RedisClient } from '../redis/connection.js'
+import { LuaScript } from '../redis/script.js'
 
 /**
  * Where entries and tag versions live. An entry is stored with the versions its tags had before its loader
@@ -83,7 +84,7 @@ for _, key in ipairs(KEYS) do redis.call('SET', key, fresh, 'NX') end
 return redis.call('MGET', unpack(KEYS))`
 
 // KEYS[1] the rate-limit key, then the tags; ARGV the policy. Answers the decision, then the versions.
-const VERSIONS_WITH_LIMIT = `${GCRA_LUA}
+const VERSIONS_WITH_LIMIT = new LuaScript(`${GCRA_LUA}
 local reply = gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
 local versions = redis.call('MGET', unpack(KEYS, 2))
 local fresh
@@ -98,12 +99,11 @@ for i = 1, #KEYS - 1 do
   end
   reply[i + 3] = versions[i]
 end
-return reply`
+return reply`)
 
 type ScriptClient = RedisClient & {
   cacheBump(numKeys: number, ...keys: string[]): Promise<number>
   cacheVersions(numKeys: number, ...keys: string[]): Promise<(string | null)[]>
-  cacheVersionsWithLimit(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, number, number, ...string[]]>
 }
 
 /**
@@ -121,7 +121,6 @@ export class RedisStore implements CacheStore {
     if (!('cacheBump' in client)) {
       client.defineCommand('cacheBump', { lua: BUMP })
       client.defineCommand('cacheVersions', { lua: VERSIONS })
-      client.defineCommand('cacheVersionsWithLimit', { lua: VERSIONS_WITH_LIMIT })
     }
     this.client = client as ScriptClient
     if (client.isCluster) this.versionsWithLimit = undefined
@@ -139,7 +138,8 @@ export class RedisStore implements CacheStore {
 
   async versionsWithLimit?(tags: string[], limit: GcraCall): Promise<{ versions: string; limit: GcraReply }> {
     const keys = tags.map(this.tagKey)
-    const reply = await this.client.cacheVersionsWithLimit(keys.length + 1, limit.key, ...keys, limit.windowMs, limit.max)
+    keys.unshift(limit.key)
+    const reply = await VERSIONS_WITH_LIMIT.run<[number, number, number, ...string[]]>(this.client, keys, [limit.windowMs, limit.max])
     return { versions: reply.slice(3).join(','), limit: [reply[0], reply[1], reply[2]] }
   }
 

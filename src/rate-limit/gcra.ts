@@ -1,4 +1,5 @@
 import type { RedisClient } from '../redis/connection.js'
+import { LuaScript } from '../redis/script.js'
 import type { Policy } from './rules.js'
 
 /** What a decision tells the client: remaining quota and seconds until it resets (or, when denied, until one is free). */
@@ -83,26 +84,19 @@ export type GcraReply = [number, number, number]
 
 export const toDecision = ([allowed, remaining, resetSeconds]: GcraReply): Decision => ({ allowed: allowed === 1, remaining, resetSeconds })
 
-type GcraClient = RedisClient & { rateLimitGcra(key: string, windowMs: number, max: number): Promise<GcraReply> }
+const DECIDE = new LuaScript(`${GCRA_LUA}return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))`)
 
 export class RedisLimiter {
-  private readonly client: GcraClient
-
   constructor(
-    client: RedisClient,
+    private readonly client: RedisClient,
     private readonly prefix: string
-  ) {
-    if (!('rateLimitGcra' in client)) {
-      client.defineCommand('rateLimitGcra', { numberOfKeys: 1, lua: `${GCRA_LUA}return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))` })
-    }
-    this.client = client as GcraClient
-  }
+  ) {}
 
   call(key: string, policy: Policy): GcraCall {
     return { key: `${this.prefix}rl:${key}`, windowMs: policy.windowMs, max: policy.max }
   }
 
   send({ key, windowMs, max }: GcraCall): Promise<GcraReply> {
-    return this.client.rateLimitGcra(key, windowMs, max)
+    return DECIDE.run<GcraReply>(this.client, [key], [windowMs, max])
   }
 }

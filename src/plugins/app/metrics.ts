@@ -12,7 +12,7 @@ export function createMetrics() {
   const labelNames = ['method', 'route', 'status_code'] as const
   return {
     registry,
-    requests: new Counter({ name: 'http_requests_total', help: 'HTTP requests answered', labelNames, registers: [registry] }),
+    requests: new HotCounter({ name: 'http_requests_total', help: 'HTTP requests answered', labelNames, registers: [registry] }),
     duration: new Histogram({
       name: 'http_request_duration_seconds',
       help: 'Time from request to response',
@@ -72,15 +72,28 @@ export default fp(
     }
     app.addHook('onRequest', (_request, reply, done) => {
       requestsInFlight.count++
-      reply.raw.once('close', closed)
+      // 'on', not 'once': the response emits 'close' once and is dropped after; no wrapper per request.
+      reply.raw.on('close', closed)
       done()
     })
     const operationLabels = new WeakMap<[string, string], { entity: string; operation: string }>()
+    // One labels object per route, method and status (HotCounter counts by object); keyed by the route's
+    // config object, which Fastify keeps per route.
+    type RequestLabels = { method: string; route: string; status_code: number }
+    const labelsByRoute = new WeakMap<object, Map<string, RequestLabels>>()
+    function requestLabels(routeConfig: object, method: string, route: string, status: number): RequestLabels {
+      let known = labelsByRoute.get(routeConfig)
+      if (!known) labelsByRoute.set(routeConfig, (known = new Map()))
+      const key = `${method} ${status}`
+      let labels = known.get(key)
+      if (!labels || labels.route !== route) known.set(key, (labels = { method, route, status_code: status }))
+      return labels
+    }
     app.addHook('onResponse', (request, reply, done) => {
       // routeOptions is a getter that builds a new object: read once.
       const { url, config: routeConfig } = request.routeOptions
       // The route template, never the raw URL: label cardinality stays bounded.
-      const labels = { method: request.method, route: url ?? 'unmatched', status_code: reply.statusCode }
+      const labels = requestLabels(routeConfig, request.method, url ?? 'unmatched', reply.statusCode)
       metrics.requests.inc(labels)
       metrics.duration.observe(labels, reply.elapsedTime / 1000)
       const operation = routeConfig.operation
