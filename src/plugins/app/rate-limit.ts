@@ -42,12 +42,14 @@ function policyHeader(policy: Policy): string {
   if (header === undefined) policyHeaders.set(policy, (header = `"${policy.name}";q=${policy.max};w=${Math.ceil(policy.windowMs / 1000)}`))
   return header
 }
+const byAddress = (request: FastifyRequest): Identity => ({ key: `ip:${request.ip}` })
 const stateHeader = (policy: Policy, decision: Decision) => `"${policy.name}";r=${decision.remaining};t=${decision.resetSeconds}`
 
 /**
  * Rate limiting in onRequest for every route but /health* and /metrics (unknown routes count too): one
- * GCRA script per decision in Redis, shared by all instances; an in-memory limiter without Redis, and per
- * instance (max / RATE_LIMIT_FALLBACK_DIVISOR) while Redis is unavailable.
+ * GCRA script per decision in Redis, shared by all instances (on deferRateLimit routes the decision rides in
+ * the cache's lookup script, see RateLimitGate); an in-memory limiter without Redis, and per instance
+ * (max / RATE_LIMIT_FALLBACK_DIVISOR) while Redis is unavailable.
  */
 export default fp(
   async (app) => {
@@ -98,11 +100,13 @@ export default fp(
     function identify(request: FastifyRequest): Identity | Promise<Identity> {
       const header = request.headers.authorization
       const token = header ? BEARER.exec(header)?.[1] : undefined
-      const anonymous = () => ({ key: `ip:${request.ip}` })
-      if (!token || token.length > 200) return anonymous()
-      // An unknown or revoked key counts against the address, so made-up keys are no way around the limit.
-      const byKey = apiKeyOf(token)
-      return byKey instanceof Promise ? byKey.then((identity) => identity ?? anonymous()) : (byKey ?? anonymous())
+      if (token && token.length <= 200) {
+        // An unknown or revoked key counts against the address, so made-up keys are no way around the limit.
+        const byKey = apiKeyOf(token)
+        if (byKey instanceof Promise) return byKey.then((identity) => identity ?? byAddress(request))
+        if (byKey) return byKey
+      }
+      return byAddress(request)
     }
 
     /** Sets the RateLimit headers and throws the 429 when the quota is used up. */
