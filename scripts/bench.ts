@@ -2,8 +2,9 @@
 //
 // Builds the API, prepares a PostgreSQL with the demo catalog, starts the production server in a child
 // process and measures a few typical requests with autocannon. Each scenario is followed by the same load on
-// a bare node:http server answering a body of the same size: the "ceiling" one Node.js process reaches on this
-// machine, so the ratio says how much of it the API keeps. Prints a table; writes the details as JSON.
+// two bare node:http servers, the "ceilings" one Node.js process reaches on this machine: one answering a body
+// of the same size, one replaying the API's exact answer (headers included). The ratios say how much of them
+// the API keeps. Prints a table; writes the details as JSON.
 import { randomBytes } from 'node:crypto'
 import os from 'node:os'
 import { freePort } from '../src/lib/free-port.js'
@@ -11,8 +12,8 @@ import { removeRedisKeys } from './redis-cleanup.js'
 import { projectRoot } from '../src/lib/project-root.js'
 import { generateKey } from '../src/modules/api-keys/repository.js'
 import { type BenchDatabase, countProducts, openDatabase, prepareCatalog, removeEarlierRunData, removeRunData } from './bench/database.js'
-import { startCeiling } from './bench/ceiling.js'
-import { type LoadSettings, measurePair, stopCurrentRun, WARMUP_SECONDS } from './bench/load.js'
+import { type Ceiling, startCeiling } from './bench/ceiling.js'
+import { type LoadResult, type LoadSettings, measureRounds, stopCurrentRun, WARMUP_SECONDS } from './bench/load.js'
 import { type BenchOptions, parseOptions, type ScenarioName, USAGE, UsageError } from './bench/options.js'
 import { Cleanup, elapsedSeconds, muteChildOutput, note, runCommand, spawnTracked, waitForHttp200 } from './bench/processes.js'
 import { defaultReportPath, formatTable, gitInfo, machineInfo, type ScenarioResult, writeReport } from './bench/report.js'
@@ -83,23 +84,33 @@ async function runScenario(name: ScenarioName, ctx: ScenarioContext, settings: L
     const scenario = await SCENARIOS[name](ctx)
     Object.assign(result, { description: scenario.description, details: scenario.details })
     const baseUrl = scenario.baseUrl ?? ctx.baseUrl
-    result.responseBytes = await probe(baseUrl, scenario)
-    note(`${name}: ${scenario.description} → ${scenario.expectStatus}, ${result.responseBytes} bytes`)
+    const { bytes, recorded } = await probe(baseUrl, scenario)
+    result.responseBytes = bytes
+    note(`${name}: ${scenario.description} → ${scenario.expectStatus}, ${bytes} bytes, ${recorded.headers.length} headers`)
 
-    const ceiling = await startCeiling(cleanup, result.responseBytes, scenario.expectStatus)
+    const servers: Ceiling[] = []
     try {
+      const ceiling = await startCeiling(cleanup, bytes, scenario.expectStatus)
+      servers.push(ceiling)
+      const exact = await startCeiling(cleanup, bytes, scenario.expectStatus, recorded)
+      servers.push(exact)
       note(
-        `${name}: ${WARMUP_SECONDS} s warm-up each, then ${settings.rounds} × (${Math.max(1, Math.round(settings.duration / settings.rounds))} s API, same against the ceiling of ${result.responseBytes} bytes)`
+        `${name}: ${WARMUP_SECONDS} s warm-up each, then ${settings.rounds} × (${Math.max(1, Math.round(settings.duration / settings.rounds))} s API, same against the ceiling of ${bytes} bytes, same against the exact ceiling)`
       )
-      const pair = await measurePair(baseUrl, ceiling.url, scenario.source, settings, name)
-      Object.assign(result, pair)
+      const rounds = await measureRounds(baseUrl, [ceiling.url, exact.url], scenario.source, settings, name)
+      result.api = rounds.api
+      ;[result.ceiling, result.exactCeiling] = rounds.ceilings
+      ;[result.roundRatios, result.exactRoundRatios] = rounds.roundRatios
     } finally {
-      await ceiling.stop()
+      for (const server of servers) await server.stop()
     }
-    const { api, ceiling: top } = result as Required<Pick<ScenarioResult, 'api' | 'ceiling'>>
+    const { api, ceiling: top, exactCeiling: exactTop } = result as Required<Pick<ScenarioResult, 'api' | 'ceiling' | 'exactCeiling'>>
     note(`${name}: ${api.reqPerSec} req/s, p99 ${api.latencyMs.p99} ms, non-2xx ${api.non2xx}, errors ${api.errors}`)
-    if (top.reqPerSec > 0) result.ratio = Math.round((api.reqPerSec / top.reqPerSec) * 10_000) / 10_000
+    const ratio = (of: LoadResult) => (of.reqPerSec > 0 ? Math.round((api.reqPerSec / of.reqPerSec) * 10_000) / 10_000 : undefined)
+    result.ratio = ratio(top)
+    result.exactRatio = ratio(exactTop)
     note(`${name}: ceiling ${top.reqPerSec} req/s → ratio ${result.ratio} (rounds: ${result.roundRatios?.join(', ')})`)
+    note(`${name}: exact ceiling ${exactTop.reqPerSec} req/s → ratio ${result.exactRatio} (rounds: ${result.exactRoundRatios?.join(', ')})`)
   } catch (err) {
     result.failure = (err as Error).message
     note(`${name} FAILED: ${result.failure}`)

@@ -138,36 +138,39 @@ function combine(runs: RawRun[]): LoadResult {
   }
 }
 
-export interface PairResult {
+export interface RoundsResult {
   api: LoadResult
-  ceiling: LoadResult
-  /** api ÷ ceiling request rate of each round, in order. */
-  roundRatios: number[]
+  /** One per ceiling, in the order given. */
+  ceilings: LoadResult[]
+  /** api ÷ ceiling request rate of each round, in order, one list per ceiling. */
+  roundRatios: number[][]
 }
 
 /**
- * The API and the ceiling, each warmed up for WARMUP_SECONDS, then measured in `rounds` alternating slices of
- * duration/rounds seconds: on a shared machine whose speed drifts, both sides see the same stretches of time.
+ * The API and each ceiling, each warmed up for WARMUP_SECONDS, then measured in `rounds` alternating slices of
+ * duration/rounds seconds: on a shared machine whose speed drifts, all sides see the same stretches of time.
  */
-export async function measurePair(
+export async function measureRounds(
   apiUrl: string,
-  ceilingUrl: string,
+  ceilingUrls: string[],
   source: RequestSource,
   settings: LoadSettings & { rounds: number },
   title: string
-): Promise<PairResult> {
+): Promise<RoundsResult> {
   await run(apiUrl, source, { ...settings, duration: WARMUP_SECONDS }, `${title} (warm-up)`)
-  await run(ceilingUrl, source, { ...settings, duration: WARMUP_SECONDS }, `${title} ceiling (warm-up)`)
+  for (const url of ceilingUrls) await run(url, source, { ...settings, duration: WARMUP_SECONDS }, `${title} ceiling (warm-up)`)
   const slice = { ...settings, duration: Math.max(1, Math.round(settings.duration / settings.rounds)) }
   const api: RawRun[] = []
-  const ceiling: RawRun[] = []
-  const roundRatios: number[] = []
+  const ceilings: RawRun[][] = ceilingUrls.map(() => [])
+  const roundRatios: number[][] = ceilingUrls.map(() => [])
   for (let i = 0; i < settings.rounds; i++) {
     const a = await run(apiUrl, source, slice, title)
-    const c = await run(ceilingUrl, source, slice, `${title} ceiling`)
     api.push(a)
-    ceiling.push(c)
-    roundRatios.push(c.requests > 0 ? round(a.requests / a.seconds / (c.requests / c.seconds), 4) : 0)
+    for (const [j, url] of ceilingUrls.entries()) {
+      const c = await run(url, source, slice, `${title} ceiling`)
+      ceilings[j]?.push(c)
+      roundRatios[j]?.push(c.requests > 0 ? round(a.requests / a.seconds / (c.requests / c.seconds), 4) : 0)
+    }
   }
-  return { api: combine(api), ceiling: combine(ceiling), roundRatios }
+  return { api: combine(api), ceilings: ceilings.map(combine), roundRatios }
 }

@@ -23,9 +23,10 @@ export interface BenchOptions {
 
 export const USAGE = `usage: npm run bench -- [options]
   --products N       demo products to load first (default 10000; only the missing ones are inserted)
-  --duration S       measured seconds per scenario, for the API and again for the ceiling (default 10)
-  --rounds R         the measured seconds are split into R alternating API/ceiling slices (default 5), so
-                     both see the same moments of a shared, noisy machine; each side is warmed up 2 s first
+  --duration S       measured seconds per scenario, for the API and again for each ceiling (default 10)
+  --rounds R         the measured seconds are split into R rounds of API, ceiling, exact-ceiling slices
+                     (default 5), so all see the same moments of a shared, noisy machine; each side is
+                     warmed up 2 s first
   --connections C    concurrent connections (default 32)
   --scenarios LIST   comma-separated subset of: ${SCENARIO_NAMES.join(', ')}
   --out FILE         where to write the JSON results (default bench-results/bench-<timestamp>.json)

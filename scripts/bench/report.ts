@@ -11,11 +11,17 @@ export interface ScenarioResult {
   responseBytes?: number
   details?: Record<string, unknown>
   api?: LoadResult
+  /** node:http answering a body of the same size with two headers. */
   ceiling?: LoadResult
   /** api req/s ÷ ceiling req/s, over all rounds */
   ratio?: number
   /** The same per round (the API and the ceiling measured back to back) */
   roundRatios?: number[]
+  /** node:http replaying the API's exact answer: same status, headers and body bytes. */
+  exactCeiling?: LoadResult
+  /** api req/s ÷ exact ceiling req/s, over all rounds */
+  exactRatio?: number
+  exactRoundRatios?: number[]
   /** Why the scenario could not be measured. */
   failure?: string
 }
@@ -44,10 +50,10 @@ export function gitInfo(root: string): { commit: string; dirty: boolean } | unde
 const fixed = (n: number | undefined, digits: number) => (n === undefined ? '-' : n.toFixed(digits))
 
 export function formatTable(results: ScenarioResult[]): string {
-  const header = ['scenario', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'non-2xx', 'errors', 'ceiling req/s', 'ratio']
+  const header = ['scenario', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'non-2xx', 'errors', 'ceiling req/s', 'ratio', 'exact ceiling req/s', 'exact ratio']
   const rows = results.map((r) =>
     r.failure
-      ? [r.name, 'FAILED', '', '', '', '', '', '', '']
+      ? [r.name, 'FAILED', '', '', '', '', '', '', '', '', '']
       : [
           r.name,
           fixed(r.api?.reqPerSec, 1),
@@ -57,7 +63,9 @@ export function formatTable(results: ScenarioResult[]): string {
           String(r.api?.non2xx ?? '-'),
           String(r.api?.errors ?? '-'),
           fixed(r.ceiling?.reqPerSec, 1),
-          fixed(r.ratio, 3)
+          fixed(r.ratio, 3),
+          fixed(r.exactCeiling?.reqPerSec, 1),
+          fixed(r.exactRatio, 3)
         ]
   )
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]?.length ?? 0)))

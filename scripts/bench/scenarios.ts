@@ -1,5 +1,6 @@
 import type pg from 'pg'
 import { createCursorCodec } from '../../src/lib/cursor.js'
+import type { RecordedResponse } from './ceiling.js'
 import type { HttpRequest, RequestSource } from './load.js'
 import type { ScenarioName } from './options.js'
 
@@ -172,8 +173,13 @@ export const SCENARIOS: Record<ScenarioName, (ctx: ScenarioContext) => Promise<S
  * Sends a few of the scenario's requests and checks the answers; returns the mean body size, which the
  * ceiling server then answers with.
  */
-export async function probe(baseUrl: string, scenario: Scenario, times = 5): Promise<number> {
+/** Headers node:http writes by itself, so the exact ceiling does not replay them. */
+const OWN_HEADERS = new Set(['date', 'connection', 'keep-alive', 'transfer-encoding', 'content-length'])
+
+/** Checks the scenario's answer a few times; the average body size and the last answer as recorded. */
+export async function probe(baseUrl: string, scenario: Scenario, times = 5): Promise<{ bytes: number; recorded: RecordedResponse }> {
   let bytes = 0
+  let recorded: RecordedResponse | undefined
   for (let i = 0; i < times; i++) {
     const request = typeof scenario.source === 'function' ? scenario.source() : scenario.source
     const res = await fetch(baseUrl + request.path, {
@@ -191,6 +197,7 @@ export async function probe(baseUrl: string, scenario: Scenario, times = 5): Pro
     const problem = scenario.check?.(JSON.parse(text))
     if (problem) throw new Error(`${describe(request)}: ${problem}`)
     bytes += body.length
+    recorded = { status: res.status, headers: [...res.headers].filter(([name]) => !OWN_HEADERS.has(name)), body }
   }
-  return Math.round(bytes / times)
+  return { bytes: Math.round(bytes / times), recorded: recorded as RecordedResponse }
 }
