@@ -110,6 +110,17 @@ for (const backend of ['memory', 'redis'] as const) {
     assert.match(metrics, new RegExp(`rate_limit_decisions_total\\{backend="${backend}",outcome="denied"\\} 2\n`))
   })
 
+  backendTest(backend, 'when the cache is off, then the cached read routes still decide once per request before answering', async (t, env) => {
+    // No cache lookup to carry the decision: it is sent on its own before the handler answers.
+    const app = await build(t, { ...env, CACHE_ENABLED: 'false', RATE_LIMIT_MAX_REQUESTS: '3' })
+    const answers = []
+    for (const url of ['/api/v1/products?limit=1', '/api/v1/categories', '/api/v1/products?limit=1', '/api/v1/products?limit=1']) {
+      answers.push(await app.inject({ method: 'GET', url }))
+    }
+    assert.deepEqual(answers.map((r) => r.statusCode), [200, 200, 200, 429])
+    assert.deepEqual(answers.map((r) => checkDraftHeaders(r.headers).r), [2, 1, 0, 0])
+  })
+
   backendTest(backend, 'when a cached read route is over quota, then its 429 comes before any database read, and its errors carry the RateLimit headers', async (t, env) => {
     // Cached reads send the decision together with the cache lookup and wait for it before answering.
     const app = await build(t, { ...env, RATE_LIMIT_MAX_REQUESTS: '4' })
