@@ -73,15 +73,15 @@ export class MemoryStore implements CacheStore {
 // back to a version an old entry was stored with.
 const FRESH = "local t = redis.call('TIME') local fresh = t[1] .. string.format('%06d', t[2])"
 
-const BUMP = `${FRESH}
+const BUMP = new LuaScript(`${FRESH}
 for _, key in ipairs(KEYS) do
   if redis.call('EXISTS', key) == 1 then redis.call('INCR', key) else redis.call('SET', key, fresh) end
 end
-return 1`
+return 1`)
 
-const VERSIONS = `${FRESH}
+const VERSIONS = new LuaScript(`${FRESH}
 for _, key in ipairs(KEYS) do redis.call('SET', key, fresh, 'NX') end
-return redis.call('MGET', unpack(KEYS))`
+return redis.call('MGET', unpack(KEYS))`)
 
 // KEYS[1] the rate-limit key, then the tags; ARGV the policy. Answers the decision, then the versions.
 const VERSIONS_WITH_LIMIT = new LuaScript(`${GCRA_LUA}
@@ -101,28 +101,16 @@ for i = 1, #KEYS - 1 do
 end
 return reply`)
 
-type ScriptClient = RedisClient & {
-  cacheBump(numKeys: number, ...keys: string[]): Promise<number>
-  cacheVersions(numKeys: number, ...keys: string[]): Promise<(string | null)[]>
-}
-
 /**
  * Redis: entries under `<prefix>e:<key>` (single-key commands, spread over the cluster); all tag versions
  * under the hash tag `{<prefix>t}`, one slot, so the versions of any entry are one MGET or one script.
  */
 export class RedisStore implements CacheStore {
   readonly backend = 'redis'
-  private readonly client: ScriptClient
-
   constructor(
-    client: RedisClient,
+    private readonly client: RedisClient,
     private readonly prefix: string
   ) {
-    if (!('cacheBump' in client)) {
-      client.defineCommand('cacheBump', { lua: BUMP })
-      client.defineCommand('cacheVersions', { lua: VERSIONS })
-    }
-    this.client = client as ScriptClient
     if (client.isCluster) this.versionsWithLimit = undefined
   }
 
@@ -132,7 +120,7 @@ export class RedisStore implements CacheStore {
   async versions(tags: string[]): Promise<string> {
     const keys = tags.map(this.tagKey)
     let values = await this.client.mget(...keys)
-    if (values.some((v) => v === null)) values = await this.client.cacheVersions(keys.length, ...keys)
+    if (values.some((v) => v === null)) values = await VERSIONS.run<(string | null)[]>(this.client, keys, [])
     return values.join(',')
   }
 
@@ -153,6 +141,6 @@ export class RedisStore implements CacheStore {
 
   async bump(tags: string[]): Promise<void> {
     const keys = tags.map(this.tagKey)
-    await this.client.cacheBump(keys.length, ...keys)
+    await BUMP.run(this.client, keys, [])
   }
 }

@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto'
 import type { RedisClient } from './connection.js'
 
 /**
- * A Lua script for the request path: sent as EVALSHA, and as EVAL (which loads it) when the server does not
- * know it (a restarted, flushed or failed-over Redis). Lighter per call than ioredis's defineCommand, which
- * makes a command subclass instance with its own closures for every call.
+ * A Lua script: sent as EVALSHA, and as EVAL (which loads it) when the server does not know it (a restarted,
+ * flushed or failed-over Redis). Lighter per call than ioredis's defineCommand, which makes a command subclass
+ * instance with its own closures for every call.
  */
 export class LuaScript {
   private readonly sha: string
