@@ -150,21 +150,19 @@ export default fp(
 
     const sendAlone = (call: GcraCall): Promise<GcraReply> => (redis as RedisConnection).run(() => (shared as RedisLimiter).send(call))
 
-    /** Decides now (waiting for Redis when shared); throws the 429. */
-    async function limit(request: FastifyRequest, reply: FastifyReply, route: string | undefined, identity: Identity): Promise<void> {
+    /** The request's decision through Redis, as a gate: the handler's first Redis call may carry it, `wait()` sends it. */
+    function gateFor(request: FastifyRequest, reply: FastifyReply, route: string | undefined, identity: Identity, limiter: RedisLimiter) {
       const policy = selectPolicy(rules, anonymous, request.method, route, identity.role)
       const key = `${policy.name}:${identity.key}`
-      const decision = shared ? await conclude(sendAlone(shared.call(key, policy)), key, policy) : decideInMemory(key, policy, 'memory')
-      apply(reply, route, policy, decision)
+      return new RateLimitGate(limiter.call(key, policy), sendAlone, (redisReply) =>
+        conclude(redisReply, key, policy).then((decided) => apply(reply, route, policy, decided))
+      )
     }
 
-    /** A decision the handler's first Redis call may carry (see RateLimitGate). */
-    function gate(request: FastifyRequest, reply: FastifyReply, route: string | undefined, identity: Identity, limiter: RedisLimiter) {
+    /** Without Redis: decides at once; throws the 429. */
+    function limitInMemory(request: FastifyRequest, reply: FastifyReply, route: string | undefined, identity: Identity): void {
       const policy = selectPolicy(rules, anonymous, request.method, route, identity.role)
-      const key = `${policy.name}:${identity.key}`
-      return new RateLimitGate(limiter.call(key, policy), sendAlone, async (redisReply) => {
-        apply(reply, route, policy, await conclude(redisReply, key, policy))
-      })
+      apply(reply, route, policy, decideInMemory(`${policy.name}:${identity.key}`, policy, 'memory'))
     }
 
     app.addHook('onRequest', (request, reply, done) => {
@@ -173,11 +171,12 @@ export default fp(
       if (EXEMPT.test(route ?? request.url)) return done()
       const identity = identify(request)
       if (shared && routeConfig.deferRateLimit && !(identity instanceof Promise)) {
-        request.rateLimitGate = gate(request, reply, route, identity, shared)
+        request.rateLimitGate = gateFor(request, reply, route, identity, shared)
         return done()
       }
-      const decided = identity instanceof Promise ? identity.then((id) => limit(request, reply, route, id)) : limit(request, reply, route, identity)
-      decided.then(() => done(), done)
+      const limit = (id: Identity): Promise<void> =>
+        shared ? gateFor(request, reply, route, id, shared).wait() : new Promise((resolve) => resolve(limitInMemory(request, reply, route, id)))
+      ;(identity instanceof Promise ? identity.then(limit) : limit(identity)).then(() => done(), done)
     })
   },
   { name: 'rate-limit', dependencies: ['metrics', 'redis', 'db'] }
