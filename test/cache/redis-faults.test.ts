@@ -27,18 +27,23 @@ async function createProduct(app: TestApp, key: string, sku: string) {
 // Limited, but never refused here: the decisions ride with the cache lookups and must fail over with them.
 const GENEROUS_LIMIT = { RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_MAX_REQUESTS: '1000000', RATE_LIMIT_WINDOW_MS: '60000' }
 
+/** Two instances on one database and one Redis (reached through `redisUrl`), and a product created through A. */
+async function twoInstances(t: TestContext, redisUrl: string, prefix: string, sku: string, extra: Record<string, string> = {}) {
+  const env = { REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix, ...extra }
+  const target = await createTestDatabase(t)
+  const a = await build(t, env, target)
+  const b = await build(t, env, target)
+  const key = await apiKey(a)
+  return { a, b, key, id: await createProduct(a, key, sku) }
+}
+
 const gauge = async (app: TestApp, name: string) => {
   const line = (await app.inject({ method: 'GET', url: '/metrics' })).body.split('\n').find((l) => l.startsWith(`${name} `))
   return Number(line?.split(' ')[1])
 }
 
 redisTest('when a write goes through instance A, then instance B serves the new data at once, round after round', async (t, url) => {
-  const env = { REDIS_URL: url, REDIS_KEY_PREFIX: redisPrefix(t, url) }
-  const target = await createTestDatabase(t)
-  const a = await build(t, env, target)
-  const b = await build(t, env, target)
-  const key = await apiKey(a)
-  const id = await createProduct(a, key, 'COHERENT')
+  const { a, b, key, id } = await twoInstances(t, url, redisPrefix(t, url), 'COHERENT')
   for (let round = 0; round < 40; round++) {
     // B has the old version cached (in Redis and in its own process) before each write.
     assert.equal((await b.inject({ method: 'GET', url: `/api/v1/products/${id}` })).statusCode, 200)
@@ -94,12 +99,7 @@ redisTest('when Redis stops answering (blackhole), then a read waits at most abo
 
 redisTest('when Redis drops every connection under load and comes back, then no request fails or hangs, and no stale entry is served', async (t, url) => {
   const proxy = await proxyTo(t, url)
-  const env = { REDIS_URL: proxy.url, REDIS_KEY_PREFIX: redisPrefix(t, url), REDIS_BREAKER_PROBE_MS: '200', ...GENEROUS_LIMIT }
-  const target = await createTestDatabase(t)
-  const a = await build(t, env, target)
-  const b = await build(t, env, target)
-  const key = await apiKey(a)
-  const id = await createProduct(a, key, 'OUTAGE')
+  const { a, b, key, id } = await twoInstances(t, proxy.url, redisPrefix(t, url), 'OUTAGE', { REDIS_BREAKER_PROBE_MS: '200', ...GENEROUS_LIMIT })
   let expected = 'original'
   let phase = 'before'
   let stop = false
@@ -156,12 +156,7 @@ redisTest('when Redis drops every connection under load and comes back, then no 
 
 redisTest('when a write happens while Redis is down for every instance, then after recovery no instance serves the entry it replaced', async (t, url) => {
   const proxy = await proxyTo(t, url)
-  const env = { REDIS_URL: proxy.url, REDIS_KEY_PREFIX: redisPrefix(t, url), REDIS_BREAKER_PROBE_MS: '200', ...GENEROUS_LIMIT }
-  const target = await createTestDatabase(t)
-  const a = await build(t, env, target)
-  const b = await build(t, env, target)
-  const key = await apiKey(a)
-  const id = await createProduct(a, key, 'RECOVER')
+  const { a, b, key, id } = await twoInstances(t, proxy.url, redisPrefix(t, url), 'RECOVER', { REDIS_BREAKER_PROBE_MS: '200', ...GENEROUS_LIMIT })
   // The old version is in Redis: B filled it, A finds it there.
   assert.equal((await b.inject({ method: 'GET', url: `/api/v1/products/${id}` })).json().data.name, 'original')
   await eventually(async () => {
