@@ -122,7 +122,7 @@ export class Cache {
     const tags = [EPOCH_TAG, ...options.tags]
     const { gate } = options
     const carries = gate !== undefined && this.store.versionsWithLimit !== undefined
-    // Without a store that carries it, the decision goes out now, in the same pipeline as the lookup.
+    // Without a store that carries it, the decision goes out now, beside the lookup.
     if (gate && !carries) void gate.wait()
     const versionsOf = carries ? () => this.versionsCarrying(tags, gate) : () => this.store.versions(tags)
     let versions: string

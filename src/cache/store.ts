@@ -1,6 +1,7 @@
-import { GCRA_LUA, type GcraCall, type GcraReply } from '../rate-limit/gcra.js'
+import type { GcraCall, GcraReply } from '../rate-limit/gcra.js'
 import type { RedisClient } from '../redis/connection.js'
 import { LuaScript } from '../redis/script.js'
+import { FRESH_VERSION, VersionBatch } from './version-batch.js'
 
 /**
  * Where entries and tag versions live. An entry is stored with the versions its tags had before its loader
@@ -15,8 +16,8 @@ export interface CacheStore {
   write(key: string, value: string, ttlSeconds: number): Promise<void>
   bump(tags: string[]): Promise<void>
   /**
-   * As versions, making a rate-limit decision in the same call (one round trip, one command). Only where
-   * the limiter's key may share a script with the tags: not in a cluster, where they live in other slots.
+   * As versions, making a rate-limit decision in the same script call (one command, shared with the other
+   * lookups of the same turn). Only where the limiter's key may share a script with the tags: not in a cluster.
    */
   versionsWithLimit?(tags: string[], limit: GcraCall): Promise<{ versions: string; limit: GcraReply }>
 }
@@ -69,48 +70,26 @@ export class MemoryStore implements CacheStore {
   }
 }
 
-// A missing tag (never set, evicted, Redis restarted) gets a value from Redis's clock, so it can never come
-// back to a version an old entry was stored with.
-const FRESH = "local t = redis.call('TIME') local fresh = t[1] .. string.format('%06d', t[2])"
-
-const BUMP = new LuaScript(`${FRESH}
+const BUMP = new LuaScript(`local fresh = ${FRESH_VERSION}
 for _, key in ipairs(KEYS) do
   if redis.call('EXISTS', key) == 1 then redis.call('INCR', key) else redis.call('SET', key, fresh) end
 end
 return 1`)
 
-const VERSIONS = new LuaScript(`${FRESH}
-for _, key in ipairs(KEYS) do redis.call('SET', key, fresh, 'NX') end
-return redis.call('MGET', unpack(KEYS))`)
-
-// KEYS[1] the rate-limit key, then the tags; ARGV the policy. Answers the decision, then the versions.
-const VERSIONS_WITH_LIMIT = new LuaScript(`${GCRA_LUA}
-local reply = gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
-local versions = redis.call('MGET', unpack(KEYS, 2))
-local fresh
-for i = 1, #KEYS - 1 do
-  if not versions[i] then
-    if not fresh then
-      local t = redis.call('TIME')
-      fresh = t[1] .. string.format('%06d', t[2])
-    end
-    redis.call('SET', KEYS[i + 1], fresh, 'NX')
-    versions[i] = fresh
-  end
-  reply[i + 3] = versions[i]
-end
-return reply`)
-
 /**
  * Redis: entries under `<prefix>e:<key>` (single-key commands, spread over the cluster); all tag versions
- * under the hash tag `{<prefix>t}`, one slot, so the versions of any entry are one MGET or one script.
+ * under the hash tag `{<prefix>t}`, one slot, so the versions of any entry are one script. Version lookups
+ * made in one turn of the event loop share that script call (see VersionBatch).
  */
 export class RedisStore implements CacheStore {
   readonly backend = 'redis'
+  private readonly batch: VersionBatch
+
   constructor(
     private readonly client: RedisClient,
     private readonly prefix: string
   ) {
+    this.batch = new VersionBatch(client, this.tagKey)
     if (client.isCluster) this.versionsWithLimit = undefined
   }
 
@@ -118,17 +97,11 @@ export class RedisStore implements CacheStore {
   private entryKey = (key: string) => `${this.prefix}e:${key}`
 
   async versions(tags: string[]): Promise<string> {
-    const keys = tags.map(this.tagKey)
-    let values = await this.client.mget(...keys)
-    if (values.some((v) => v === null)) values = await VERSIONS.run<(string | null)[]>(this.client, keys, [])
-    return values.join(',')
+    return (await this.batch.lookup(tags, null)).versions
   }
 
-  async versionsWithLimit?(tags: string[], limit: GcraCall): Promise<{ versions: string; limit: GcraReply }> {
-    const keys = tags.map(this.tagKey)
-    keys.unshift(limit.key)
-    const reply = await VERSIONS_WITH_LIMIT.run<[number, number, number, ...string[]]>(this.client, keys, [limit.windowMs, limit.max])
-    return { versions: reply.slice(3).join(','), limit: [reply[0], reply[1], reply[2]] }
+  versionsWithLimit?(tags: string[], limit: GcraCall): Promise<{ versions: string; limit: GcraReply }> {
+    return this.batch.lookup(tags, limit) as Promise<{ versions: string; limit: GcraReply }>
   }
 
   read(key: string): Promise<string | null> {

@@ -53,22 +53,31 @@ export class MemoryLimiter {
   }
 }
 
-// The same arithmetic in Lua, on Redis's clock so instances' clocks do not matter. A function, so the cache's
-// lookup script can make the decision in the same call (see RedisStore.versionsWithLimit).
+// The same arithmetic in Lua, on Redis's clock so instances' clocks do not matter. Functions, so the cache's
+// lookup script can make decisions in the same call (see VersionBatch). gcra_step answers allowed (1/0),
+// remaining, seconds, and the client's timestamp afterwards (unchanged when refused).
 export const GCRA_LUA = `
-local function gcra(key, windowMs, max)
+local function clock()
   local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local function gcra_step(tat, now, windowMs, max)
   local window = windowMs * 1000
   local interval = window / max
-  local tat = tonumber(redis.call('GET', key)) or 0
-  local start = math.max(tat, now)
-  local nxt = start + interval
+  local nxt = math.max(tat, now) + interval
   if nxt - now > window then
-    return {0, 0, math.max(1, math.ceil((nxt - window - now) / 1000000))}
+    return 0, 0, math.max(1, math.ceil((nxt - window - now) / 1000000)), tat
   end
-  redis.call('SET', key, string.format('%.0f', nxt), 'PX', math.ceil((nxt - now) / 1000) + 1000)
-  return {1, math.min(max - 1, math.floor((window - (nxt - now)) / interval + 1e-9)), math.max(1, math.ceil((nxt - now) / 1000000))}
+  return 1, math.min(max - 1, math.floor((window - (nxt - now)) / interval + 1e-9)), math.max(1, math.ceil((nxt - now) / 1000000)), nxt
+end
+local function store_tat(key, tat, now)
+  redis.call('SET', key, string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000) + 1000)
+end
+local function gcra(key, windowMs, max)
+  local now = clock()
+  local allowed, remaining, reset, tat = gcra_step(tonumber(redis.call('GET', key)) or 0, now, windowMs, max)
+  if allowed == 1 then store_tat(key, tat, now) end
+  return {allowed, remaining, reset}
 end
 `
 

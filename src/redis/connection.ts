@@ -146,6 +146,10 @@ export class RedisConnection {
   }
 }
 
+// Scripts go out when called: the version lookups of a whole event-loop turn are already one script call
+// (VersionBatch), and auto-pipelining would hold it back for another turn.
+const SENT_AT_ONCE = ['evalsha', 'eval']
+
 function createClient(settings: RedisSettings): RedisClient {
   const url = settings.url ? new URL(settings.url) : undefined
   const options: RedisOptions = {
@@ -156,6 +160,7 @@ function createClient(settings: RedisSettings): RedisClient {
     connectTimeout: settings.connectTimeoutMs,
     retryStrategy: (times) => Math.min(50 * times, 1000),
     enableAutoPipelining: true,
+    autoPipeliningIgnoredCommands: SENT_AT_ONCE,
     lazyConnect: false,
     ...(url?.username ? { username: decodeURIComponent(url.username) } : {}),
     ...(url?.password ? { password: decodeURIComponent(url.password) } : {}),
@@ -169,6 +174,7 @@ function createClient(settings: RedisSettings): RedisClient {
   return new Cluster(nodes, {
     enableOfflineQueue: true,
     enableAutoPipelining: true,
+    autoPipeliningIgnoredCommands: SENT_AT_ONCE,
     clusterRetryStrategy: (times) => Math.min(100 * times, 1000),
     slotsRefreshTimeout: settings.connectTimeoutMs,
     redisOptions: options,

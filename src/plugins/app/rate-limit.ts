@@ -46,10 +46,10 @@ const byAddress = (request: FastifyRequest): Identity => ({ key: `ip:${request.i
 const stateHeader = (policy: Policy, decision: Decision) => `"${policy.name}";r=${decision.remaining};t=${decision.resetSeconds}`
 
 /**
- * Rate limiting in onRequest for every route but /health* and /metrics (unknown routes count too): one
- * GCRA script per decision in Redis, shared by all instances (on deferRateLimit routes the decision rides in
- * the cache's lookup script, see RateLimitGate); an in-memory limiter without Redis, and per instance
- * (max / RATE_LIMIT_FALLBACK_DIVISOR) while Redis is unavailable.
+ * Rate limiting in onRequest for every route but /health* and /metrics (unknown routes count too): GCRA,
+ * decided atomically by a script in Redis, shared by all instances (on deferRateLimit routes the decision rides
+ * in the cache's lookup script, see RateLimitGate and VersionBatch); an in-memory limiter without Redis, and
+ * per instance (max / RATE_LIMIT_FALLBACK_DIVISOR) while Redis is unavailable.
  */
 export default fp(
   async (app) => {
