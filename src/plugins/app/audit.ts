@@ -68,8 +68,9 @@ export default fp(
       return ctx
     }
 
-    app.addHook('onSend', async (request, reply) => {
+    app.addHook('onSend', (request, reply, payload, done) => {
       if (request.writeContext?.idempotency?.replayed) reply.header('idempotent-replayed', 'true')
+      done(null, payload)
     })
 
     async function retention(): Promise<RetentionResult> {
