@@ -23,7 +23,9 @@ switch (command) {
     if (!name || name.length > 100) fail(`--name is required (1-100 characters)\n${USAGE}`)
     if (!ROLES.includes(role)) fail(`--role must be one of ${ROLES.join(', ')}\n${USAGE}`)
     const created = await withClient(config, (c) => createApiKey(c, { name, role }, systemContext('cli')))
-    process.stdout.write(`created API key ${created.id} (${created.name}, ${created.role}). It is shown only now:\n${created.key}\n`)
+    process.stdout.write(
+      `created API key ${created.id} (${created.name}, ${created.role}). It is shown only now:\n${created.key}\n`
+    )
     break
   }
   case 'list': {
@@ -39,7 +41,9 @@ switch (command) {
   case 'revoke': {
     const id = Number(arg)
     if (!Number.isInteger(id) || id < 1) fail(`revoke needs the key id\n${USAGE}`)
-    const key = await withClient(config, (c) => revokeApiKey(c, id, systemContext('cli'))).catch((err) => fail(err.message))
+    const key = await withClient(config, (c) => revokeApiKey(c, id, systemContext('cli'))).catch((err) =>
+      fail(err.message)
+    )
     process.stdout.write(`revoked API key ${key.id} (${key.name})\n`)
     break
   }

@@ -5,7 +5,9 @@ import { cliConfig, withClient } from './cli.js'
 const result = await withClient(cliConfig(), (client) => verifyChain(client))
 if (result.ok) {
   process.stdout.write(
-    result.checked ? `audit chain intact: ${result.checked} entries (${result.firstId}..${result.lastId})\n` : 'audit chain intact: no entries\n'
+    result.checked
+      ? `audit chain intact: ${result.checked} entries (${result.firstId}..${result.lastId})\n`
+      : 'audit chain intact: no entries\n'
   )
 } else {
   process.stderr.write(`audit chain BROKEN at entry ${result.entryId} (${result.problem}): ${result.message}\n`)

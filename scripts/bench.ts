@@ -11,12 +11,34 @@ import { freePort } from '../src/lib/free-port.js'
 import { removeRedisKeys } from './redis-cleanup.js'
 import { projectRoot } from '../src/lib/project-root.js'
 import { generateKey } from '../src/modules/api-keys/repository.js'
-import { type BenchDatabase, countProducts, openDatabase, prepareCatalog, removeEarlierRunData, removeRunData } from './bench/database.js'
+import {
+  type BenchDatabase,
+  countProducts,
+  openDatabase,
+  prepareCatalog,
+  removeEarlierRunData,
+  removeRunData
+} from './bench/database.js'
 import { type Ceiling, startCeiling } from './bench/ceiling.js'
 import { type LoadResult, type LoadSettings, measureRounds, stopCurrentRun, WARMUP_SECONDS } from './bench/load.js'
 import { type BenchOptions, parseOptions, type ScenarioName, USAGE, UsageError } from './bench/options.js'
-import { Cleanup, elapsedSeconds, muteChildOutput, note, runCommand, spawnTracked, waitForHttp200 } from './bench/processes.js'
-import { defaultReportPath, formatTable, gitInfo, machineInfo, type ScenarioResult, writeReport } from './bench/report.js'
+import {
+  Cleanup,
+  elapsedSeconds,
+  muteChildOutput,
+  note,
+  runCommand,
+  spawnTracked,
+  waitForHttp200
+} from './bench/processes.js'
+import {
+  defaultReportPath,
+  formatTable,
+  gitInfo,
+  machineInfo,
+  type ScenarioResult,
+  writeReport
+} from './bench/report.js'
 import { probe, SCENARIOS, type ScenarioContext } from './bench/scenarios.js'
 
 const DB_POOL_MAX = 20
@@ -29,7 +51,12 @@ interface RunSecrets {
 }
 
 /** `node dist/src/server.js` as in production, on the prepared database; resolves with its base URL once /health is 200. */
-async function startServer(db: BenchDatabase, secrets: RunSecrets, extra: NodeJS.ProcessEnv, label: string): Promise<string> {
+async function startServer(
+  db: BenchDatabase,
+  secrets: RunSecrets,
+  extra: NodeJS.ProcessEnv,
+  label: string
+): Promise<string> {
   const port = await freePort()
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -78,7 +105,11 @@ async function benchRedisUrl(): Promise<string> {
   return url
 }
 
-async function runScenario(name: ScenarioName, ctx: ScenarioContext, settings: LoadSettings & { rounds: number }): Promise<ScenarioResult> {
+async function runScenario(
+  name: ScenarioName,
+  ctx: ScenarioContext,
+  settings: LoadSettings & { rounds: number }
+): Promise<ScenarioResult> {
   const result: ScenarioResult = { name }
   try {
     const scenario = await SCENARIOS[name](ctx)
@@ -86,7 +117,9 @@ async function runScenario(name: ScenarioName, ctx: ScenarioContext, settings: L
     const baseUrl = scenario.baseUrl ?? ctx.baseUrl
     const { bytes, recorded } = await probe(baseUrl, scenario)
     result.responseBytes = bytes
-    note(`${name}: ${scenario.description} → ${scenario.expectStatus}, ${bytes} bytes, ${recorded.headers.length} headers`)
+    note(
+      `${name}: ${scenario.description} → ${scenario.expectStatus}, ${bytes} bytes, ${recorded.headers.length} headers`
+    )
 
     const servers: Ceiling[] = []
     try {
@@ -104,13 +137,20 @@ async function runScenario(name: ScenarioName, ctx: ScenarioContext, settings: L
     } finally {
       for (const server of servers) await server.stop()
     }
-    const { api, ceiling: top, exactCeiling: exactTop } = result as Required<Pick<ScenarioResult, 'api' | 'ceiling' | 'exactCeiling'>>
+    const {
+      api,
+      ceiling: top,
+      exactCeiling: exactTop
+    } = result as Required<Pick<ScenarioResult, 'api' | 'ceiling' | 'exactCeiling'>>
     note(`${name}: ${api.reqPerSec} req/s, p99 ${api.latencyMs.p99} ms, non-2xx ${api.non2xx}, errors ${api.errors}`)
-    const ratio = (of: LoadResult) => (of.reqPerSec > 0 ? Math.round((api.reqPerSec / of.reqPerSec) * 10_000) / 10_000 : undefined)
+    const ratio = (of: LoadResult) =>
+      of.reqPerSec > 0 ? Math.round((api.reqPerSec / of.reqPerSec) * 10_000) / 10_000 : undefined
     result.ratio = ratio(top)
     result.exactRatio = ratio(exactTop)
     note(`${name}: ceiling ${top.reqPerSec} req/s → ratio ${result.ratio} (rounds: ${result.roundRatios?.join(', ')})`)
-    note(`${name}: exact ceiling ${exactTop.reqPerSec} req/s → ratio ${result.exactRatio} (rounds: ${result.exactRoundRatios?.join(', ')})`)
+    note(
+      `${name}: exact ceiling ${exactTop.reqPerSec} req/s → ratio ${result.exactRatio} (rounds: ${result.exactRoundRatios?.join(', ')})`
+    )
   } catch (err) {
     result.failure = (err as Error).message
     note(`${name} FAILED: ${result.failure}`)
@@ -139,7 +179,9 @@ async function main(options: BenchOptions): Promise<number> {
   // trip), metrics, request ids, logs at warn.
   const needsCached = options.scenarios.some((s) => s.startsWith('cached-'))
   const needsPlain = options.scenarios.some((s) => !s.startsWith('cached-'))
-  const plainUrl = needsPlain ? await startServer(db, secrets, { CACHE_ENABLED: 'false', RATE_LIMIT_ENABLED: 'false' }, 'server') : ''
+  const plainUrl = needsPlain
+    ? await startServer(db, secrets, { CACHE_ENABLED: 'false', RATE_LIMIT_ENABLED: 'false' }, 'server')
+    : ''
   let cachedUrl: string | undefined
   let redisUrl: string | undefined
   if (needsCached) {
@@ -161,8 +203,19 @@ async function main(options: BenchOptions): Promise<number> {
     )
   }
   const baseUrl = plainUrl || (cachedUrl as string)
-  const ctx: ScenarioContext = { baseUrl, cachedUrl, client: db.client, products: options.products, skuPrefix, ...secrets }
-  const settings: LoadSettings & { rounds: number } = { connections: options.connections, duration: options.duration, rounds: options.rounds }
+  const ctx: ScenarioContext = {
+    baseUrl,
+    cachedUrl,
+    client: db.client,
+    products: options.products,
+    skuPrefix,
+    ...secrets
+  }
+  const settings: LoadSettings & { rounds: number } = {
+    connections: options.connections,
+    duration: options.duration,
+    rounds: options.rounds
+  }
 
   const results: ScenarioResult[] = []
   for (const name of options.scenarios) results.push(await runScenario(name, ctx, settings))

@@ -26,7 +26,10 @@ export async function withClient<T>(config: Config, fn: (client: pg.Client) => P
   const embedded = usesEmbeddedDatabase(config)
     ? await startEmbeddedPostgres({ dataDir: config.DATA_DIR, database: config.DB_NAME, log })
     : undefined
-  const client = new pg.Client({ ...(embedded?.target ?? primaryTarget(config)), ssl: config.DB_SSL ? { rejectUnauthorized: true } : undefined })
+  const client = new pg.Client({
+    ...(embedded?.target ?? primaryTarget(config)),
+    ssl: config.DB_SSL ? { rejectUnauthorized: true } : undefined
+  })
   try {
     await client.connect()
     return await fn(client)

@@ -6,7 +6,8 @@ import { cliConfig, fail, withClient } from './cli.js'
 // npm run seed [-- --products N]: loads the demo catalog; a second run adds nothing.
 const { values } = parseArgs({ options: { products: { type: 'string' } } })
 const products = values.products === undefined ? 10_000 : Number(values.products)
-if (!Number.isInteger(products) || products < 0 || products > 10_000_000) fail('--products must be an integer from 0 to 10000000')
+if (!Number.isInteger(products) || products < 0 || products > 10_000_000)
+  fail('--products must be an integer from 0 to 10000000')
 
 const started = Date.now()
 const result = await withClient(cliConfig(), async (client) => {
@@ -15,7 +16,9 @@ const result = await withClient(cliConfig(), async (client) => {
     products,
     onProgress: (done, total) => {
       const seconds = ((Date.now() - started) / 1000).toFixed(1)
-      process.stderr.write(`\rseeding products: ${done}/${total} (${Math.floor((done / Math.max(total, 1)) * 100)}%) ${seconds} s`)
+      process.stderr.write(
+        `\rseeding products: ${done}/${total} (${Math.floor((done / Math.max(total, 1)) * 100)}%) ${seconds} s`
+      )
     }
   })
 })

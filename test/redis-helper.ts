@@ -10,9 +10,16 @@ const required = process.env.REQUIRE_SERVICES === '1'
  * A test that needs the real Redis (TEST_REDIS_URL, set by `npm test` when one answers): skipped by name
  * with the reason when it is missing, failed instead under REQUIRE_SERVICES=1.
  */
-export function redisTest(name: string, fn: (t: TestContext, url: string) => Promise<void>, options: { timeout?: number } = {}) {
+export function redisTest(
+  name: string,
+  fn: (t: TestContext, url: string) => Promise<void>,
+  options: { timeout?: number } = {}
+) {
   if (redisUrl) return test(name, { timeout: options.timeout ?? 60_000 }, (t) => fn(t, redisUrl))
-  if (required) return test(name, () => Promise.reject(new Error('REQUIRE_SERVICES=1 but TEST_REDIS_URL is not set (no Redis answered)')))
+  if (required)
+    return test(name, () =>
+      Promise.reject(new Error('REQUIRE_SERVICES=1 but TEST_REDIS_URL is not set (no Redis answered)'))
+    )
   return test(name, { skip: 'no Redis answered on TEST_REDIS_URL' }, () => {})
 }
 

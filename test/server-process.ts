@@ -19,7 +19,11 @@ export interface ServerProcess {
  * The real server (src/server.ts, with Sentry's instrument first) as a child process on `database`,
  * listening on a free port; killed after the test if it is still running.
  */
-export async function startServer(t: Hooks, database: ConnectionTarget, env: Record<string, string> = {}): Promise<ServerProcess> {
+export async function startServer(
+  t: Hooks,
+  database: ConnectionTarget,
+  env: Record<string, string> = {}
+): Promise<ServerProcess> {
   const port = await freePort()
   const child = spawn(process.execPath, ['--import', 'tsx', '--import', './src/instrument.ts', 'src/server.ts'], {
     cwd: projectRoot(),

@@ -63,11 +63,24 @@ function listeningPort(child: ChildProcess): Promise<number> {
  * Starts a ceiling server in its own process, so it does not share the load generator's CPU time: a body of
  * `bodyBytes` with two headers, or, given a recorded response, that exact response.
  */
-export async function startCeiling(cleanup: Cleanup, bodyBytes: number, status: number, exact?: RecordedResponse): Promise<Ceiling> {
-  const response = exact ? { RESPONSE_JSON: JSON.stringify({ headers: exact.headers, body: exact.body.toString('base64') }) } : {}
-  const { child, stop, recentOutput } = spawnTracked(cleanup, 'the ceiling server', process.execPath, ['-e', CEILING_SERVER], {
-    env: { ...process.env, BODY_BYTES: String(bodyBytes), STATUS: String(status), ...response }
-  })
+export async function startCeiling(
+  cleanup: Cleanup,
+  bodyBytes: number,
+  status: number,
+  exact?: RecordedResponse
+): Promise<Ceiling> {
+  const response = exact
+    ? { RESPONSE_JSON: JSON.stringify({ headers: exact.headers, body: exact.body.toString('base64') }) }
+    : {}
+  const { child, stop, recentOutput } = spawnTracked(
+    cleanup,
+    'the ceiling server',
+    process.execPath,
+    ['-e', CEILING_SERVER],
+    {
+      env: { ...process.env, BODY_BYTES: String(bodyBytes), STATUS: String(status), ...response }
+    }
+  )
   try {
     const port = await withTimeout(listeningPort(child), 10_000, 'the ceiling server')
     return { url: `http://127.0.0.1:${port}`, stop }

@@ -17,7 +17,9 @@ export interface BenchDatabase {
   /** What the server child needs in its environment to reach the same database. */
   serverEnv: Record<string, string>
   /** For the report (never the password). */
-  description: { mode: 'embedded'; dataDir: string; database: string } | { mode: 'external'; host: string; port: number; database: string }
+  description:
+    | { mode: 'embedded'; dataDir: string; database: string }
+    | { mode: 'external'; host: string; port: number; database: string }
 }
 
 const embeddedLog = {
@@ -29,14 +31,17 @@ function externalConfig(): Config {
   try {
     return loadConfig(process.env)
   } catch (err) {
-    if (err instanceof ConfigError) throw new Error(`the database settings in the environment are invalid: ${err.message}`)
+    if (err instanceof ConfigError)
+      throw new Error(`the database settings in the environment are invalid: ${err.message}`)
     throw err
   }
 }
 
 function sslOptions(config: Config): pg.ClientConfig['ssl'] {
   if (!config.DB_SSL) return undefined
-  return config.DB_SSL_CA_FILE ? { rejectUnauthorized: true, ca: readFileSync(config.DB_SSL_CA_FILE, 'utf8') } : { rejectUnauthorized: true }
+  return config.DB_SSL_CA_FILE
+    ? { rejectUnauthorized: true, ca: readFileSync(config.DB_SSL_CA_FILE, 'utf8') }
+    : { rejectUnauthorized: true }
 }
 
 async function connect(cleanup: Cleanup, target: ConnectionTarget, ssl: pg.ClientConfig['ssl']): Promise<pg.Client> {
@@ -102,7 +107,9 @@ export async function prepareCatalog(client: pg.Client, products: number): Promi
       note(`loading demo products: ${done}/${total} (${pct}%) ${((Date.now() - started) / 1000).toFixed(1)} s`)
     }
   })
-  note(`demo catalog ready: ${result.productsInserted} products inserted in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+  note(
+    `demo catalog ready: ${result.productsInserted} products inserted in ${((Date.now() - started) / 1000).toFixed(1)} s`
+  )
 }
 
 export async function countProducts(client: pg.Client): Promise<number> {

@@ -42,9 +42,16 @@ const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** di
 export function summarize(latencies: Float64Array): LatencySummary {
   if (latencies.length === 0) return { p50: 0, p95: 0, p99: 0, mean: 0, max: 0 }
   const sorted = latencies.slice().sort()
-  const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? 0
+  const at = (p: number) =>
+    sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? 0
   const sum = sorted.reduce((a, b) => a + b, 0)
-  return { p50: round(at(50)), p95: round(at(95)), p99: round(at(99)), mean: round(sum / sorted.length), max: round(at(100)) }
+  return {
+    p50: round(at(50)),
+    p95: round(at(95)),
+    p99: round(at(99)),
+    mean: round(sum / sorted.length),
+    max: round(at(100))
+  }
 }
 
 /** Collects numbers into a growing Float64Array: a 10 s run can answer a few hundred thousand requests. */
@@ -92,11 +99,19 @@ function run(url: string, source: RequestSource, settings: LoadSettings, title: 
   const latencies = new Samples()
   return new Promise((resolve, reject) => {
     const instance = autocannon(
-      { url, title, connections: settings.connections, duration: settings.duration, requests: [toAutocannonRequest(source)] },
+      {
+        url,
+        title,
+        connections: settings.connections,
+        duration: settings.duration,
+        requests: [toAutocannonRequest(source)]
+      },
       (err, result) => {
         current = undefined
         if (err) return reject(err)
-        const statusCodes = Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, s]) => [code, s.count ?? 0]))
+        const statusCodes = Object.fromEntries(
+          Object.entries(result.statusCodeStats ?? {}).map(([code, s]) => [code, s.count ?? 0])
+        )
         resolve({
           seconds: result.duration,
           requests: result.requests.total,
@@ -125,7 +140,8 @@ function combine(runs: RawRun[]): LoadResult {
     at += r.latencies.length
   }
   const statusCodes: Record<string, number> = {}
-  for (const r of runs) for (const [code, n] of Object.entries(r.statusCodes)) statusCodes[code] = (statusCodes[code] ?? 0) + n
+  for (const r of runs)
+    for (const [code, n] of Object.entries(r.statusCodes)) statusCodes[code] = (statusCodes[code] ?? 0) + n
   return {
     reqPerSec: seconds > 0 ? round(requests / seconds, 1) : 0,
     requests,
@@ -158,7 +174,8 @@ export async function measureRounds(
   title: string
 ): Promise<RoundsResult> {
   await run(apiUrl, source, { ...settings, duration: WARMUP_SECONDS }, `${title} (warm-up)`)
-  for (const url of ceilingUrls) await run(url, source, { ...settings, duration: WARMUP_SECONDS }, `${title} ceiling (warm-up)`)
+  for (const url of ceilingUrls)
+    await run(url, source, { ...settings, duration: WARMUP_SECONDS }, `${title} ceiling (warm-up)`)
   const slice = { ...settings, duration: Math.max(1, Math.round(settings.duration / settings.rounds)) }
   const api: RawRun[] = []
   const ceilings: RawRun[][] = ceilingUrls.map(() => [])

@@ -48,9 +48,13 @@ function integer(name: string, raw: string | undefined, fallback: number, min: n
 
 function scenarioList(raw: string | undefined): ScenarioName[] {
   if (raw === undefined) return [...SCENARIO_NAMES]
-  const asked = raw.split(',').map((s) => s.trim()).filter(Boolean)
+  const asked = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
   const unknown = asked.filter((s) => !(SCENARIO_NAMES as readonly string[]).includes(s))
-  if (unknown.length) throw new UsageError(`unknown scenario(s) ${unknown.join(', ')}; choose from ${SCENARIO_NAMES.join(', ')}`)
+  if (unknown.length)
+    throw new UsageError(`unknown scenario(s) ${unknown.join(', ')}; choose from ${SCENARIO_NAMES.join(', ')}`)
   if (!asked.length) throw new UsageError('--scenarios names no scenario')
   return SCENARIO_NAMES.filter((s) => asked.includes(s))
 }

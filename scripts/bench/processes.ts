@@ -15,7 +15,9 @@ export async function withTimeout<T>(work: Promise<T>, ms: number, what: string)
   try {
     return await Promise.race([
       work,
-      sleep(ms, undefined, { signal: timer.signal }).then(() => Promise.reject(new Error(`${what}: no answer within ${ms} ms`)))
+      sleep(ms, undefined, { signal: timer.signal }).then(() =>
+        Promise.reject(new Error(`${what}: no answer within ${ms} ms`))
+      )
     ])
   } finally {
     timer.abort()
@@ -155,16 +157,24 @@ export async function runCommand(cleanup: Cleanup, command: string, args: string
     child.once('error', reject)
     child.once('exit', (exitCode) => resolve(exitCode))
   })
-  if (code !== 0) throw new Error(`${command} ${args.join(' ')} exited with ${code}${recentOutput() ? `:\n${recentOutput()}` : ''}`)
+  if (code !== 0)
+    throw new Error(`${command} ${args.join(' ')} exited with ${code}${recentOutput() ? `:\n${recentOutput()}` : ''}`)
 }
 
 /** Polls `url` until it answers 200; fails when `child` exits first or after `timeoutMs`. */
-export async function waitForHttp200(url: string, child: ChildProcess, timeoutMs: number, recentOutput: () => string): Promise<void> {
+export async function waitForHttp200(
+  url: string,
+  child: ChildProcess,
+  timeoutMs: number,
+  recentOutput: () => string
+): Promise<void> {
   const deadline = Date.now() + timeoutMs
   let last = 'no answer yet'
   while (Date.now() < deadline) {
     if (hasExited(child)) {
-      throw new Error(`the server exited (code ${child.exitCode ?? child.signalCode}) before ${url} answered:\n${recentOutput()}`)
+      throw new Error(
+        `the server exited (code ${child.exitCode ?? child.signalCode}) before ${url} answered:\n${recentOutput()}`
+      )
     }
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(2000) })

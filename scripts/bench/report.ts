@@ -40,7 +40,8 @@ export function machineInfo() {
 /** The commit measured, when this is a git checkout (a dirty tree measures uncommitted code). */
 export function gitInfo(root: string): { commit: string; dirty: boolean } | undefined {
   try {
-    const git = (...args: string[]) => execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    const git = (...args: string[]) =>
+      execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
     return { commit: git('rev-parse', 'HEAD'), dirty: git('status', '--porcelain', '--untracked-files=no') !== '' }
   } catch {
     return undefined
@@ -50,7 +51,19 @@ export function gitInfo(root: string): { commit: string; dirty: boolean } | unde
 const fixed = (n: number | undefined, digits: number) => (n === undefined ? '-' : n.toFixed(digits))
 
 export function formatTable(results: ScenarioResult[]): string {
-  const header = ['scenario', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'non-2xx', 'errors', 'ceiling req/s', 'ratio', 'exact ceiling req/s', 'exact ratio']
+  const header = [
+    'scenario',
+    'req/s',
+    'p50 ms',
+    'p95 ms',
+    'p99 ms',
+    'non-2xx',
+    'errors',
+    'ceiling req/s',
+    'ratio',
+    'exact ceiling req/s',
+    'exact ratio'
+  ]
   const rows = results.map((r) =>
     r.failure
       ? [r.name, 'FAILED', '', '', '', '', '', '', '', '', '']
@@ -69,18 +82,24 @@ export function formatTable(results: ScenarioResult[]): string {
         ]
   )
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]?.length ?? 0)))
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ')
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ')
   const failures = results.filter((r) => r.failure).map((r) => `${r.name} FAILED: ${r.failure}`)
   const unexpected = results.flatMap((r) => {
     const codes = Object.entries(r.api?.statusCodes ?? {}).filter(([code]) => !code.startsWith('2'))
     return codes.length ? [`${r.name}: non-2xx answers ${codes.map(([code, n]) => `${code} × ${n}`).join(', ')}`] : []
   })
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line), ...failures, ...unexpected].join('\n')
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line), ...failures, ...unexpected].join(
+    '\n'
+  )
 }
 
 /** `bench-20250101T120000Z.json`: ISO 8601 basic format, which every file system accepts. */
 export function defaultReportPath(root: string, at: Date): string {
-  const stamp = at.toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '')
+  const stamp = at
+    .toISOString()
+    .replace(/\.\d+Z$/, 'Z')
+    .replace(/[-:]/g, '')
   return resolve(root, 'bench-results', `bench-${stamp}.json`)
 }
 

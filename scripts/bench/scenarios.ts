@@ -75,7 +75,13 @@ async function filteredSorted({ client }: ScenarioContext): Promise<Scenario> {
   const categoryId = rows[0]?.id
   if (categoryId === undefined) throw new Error('no leaf category holds active products')
   const request = get(`/api/v1/products?categoryId=${categoryId}&status=active&sort=price&limit=${PAGE_SIZE}`)
-  return { description: describe(request), expectStatus: 200, source: request, check: nonEmptyPage, details: { categoryId } }
+  return {
+    description: describe(request),
+    expectStatus: 200,
+    source: request,
+    check: nonEmptyPage,
+    details: { categoryId }
+  }
 }
 
 async function deepPage({ client, products, cursorSecret }: ScenarioContext): Promise<Scenario> {
@@ -91,7 +97,10 @@ async function deepPage({ client, products, cursorSecret }: ScenarioContext): Pr
   )
   const last = rows[0]
   if (!last) throw new Error(`the catalog has fewer than ${(page - 1) * PAGE_SIZE} products`)
-  const cursor = createCursorCodec(cursorSecret, 'catalog-api').encode('products:newest', [last.created_at.toISOString(), last.id])
+  const cursor = createCursorCodec(cursorSecret, 'catalog-api').encode('products:newest', [
+    last.created_at.toISOString(),
+    last.id
+  ])
   const request = get(`/api/v1/products?limit=${PAGE_SIZE}&cursor=${encodeURIComponent(cursor)}`)
   return {
     description: `GET /api/v1/products?limit=${PAGE_SIZE}&cursor=<page ${page} of newest>`,
@@ -110,7 +119,12 @@ async function createProduct({ apiKey, skuPrefix }: ScenarioContext): Promise<Sc
     expectStatus: 201,
     source: () => {
       counter += 1
-      const body = { sku: `${skuPrefix}${counter}`, name: `Bench product ${counter}`, priceCents: 100 + (counter % 100_000), currency: 'USD' }
+      const body = {
+        sku: `${skuPrefix}${counter}`,
+        name: `Bench product ${counter}`,
+        priceCents: 100 + (counter % 100_000),
+        currency: 'USD'
+      }
       return { method: 'POST', path: '/api/v1/products', headers, body: JSON.stringify(body) }
     }
   }
@@ -136,20 +150,31 @@ function cachedUrlOf(ctx: ScenarioContext): string {
 
 async function cachedFirstPage(ctx: ScenarioContext): Promise<Scenario> {
   const scenario = await firstPage()
-  await warm(cachedUrlOf(ctx), [scenario.source as HttpRequest].map((r) => r.path))
-  return { ...scenario, baseUrl: cachedUrlOf(ctx), description: `${scenario.description} (Redis cache hit, rate limit via Redis)` }
+  await warm(
+    cachedUrlOf(ctx),
+    [scenario.source as HttpRequest].map((r) => r.path)
+  )
+  return {
+    ...scenario,
+    baseUrl: cachedUrlOf(ctx),
+    description: `${scenario.description} (Redis cache hit, rate limit via Redis)`
+  }
 }
 
 // The hot set a cache holds in practice: the newest products, at most this many, all warmed before measuring.
 const HOT_PRODUCTS = 10_000
 
 async function cachedProductById(ctx: ScenarioContext): Promise<Scenario> {
-  const { rows } = await ctx.client.query<{ id: number }>('SELECT id FROM products ORDER BY created_at DESC, id DESC LIMIT $1', [
-    HOT_PRODUCTS
-  ])
+  const { rows } = await ctx.client.query<{ id: number }>(
+    'SELECT id FROM products ORDER BY created_at DESC, id DESC LIMIT $1',
+    [HOT_PRODUCTS]
+  )
   const ids = rows.map((r) => r.id)
   if (!ids.length) throw new Error('the catalog has no products')
-  await warm(cachedUrlOf(ctx), ids.map((id) => `/api/v1/products/${id}`))
+  await warm(
+    cachedUrlOf(ctx),
+    ids.map((id) => `/api/v1/products/${id}`)
+  )
   return {
     description: `GET /api/v1/products/<random id of the ${ids.length} newest, all warmed: Redis cache hits, rate limit via Redis>`,
     expectStatus: 200,
@@ -177,7 +202,11 @@ export const SCENARIOS: Record<ScenarioName, (ctx: ScenarioContext) => Promise<S
 const OWN_HEADERS = new Set(['date', 'connection', 'keep-alive', 'transfer-encoding', 'content-length'])
 
 /** Checks the scenario's answer a few times; the average body size and the last answer as recorded. */
-export async function probe(baseUrl: string, scenario: Scenario, times = 5): Promise<{ bytes: number; recorded: RecordedResponse }> {
+export async function probe(
+  baseUrl: string,
+  scenario: Scenario,
+  times = 5
+): Promise<{ bytes: number; recorded: RecordedResponse }> {
   let bytes = 0
   let recorded: RecordedResponse | undefined
   for (let i = 0; i < times; i++) {
@@ -192,7 +221,9 @@ export async function probe(baseUrl: string, scenario: Scenario, times = 5): Pro
     const body = Buffer.from(await res.arrayBuffer())
     const text = body.toString('utf8')
     if (res.status !== scenario.expectStatus) {
-      throw new Error(`${describe(request)} answered ${res.status}, expected ${scenario.expectStatus}: ${text.slice(0, 300)}`)
+      throw new Error(
+        `${describe(request)} answered ${res.status}, expected ${scenario.expectStatus}: ${text.slice(0, 300)}`
+      )
     }
     const problem = scenario.check?.(JSON.parse(text))
     if (problem) throw new Error(`${describe(request)}: ${problem}`)

@@ -27,10 +27,25 @@ export function createCacheMetrics(registry: Registry) {
   const labelNames = ['cache'] as const
   return {
     // Counted on every hit: see HotCounter. One labels object per cache name.
-    hits: new HotCounter({ name: 'cache_hits_total', help: 'Cache lookups answered from the cache', labelNames, registers: [registry] }),
+    hits: new HotCounter({
+      name: 'cache_hits_total',
+      help: 'Cache lookups answered from the cache',
+      labelNames,
+      registers: [registry]
+    }),
     hitLabels: HotCounter.labelsBy((cache: string) => ({ cache })),
-    misses: new Counter({ name: 'cache_misses_total', help: 'Cache lookups that ran the loader', labelNames, registers: [registry] }),
-    errors: new Counter({ name: 'cache_errors_total', help: 'Cache operations that failed in the store', labelNames, registers: [registry] }),
+    misses: new Counter({
+      name: 'cache_misses_total',
+      help: 'Cache lookups that ran the loader',
+      labelNames,
+      registers: [registry]
+    }),
+    errors: new Counter({
+      name: 'cache_errors_total',
+      help: 'Cache operations that failed in the store',
+      labelNames,
+      registers: [registry]
+    }),
     fallbacks: new Counter({
       name: 'cache_fallbacks_total',
       help: 'Lookups served by the loader because the shared store was unavailable',
@@ -111,7 +126,11 @@ export class Cache {
     return entry.view as T
   }
 
-  private async lookup(key: string, loader: Loader, options: GetOptions): Promise<{ value: string; entry?: LocalEntry }> {
+  private async lookup(
+    key: string,
+    loader: Loader,
+    options: GetOptions
+  ): Promise<{ value: string; entry?: LocalEntry }> {
     const { redis, metrics } = this.options
     const cache = options.name
     if (redis && (!redis.available() || (this.bypassUntil !== 0 && Date.now() < this.bypassUntil))) {
@@ -184,7 +203,10 @@ export class Cache {
     } catch (err) {
       // The write stands; the cache is not trusted again until the recovery bumped the epoch.
       this.options.metrics.errors.inc({ cache: 'invalidate' })
-      this.options.log.warn({ err: (err as Error).message, tags }, 'cache invalidation missed; the cache is bypassed until redis recovers')
+      this.options.log.warn(
+        { err: (err as Error).message, tags },
+        'cache invalidation missed; the cache is bypassed until redis recovers'
+      )
       redis.breaker.open()
     }
   }
@@ -239,7 +261,11 @@ export class Cache {
   private remember(key: string, versions: string, value: string, options: GetOptions): LocalEntry | undefined {
     const max = this.options.redis ? this.options.localMaxEntries : 0
     if (max <= 0) return undefined
-    const entry: LocalEntry = { versions, value, expiresAt: Date.now() + (options.ttl ?? this.options.defaultTtl) * 1000 }
+    const entry: LocalEntry = {
+      versions,
+      value,
+      expiresAt: Date.now() + (options.ttl ?? this.options.defaultTtl) * 1000
+    }
     this.local.delete(key)
     this.local.set(key, entry)
     if (this.local.size > max) {

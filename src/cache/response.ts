@@ -6,7 +6,10 @@ import type { Cache, GetOptions, Loader } from './cache.js'
  * A response as the cache stores it: `name: value` header lines, an empty line, then the serialized JSON
  * body (which has no raw newline). A hit is sent as these bytes, never parsed and re-serialized.
  */
-export function encodeResponse(headers: Record<string, unknown>, serialized: ReturnType<FastifyReply['serialize']>): string {
+export function encodeResponse(
+  headers: Record<string, unknown>,
+  serialized: ReturnType<FastifyReply['serialize']>
+): string {
   const body = typeof serialized === 'string' ? serialized : Buffer.from(serialized as ArrayBuffer).toString('utf8')
   let head = ''
   for (const [name, value] of Object.entries(headers)) if (typeof value === 'string') head += `${name}: ${value}\n`

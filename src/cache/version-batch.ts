@@ -17,7 +17,8 @@ interface Lookup {
 
 // A missing tag (never set, evicted, Redis restarted) gets a value from Redis's clock (a Lua expression), so
 // it can never come back to a version an old entry was stored with.
-export const FRESH_VERSION = "(function() local t = redis.call('TIME') return t[1] .. string.format('%06d', t[2]) end)()"
+export const FRESH_VERSION =
+  "(function() local t = redis.call('TIME') return t[1] .. string.format('%06d', t[2]) end)()"
 
 /** Lookups per script call at most; more start another batch (Lua's unpack has a stack limit). */
 export const MAX_BATCH = 256

@@ -44,11 +44,19 @@ export async function prepareDatabase(config: Config, log: Logger): Promise<Prep
       log.info({ ...result, ms: Date.now() - started }, 'demo catalog loaded')
     }
     if (config.BOOTSTRAP_ADMIN_API_KEY) {
-      const added = await registerApiKey(client, { name: 'bootstrap-admin', role: 'admin', key: config.BOOTSTRAP_ADMIN_API_KEY }, systemContext('bootstrap'))
+      const added = await registerApiKey(
+        client,
+        { name: 'bootstrap-admin', role: 'admin', key: config.BOOTSTRAP_ADMIN_API_KEY },
+        systemContext('bootstrap')
+      )
       if (added) log.info({}, 'BOOTSTRAP_ADMIN_API_KEY registered')
     }
     if (embedded && config.NODE_ENV === 'development' && (await countActiveKeys(client)) === 0) {
-      const created = await createApiKey(client, { name: 'development-admin', role: 'admin' }, systemContext('bootstrap'))
+      const created = await createApiKey(
+        client,
+        { name: 'development-admin', role: 'admin' },
+        systemContext('bootstrap')
+      )
       // Printed once, on purpose: this is the only time the key exists outside its hash.
       process.stdout.write(`\nDevelopment admin API key (shown once): ${created.key}\n\n`)
     }

@@ -46,7 +46,8 @@ export function createDatabase(
   options: { replicas?: ReplicaSet; metrics?: DbMetrics } = {}
 ): Database {
   const metrics = options.metrics ?? noDbMetrics
-  const replicas = options.replicas ?? new ReplicaSet(primary, [], { maxLagMs: 0, log: { info() {}, warn() {} }, metrics })
+  const replicas =
+    options.replicas ?? new ReplicaSet(primary, [], { maxLagMs: 0, log: { info() {}, warn() {} }, metrics })
   // pg-pool's end() waits for checked-out clients to be released: queries in flight finish first.
   const close = async () => {
     await replicas.stop()

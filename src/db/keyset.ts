@@ -41,8 +41,14 @@ const KEY_CHECKS: Record<string, (value: unknown) => boolean> = {
 /** A cursor key must fit its order exactly: a signed but ill-shaped key would reach SQL casts otherwise. */
 function assertKeyFits(order: KeysetOrder<unknown>, key: CursorKey) {
   const [value, id] = key
-  if (key.length !== 2 || !KEY_CHECKS[order.cast]?.(value) || !(Number.isInteger(id) && (id as number) > 0 && (id as number) <= INT4_MAX)) {
-    throw new AppError('INVALID_CURSOR', 'cursor does not fit this list', [{ field: 'cursor', message: 'does not fit this list' }])
+  if (
+    key.length !== 2 ||
+    !KEY_CHECKS[order.cast]?.(value) ||
+    !(Number.isInteger(id) && (id as number) > 0 && (id as number) <= INT4_MAX)
+  ) {
+    throw new AppError('INVALID_CURSOR', 'cursor does not fit this list', [
+      { field: 'cursor', message: 'does not fit this list' }
+    ])
   }
 }
 
@@ -68,7 +74,10 @@ export function keysetQuery<Row>(
 }
 
 /** `SET a = $2, b = $3` for the fields present in `patch`, with `$1` left for the id. */
-export function setClause<T extends object>(patch: T, columns: Record<keyof T, string>): { sets: string; values: unknown[] } {
+export function setClause<T extends object>(
+  patch: T,
+  columns: Record<keyof T, string>
+): { sets: string; values: unknown[] } {
   const values: unknown[] = []
   const sets: string[] = []
   for (const [field, column] of Object.entries(columns) as [keyof T, string][]) {

@@ -13,7 +13,19 @@ export interface DbMetrics {
 
 export const noDbMetrics: DbMetrics = { instrument: () => {}, routed: () => {}, replicaState: () => {} }
 
-const OPERATIONS = new Set(['select', 'insert', 'update', 'delete', 'with', 'begin', 'commit', 'rollback', 'set', 'show', 'lock'])
+const OPERATIONS = new Set([
+  'select',
+  'insert',
+  'update',
+  'delete',
+  'with',
+  'begin',
+  'commit',
+  'rollback',
+  'set',
+  'show',
+  'lock'
+])
 const IDENT = '"?([a-z_][a-z0-9_]*)"?(?:\\s*\\.\\s*"?([a-z_][a-z0-9_]*)"?)?\\b'
 // INSERT INTO t (cols) has a parenthesis after the table; after FROM/JOIN one means a function (unnest(…)).
 const TABLE = new RegExp(`\\binto\\s+${IDENT}|\\b(?:from|update|join|table)\\s+(?:only\\s+)?${IDENT}(?!\\s*\\()`, 'i')
@@ -79,8 +91,18 @@ export function createDbMetrics(registry: Registry): DbMetrics {
     labelNames: ['decision', 'reason'],
     registers
   })
-  const lag = new Gauge({ name: 'db_replica_lag_seconds', help: 'Replay lag of each replica as last polled', labelNames: ['replica'], registers })
-  const up = new Gauge({ name: 'db_replica_up', help: '1 while a replica takes reads (answers and its breaker is closed)', labelNames: ['replica'], registers })
+  const lag = new Gauge({
+    name: 'db_replica_lag_seconds',
+    help: 'Replay lag of each replica as last polled',
+    labelNames: ['replica'],
+    registers
+  })
+  const up = new Gauge({
+    name: 'db_replica_up',
+    help: '1 while a replica takes reads (answers and its breaker is closed)',
+    labelNames: ['replica'],
+    registers
+  })
   const classify = createQueryClassifier()
 
   function instrumentClient(client: pg.PoolClient, poolName: string) {
@@ -88,11 +110,15 @@ export function createDbMetrics(registry: Registry): DbMetrics {
     ;(client as { query: unknown }).query = function (this: pg.PoolClient, ...args: unknown[]) {
       const first = args[0] as { text?: unknown; submit?: unknown } | string
       const text = typeof first === 'string' ? first : first?.text
-      if (typeof text !== 'string' || (typeof first === 'object' && typeof first?.submit === 'function')) return query.apply(this, args)
+      if (typeof text !== 'string' || (typeof first === 'object' && typeof first?.submit === 'function'))
+        return query.apply(this, args)
       const { operation, table } = classify(text)
       const started = performance.now()
       const done = (err: unknown) =>
-        queries.observe({ pool: poolName, operation, table, outcome: err ? 'error' : 'ok' }, (performance.now() - started) / 1000)
+        queries.observe(
+          { pool: poolName, operation, table, outcome: err ? 'error' : 'ok' },
+          (performance.now() - started) / 1000
+        )
       const last = args.at(-1)
       if (typeof last === 'function') {
         args[args.length - 1] = (err: Error | null, ...rest: unknown[]) => {
@@ -118,7 +144,8 @@ export function createDbMetrics(registry: Registry): DbMetrics {
       const connect = pool.connect.bind(pool) as (cb?: Callback) => Promise<pg.PoolClient> | undefined
       ;(pool as { connect: unknown }).connect = (cb?: Callback) => {
         const started = performance.now()
-        const observe = (err: unknown) => acquire.observe({ pool: name, outcome: err ? 'error' : 'ok' }, (performance.now() - started) / 1000)
+        const observe = (err: unknown) =>
+          acquire.observe({ pool: name, outcome: err ? 'error' : 'ok' }, (performance.now() - started) / 1000)
         if (typeof cb === 'function') {
           return connect((err, ...rest) => {
             observe(err)

@@ -24,7 +24,8 @@ export async function loadMigrations(dir = join(projectRoot(), 'migrations')): P
   for (const file of files) {
     const sql = await readFile(join(dir, file), 'utf8')
     const version = Number.parseInt(file, 10)
-    if (migrations.some((m) => m.version === version)) throw new MigrationError(`two migrations share version ${version}`)
+    if (migrations.some((m) => m.version === version))
+      throw new MigrationError(`two migrations share version ${version}`)
     migrations.push({ version, name: file, sql, checksum: createHash('sha256').update(sql).digest('hex') })
   }
   return migrations

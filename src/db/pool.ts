@@ -54,10 +54,12 @@ export function createPool(
   }
 ): pg.Pool {
   const fast = options.fastFailMs || undefined
-  const connectionTimeout = fast === undefined ? config.DB_CONNECTION_TIMEOUT : Math.min(config.DB_CONNECTION_TIMEOUT || fast, fast)
+  const connectionTimeout =
+    fast === undefined ? config.DB_CONNECTION_TIMEOUT : Math.min(config.DB_CONNECTION_TIMEOUT || fast, fast)
   const queryTimeout = fast === undefined ? config.DB_QUERY_TIMEOUT : Math.min(config.DB_QUERY_TIMEOUT || fast, fast)
   // The server cancels too: a read abandoned by the client would otherwise keep running on a slow replica.
-  const statementTimeout = fast === undefined ? config.DB_STATEMENT_TIMEOUT : Math.min(config.DB_STATEMENT_TIMEOUT || fast, fast)
+  const statementTimeout =
+    fast === undefined ? config.DB_STATEMENT_TIMEOUT : Math.min(config.DB_STATEMENT_TIMEOUT || fast, fast)
   const pool = new pg.Pool({
     ...target,
     max: options.max,

@@ -110,7 +110,8 @@ export class ReplicaSet {
     const fresh = up.filter((r) => r.lagMs !== undefined && r.lagMs <= this.options.maxLagMs)
     if (!fresh.length) return { reason: 'lagging' }
     const needed = maxLsn(parseLsn(context.minLsn), parseLsn(sessionLsn))
-    const eligible = needed === undefined ? fresh : fresh.filter((r) => r.replayLsn !== undefined && r.replayLsn >= needed)
+    const eligible =
+      needed === undefined ? fresh : fresh.filter((r) => r.replayLsn !== undefined && r.replayLsn >= needed)
     if (!eligible.length) return { reason: 'token' }
     const replica = eligible[this.next++ % eligible.length]
     return { replica, reason: 'round_robin' }
@@ -129,7 +130,8 @@ export class ReplicaSet {
   private trip(replica: Replica, err: unknown): void {
     replica.trippedAt = Date.now()
     replica.lastError = err instanceof Error ? err.message : String(err)
-    if (replica.up) this.options.log.warn({ replica: replica.name, err }, 'replica taken out of reads; the primary serves them')
+    if (replica.up)
+      this.options.log.warn({ replica: replica.name, err }, 'replica taken out of reads; the primary serves them')
     replica.up = false
     this.options.metrics.replicaState(replica.name, { up: false, lagMs: replica.lagMs })
   }
@@ -174,7 +176,8 @@ export class ReplicaSet {
         this.options.log.info({ replica: replica.name, lagMs: replica.lagMs }, 'replica takes reads')
       }
     } catch (err) {
-      if (replica.trippedAt === 0) this.options.log.warn({ replica: replica.name, err }, 'replica does not answer; the primary serves its reads')
+      if (replica.trippedAt === 0)
+        this.options.log.warn({ replica: replica.name, err }, 'replica does not answer; the primary serves its reads')
       this.trip(replica, err)
       return
     }

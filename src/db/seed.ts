@@ -34,9 +34,10 @@ export async function seedCategories(client: pg.ClientBase): Promise<number[]> {
       [row.name, row.slug, `Everything in ${row.name}`, row.parent]
     )
   }
-  const { rows: ids } = await client.query<{ id: number }>('SELECT id FROM categories WHERE slug = ANY($1) ORDER BY slug', [
-    rows.map((r) => r.slug)
-  ])
+  const { rows: ids } = await client.query<{ id: number }>(
+    'SELECT id FROM categories WHERE slug = ANY($1) ORDER BY slug',
+    [rows.map((r) => r.slug)]
+  )
   return ids.map((r) => r.id)
 }
 

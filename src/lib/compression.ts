@@ -14,7 +14,8 @@ const BROTLI_OPTIONS = {
 
 const COMPRESSIBLE = /^(?:text\/|application\/(?:[\w.+-]+\+)?(?:json|javascript|xml)\b|image\/svg\+xml\b)/i
 
-export const isCompressible = (contentType: unknown) => typeof contentType === 'string' && COMPRESSIBLE.test(contentType)
+export const isCompressible = (contentType: unknown) =>
+  typeof contentType === 'string' && COMPRESSIBLE.test(contentType)
 
 const negotiated = new Map<string, Encoding | null>()
 const NEGOTIATED_MAX = 256

@@ -15,9 +15,9 @@ export interface CursorCodec {
 const MAC_BYTES = 16
 
 export function createCursorCodec(secret: string, scope: string): CursorCodec {
-  const mac = (payload: string) => createHmac('sha256', secret).update(scope).update('\n').update(payload).digest().subarray(0, MAC_BYTES)
-  const invalid = (why: string) =>
-    new AppError('INVALID_CURSOR', `cursor ${why}`, [{ field: 'cursor', message: why }])
+  const mac = (payload: string) =>
+    createHmac('sha256', secret).update(scope).update('\n').update(payload).digest().subarray(0, MAC_BYTES)
+  const invalid = (why: string) => new AppError('INVALID_CURSOR', `cursor ${why}`, [{ field: 'cursor', message: why }])
 
   return {
     encode(sort, key) {
@@ -29,7 +29,8 @@ export function createCursorCodec(secret: string, scope: string): CursorCodec {
       if (!payload || !signature || extra !== undefined) throw invalid('is malformed')
       const given = Buffer.from(signature, 'base64url')
       const expected = mac(payload)
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw invalid('was not issued by this API or was altered')
+      if (given.length !== expected.length || !timingSafeEqual(given, expected))
+        throw invalid('was not issued by this API or was altered')
       let parsed: { s?: unknown; k?: unknown }
       try {
         parsed = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'))

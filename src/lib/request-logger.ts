@@ -74,7 +74,11 @@ class RequestLogger {
 }
 
 /** Fastify's childLoggerFactory: a lazy child per request; a route with its own log level gets a real one at once. */
-export function lazyChildLogger(logger: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions): FastifyBaseLogger {
+export function lazyChildLogger(
+  logger: FastifyBaseLogger,
+  bindings: Bindings,
+  options: ChildLoggerOptions
+): FastifyBaseLogger {
   if (options.level !== undefined || options.serializers !== undefined) return logger.child(bindings, options)
   return new RequestLogger(logger, bindings) as unknown as FastifyBaseLogger
 }

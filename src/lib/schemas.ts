@@ -76,13 +76,17 @@ export const PageOf = <T extends TSchema>(item: T) =>
     success: Type.Literal(true),
     data: Type.Array(item),
     pagination: Type.Object({
-      cursor: Type.Union([Type.String(), Type.Null()], { description: 'Pass as `cursor` for the next page; null on the last page' }),
+      cursor: Type.Union([Type.String(), Type.Null()], {
+        description: 'Pass as `cursor` for the next page; null on the last page'
+      }),
       hasMore: Type.Boolean()
     })
   })
 
 export const PageQuery = {
   // Long enough for a cursor holding a 200-character name of 4-byte characters.
-  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 2048, description: 'Opaque cursor from pagination.cursor' })),
+  cursor: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 2048, description: 'Opaque cursor from pagination.cursor' })
+  ),
   limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 })
 }

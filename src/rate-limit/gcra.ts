@@ -91,7 +91,11 @@ export interface GcraCall {
 /** What the script answers: allowed (1/0), remaining, seconds. */
 export type GcraReply = [number, number, number]
 
-export const toDecision = ([allowed, remaining, resetSeconds]: GcraReply): Decision => ({ allowed: allowed === 1, remaining, resetSeconds })
+export const toDecision = ([allowed, remaining, resetSeconds]: GcraReply): Decision => ({
+  allowed: allowed === 1,
+  remaining,
+  resetSeconds
+})
 
 const DECIDE = new LuaScript(`${GCRA_LUA}return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))`)
 

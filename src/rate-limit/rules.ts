@@ -21,7 +21,8 @@ export interface RoleRule extends Policy {
 export type Rule = RouteRule | RoleRule
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
-const RULE = /^([A-Za-z0-9_.-]{1,40})\s*:\s*(?:role:([a-z]+)|(\*|[A-Za-z]+(?:,[A-Za-z]+)*)\s+(\*|\/\S*))\s+(\d+)\s*\/\s*(\d+)(ms|s|m|h)$/
+const RULE =
+  /^([A-Za-z0-9_.-]{1,40})\s*:\s*(?:role:([a-z]+)|(\*|[A-Za-z]+(?:,[A-Za-z]+)*)\s+(\*|\/\S*))\s+(\d+)\s*\/\s*(\d+)(ms|s|m|h)$/
 
 /**
  * Parses RATE_LIMIT_RULES: `;`-separated `name: selector max/window`, e.g.
@@ -37,7 +38,8 @@ export function parseRules(text: string): Rule[] {
     const [, name, role, methods, route, max, amount, unit] = m as unknown as string[]
     const windowMs = Number(amount) * (UNITS[unit as string] as number)
     if (Number(max) < 1 || windowMs < 1000) throw new Error(`"${part}": max must be ≥ 1 and the window ≥ 1s`)
-    if (rules.some((r) => r.name === name) || name === 'default') throw new Error(`"${part}": the name ${name} is already used`)
+    if (rules.some((r) => r.name === name) || name === 'default')
+      throw new Error(`"${part}": the name ${name} is already used`)
     const policy = { name: name as string, max: Number(max), windowMs }
     if (role) rules.push({ kind: 'role', role, ...policy })
     else
@@ -52,7 +54,13 @@ export function parseRules(text: string): Rule[] {
 }
 
 /** The policy a request falls under: the first matching route rule, else its key's role rule, else `fallback`. */
-export function selectPolicy(rules: Rule[], fallback: Policy, method: string, route: string | undefined, role: string | undefined): Policy {
+export function selectPolicy(
+  rules: Rule[],
+  fallback: Policy,
+  method: string,
+  route: string | undefined,
+  role: string | undefined
+): Policy {
   for (const rule of rules) {
     if (rule.kind !== 'route') continue
     if (rule.methods && !rule.methods.includes(method)) continue

@@ -43,7 +43,11 @@ export class RedisConnection {
   ) {
     this.client = createClient(settings)
     this.breaker = new CircuitBreaker(
-      { failureThreshold: settings.breakerFailures, windowMs: settings.breakerWindowMs, probeIntervalMs: settings.breakerProbeMs },
+      {
+        failureThreshold: settings.breakerFailures,
+        windowMs: settings.breakerWindowMs,
+        probeIntervalMs: settings.breakerProbeMs
+      },
       () => this.probe(),
       (state) => this.changed(state)
     )

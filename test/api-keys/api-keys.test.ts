@@ -6,7 +6,6 @@ import { type TestApp, apiKey, bearer, build, count, assertProblem } from '../he
 
 const BASE = '/api/v1/api-keys'
 
-
 function assertUnauthorized(res: LightMyRequestResponse, error?: string) {
   assertProblem(res, 401, 'UNAUTHORIZED')
   const challenge = String(res.headers['www-authenticate'] ?? '')
@@ -49,13 +48,25 @@ test('when an admin creates an API key, then 201 shows the key once and the key 
   const before = await count(app, 'api_keys')
   const created = await createKey(app, admin, { name: 'ci pipeline', role: 'editor' })
   assert.equal(await count(app, 'api_keys'), before + 1)
-  assert.deepEqual(Object.keys(created).sort(), ['createdAt', 'id', 'key', 'lastUsedAt', 'name', 'prefix', 'revokedAt', 'role'])
+  assert.deepEqual(Object.keys(created).sort(), [
+    'createdAt',
+    'id',
+    'key',
+    'lastUsedAt',
+    'name',
+    'prefix',
+    'revokedAt',
+    'role'
+  ])
   assert.equal(created.name, 'ci pipeline')
   assert.equal(created.role, 'editor')
   assert.equal(created.revokedAt, null)
   assert.equal(typeof created.key, 'string')
   assert.ok(created.key.length >= 32, 'the key carries enough entropy')
-  assert.ok(created.key.startsWith(created.prefix) && created.prefix.length < created.key.length, 'prefix is a proper prefix of the key')
+  assert.ok(
+    created.key.startsWith(created.prefix) && created.prefix.length < created.key.length,
+    'prefix is a proper prefix of the key'
+  )
 
   const write = await writeCategory(app, created.key, 'Made with a new key')
   assert.equal(write.statusCode, 201, write.body)
@@ -75,7 +86,10 @@ test('when an admin creates an admin key, then that key can manage API keys', as
   assert.equal(created.role, 'admin')
   const list = await app.inject({ method: 'GET', url: BASE, headers: bearer(created.key) })
   assert.equal(list.statusCode, 200, list.body)
-  assert.ok(list.json().data.some((k: { id: number }) => k.id === created.id), 'the new admin key sees itself listed')
+  assert.ok(
+    list.json().data.some((k: { id: number }) => k.id === created.id),
+    'the new admin key sees itself listed'
+  )
 })
 
 test('when API keys are listed, then metadata is shown but never a key or its hash', async (t) => {
@@ -144,7 +158,10 @@ test('when an admin key is revoked, then it can no longer manage API keys', asyn
   const app = await build(t)
   const admin = await apiKey(app, 'admin')
   const other = await createKey(app, admin, { name: 'other admin', role: 'admin' })
-  assert.equal((await app.inject({ method: 'DELETE', url: `${BASE}/${other.id}`, headers: bearer(admin) })).statusCode, 200)
+  assert.equal(
+    (await app.inject({ method: 'DELETE', url: `${BASE}/${other.id}`, headers: bearer(admin) })).statusCode,
+    200
+  )
   const before = await count(app, 'api_keys')
   assertUnauthorized(await app.inject({ method: 'GET', url: BASE, headers: bearer(other.key) }), 'invalid_token')
   assertUnauthorized(
@@ -157,10 +174,23 @@ test('when an admin key is revoked, then it can no longer manage API keys', asyn
 test('when a key that does not exist is revoked, then 404 API_KEY_NOT_FOUND; a malformed id gives 400', async (t) => {
   const app = await build(t)
   const admin = await apiKey(app, 'admin')
-  assertProblem(await app.inject({ method: 'DELETE', url: `${BASE}/999999`, headers: bearer(admin) }), 404, 'API_KEY_NOT_FOUND')
-  const bad = assertProblem(await app.inject({ method: 'DELETE', url: `${BASE}/abc`, headers: bearer(admin) }), 400, 'VALIDATION_FAILED')
-  assert.ok(bad.errors?.some((e) => e.field === 'id'), 'errors name id')
-  const { rows } = await app.db.primary.query<{ n: number }>('SELECT count(*)::int AS n FROM api_keys WHERE revoked_at IS NOT NULL')
+  assertProblem(
+    await app.inject({ method: 'DELETE', url: `${BASE}/999999`, headers: bearer(admin) }),
+    404,
+    'API_KEY_NOT_FOUND'
+  )
+  const bad = assertProblem(
+    await app.inject({ method: 'DELETE', url: `${BASE}/abc`, headers: bearer(admin) }),
+    400,
+    'VALIDATION_FAILED'
+  )
+  assert.ok(
+    bad.errors?.some((e) => e.field === 'id'),
+    'errors name id'
+  )
+  const { rows } = await app.db.primary.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM api_keys WHERE revoked_at IS NOT NULL'
+  )
   assert.equal(rows[0]!.n, 0)
 })
 
@@ -173,11 +203,20 @@ test('when an editor calls the API key endpoints, then 403 FORBIDDEN on all thre
 
   assertProblem(await app.inject({ method: 'GET', url: BASE, headers: bearer(editor) }), 403, 'FORBIDDEN')
   assertProblem(
-    await app.inject({ method: 'POST', url: BASE, headers: bearer(editor), payload: { name: 'escalate', role: 'admin' } }),
+    await app.inject({
+      method: 'POST',
+      url: BASE,
+      headers: bearer(editor),
+      payload: { name: 'escalate', role: 'admin' }
+    }),
     403,
     'FORBIDDEN'
   )
-  assertProblem(await app.inject({ method: 'DELETE', url: `${BASE}/${target.id}`, headers: bearer(editor) }), 403, 'FORBIDDEN')
+  assertProblem(
+    await app.inject({ method: 'DELETE', url: `${BASE}/${target.id}`, headers: bearer(editor) }),
+    403,
+    'FORBIDDEN'
+  )
 
   assert.equal(await count(app, 'api_keys'), before)
   assert.equal((await keyRow(app, target.id))!.revoked_at, null)
@@ -196,7 +235,10 @@ test('when the API key endpoints are called without a valid key, then 401 with W
     [{ authorization: `Basic ${Buffer.from(`admin:${admin}`).toString('base64')}` }, 'invalid_request']
   ] as [Record<string, string>, string | undefined][]) {
     assertUnauthorized(await app.inject({ method: 'GET', url: BASE, headers }), error)
-    assertUnauthorized(await app.inject({ method: 'POST', url: BASE, headers, payload: { name: 'sneaky', role: 'admin' } }), error)
+    assertUnauthorized(
+      await app.inject({ method: 'POST', url: BASE, headers, payload: { name: 'sneaky', role: 'admin' } }),
+      error
+    )
     assertUnauthorized(await app.inject({ method: 'DELETE', url: `${BASE}/${target.id}`, headers }), error)
   }
   assert.equal(await count(app, 'api_keys'), before)
@@ -221,7 +263,10 @@ test('when the create-key body is invalid, then 400 naming the field, and no key
       const before = await count(app, 'api_keys')
       const res = await app.inject({ method: 'POST', url: BASE, headers: bearer(admin), payload: payload as object })
       const body = assertProblem(res, 400, 'VALIDATION_FAILED')
-      assert.ok(body.errors?.some((e) => e.field === field), `errors name ${field}: ${res.body}`)
+      assert.ok(
+        body.errors?.some((e) => e.field === field),
+        `errors name ${field}: ${res.body}`
+      )
       assert.equal(await count(app, 'api_keys'), before)
     })
   }
@@ -258,16 +303,21 @@ test('when a key is created, then the database stores only its 32-byte SHA-256 a
   const { rows: tables } = await app.db.primary.query<{ name: string }>(
     "SELECT quote_ident(table_name) AS name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
   )
-  assert.ok(tables.some((tb) => tb.name === 'api_keys'), 'the table scan includes api_keys')
+  assert.ok(
+    tables.some((tb) => tb.name === 'api_keys'),
+    'the table scan includes api_keys'
+  )
   for (const { name } of tables) {
-    const hit = await app.db.primary.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${name} x WHERE strpos(x::text, $1) > 0`, [
-      created.key
-    ])
+    const hit = await app.db.primary.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM ${name} x WHERE strpos(x::text, $1) > 0`,
+      [created.key]
+    )
     assert.equal(hit.rows[0]!.n, 0, `table ${name} holds the key`)
   }
   // The scan itself can see text: the key's prefix is found in api_keys.
-  const prefix = await app.db.primary.query<{ n: number }>('SELECT count(*)::int AS n FROM api_keys x WHERE strpos(x::text, $1) > 0', [
-    created.prefix
-  ])
+  const prefix = await app.db.primary.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM api_keys x WHERE strpos(x::text, $1) > 0',
+    [created.prefix]
+  )
   assert.equal(prefix.rows[0]!.n, 1)
 })

@@ -37,7 +37,10 @@ test('when values are bad, then loading fails with one message per variable nami
 })
 
 test('when DB_POOL_MIN exceeds DB_POOL_MAX, then loading fails naming both', () => {
-  assert.throws(() => loadConfig({ DB_POOL_MIN: '30', DB_POOL_MAX: '10' }), /DB_POOL_MIN=30 is invalid: expected at most DB_POOL_MAX/)
+  assert.throws(
+    () => loadConfig({ DB_POOL_MIN: '30', DB_POOL_MAX: '10' }),
+    /DB_POOL_MIN=30 is invalid: expected at most DB_POOL_MAX/
+  )
 })
 
 test('when the server starts with PORT=abc, then it exits at once with a message naming PORT', async () => {
@@ -63,7 +66,15 @@ test('when the configuration schema changes, then .env.example and the README ta
   const example = await readFile(join(projectRoot(), '.env.example'), 'utf8')
   const readme = await readFile(join(projectRoot(), 'README.md'), 'utf8')
   for (const key of Object.keys(ConfigSchema.properties)) {
-    assert.match(example, new RegExp(`^# ${key}=`, 'm'), `.env.example lists ${key} (npm run -s config:docs > .env.example)`)
-    assert.match(readme, new RegExp(`^\\| \`${key}\` \\|`, 'm'), `README lists ${key} (npm run -s config:docs -- --markdown)`)
+    assert.match(
+      example,
+      new RegExp(`^# ${key}=`, 'm'),
+      `.env.example lists ${key} (npm run -s config:docs > .env.example)`
+    )
+    assert.match(
+      readme,
+      new RegExp(`^\\| \`${key}\` \\|`, 'm'),
+      `README lists ${key} (npm run -s config:docs -- --markdown)`
+    )
   }
 })

@@ -13,7 +13,8 @@ import { connect, createTestDatabase, defer } from '../helper.js'
 import { startServer } from '../server-process.js'
 
 const CHROMIUM = '/usr/bin/chromium'
-const EXPECTED_DOCS_CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self'; img-src 'self' data: https:"
+const EXPECTED_DOCS_CSP =
+  "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self'; img-src 'self' data: https:"
 // As root, with no sandbox; without the background-networking flags Chromium floods a closed network with requests.
 const CHROMIUM_ARGS = [
   '--headless',
@@ -27,7 +28,9 @@ const CHROMIUM_ARGS = [
 ]
 
 const required = process.env.REQUIRE_SERVICES === '1'
-const missing = existsSync(CHROMIUM) ? undefined : `Chromium is not installed at ${CHROMIUM} (apt-get install -y chromium)`
+const missing = existsSync(CHROMIUM)
+  ? undefined
+  : `Chromium is not installed at ${CHROMIUM} (apt-get install -y chromium)`
 // Skipped by name only on a developer machine without Chromium; under REQUIRE_SERVICES=1 a missing browser fails.
 const skip = !required && missing ? missing : false
 
@@ -105,7 +108,9 @@ test(
     assert.equal(await response.headerValue('content-security-policy'), EXPECTED_DOCS_CSP)
 
     // The operations are listed (tags expanded, operations collapsed: Swagger UI's default docExpansion 'list').
-    const list = page.locator('.opblock.opblock-get').filter({ has: page.locator('.opblock-summary-path[data-path="/api/v1/products"]') })
+    const list = page
+      .locator('.opblock.opblock-get')
+      .filter({ has: page.locator('.opblock-summary-path[data-path="/api/v1/products"]') })
     await list.first().waitFor({ state: 'visible', timeout: 30_000 })
     assert.equal(await list.count(), 1, 'exactly one GET /api/v1/products operation block')
     const block = list.first()
@@ -120,19 +125,25 @@ test(
     const execute = block.locator('button.execute')
     await execute.waitFor({ state: 'visible' })
     const [apiResponse] = await Promise.all([
-      page.waitForResponse((res) => new URL(res.url()).pathname === '/api/v1/products' && res.request().method() === 'GET'),
+      page.waitForResponse(
+        (res) => new URL(res.url()).pathname === '/api/v1/products' && res.request().method() === 'GET'
+      ),
       execute.click()
     ])
     assert.equal(apiResponse.status(), 200)
     const liveStatus = block.locator('.live-responses-table .response .response-col_status').first()
     await liveStatus.waitFor({ state: 'visible', timeout: 15_000 })
     assert.equal((await liveStatus.innerText()).trim(), '200')
-    const body = block.locator('.live-responses-table .response-col_description .microlight, .live-responses-table .response-col_description pre')
+    const body = block.locator(
+      '.live-responses-table .response-col_description .microlight, .live-responses-table .response-col_description pre'
+    )
     assert.match(await body.first().innerText(), /"success": true/)
 
     // Give late reports (violations are dispatched asynchronously) a moment to arrive.
     await page.waitForTimeout(500)
-    t.diagnostic(`console messages: ${consoleMessages.length}; CSP violations: ${violations.length}; page errors: ${pageErrors.length}`)
+    t.diagnostic(
+      `console messages: ${consoleMessages.length}; CSP violations: ${violations.length}; page errors: ${pageErrors.length}`
+    )
     for (const m of consoleMessages) t.diagnostic(`console.${m.type}: ${m.text} (${m.url})`)
     for (const f of failedRequests) t.diagnostic(`request failed: ${f}`)
     assert.deepEqual(violations, [], 'no Content-Security-Policy violation')

@@ -35,7 +35,11 @@ test('when a client accepts gzip or br, then bodies over 1 KB are compressed and
   await seed(app, 30)
   const plain = await app.inject({ method: 'GET', url: '/api/v1/products?limit=20' })
   assert.ok(plain.rawPayload.length > 1024)
-  const gz = await app.inject({ method: 'GET', url: '/api/v1/products?limit=20', headers: { 'accept-encoding': 'gzip' } })
+  const gz = await app.inject({
+    method: 'GET',
+    url: '/api/v1/products?limit=20',
+    headers: { 'accept-encoding': 'gzip' }
+  })
   assert.equal(gz.headers['content-encoding'], 'gzip')
   assert.deepEqual(JSON.parse(gunzipSync(gz.rawPayload).toString()), plain.json())
   const br = await app.inject({ method: 'GET', url: '/api/v1/products?limit=20', headers: { 'accept-encoding': 'br' } })
@@ -72,10 +76,16 @@ test('when a cached page is asked for compressed, then each encoding is made onc
   const url = '/api/v1/products?limit=20'
   const origin = { origin: 'https://shop.example' }
   const plain = await app.inject({ method: 'GET', url, headers: origin })
-  const vary = (r: { headers: Record<string, unknown> }) => String(r.headers.vary).toLowerCase().split(/\s*,\s*/).sort()
+  const vary = (r: { headers: Record<string, unknown> }) =>
+    String(r.headers.vary)
+      .toLowerCase()
+      .split(/\s*,\s*/)
+      .sort()
   assert.deepEqual(vary(plain), ['accept-encoding', 'origin'])
   assert.equal(plain.headers['content-encoding'], undefined)
-  const br = [1, 2].map(() => app.inject({ method: 'GET', url, headers: { ...origin, 'accept-encoding': 'gzip;q=0.5, br' } }))
+  const br = [1, 2].map(() =>
+    app.inject({ method: 'GET', url, headers: { ...origin, 'accept-encoding': 'gzip;q=0.5, br' } })
+  )
   const [first, second] = await Promise.all(br)
   for (const r of [first!, second!]) {
     assert.equal(r.headers['content-encoding'], 'br')
@@ -95,7 +105,11 @@ test('when a cached page is asked for compressed, then each encoding is made onc
 test('when the cache is off or the body is not cached, then large JSON and the documentation assets are still compressed', async (t) => {
   const app = await build(t, { CACHE_ENABLED: 'false' })
   await seed(app, 30)
-  const list = await app.inject({ method: 'GET', url: '/api/v1/products?limit=20', headers: { 'accept-encoding': 'gzip' } })
+  const list = await app.inject({
+    method: 'GET',
+    url: '/api/v1/products?limit=20',
+    headers: { 'accept-encoding': 'gzip' }
+  })
   assert.equal(list.headers['content-encoding'], 'gzip')
   assert.equal(JSON.parse(gunzipSync(list.rawPayload).toString()).data.length, 20)
   const spec = await app.inject({ method: 'GET', url: '/openapi.json', headers: { 'accept-encoding': 'br' } })
@@ -114,21 +128,33 @@ test('when the cache is off or the body is not cached, then large JSON and the d
 
 test('when an allowed origin calls, then it gets CORS headers and a working preflight; other origins get none', async (t) => {
   const app = await build(t, { CORS_ORIGIN: 'https://shop.example, https://admin.example' })
-  const listed = await app.inject({ method: 'GET', url: '/api/v1/products', headers: { origin: 'https://admin.example' } })
+  const listed = await app.inject({
+    method: 'GET',
+    url: '/api/v1/products',
+    headers: { origin: 'https://admin.example' }
+  })
   assert.equal(listed.headers['access-control-allow-origin'], 'https://admin.example')
   assert.match(String(listed.headers['access-control-expose-headers']), /etag/)
 
   const preflight = await app.inject({
     method: 'OPTIONS',
     url: '/api/v1/products',
-    headers: { origin: 'https://shop.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' }
+    headers: {
+      origin: 'https://shop.example',
+      'access-control-request-method': 'POST',
+      'access-control-request-headers': 'authorization, content-type'
+    }
   })
   assert.equal(preflight.statusCode, 204)
   assert.equal(preflight.headers['access-control-allow-origin'], 'https://shop.example')
   assert.match(String(preflight.headers['access-control-allow-methods']), /POST/)
   assert.match(String(preflight.headers['access-control-allow-headers']), /authorization/)
 
-  const other = await app.inject({ method: 'GET', url: '/api/v1/products', headers: { origin: 'https://evil.example' } })
+  const other = await app.inject({
+    method: 'GET',
+    url: '/api/v1/products',
+    headers: { origin: 'https://evil.example' }
+  })
   assert.equal(other.statusCode, 200)
   assert.equal(other.headers['access-control-allow-origin'], undefined)
   const otherPreflight = await app.inject({
@@ -142,12 +168,22 @@ test('when an allowed origin calls, then it gets CORS headers and a working pref
   assert.equal(otherPreflight.headers.allow, 'GET, POST, HEAD')
   const plainOptions = await app.inject({ method: 'OPTIONS', url: '/no/such/path' })
   assert.equal(plainOptions.statusCode, 404)
-  const incomplete = await app.inject({ method: 'OPTIONS', url: '/api/v1/products', headers: { origin: 'https://shop.example' } })
+  const incomplete = await app.inject({
+    method: 'OPTIONS',
+    url: '/api/v1/products',
+    headers: { origin: 'https://shop.example' }
+  })
   assert.equal(incomplete.statusCode, 400, 'a preflight must name the method it asks for')
-  for (const res of [listed, preflight, other, otherPreflight, plainOptions]) assert.match(String(res.headers.vary), /\bOrigin\b/)
+  for (const res of [listed, preflight, other, otherPreflight, plainOptions])
+    assert.match(String(res.headers.vary), /\bOrigin\b/)
 })
 
-async function clientIp(t: Parameters<typeof build>[0], trustProxy: string | undefined, remoteAddress: string, forwarded: string) {
+async function clientIp(
+  t: Parameters<typeof build>[0],
+  trustProxy: string | undefined,
+  remoteAddress: string,
+  forwarded: string
+) {
   let seen = ''
   const env: Record<string, string> = trustProxy === undefined ? {} : { TRUST_PROXY: trustProxy }
   const app = await build(t, env, undefined, (a) =>

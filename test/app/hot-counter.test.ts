@@ -12,7 +12,11 @@ test('when a HotCounter is incremented between scrapes, then each scrape shows t
   for (let i = 0; i < 3; i++) counter.inc(labelsOf('a'))
   counter.inc(labelsOf('b'))
   assert.deepEqual(await scrape(), ['things_total{kind="a"} 3', 'things_total{kind="b"} 1'])
-  assert.deepEqual(await scrape(), ['things_total{kind="a"} 3', 'things_total{kind="b"} 1'], 'a second scrape adds nothing')
+  assert.deepEqual(
+    await scrape(),
+    ['things_total{kind="a"} 3', 'things_total{kind="b"} 1'],
+    'a second scrape adds nothing'
+  )
   counter.inc(labelsOf('b'))
   // A separate labels object with the same values is the same series.
   counter.inc({ kind: 'a' })

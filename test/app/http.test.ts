@@ -33,10 +33,19 @@ test('when the client sends a well-formed X-Request-Id, then it is echoed; a mal
   const kept = await app.inject({ method: 'GET', url: '/api/v1/nope', headers: { 'x-request-id': 'abc-123.DEF:9' } })
   assert.equal(kept.headers['x-request-id'], 'abc-123.DEF:9')
   assert.equal(kept.json().requestId, 'abc-123.DEF:9')
-  const replaced = await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'bad id <script>' } })
+  const replaced = await app.inject({
+    method: 'GET',
+    url: '/health/live',
+    headers: { 'x-request-id': 'bad id <script>' }
+  })
   assert.match(String(replaced.headers['x-request-id']), /^[0-9a-f-]{36}$/)
   const longest = 'a'.repeat(128)
-  assert.equal((await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': longest } })).headers['x-request-id'], longest)
+  assert.equal(
+    (await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': longest } })).headers[
+      'x-request-id'
+    ],
+    longest
+  )
   const tooLong = await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': `${longest}a` } })
   assert.match(String(tooLong.headers['x-request-id']), /^[0-9a-f-]{36}$/)
 })
@@ -47,7 +56,10 @@ test('when an id is not an integer, then 400 naming the id parameter', async (t)
   assert.equal(res.statusCode, 400)
   const body = isProblem(res)
   assert.equal(body.code, 'VALIDATION_FAILED')
-  assert.deepEqual(body.errors.map((e: { field: string }) => e.field), ['id'])
+  assert.deepEqual(
+    body.errors.map((e: { field: string }) => e.field),
+    ['id']
+  )
 })
 
 test('when the OpenAPI document is fetched, then every API route is documented with its error responses', async (t) => {

@@ -14,7 +14,12 @@ test('when requests are served, then each gets one JSON line with method, route,
   assert.equal((await send('/api/v1/products/999999', 'req-404')).status, 404)
   const unauthorized = await fetch(`${server.url}/api/v1/products`, {
     method: 'POST',
-    headers: { 'x-request-id': 'req-401', authorization: `Bearer ${secret}`, cookie: `session=${secret}`, 'content-type': 'application/json' },
+    headers: {
+      'x-request-id': 'req-401',
+      authorization: `Bearer ${secret}`,
+      cookie: `session=${secret}`,
+      'content-type': 'application/json'
+    },
     body: JSON.stringify({ sku: 'X', name: 'x', priceCents: 1, currency: 'USD' })
   })
   assert.equal(unauthorized.status, 401)
@@ -43,7 +48,8 @@ test('when requests are served, then each gets one JSON line with method, route,
   assert.ok(failure, 'the error is logged with the request id')
   assert.match(JSON.stringify(failure.err), /forced 500/)
 
-  for (const quiet of ['req-health', 'req-ready', 'req-metrics']) assert.deepEqual(byRequest(quiet), [], `${quiet} is not logged at info`)
+  for (const quiet of ['req-health', 'req-ready', 'req-metrics'])
+    assert.deepEqual(byRequest(quiet), [], `${quiet} is not logged at info`)
   assert.doesNotMatch(server.output(), new RegExp(secret), 'keys and cookies never reach the log')
   for (const line of lines) assert.ok(line.level !== undefined && line.time !== undefined, 'every line is pino JSON')
 })
@@ -58,7 +64,16 @@ test('when LOG_LEVEL=warn, then successful requests write nothing and a failing 
   assert.equal((await send('/test/boom', 'warn-500')).status, 500)
   await new Promise((resolve) => setTimeout(resolve, 300))
   const lines = logLines(server)
-  assert.deepEqual(lines.filter((l) => l.reqId === 'warn-ok' || l.reqId === 'warn-404'), [])
+  assert.deepEqual(
+    lines.filter((l) => l.reqId === 'warn-ok' || l.reqId === 'warn-404'),
+    []
+  )
   const failed = lines.filter((l) => l.reqId === 'warn-500')
-  assert.deepEqual(failed.map((l) => [l.level, l.msg]), [[50, 'request failed'], [50, 'request completed']])
+  assert.deepEqual(
+    failed.map((l) => [l.level, l.msg]),
+    [
+      [50, 'request failed'],
+      [50, 'request completed']
+    ]
+  )
 })

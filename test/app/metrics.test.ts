@@ -24,5 +24,8 @@ test('when METRICS_PORT is set, then metrics are served there and not on the API
   await app.inject({ method: 'GET', url: '/api/v1/products' })
   const res = await fetch(`http://127.0.0.1:${port}/metrics`)
   assert.equal(res.status, 200)
-  assert.match(await res.text(), /^http_requests_total\{method="GET",route="\/api\/v1\/products",status_code="200"\} 1$/m)
+  assert.match(
+    await res.text(),
+    /^http_requests_total\{method="GET",route="\/api\/v1\/products",status_code="200"\} 1$/m
+  )
 })

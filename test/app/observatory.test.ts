@@ -19,7 +19,14 @@ interface ObservatoryTest {
 }
 
 interface ObservatoryResult {
-  scan: { grade: string; score: number; statusCode: number; testsPassed: number; testsFailed: number; testsQuantity: number }
+  scan: {
+    grade: string
+    score: number
+    statusCode: number
+    testsPassed: number
+    testsFailed: number
+    testsQuantity: number
+  }
   tests: Record<string, ObservatoryTest>
 }
 
@@ -71,7 +78,10 @@ test(
       `Observatory: grade ${scan.grade}, score ${scan.score}, ${scan.testsPassed}/${scan.testsQuantity} passed, status ${scan.statusCode}`
     )
     for (const [name, r] of Object.entries(tests)) {
-      const why = (r.scoreDescription ?? '').replace(/<[^>]+>/g, '').replace(/\s+/g, ' ').trim()
+      const why = (r.scoreDescription ?? '')
+        .replace(/<[^>]+>/g, '')
+        .replace(/\s+/g, ' ')
+        .trim()
       const modifier = r.scoreModifier ?? 0
       t.diagnostic(`${r.pass ? 'pass' : 'FAIL'} ${name}: ${r.result} (${modifier > 0 ? '+' : ''}${modifier}) ${why}`)
     }

@@ -6,7 +6,8 @@ import { apiKey, bearer, build, seed } from '../helper.js'
 
 const required = process.env.REQUIRE_SERVICES === '1'
 const probe = spawnSync('promtool', ['--version'], { encoding: 'utf8' })
-const missing = probe.error || probe.status !== 0 ? 'promtool is not installed (apt-get install -y prometheus)' : undefined
+const missing =
+  probe.error || probe.status !== 0 ? 'promtool is not installed (apt-get install -y prometheus)' : undefined
 // Skipped by name only on a developer machine without promtool; under REQUIRE_SERVICES=1 a missing promtool fails.
 const skip = !required && missing ? missing : false
 
@@ -41,7 +42,7 @@ function labelValues(text: string, name: string, label: string): string[] {
 }
 
 test(
-  'after list, get, 404 and 401 requests, /metrics passes `promtool check metrics` but for prom-client\'s three known default-metric names',
+  "after list, get, 404 and 401 requests, /metrics passes `promtool check metrics` but for prom-client's three known default-metric names",
   { skip },
   async (t) => {
     if (missing) assert.fail(`REQUIRE_SERVICES=1 but ${missing}`)
@@ -94,8 +95,14 @@ test(
     assert.match(text, /^http_requests_total\{method="GET",route="\/api\/v1\/products\/:id",status_code="404"\} 1$/m)
     assert.match(text, /^http_requests_total\{method="POST",route="\/api\/v1\/products",status_code="401"\} 1$/m)
 
-    assert.match(text, /^http_request_duration_seconds_bucket\{le="0\.001",method="GET",route="\/api\/v1\/products",status_code="200"\} \d+$/m)
-    assert.match(text, /^http_request_duration_seconds_bucket\{le="\+Inf",method="GET",route="\/api\/v1\/products",status_code="200"\} 1$/m)
+    assert.match(
+      text,
+      /^http_request_duration_seconds_bucket\{le="0\.001",method="GET",route="\/api\/v1\/products",status_code="200"\} \d+$/m
+    )
+    assert.match(
+      text,
+      /^http_request_duration_seconds_bucket\{le="\+Inf",method="GET",route="\/api\/v1\/products",status_code="200"\} 1$/m
+    )
     assert.match(text, /^# TYPE http_requests_in_flight gauge$/m)
     assert.match(text, /^http_requests_in_flight \d+$/m)
     assert.match(text, /^# TYPE http_open_connections gauge$/m)
@@ -105,21 +112,18 @@ test(
   }
 )
 
-test(
-  'when a product is created and a rejected create follows, then only the success is counted in catalog_operations_total',
-  async (t) => {
-    const app = await build(t)
-    const created = await app.inject({
-      method: 'POST',
-      url: '/api/v1/products',
-      headers: bearer(await apiKey(app, 'editor')),
-      payload: { sku: 'PROM-2', name: 'Counted', priceCents: 100, currency: 'USD' }
-    })
-    assert.equal(created.statusCode, 201)
-    const rejected = await app.inject({ method: 'POST', url: '/api/v1/products', payload: { sku: 'PROM-3' } })
-    assert.equal(rejected.statusCode, 401)
-    const text = (await app.inject({ method: 'GET', url: '/metrics' })).body
-    const samples = text.split('\n').filter((line) => line.startsWith('catalog_operations_total'))
-    assert.deepEqual(samples, ['catalog_operations_total{entity="product",operation="create"} 1'])
-  }
-)
+test('when a product is created and a rejected create follows, then only the success is counted in catalog_operations_total', async (t) => {
+  const app = await build(t)
+  const created = await app.inject({
+    method: 'POST',
+    url: '/api/v1/products',
+    headers: bearer(await apiKey(app, 'editor')),
+    payload: { sku: 'PROM-2', name: 'Counted', priceCents: 100, currency: 'USD' }
+  })
+  assert.equal(created.statusCode, 201)
+  const rejected = await app.inject({ method: 'POST', url: '/api/v1/products', payload: { sku: 'PROM-3' } })
+  assert.equal(rejected.statusCode, 401)
+  const text = (await app.inject({ method: 'GET', url: '/metrics' })).body
+  const samples = text.split('\n').filter((line) => line.startsWith('catalog_operations_total'))
+  assert.deepEqual(samples, ['catalog_operations_total{entity="product",operation="create"} 1'])
+})

@@ -52,7 +52,11 @@ test('when a request fails with a 500, then Sentry receives an event naming the 
   assert.deepEqual(errorEvents(sink.envelopes), [], '4xx are never reported')
 
   const failed = await fetch(`${server.url}/test/boom`, {
-    headers: { authorization: 'Bearer super-secret-token', cookie: 'session=cookie-secret', 'x-request-id': 'req-boom-1' }
+    headers: {
+      authorization: 'Bearer super-secret-token',
+      cookie: 'session=cookie-secret',
+      'x-request-id': 'req-boom-1'
+    }
   })
   assert.equal(failed.status, 500)
   const problem = await failed.json()
@@ -72,7 +76,10 @@ test('when a request fails with a 500, then Sentry receives an event naming the 
   assert.equal(event.tags.route, '/test/boom')
   assert.match(event.release, /^catalog-api@\d+\.\d+\.\d+/)
   assert.equal(event.environment, 'test')
-  assert.ok(sink.envelopes.every((e) => e.path.split('?')[0] === '/api/1/envelope/'), sink.envelopes.map((e) => e.path).join())
+  assert.ok(
+    sink.envelopes.every((e) => e.path.split('?')[0] === '/api/1/envelope/'),
+    sink.envelopes.map((e) => e.path).join()
+  )
   const everything = sink.envelopes.map((e) => e.body).join('\n')
   assert.doesNotMatch(everything, /super-secret-token/)
   assert.doesNotMatch(everything, /cookie-secret/)
@@ -86,5 +93,9 @@ test('when the process crashes, then Sentry receives the crash before it exits',
   const exit = await server.exited
   assert.equal(exit.code, 1)
   const events = errorEvents(sink.envelopes)
-  assert.ok(events.some((e) => e.exception.values.some((v: { value: string }) => v.value === 'test failure: uncaught exception')))
+  assert.ok(
+    events.some((e) =>
+      e.exception.values.some((v: { value: string }) => v.value === 'test failure: uncaught exception')
+    )
+  )
 })

@@ -17,7 +17,11 @@ async function seededDatabase(t: Parameters<typeof createTestDatabase>[0]) {
 test('when SIGTERM arrives under load with slow requests in flight, then every accepted request succeeds and the exit code is 0', async (t) => {
   const target = await seededDatabase(t)
   // Request lines at info: the server's own record of every request it accepted and answered.
-  const server = await startServer(t, target, { ENABLE_TEST_ROUTES: 'true', SHUTDOWN_DRAIN_MS: '1000', LOG_LEVEL: 'info' })
+  const server = await startServer(t, target, {
+    ENABLE_TEST_ROUTES: 'true',
+    SHUTDOWN_DRAIN_MS: '1000',
+    LOG_LEVEL: 'info'
+  })
 
   const client = { ok: 0, failedResponses: 0, refused: 0, reset: 0, otherErrors: [] as string[] }
   const instance = autocannon(

@@ -12,9 +12,15 @@ const product = (sku: string) => ({ sku, name: `Lamp ${sku}`, priceCents: 1999, 
 test('when products, categories and API keys are created, updated and deleted over HTTP, then each change has one entry with actor, client and values', async (t) => {
   const app = await build(t, { TRUST_PROXY: '1' })
   const admin = await apiKey(app, 'admin')
-  const [adminRow] = (await app.db.primary.query<{ id: number }>('SELECT id FROM api_keys ORDER BY id DESC LIMIT 1')).rows
+  const [adminRow] = (await app.db.primary.query<{ id: number }>('SELECT id FROM api_keys ORDER BY id DESC LIMIT 1'))
+    .rows
   const before = (await auditRows(app)).length
-  const headers = { ...bearer(admin), 'user-agent': 'audit-test/1.0', 'x-forwarded-for': '203.0.113.7', 'x-request-id': 'req-audit-1' }
+  const headers = {
+    ...bearer(admin),
+    'user-agent': 'audit-test/1.0',
+    'x-forwarded-for': '203.0.113.7',
+    'x-request-id': 'req-audit-1'
+  }
   const send = async (method: 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) => {
     const res = await app.inject({ method, url, headers, ...(payload ? { payload } : {}) })
     assert.ok(res.statusCode < 300, `${method} ${url}: ${res.statusCode} ${res.body}`)
@@ -67,7 +73,12 @@ test('when products, categories and API keys are created, updated and deleted ov
 
 test('when the TRUST_PROXY setting names no proxy, then the audit entry records the peer address, not X-Forwarded-For', async (t) => {
   const app = await build(t)
-  const res = await app.inject({ method: 'POST', url: '/api/v1/products', headers: { ...bearer(await apiKey(app)), 'x-forwarded-for': '198.51.100.1' }, payload: product('AUD-IP') })
+  const res = await app.inject({
+    method: 'POST',
+    url: '/api/v1/products',
+    headers: { ...bearer(await apiKey(app)), 'x-forwarded-for': '198.51.100.1' },
+    payload: product('AUD-IP')
+  })
   assert.equal(res.statusCode, 201)
   const last = (await auditRows(app)).at(-1)
   assert.equal(last?.ip, '127.0.0.1')
@@ -76,14 +87,27 @@ test('when the TRUST_PROXY setting names no proxy, then the audit entry records 
 test('when API keys are created and revoked, then no key, key hash or Authorization header appears anywhere in the log', async (t) => {
   const app = await build(t)
   const admin = await apiKey(app, 'admin')
-  const res = await app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: bearer(admin), payload: { name: 'secret-holder', role: 'admin' } })
+  const res = await app.inject({
+    method: 'POST',
+    url: '/api/v1/api-keys',
+    headers: bearer(admin),
+    payload: { name: 'secret-holder', role: 'admin' }
+  })
   assert.equal(res.statusCode, 201)
   const created = res.json().data as { id: number; key: string }
   await app.inject({ method: 'DELETE', url: `/api/v1/api-keys/${created.id}`, headers: bearer(admin) })
   const { rows } = await app.db.primary.query<{ text: string }>('SELECT row_to_json(a)::text AS text FROM audit_log a')
   const log = rows.map((r) => r.text).join('\n')
   assert.ok(log.includes('secret-holder'), 'the key entries are there')
-  for (const secret of [created.key, admin, hashKey(created.key).toString('hex'), hashKey(admin).toString('hex'), 'Bearer', 'key_hash', 'keyHash']) {
+  for (const secret of [
+    created.key,
+    admin,
+    hashKey(created.key).toString('hex'),
+    hashKey(admin).toString('hex'),
+    'Bearer',
+    'key_hash',
+    'keyHash'
+  ]) {
     assert.ok(!log.includes(secret), `the log does not contain ${secret.slice(0, 12)}…`)
   }
 })
@@ -91,12 +115,30 @@ test('when API keys are created and revoked, then no key, key hash or Authorizat
 test('when the audit insert fails, then the change is rolled back: no product, category or API key change commits without its entry', async (t) => {
   const app = await build(t, { LOG_LEVEL: 'silent' })
   const admin = await apiKey(app, 'admin')
-  const ok = await app.inject({ method: 'POST', url: '/api/v1/products', headers: bearer(admin), payload: product('AUD-KEEP') })
+  const ok = await app.inject({
+    method: 'POST',
+    url: '/api/v1/products',
+    headers: bearer(admin),
+    payload: product('AUD-KEEP')
+  })
   const kept = ok.json().data as { id: number; priceCents: number }
-  const category = (await app.inject({ method: 'POST', url: '/api/v1/categories', headers: bearer(admin), payload: { name: 'Kept' } })).json().data
-  const other = (await app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: bearer(admin), payload: { name: 'kept', role: 'editor' } })).json().data
+  const category = (
+    await app.inject({ method: 'POST', url: '/api/v1/categories', headers: bearer(admin), payload: { name: 'Kept' } })
+  ).json().data
+  const other = (
+    await app.inject({
+      method: 'POST',
+      url: '/api/v1/api-keys',
+      headers: bearer(admin),
+      payload: { name: 'kept', role: 'editor' }
+    })
+  ).json().data
   const entriesBefore = (await auditRows(app)).length
-  const counts = async () => [await count(app, 'products'), await count(app, 'categories'), await count(app, 'api_keys')]
+  const counts = async () => [
+    await count(app, 'products'),
+    await count(app, 'categories'),
+    await count(app, 'api_keys')
+  ]
   const countsBefore = await counts()
   // From here on every audit insert fails, as a full disk or a broken constraint would make it.
   await app.db.primary.query('ALTER TABLE audit_log ADD CONSTRAINT refuse_all CHECK (false) NOT VALID')
@@ -134,7 +176,10 @@ test('when the apikey CLI creates and revokes a key, then both are audited with 
   const revoked = await runScript('apikey.ts', ['revoke', String(id)], app.target)
   assert.equal(revoked.code, 0, revoked.out)
   const entries = (await auditRows(app)).filter((e) => e.entity_type === 'api_key' && e.entity_id === id)
-  assert.deepEqual(entries.map((e) => e.action), ['create', 'delete'])
+  assert.deepEqual(
+    entries.map((e) => e.action),
+    ['create', 'delete']
+  )
   for (const e of entries) {
     assert.equal(e.actor_type, 'system')
     assert.equal(e.actor_name, 'cli')
@@ -145,11 +190,18 @@ test('when the apikey CLI creates and revokes a key, then both are audited with 
 
 test('when BOOTSTRAP_ADMIN_API_KEY is registered at start, then the key creation is audited once with a system actor', async (t) => {
   const app = await build(t)
-  const config = loadConfig({ ...dbEnv(app.target), MIGRATE_ON_STARTUP: 'false', BOOTSTRAP_ADMIN_API_KEY: 'ck_bootstrap-test-key-123', NODE_ENV: 'test' })
+  const config = loadConfig({
+    ...dbEnv(app.target),
+    MIGRATE_ON_STARTUP: 'false',
+    BOOTSTRAP_ADMIN_API_KEY: 'ck_bootstrap-test-key-123',
+    NODE_ENV: 'test'
+  })
   const log = pino({ level: 'silent' })
   await prepareDatabase(config, log)
   await prepareDatabase(config, log) // already registered: no second entry
-  const entries = (await auditRows(app)).filter((e) => e.entity_type === 'api_key' && e.new_values?.name === 'bootstrap-admin')
+  const entries = (await auditRows(app)).filter(
+    (e) => e.entity_type === 'api_key' && e.new_values?.name === 'bootstrap-admin'
+  )
   assert.equal(entries.length, 1)
   assert.equal(entries[0]?.actor_type, 'system')
   assert.equal(entries[0]?.actor_name, 'bootstrap')

@@ -8,11 +8,19 @@ import { apiKey, bearer, build } from '../helper.js'
 import { auditRows, runScript } from './support.js'
 
 /** An app with `n` products created through the API: n + 1 entries (the test key's creation comes first). */
-async function withEntries(t: Parameters<typeof build>[0], n: number): Promise<FastifyInstance & { target: Parameters<typeof runScript>[2] }> {
+async function withEntries(
+  t: Parameters<typeof build>[0],
+  n: number
+): Promise<FastifyInstance & { target: Parameters<typeof runScript>[2] }> {
   const app = await build(t)
   const key = await apiKey(app)
   for (let i = 0; i < n; i++) {
-    const res = await app.inject({ method: 'POST', url: '/api/v1/products', headers: bearer(key), payload: { sku: `CH-${i}`, name: `Chain ${i}`, priceCents: i, currency: 'EUR' } })
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/products',
+      headers: bearer(key),
+      payload: { sku: `CH-${i}`, name: `Chain ${i}`, priceCents: i, currency: 'EUR' }
+    })
     assert.equal(res.statusCode, 201)
   }
   return app
@@ -23,13 +31,22 @@ test('when 40 writers append at once, then the chain neither forks nor breaks: i
   const key = await apiKey(app)
   const results = await Promise.all(
     Array.from({ length: 40 }, (_, i) =>
-      app.inject({ method: 'POST', url: '/api/v1/products', headers: bearer(key), payload: { sku: `PAR-${i}`, name: `Parallel ${i}`, priceCents: 100, currency: 'USD' } })
+      app.inject({
+        method: 'POST',
+        url: '/api/v1/products',
+        headers: bearer(key),
+        payload: { sku: `PAR-${i}`, name: `Parallel ${i}`, priceCents: 100, currency: 'USD' }
+      })
     )
   )
   assert.ok(results.every((r) => r.statusCode === 201))
   const rows = await auditRows(app)
-  assert.deepEqual(rows.map((r) => r.id), Array.from({ length: 41 }, (_, i) => i + 1))
-  for (let i = 1; i < rows.length; i++) assert.ok(rows[i]?.prev_hash.equals(rows[i - 1]?.hash as Buffer), `entry ${i + 1} links to entry ${i}`)
+  assert.deepEqual(
+    rows.map((r) => r.id),
+    Array.from({ length: 41 }, (_, i) => i + 1)
+  )
+  for (let i = 1; i < rows.length; i++)
+    assert.ok(rows[i]?.prev_hash.equals(rows[i - 1]?.hash as Buffer), `entry ${i + 1} links to entry ${i}`)
   assert.deepEqual(await verifyChain(app.db.primary), { ok: true, checked: 41, firstId: 1, lastId: 41 })
 })
 
@@ -42,7 +59,9 @@ test('when the chain is intact, then npm run audit:verify says so and exits 0', 
 
 test('when an entry is altered, then audit:verify names it and exits non-zero', async (t) => {
   const app = await withEntries(t, 4)
-  await app.db.primary.query(`UPDATE audit_log SET new_values = jsonb_set(new_values, '{priceCents}', '0') WHERE id = 3`)
+  await app.db.primary.query(
+    `UPDATE audit_log SET new_values = jsonb_set(new_values, '{priceCents}', '0') WHERE id = 3`
+  )
   const res = await runScript('audit-verify.ts', [], app.target)
   assert.equal(res.code, 1, res.out)
   assert.match(res.out, /BROKEN at entry 3 \(altered\)/)

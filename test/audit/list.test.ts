@@ -21,14 +21,34 @@ test('when the log is filtered by entity, action, actor, request id or time, the
   const ids = (await app.db.primary.query<{ id: number; role: string }>('SELECT id, role FROM api_keys')).rows
   const editorId = ids.find((r) => r.role === 'editor')?.id
   const post = async (key: string, url: string, payload: object, requestId: string) => {
-    const res = await app.inject({ method: 'POST', url, headers: { ...bearer(key), 'x-request-id': requestId }, payload })
+    const res = await app.inject({
+      method: 'POST',
+      url,
+      headers: { ...bearer(key), 'x-request-id': requestId },
+      payload
+    })
     assert.equal(res.statusCode, 201, res.body)
     return res.json().data as { id: number }
   }
-  const p1 = await post(editor, '/api/v1/products', { sku: 'F-1', name: 'One', priceCents: 1, currency: 'USD' }, 'req-p1')
-  const p2 = await post(admin, '/api/v1/products', { sku: 'F-2', name: 'Two', priceCents: 2, currency: 'USD' }, 'req-p2')
+  const p1 = await post(
+    editor,
+    '/api/v1/products',
+    { sku: 'F-1', name: 'One', priceCents: 1, currency: 'USD' },
+    'req-p1'
+  )
+  const p2 = await post(
+    admin,
+    '/api/v1/products',
+    { sku: 'F-2', name: 'Two', priceCents: 2, currency: 'USD' },
+    'req-p2'
+  )
   const c1 = await post(editor, '/api/v1/categories', { name: 'Filters' }, 'req-c1')
-  const patched = await app.inject({ method: 'PATCH', url: `/api/v1/products/${p1.id}`, headers: { ...bearer(admin), 'x-request-id': 'req-p1-up' }, payload: { stock: 9 } })
+  const patched = await app.inject({
+    method: 'PATCH',
+    url: `/api/v1/products/${p1.id}`,
+    headers: { ...bearer(admin), 'x-request-id': 'req-p1-up' },
+    payload: { stock: 9 }
+  })
   assert.equal(patched.statusCode, 200)
 
   const list = async (query: string) => {
@@ -38,12 +58,22 @@ test('when the log is filtered by entity, action, actor, request id or time, the
       (e) => `${e.entityType}:${e.entityId}:${e.action}:${e.requestId}`
     )
   }
-  assert.deepEqual(await list(`entityType=product&entityId=${p1.id}`), [`product:${p1.id}:update:req-p1-up`, `product:${p1.id}:create:req-p1`])
+  assert.deepEqual(await list(`entityType=product&entityId=${p1.id}`), [
+    `product:${p1.id}:update:req-p1-up`,
+    `product:${p1.id}:create:req-p1`
+  ])
   assert.deepEqual(await list('entityType=category'), [`category:${c1.id}:create:req-c1`])
   assert.deepEqual(await list('action=update'), [`product:${p1.id}:update:req-p1-up`])
-  assert.deepEqual(await list(`actorId=${editorId}`), [`category:${c1.id}:create:req-c1`, `product:${p1.id}:create:req-p1`])
+  assert.deepEqual(await list(`actorId=${editorId}`), [
+    `category:${c1.id}:create:req-c1`,
+    `product:${p1.id}:create:req-p1`
+  ])
   assert.deepEqual(await list('requestId=req-p2'), [`product:${p2.id}:create:req-p2`])
-  const all = (await app.db.primary.query<{ id: number; at: string }>(`SELECT id, to_json(occurred_at)#>>'{}' AS at FROM audit_log ORDER BY id`)).rows
+  const all = (
+    await app.db.primary.query<{ id: number; at: string }>(
+      `SELECT id, to_json(occurred_at)#>>'{}' AS at FROM audit_log ORDER BY id`
+    )
+  ).rows
   const from = new Date(Date.parse(all.at(-2)?.at as string)).toISOString()
   const inRange = await list(`from=${from}`)
   assert.ok(inRange.includes(`product:${p1.id}:update:req-p1-up`))
@@ -60,7 +90,12 @@ test('when the log is walked page by page with the cursor, then every entry come
   const app = await build(t)
   const admin = await apiKey(app, 'admin')
   for (let i = 0; i < 7; i++) {
-    await app.inject({ method: 'POST', url: '/api/v1/categories', headers: bearer(admin), payload: { name: `Page ${i}` } })
+    await app.inject({
+      method: 'POST',
+      url: '/api/v1/categories',
+      headers: bearer(admin),
+      payload: { name: `Page ${i}` }
+    })
   }
   const seen: number[] = []
   let url = `${LIST}?limit=3`
@@ -105,7 +140,10 @@ test('when the log holds 200,000 analysed entries, then the planner answers a pa
     { action: 'delete' },
     { actorId: 7 },
     { requestId: 'c4ca4238a0b923820dcc509a6f75849b' },
-    { from: new Date(Date.now() - 40 * 86400_000).toISOString(), to: new Date(Date.now() - 39 * 86400_000).toISOString() },
+    {
+      from: new Date(Date.now() - 40 * 86400_000).toISOString(),
+      to: new Date(Date.now() - 39 * 86400_000).toISOString()
+    },
     { actorId: 7, action: 'update', from: new Date(Date.now() - 100 * 86400_000).toISOString() }
   ]
   for (const filter of cases) {

@@ -7,18 +7,30 @@ let serial = 0
 async function createCategories(app: Awaited<ReturnType<typeof build>>, n: number) {
   const key = await apiKey(app, 'admin')
   for (let i = 0; i < n; i++) {
-    const res = await app.inject({ method: 'POST', url: '/api/v1/categories', headers: bearer(key), payload: { name: `Kept ${(serial += 1)}-${i}` } })
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/categories',
+      headers: bearer(key),
+      payload: { name: `Kept ${(serial += 1)}-${i}` }
+    })
     assert.equal(res.statusCode, 201)
   }
 }
 
 const metric = async (app: Awaited<ReturnType<typeof build>>, name: string) => {
   const text = await app.metrics.registry.metrics()
-  return [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, 'gm'))].reduce((sum, m) => sum + Number(m[1]), 0)
+  return [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, 'gm'))].reduce(
+    (sum, m) => sum + Number(m[1]),
+    0
+  )
 }
 
 test('when entries are older than AUDIT_RETENTION_DAYS, then a run removes them in batches, keeps the rest, and the chain verifies from the oldest kept entry', async (t) => {
-  const app = await build(t, { AUDIT_RETENTION_DAYS: '30', AUDIT_RETENTION_BATCH_SIZE: '2', AUDIT_RETENTION_INTERVAL_MS: '0' })
+  const app = await build(t, {
+    AUDIT_RETENTION_DAYS: '30',
+    AUDIT_RETENTION_BATCH_SIZE: '2',
+    AUDIT_RETENTION_INTERVAL_MS: '0'
+  })
   await createCategories(app, 8) // entries 1..9
   // Entries 1..5 are from last year. (Backdating alters them, which no longer matters once they are gone.)
   await app.db.primary.query(`UPDATE audit_log SET occurred_at = occurred_at - interval '400 days' WHERE id <= 5`)
@@ -27,7 +39,10 @@ test('when entries are older than AUDIT_RETENTION_DAYS, then a run removes them 
   const result = await app.audit.runRetention()
   assert.deepEqual(result, { ran: true, removed: 5, keysPruned: 0 })
   const { rows } = await app.db.primary.query<{ id: number }>('SELECT id FROM audit_log ORDER BY id')
-  assert.deepEqual(rows.map((r) => r.id), [6, 7, 8, 9])
+  assert.deepEqual(
+    rows.map((r) => r.id),
+    [6, 7, 8, 9]
+  )
   assert.deepEqual(await verifyChain(app.db.primary), { ok: true, checked: 4, firstId: 6, lastId: 9 })
   assert.equal(await metric(app, 'audit_retention_rows_removed_total'), 5)
   assert.equal(await metric(app, 'audit_retention_runs_total'), 1)
@@ -41,10 +56,15 @@ test('when entries are older than AUDIT_RETENTION_DAYS, then a run removes them 
 test('when an old entry follows a recent one in the chain, then retention stops there so the kept chain has no hole', async (t) => {
   const app = await build(t, { AUDIT_RETENTION_DAYS: '30', AUDIT_RETENTION_INTERVAL_MS: '0' })
   await createCategories(app, 4)
-  await app.db.primary.query(`UPDATE audit_log SET occurred_at = occurred_at - interval '400 days' WHERE id IN (1, 2, 4)`)
+  await app.db.primary.query(
+    `UPDATE audit_log SET occurred_at = occurred_at - interval '400 days' WHERE id IN (1, 2, 4)`
+  )
   assert.equal((await app.audit.runRetention()).removed, 2)
   const { rows } = await app.db.primary.query<{ id: number }>('SELECT id FROM audit_log ORDER BY id')
-  assert.deepEqual(rows.map((r) => r.id), [3, 4, 5])
+  assert.deepEqual(
+    rows.map((r) => r.id),
+    [3, 4, 5]
+  )
 })
 
 test('when another instance holds the retention lock, then this one skips its run and removes nothing', async (t) => {
@@ -69,7 +89,12 @@ test('when retention deletes a batch, then a concurrent write is not blocked by 
   await slow.query(`DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log ORDER BY id LIMIT 2)`)
   const key = await apiKey(app, 'admin')
   const started = Date.now()
-  const res = await app.inject({ method: 'POST', url: '/api/v1/categories', headers: bearer(key), payload: { name: 'Not blocked' } })
+  const res = await app.inject({
+    method: 'POST',
+    url: '/api/v1/categories',
+    headers: bearer(key),
+    payload: { name: 'Not blocked' }
+  })
   assert.equal(res.statusCode, 201)
   assert.ok(Date.now() - started < 2000)
   await slow.query('ROLLBACK')
@@ -80,7 +105,8 @@ test('when AUDIT_RETENTION_INTERVAL_MS is set, then the job runs by itself on th
   await createCategories(app, 2)
   await app.db.primary.query(`UPDATE audit_log SET occurred_at = occurred_at - interval '2 days'`)
   const deadline = Date.now() + 5000
-  while ((await metric(app, 'audit_retention_rows_removed_total')) < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+  while ((await metric(app, 'audit_retention_rows_removed_total')) < 3 && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 50))
   assert.equal(await metric(app, 'audit_retention_rows_removed_total'), 3)
   assert.ok((await metric(app, 'audit_retention_runs_total')) >= 1)
 })

@@ -18,7 +18,11 @@ export const dbEnv = (target: ConnectionTarget) => ({
 })
 
 /** Runs an npm script's TypeScript entry (scripts/<file>) against `target`; resolves with its exit code and output. */
-export function runScript(file: string, args: string[], target: ConnectionTarget): Promise<{ code: number | null; out: string }> {
+export function runScript(
+  file: string,
+  args: string[],
+  target: ConnectionTarget
+): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', `scripts/${file}`, ...args], {
       cwd: projectRoot(),

@@ -9,7 +9,6 @@ import { type TestApp, apiKey, bearer, build, count, seed, assertProblem } from 
 
 const BASE = '/api/v1/categories'
 
-
 function assertValidation(res: LightMyRequestResponse, field: string, message?: RegExp) {
   const body = assertProblem(res, 400, 'VALIDATION_FAILED')
   assert.ok(Array.isArray(body.errors), `errors[] is present: ${res.body}`)
@@ -32,9 +31,15 @@ async function make(app: TestApp, key: string, body: Record<string, unknown>): P
 }
 
 const patch = (app: TestApp, key: string, id: number, payload: unknown, headers: Record<string, string> = {}) =>
-  app.inject({ method: 'PATCH', url: `${BASE}/${id}`, headers: { ...bearer(key), ...headers }, payload: payload as object })
+  app.inject({
+    method: 'PATCH',
+    url: `${BASE}/${id}`,
+    headers: { ...bearer(key), ...headers },
+    payload: payload as object
+  })
 
-const del = (app: TestApp, headers: Record<string, string>, id: number) => app.inject({ method: 'DELETE', url: `${BASE}/${id}`, headers })
+const del = (app: TestApp, headers: Record<string, string>, id: number) =>
+  app.inject({ method: 'DELETE', url: `${BASE}/${id}`, headers })
 
 /** Every category row and the product count: the proof that a rejected request wrote nothing. */
 async function snapshot(app: TestApp) {
@@ -45,10 +50,12 @@ async function snapshot(app: TestApp) {
 }
 
 async function row(app: TestApp, id: number) {
-  const { rows } = await app.db.primary.query<{ parent_id: number | null; version: number; name: string; slug: string }>(
-    'SELECT parent_id, version, name, slug FROM categories WHERE id = $1',
-    [id]
-  )
+  const { rows } = await app.db.primary.query<{
+    parent_id: number | null
+    version: number
+    name: string
+    slug: string
+  }>('SELECT parent_id, version, name, slug FROM categories WHERE id = $1', [id])
   return rows[0]
 }
 
@@ -103,7 +110,11 @@ test('when If-None-Match names the current ETag, then 304 without a body; a stal
   assert.equal(hit.body, '')
   assert.equal(hit.headers.etag, etag)
 
-  const weak = await app.inject({ method: 'GET', url: `${BASE}/${c.id}`, headers: { 'if-none-match': `"x.9", W/${etag}` } })
+  const weak = await app.inject({
+    method: 'GET',
+    url: `${BASE}/${c.id}`,
+    headers: { 'if-none-match': `"x.9", W/${etag}` }
+  })
   assert.equal(weak.statusCode, 304, 'If-None-Match uses the weak comparison and accepts a list')
 
   assert.equal((await patch(app, editor, c.id, { description: 'changed' })).statusCode, 200)
@@ -140,7 +151,9 @@ test('when categories are listed without parameters, then 20 newest come first w
   assert.equal(body.data.length, 20)
   assert.equal(body.pagination.hasMore, true)
   assert.equal(typeof body.pagination.cursor, 'string')
-  const { rows } = await app.db.primary.query<{ id: number }>('SELECT id FROM categories ORDER BY created_at DESC, id DESC LIMIT 20')
+  const { rows } = await app.db.primary.query<{ id: number }>(
+    'SELECT id FROM categories ORDER BY created_at DESC, id DESC LIMIT 20'
+  )
   assert.deepEqual(
     body.data.map((c: Category) => c.id),
     rows.map((r) => r.id)
@@ -188,8 +201,12 @@ test('when every page is walked with limit 7 in each sort, then every category a
   assert.equal(total, 58)
 
   const expected = {
-    newest: (await app.db.primary.query<{ id: number }>('SELECT id FROM categories ORDER BY created_at DESC, id DESC')).rows.map((r) => r.id),
-    name: (await app.db.primary.query<{ id: number }>('SELECT id FROM categories ORDER BY name, id')).rows.map((r) => r.id)
+    newest: (
+      await app.db.primary.query<{ id: number }>('SELECT id FROM categories ORDER BY created_at DESC, id DESC')
+    ).rows.map((r) => r.id),
+    name: (await app.db.primary.query<{ id: number }>('SELECT id FROM categories ORDER BY name, id')).rows.map(
+      (r) => r.id
+    )
   }
   for (const sort of ['newest', 'name'] as const) {
     const ids = await walk(app, `${BASE}?limit=7&sort=${sort}`, 7)
@@ -228,7 +245,9 @@ test('when categories are listed with parentId, then only its direct children ar
   const { rows } = await app.db.primary.query<{ id: number }>("SELECT id FROM categories WHERE slug = 'electronics'")
   const electronics = rows[0]!.id
   const editor = await apiKey(app, 'editor')
-  const phones = (await app.db.primary.query<{ id: number }>("SELECT id FROM categories WHERE slug = 'electronics-phones'")).rows[0]!.id
+  const phones = (
+    await app.db.primary.query<{ id: number }>("SELECT id FROM categories WHERE slug = 'electronics-phones'")
+  ).rows[0]!.id
   await make(app, editor, { name: 'Smartphones', parentId: phones }) // a grandchild: must not be listed
 
   const ids = await walk(app, `${BASE}?parentId=${electronics}&limit=3&sort=name`, 3)
@@ -265,7 +284,11 @@ test('when limit, sort or parentId are out of range or unknown parameters are se
     assertValidation(await app.inject({ method: 'GET', url: `${BASE}?${query}` }), field)
   }
   for (const limit of [1, 100]) {
-    assert.equal((await app.inject({ method: 'GET', url: `${BASE}?limit=${limit}` })).statusCode, 200, `limit=${limit} is accepted`)
+    assert.equal(
+      (await app.inject({ method: 'GET', url: `${BASE}?limit=${limit}` })).statusCode,
+      200,
+      `limit=${limit} is accepted`
+    )
   }
 })
 
@@ -291,7 +314,10 @@ test('when a listing cursor was altered, forged or belongs to another sort, then
   ] as const) {
     const res = await app.inject({ method: 'GET', url: `${BASE}?sort=${sort}&cursor=${encodeURIComponent(bad)}` })
     const body = assertProblem(res, 400, 'INVALID_CURSOR')
-    assert.ok(body.errors?.some((e) => e.field === 'cursor'), `${label}: errors name the cursor`)
+    assert.ok(
+      body.errors?.some((e) => e.field === 'cursor'),
+      `${label}: errors name the cursor`
+    )
   }
   // The untouched cursor still works.
   const ok = await app.inject({ method: 'GET', url: `${BASE}?sort=name&limit=5&cursor=${encodeURIComponent(cursor)}` })
@@ -316,13 +342,17 @@ test('when a cursor signed by this API carries a key that does not fit the list,
   for (const [sort, key] of cases) {
     const cursor = app.cursors.encode(`categories:${sort}`, key)
     const res = await app.inject({ method: 'GET', url: `${BASE}?sort=${sort}&cursor=${encodeURIComponent(cursor)}` })
-    if (res.statusCode !== 400 || res.json().code !== 'INVALID_CURSOR') wrong.push(`${sort} ${JSON.stringify(key)} → ${res.statusCode} ${res.json().code}`)
+    if (res.statusCode !== 400 || res.json().code !== 'INVALID_CURSOR')
+      wrong.push(`${sort} ${JSON.stringify(key)} → ${res.statusCode} ${res.json().code}`)
     else assertProblem(res, 400, 'INVALID_CURSOR')
   }
   assert.deepEqual(wrong, [], 'every ill-shaped key is refused as INVALID_CURSOR')
   // A well-shaped key signed the same way is accepted: the refusals above are about the shape.
   const fits = app.cursors.encode('categories:name', ['M', 1])
-  assert.equal((await app.inject({ method: 'GET', url: `${BASE}?sort=name&cursor=${encodeURIComponent(fits)}` })).statusCode, 200)
+  assert.equal(
+    (await app.inject({ method: 'GET', url: `${BASE}?sort=name&cursor=${encodeURIComponent(fits)}` })).statusCode,
+    200
+  )
 })
 
 test('when a product-list cursor is used on /categories, then 400 INVALID_CURSOR', async (t) => {
@@ -344,7 +374,12 @@ test('when an editor creates a category, then 201 with the row, Location and ETa
   const app = await build(t)
   const editor = await apiKey(app, 'editor')
   const before = await count(app, 'categories')
-  const res = await app.inject({ method: 'POST', url: BASE, headers: bearer(editor), payload: { name: 'Café Crème & Tea' } })
+  const res = await app.inject({
+    method: 'POST',
+    url: BASE,
+    headers: bearer(editor),
+    payload: { name: 'Café Crème & Tea' }
+  })
   assert.equal(res.statusCode, 201, res.body)
   const body = res.json()
   assert.equal(body.success, true)
@@ -359,14 +394,24 @@ test('when an editor creates a category, then 201 with the row, Location and ETa
   assert.equal(res.headers.location, `${BASE}/${c.id}`)
   assert.equal(res.headers.etag, `"${c.id}.1"`)
   assert.equal(await count(app, 'categories'), before + 1)
-  assert.deepEqual(await row(app, c.id), { parent_id: null, version: 1, name: 'Café Crème & Tea', slug: 'cafe-creme-tea' })
+  assert.deepEqual(await row(app, c.id), {
+    parent_id: null,
+    version: 1,
+    name: 'Café Crème & Tea',
+    slug: 'cafe-creme-tea'
+  })
 })
 
 test('when an admin creates a category with slug, description and parentId, then all are stored', async (t) => {
   const app = await build(t)
   const admin = await apiKey(app, 'admin')
   const parent = await make(app, admin, { name: 'Garden' })
-  const child = await make(app, admin, { name: 'Hoses', slug: 'garden-hoses-2', description: 'Long ones', parentId: parent.id })
+  const child = await make(app, admin, {
+    name: 'Hoses',
+    slug: 'garden-hoses-2',
+    description: 'Long ones',
+    parentId: parent.id
+  })
   assert.equal(child.slug, 'garden-hoses-2')
   assert.equal(child.description, 'Long ones')
   assert.equal(child.parentId, parent.id)
@@ -441,7 +486,12 @@ test('when the create body is not JSON or not declared as JSON, then 400 MALFORM
   })
   assertProblem(form, 415, 'UNSUPPORTED_MEDIA_TYPE')
   // text/plain is refused too (Fastify parses it as a string, which the schema then rejects, or it is 415).
-  const text = await app.inject({ method: 'POST', url: BASE, headers: { ...bearer(editor), 'content-type': 'text/plain' }, payload: '{"name":"Shoes"}' })
+  const text = await app.inject({
+    method: 'POST',
+    url: BASE,
+    headers: { ...bearer(editor), 'content-type': 'text/plain' },
+    payload: '{"name":"Shoes"}'
+  })
   assert.ok([400, 415].includes(text.statusCode), `text/plain: ${text.statusCode} ${text.body}`)
   assertProblem(text, text.statusCode, text.statusCode === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'VALIDATION_FAILED')
   assert.deepEqual(await snapshot(app), before)
@@ -475,11 +525,20 @@ test('when the slug is already taken on create, then 409 SLUG_TAKEN, and nothing
   const before = await snapshot(app)
   // Explicit slug and a slug derived from the same name both collide.
   assertProblem(
-    await app.inject({ method: 'POST', url: BASE, headers: bearer(editor), payload: { name: 'Something Else', slug: first.slug } }),
+    await app.inject({
+      method: 'POST',
+      url: BASE,
+      headers: bearer(editor),
+      payload: { name: 'Something Else', slug: first.slug }
+    }),
     409,
     'SLUG_TAKEN'
   )
-  assertProblem(await app.inject({ method: 'POST', url: BASE, headers: bearer(editor), payload: { name: 'Outdoor' } }), 409, 'SLUG_TAKEN')
+  assertProblem(
+    await app.inject({ method: 'POST', url: BASE, headers: bearer(editor), payload: { name: 'Outdoor' } }),
+    409,
+    'SLUG_TAKEN'
+  )
   assert.deepEqual(await snapshot(app), before)
 })
 
@@ -489,9 +548,17 @@ test('when parentId names no category on create, then 422 UNKNOWN_CATEGORY namin
   await make(app, editor, { name: 'Existing' })
   const before = await snapshot(app)
   for (const parentId of [999_999, 2_147_483_647]) {
-    const res = await app.inject({ method: 'POST', url: BASE, headers: bearer(editor), payload: { name: 'Orphan', parentId } })
+    const res = await app.inject({
+      method: 'POST',
+      url: BASE,
+      headers: bearer(editor),
+      payload: { name: 'Orphan', parentId }
+    })
     const body = assertProblem(res, 422, 'UNKNOWN_CATEGORY')
-    assert.ok(body.errors?.some((e) => e.field === 'parentId'), res.body)
+    assert.ok(
+      body.errors?.some((e) => e.field === 'parentId'),
+      res.body
+    )
   }
   assert.deepEqual(await snapshot(app), before)
 })
@@ -529,7 +596,13 @@ test('when If-Match names the current ETag, then the PATCH succeeds; when it is 
 
   const before = await snapshot(app)
   for (const ifMatch of [`"${c.id}.1"`, `W/"${c.id}.2"`, `"${other.id}.1"`, `"${c.id}.3"`]) {
-    const res = await patch(app, editor, c.id, { description: 'lost update', parentId: other.id }, { 'if-match': ifMatch })
+    const res = await patch(
+      app,
+      editor,
+      c.id,
+      { description: 'lost update', parentId: other.id },
+      { 'if-match': ifMatch }
+    )
     assertProblem(res, 412, 'PRECONDITION_FAILED')
   }
   assert.deepEqual(await snapshot(app), before)
@@ -589,7 +662,12 @@ test('when a category is patched without a valid API key, then 401 with WWW-Auth
     [bearer(unknownKey()), 'invalid_token'],
     [{ authorization: `Token ${editor}` }, 'invalid_request']
   ] as [Record<string, string>, string | undefined][]) {
-    const res = await app.inject({ method: 'PATCH', url: `${BASE}/${c.id}`, headers, payload: { name: 'Hijacked', parentId: parent.id } })
+    const res = await app.inject({
+      method: 'PATCH',
+      url: `${BASE}/${c.id}`,
+      headers,
+      payload: { name: 'Hijacked', parentId: parent.id }
+    })
     assertUnauthorized(res, error)
   }
   assert.deepEqual(await snapshot(app), before)
@@ -626,7 +704,10 @@ test('when a PATCH moves a category under a parent that does not exist, then 422
   const before = await snapshot(app)
   const res = await patch(app, editor, c.id, { parentId: 999_999, name: 'Renamed' })
   const body = assertProblem(res, 422, 'UNKNOWN_CATEGORY')
-  assert.ok(body.errors?.some((e) => e.field === 'parentId'), 'errors name parentId')
+  assert.ok(
+    body.errors?.some((e) => e.field === 'parentId'),
+    'errors name parentId'
+  )
   assert.deepEqual(await snapshot(app), before)
   assert.deepEqual(await row(app, c.id), { parent_id: parent.id, version: 1, name: 'Child', slug: 'child' })
 })
@@ -650,7 +731,11 @@ test('when a category would be moved under itself or any of its descendants, the
     await t.test(label, async () => {
       const before = await snapshot(app)
       assertProblem(await patch(app, editor, id, { parentId }), 409, 'CATEGORY_CYCLE')
-      assertProblem(await patch(app, editor, id, { parentId, name: 'renamed too' }, { 'if-match': `"${id}.1"` }), 409, 'CATEGORY_CYCLE')
+      assertProblem(
+        await patch(app, editor, id, { parentId, name: 'renamed too' }, { 'if-match': `"${id}.1"` }),
+        409,
+        'CATEGORY_CYCLE'
+      )
       assert.deepEqual(await snapshot(app), before)
     })
   }
@@ -714,7 +799,10 @@ test('when two siblings are moved under each other at the same time, then never 
     const p = await make(app, editor, { name: `P ${round}` })
     const a = await make(app, editor, { name: `A ${round}`, parentId: p.id })
     const b = await make(app, admin, { name: `B ${round}`, parentId: p.id })
-    const [ra, rb] = await Promise.all([patch(app, editor, a.id, { parentId: b.id }), patch(app, admin, b.id, { parentId: a.id })])
+    const [ra, rb] = await Promise.all([
+      patch(app, editor, a.id, { parentId: b.id }),
+      patch(app, admin, b.id, { parentId: a.id })
+    ])
     const statuses = [ra.statusCode, rb.statusCode].sort()
     assert.deepEqual(statuses, [200, 409], `round ${round}: exactly one move wins (${ra.body} / ${rb.body})`)
     const loser = ra.statusCode === 409 ? ra : rb
@@ -869,5 +957,8 @@ test('when categories are named without ASCII letters, then each gets its own sl
   assert.notEqual(first.json().data.slug, second.json().data.slug)
   const blank = await app.inject({ method: 'POST', url: BASE, headers: bearer(key), payload: { name: '   ' } })
   const body = assertProblem(blank, 400, 'VALIDATION_FAILED')
-  assert.deepEqual(body.errors?.map((e) => e.field), ['name'])
+  assert.deepEqual(
+    body.errors?.map((e) => e.field),
+    ['name']
+  )
 })

@@ -6,7 +6,6 @@ import { type TestApp, apiKey, bearer, build, seed, assertProblem } from '../hel
 
 const BASE = '/api/v1/categories'
 
-
 async function make(app: TestApp, key: string, body: Record<string, unknown>): Promise<Category> {
   const res = await app.inject({ method: 'POST', url: BASE, headers: bearer(key), payload: body })
   assert.equal(res.statusCode, 201, res.body)
@@ -97,14 +96,24 @@ test('when a category is moved, then its tree shows the new ancestors and the ol
   const b = await make(app, editor, { name: 'B', parentId: a.id })
   const c = await make(app, editor, { name: 'C', parentId: b.id })
 
-  const moved = await app.inject({ method: 'PATCH', url: `${BASE}/${b.id}`, headers: bearer(editor), payload: { parentId: y.id } })
+  const moved = await app.inject({
+    method: 'PATCH',
+    url: `${BASE}/${b.id}`,
+    headers: bearer(editor),
+    payload: { parentId: y.id }
+  })
   assert.equal(moved.statusCode, 200, moved.body)
 
   assert.deepEqual(ids((await tree(app, c.id)).ancestors), [x.id, y.id, b.id], 'the subtree moves along')
   assert.deepEqual((await tree(app, a.id)).children, [])
   assert.deepEqual(ids((await tree(app, y.id)).children), [b.id])
 
-  const toRoot = await app.inject({ method: 'PATCH', url: `${BASE}/${b.id}`, headers: bearer(editor), payload: { parentId: null } })
+  const toRoot = await app.inject({
+    method: 'PATCH',
+    url: `${BASE}/${b.id}`,
+    headers: bearer(editor),
+    payload: { parentId: null }
+  })
   assert.equal(toRoot.statusCode, 200, toRoot.body)
   const asRoot = await tree(app, b.id)
   assert.deepEqual(asRoot.ancestors, [])
@@ -120,7 +129,12 @@ test('when a refused cyclic move was attempted, then the tree is unchanged', asy
   const b = await make(app, editor, { name: 'B', parentId: a.id })
   const c = await make(app, editor, { name: 'C', parentId: b.id })
   const before = await tree(app, c.id)
-  const res = await app.inject({ method: 'PATCH', url: `${BASE}/${a.id}`, headers: bearer(editor), payload: { parentId: c.id } })
+  const res = await app.inject({
+    method: 'PATCH',
+    url: `${BASE}/${a.id}`,
+    headers: bearer(editor),
+    payload: { parentId: c.id }
+  })
   assertProblem(res, 409, 'CATEGORY_CYCLE')
   assert.deepEqual(await tree(app, c.id), before)
   assert.deepEqual((await tree(app, a.id)).ancestors, [])
@@ -131,7 +145,10 @@ test('when the tree of a category that does not exist is fetched, then 404 CATEG
   assertProblem(await app.inject({ method: 'GET', url: `${BASE}/999999/tree` }), 404, 'CATEGORY_NOT_FOUND')
   for (const id of ['abc', '0', '-3', '99999999999']) {
     const body = assertProblem(await app.inject({ method: 'GET', url: `${BASE}/${id}/tree` }), 400, 'VALIDATION_FAILED')
-    assert.ok(body.errors?.some((e) => e.field === 'id'), `id ${id}`)
+    assert.ok(
+      body.errors?.some((e) => e.field === 'id'),
+      `id ${id}`
+    )
   }
 })
 
@@ -140,7 +157,10 @@ test('when a deleted category is asked for its tree, then 404', async (t) => {
   const admin = await apiKey(app, 'admin')
   const parent = await make(app, admin, { name: 'Parent' })
   const child = await make(app, admin, { name: 'Child', parentId: parent.id })
-  assert.equal((await app.inject({ method: 'DELETE', url: `${BASE}/${child.id}`, headers: bearer(admin) })).statusCode, 204)
+  assert.equal(
+    (await app.inject({ method: 'DELETE', url: `${BASE}/${child.id}`, headers: bearer(admin) })).statusCode,
+    204
+  )
   assertProblem(await app.inject({ method: 'GET', url: `${BASE}/${child.id}/tree` }), 404, 'CATEGORY_NOT_FOUND')
   assert.deepEqual((await tree(app, parent.id)).children, [])
 })

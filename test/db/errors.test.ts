@@ -21,7 +21,11 @@ test('when PostgreSQL reports it cannot serve, then the fault maps to 503 with R
     assert.equal(fault?.headers?.['retry-after'], '1', name)
   }
   assert.equal(databaseFault({ code: '57014', message: 'canceling statement due to statement timeout' })?.status, 504)
-  assert.equal(databaseFault({ code: '23505', message: 'duplicate key' }), undefined, 'a constraint violation is not a fault')
+  assert.equal(
+    databaseFault({ code: '23505', message: 'duplicate key' }),
+    undefined,
+    'a constraint violation is not a fault'
+  )
   assert.equal(databaseFault(new Error('boom')), undefined)
 })
 

@@ -9,7 +9,10 @@ import { startServer } from '../server-process.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-function assertUnavailable(res: { statusCode: number; headers: Record<string, unknown>; json(): any }, code = 'DATABASE_UNAVAILABLE') {
+function assertUnavailable(
+  res: { statusCode: number; headers: Record<string, unknown>; json(): any },
+  code = 'DATABASE_UNAVAILABLE'
+) {
   assert.match(String(res.headers['content-type']), /^application\/problem\+json/)
   assert.equal(res.json().code, code)
   assert.equal(res.headers['retry-after'], '1')
@@ -28,7 +31,9 @@ test('when every pool connection is busy, then a request waits at most DB_CONNEC
   assert.equal((await holder).statusCode, 200)
   assert.equal((await app.inject({ method: 'GET', url: '/api/v1/products' })).statusCode, 200, 'the pool serves again')
   assert.ok(
-    (await app.metrics.registry.getSingleMetricAsString('db_pool_acquire_seconds')).includes('pool="primary",outcome="error"'),
+    (await app.metrics.registry.getSingleMetricAsString('db_pool_acquire_seconds')).includes(
+      'pool="primary",outcome="error"'
+    ),
     'the failed acquire is counted'
   )
 })
@@ -72,7 +77,11 @@ for (const [code, message] of [
 test('when the primary stops for a few seconds under write load, then the process lives, writes get 503 problem+json (no 500), and succeed once it is back', async (t) => {
   const primary = await ownPrimary(t)
   const key = `test-admin-${randomBytes(16).toString('hex')}`
-  const server = await startServer(t, primary.target, { BOOTSTRAP_ADMIN_API_KEY: key, DB_CONNECTION_TIMEOUT: '1000', LOG_LEVEL: 'warn' })
+  const server = await startServer(t, primary.target, {
+    BOOTSTRAP_ADMIN_API_KEY: key,
+    DB_CONNECTION_TIMEOUT: '1000',
+    LOG_LEVEL: 'warn'
+  })
   const results: { status: number; at: number; code?: string; retryAfter: string | null; type: string | null }[] = []
   const t0 = Date.now()
   let stop = false
@@ -83,10 +92,21 @@ test('when the primary stops for a few seconds under write load, then the proces
       const res = await fetch(`${server.url}/api/v1/products`, {
         method: 'POST',
         headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ sku: `OUT-${n}-${randomBytes(3).toString('hex')}`, name: 'Outage', priceCents: 1, currency: 'USD' })
+        body: JSON.stringify({
+          sku: `OUT-${n}-${randomBytes(3).toString('hex')}`,
+          name: 'Outage',
+          priceCents: 1,
+          currency: 'USD'
+        })
       })
       const body = (await res.json()) as { code?: string }
-      results.push({ status: res.status, at: Date.now() - t0, code: body.code, retryAfter: res.headers.get('retry-after'), type: res.headers.get('content-type') })
+      results.push({
+        status: res.status,
+        at: Date.now() - t0,
+        code: body.code,
+        retryAfter: res.headers.get('retry-after'),
+        type: res.headers.get('content-type')
+      })
       await sleep(20)
     }
   }
@@ -111,8 +131,14 @@ test('when the primary stops for a few seconds under write load, then the proces
     assert.equal(r.retryAfter, '1')
     assert.match(String(r.type), /^application\/problem\+json/)
   }
-  assert.ok(results.some((r) => r.status === 201 && r.at < stoppedAt), 'writes succeeded before')
+  assert.ok(
+    results.some((r) => r.status === 201 && r.at < stoppedAt),
+    'writes succeeded before'
+  )
   const afterBack = results.filter((r) => r.at > backAt + 1500)
-  assert.ok(afterBack.length >= 5 && afterBack.every((r) => r.status === 201), 'writes succeed again once the primary is back')
+  assert.ok(
+    afterBack.length >= 5 && afterBack.every((r) => r.status === 201),
+    'writes succeed again once the primary is back'
+  )
   assert.equal((await fetch(`${server.url}/health`)).status, 200)
 })

@@ -76,5 +76,8 @@ test('when a migration fails, then it is rolled back whole and not recorded', as
   assert.equal(rows[0].a, 'a')
   assert.equal(rows[0].b, null)
   const recorded = await client.query('SELECT name FROM schema_migrations')
-  assert.deepEqual(recorded.rows.map((r) => r.name), ['001_ok.sql'])
+  assert.deepEqual(
+    recorded.rows.map((r) => r.name),
+    ['001_ok.sql']
+  )
 })

@@ -31,7 +31,8 @@ const replicaEnv = (env: Record<string, string> = {}) => ({
   DB_READ_REPLICA_PORT: String(pair.replica.port),
   ...env
 })
-const appOn = (t: Parameters<typeof build>[0], env: Record<string, string> = {}) => build(t, replicaEnv(env), pair.primary.target)
+const appOn = (t: Parameters<typeof build>[0], env: Record<string, string> = {}) =>
+  build(t, replicaEnv(env), pair.primary.target)
 
 async function createProduct(app: TestApp, key: string) {
   seq++
@@ -69,12 +70,24 @@ test('when products are written and browsed, then reads land on the replica and 
 
   assert.ok((await metricSum(app, 'db_read_routing_total', { decision: 'replica' })) >= 41)
   assert.equal(await metricSum(app, 'db_read_routing_total', { decision: 'primary' }), 0)
-  const replicaReads = await metricSum(app, 'db_query_duration_seconds', { pool: 'replica:127.0.0.1', operation: 'select', table: 'products' })
+  const replicaReads = await metricSum(app, 'db_query_duration_seconds', {
+    pool: 'replica:127.0.0.1',
+    operation: 'select',
+    table: 'products'
+  })
   assert.ok(replicaReads >= 41, `replica product reads: ${replicaReads}`)
-  assert.equal(await metricSum(app, 'db_query_duration_seconds', { pool: 'primary', operation: 'select', table: 'products' }), 0)
-  assert.ok((await metricSum(app, 'db_query_duration_seconds', { pool: 'primary', operation: 'insert', table: 'products' })) >= 5)
+  assert.equal(
+    await metricSum(app, 'db_query_duration_seconds', { pool: 'primary', operation: 'select', table: 'products' }),
+    0
+  )
+  assert.ok(
+    (await metricSum(app, 'db_query_duration_seconds', { pool: 'primary', operation: 'insert', table: 'products' })) >=
+      5
+  )
   // A write is never sent to the replica: only SELECTs went through its pool.
-  const replicaOps = (await metricLabels(app, 'db_query_duration_seconds')).filter((l) => l.pool === 'replica:127.0.0.1')
+  const replicaOps = (await metricLabels(app, 'db_query_duration_seconds')).filter(
+    (l) => l.pool === 'replica:127.0.0.1'
+  )
   assert.deepEqual([...new Set(replicaOps.map((l) => l.operation))], ['select'])
 
   // Counted on the replica server itself: backends flush their statistics when they end, so close the pools.
@@ -90,7 +103,8 @@ test('when products are written and browsed, then reads land on the replica and 
 
 test('when two replica hosts are configured, then reads are spread between both pools', async (t) => {
   const app = await appOn(t, { DB_READ_REPLICA_HOST: '127.0.0.1,127.0.0.2' })
-  for (let i = 0; i < 40; i++) assert.equal((await app.inject({ method: 'GET', url: '/api/v1/categories' })).statusCode, 200)
+  for (let i = 0; i < 40; i++)
+    assert.equal((await app.inject({ method: 'GET', url: '/api/v1/categories' })).statusCode, 200)
   const a = await metricSum(app, 'db_query_duration_seconds', { pool: 'replica:127.0.0.1', table: 'categories' })
   const b = await metricSum(app, 'db_query_duration_seconds', { pool: 'replica:127.0.0.2', table: 'categories' })
   assert.equal(a + b, 40)
@@ -124,15 +138,28 @@ test('when the replica replays 1.5 s late, then 50 reads right after a write wit
 
   // Updates and deletes carry the token too.
   const { id } = await createProduct(app, key)
-  const patched = await app.inject({ method: 'PATCH', url: `/api/v1/products/${id}`, headers: bearer(key), payload: { name: 'Renamed now' } })
+  const patched = await app.inject({
+    method: 'PATCH',
+    url: `/api/v1/products/${id}`,
+    headers: bearer(key),
+    payload: { name: 'Renamed now' }
+  })
   assert.equal(patched.statusCode, 200)
-  const read = await app.inject({ method: 'GET', url: `/api/v1/products/${id}`, headers: { [TOKEN]: String(patched.headers[TOKEN]) } })
+  const read = await app.inject({
+    method: 'GET',
+    url: `/api/v1/products/${id}`,
+    headers: { [TOKEN]: String(patched.headers[TOKEN]) }
+  })
   assert.equal(read.json().data.name, 'Renamed now')
   const admin = await apiKey(app, 'admin')
   const deleted = await app.inject({ method: 'DELETE', url: `/api/v1/products/${id}`, headers: bearer(admin) })
   assert.equal(deleted.statusCode, 204)
   assert.ok(deleted.headers[TOKEN])
-  const gone = await app.inject({ method: 'GET', url: `/api/v1/products/${id}`, headers: { [TOKEN]: String(deleted.headers[TOKEN]) } })
+  const gone = await app.inject({
+    method: 'GET',
+    url: `/api/v1/products/${id}`,
+    headers: { [TOKEN]: String(deleted.headers[TOKEN]) }
+  })
   assert.equal(gone.statusCode, 404)
 })
 
@@ -148,7 +175,12 @@ test('when the response cache is on and the replica replays late, then reads aft
   })
   for (let i = 0; i < 10; i++) {
     const name = `Cached rename ${i}`
-    const patched = await app.inject({ method: 'PATCH', url: `/api/v1/products/${id}`, headers: bearer(key), payload: { name } })
+    const patched = await app.inject({
+      method: 'PATCH',
+      url: `/api/v1/products/${id}`,
+      headers: bearer(key),
+      payload: { name }
+    })
     assert.equal(patched.statusCode, 200)
     // No token: the cache is coherent on its own, so the fill after the write cannot come from the lagging replica.
     const read = await app.inject({ method: 'GET', url: `/api/v1/products/${id}` })
@@ -164,7 +196,10 @@ test('when the response cache is on and the replica replays late, then reads aft
   await sleep(1200)
   const read = await app.inject({ method: 'GET', url: `/api/v1/products/${id}` })
   assert.equal(read.json().data.stock, 7)
-  assert.ok((await metricSum(app, 'db_read_routing_total', { decision: 'replica' })) > before, 'the fill was served by the caught-up replica')
+  assert.ok(
+    (await metricSum(app, 'db_read_routing_total', { decision: 'replica' })) > before,
+    'the fill was served by the caught-up replica'
+  )
 })
 
 test('when the replica lags more than DB_REPLICA_MAX_LAG_MS, then it takes no reads until it catches up', async (t) => {
@@ -185,7 +220,11 @@ test('when the replica lags more than DB_REPLICA_MAX_LAG_MS, then it takes no re
   await sleep(1100)
   const before = await metricSum(app, 'db_read_routing_total', { decision: 'replica' })
   assert.equal((await app.inject({ method: 'GET', url: `/api/v1/products/${id}` })).statusCode, 200)
-  assert.equal(await metricSum(app, 'db_read_routing_total', { decision: 'replica' }), before + 1, 'caught up: reads return to it')
+  assert.equal(
+    await metricSum(app, 'db_read_routing_total', { decision: 'replica' }),
+    before + 1,
+    'caught up: reads return to it'
+  )
 })
 
 async function readLoad(app: TestApp, stop: () => boolean, statuses: number[], latencies: number[]) {
@@ -217,8 +256,15 @@ test('when the replica stops under read load, then no request fails, readiness s
     await pair.replica.start()
     const before = await metricSum(app, 'db_read_routing_total', { decision: 'replica' })
     const deadline = Date.now() + 10_000
-    while ((await metricSum(app, 'db_read_routing_total', { decision: 'replica' })) < before + 20 && Date.now() < deadline) await sleep(100)
-    assert.ok((await metricSum(app, 'db_read_routing_total', { decision: 'replica' })) >= before + 20, 'reads return to the replica')
+    while (
+      (await metricSum(app, 'db_read_routing_total', { decision: 'replica' })) < before + 20 &&
+      Date.now() < deadline
+    )
+      await sleep(100)
+    assert.ok(
+      (await metricSum(app, 'db_read_routing_total', { decision: 'replica' })) >= before + 20,
+      'reads return to the replica'
+    )
     assert.equal((await app.inject({ method: 'GET', url: '/health/ready' })).json().status, 'ready')
   } finally {
     stopped = true
@@ -233,8 +279,13 @@ test('when the replica stops under read load, then no request fails, readiness s
 
 test('when the replica stops answering (packets dropped), then its reads go to the primary within about a second, with no errors', async (t) => {
   const proxy = await tcpProxy(fileHooks as never, pair.replica.port)
-  const app = await build(t, { CACHE_ENABLED: 'false', DB_READ_REPLICA_HOST: '127.0.0.1', DB_READ_REPLICA_PORT: String(proxy.port) }, pair.primary.target)
-  for (let i = 0; i < 5; i++) assert.equal((await app.inject({ method: 'GET', url: '/api/v1/categories' })).statusCode, 200)
+  const app = await build(
+    t,
+    { CACHE_ENABLED: 'false', DB_READ_REPLICA_HOST: '127.0.0.1', DB_READ_REPLICA_PORT: String(proxy.port) },
+    pair.primary.target
+  )
+  for (let i = 0; i < 5; i++)
+    assert.equal((await app.inject({ method: 'GET', url: '/api/v1/categories' })).statusCode, 200)
   assert.ok((await metricSum(app, 'db_read_routing_total', { decision: 'replica' })) >= 5)
 
   proxy.blackhole()
@@ -245,7 +296,10 @@ test('when the replica stops answering (packets dropped), then its reads go to t
   await sleep(3000)
   stopped = true
   await load
-  assert.deepEqual(statuses.filter((s) => s !== 200), [])
+  assert.deepEqual(
+    statuses.filter((s) => s !== 200),
+    []
+  )
   assert.ok(Math.max(...latencies) < 2200, `slowest read ${Math.round(Math.max(...latencies))} ms`)
   const late = latencies.slice(-20)
   assert.ok(Math.max(...late) < 300, `once the breaker is open reads are fast: ${late.map(Math.round).join(',')}`)
@@ -257,7 +311,10 @@ test('when the replica stops answering (packets dropped), then its reads go to t
     await app.inject({ method: 'GET', url: '/api/v1/categories' })
     await sleep(100)
   }
-  assert.ok((await metricSum(app, 'db_read_routing_total', { decision: 'replica' })) > before, 'the replica is used again')
+  assert.ok(
+    (await metricSum(app, 'db_read_routing_total', { decision: 'replica' })) > before,
+    'the replica is used again'
+  )
 })
 
 test('when the "primary" is a demoted, read-only server, then writes answer 503 problem+json with Retry-After, not 500', async (t) => {

@@ -11,7 +11,11 @@ const quiet = { info() {}, warn() {} }
 const fakePool = {} as pg.Pool
 
 function set(maxLagMs = 1000, names = ['replica:a', 'replica:b']) {
-  const replicas = new ReplicaSet(fakePool, names.map((name) => ({ name, pool: fakePool })), { maxLagMs, log: quiet, metrics: noDbMetrics })
+  const replicas = new ReplicaSet(
+    fakePool,
+    names.map((name) => ({ name, pool: fakePool })),
+    { maxLagMs, log: quiet, metrics: noDbMetrics }
+  )
   for (const r of replicas.replicas) Object.assign(r, { up: true, lagMs: 0, replayLsn: parseLsn('0/5000') })
   return replicas
 }
@@ -85,7 +89,8 @@ test('when a replica refuses a connection, then its breaker trips at once; timeo
 })
 
 test('when a replica read fails, then only availability faults are retried on the primary, never a read-only refusal', () => {
-  for (const code of ['ECONNREFUSED', '57P01', '57P03', '08006', '40001', '53300']) assert.equal(isReplicaFailure({ code }), true, code)
+  for (const code of ['ECONNREFUSED', '57P01', '57P03', '08006', '40001', '53300'])
+    assert.equal(isReplicaFailure({ code }), true, code)
   assert.equal(isReplicaFailure(new Error('Query read timeout')), true)
   assert.equal(isReplicaFailure({ code: '25006' }), false)
   assert.equal(isReplicaFailure({ code: '23505' }), false)
@@ -117,9 +122,15 @@ test('when PostgreSQL or pg-pool report an availability fault, then it maps to 5
 test('when queries are labelled, then operation and table come from the first keyword and table, with bounded values', () => {
   const classify = createQueryClassifier()
   assert.deepEqual(classify('SELECT * FROM products WHERE id = $1'), { operation: 'select', table: 'products' })
-  assert.deepEqual(classify('\n  INSERT INTO categories (name) VALUES ($1)'), { operation: 'insert', table: 'categories' })
+  assert.deepEqual(classify('\n  INSERT INTO categories (name) VALUES ($1)'), {
+    operation: 'insert',
+    table: 'categories'
+  })
   assert.deepEqual(classify('UPDATE products SET x = 1'), { operation: 'update', table: 'products' })
-  assert.deepEqual(classify('WITH RECURSIVE t AS (SELECT id FROM categories) SELECT * FROM t'), { operation: 'with', table: 'categories' })
+  assert.deepEqual(classify('WITH RECURSIVE t AS (SELECT id FROM categories) SELECT * FROM t'), {
+    operation: 'with',
+    table: 'categories'
+  })
   assert.deepEqual(classify('SELECT pg_current_wal_lsn()'), { operation: 'select', table: 'none' })
   assert.deepEqual(classify('SELECT * FROM unnest($1::int[]) AS u'), { operation: 'select', table: 'none' })
   assert.deepEqual(classify('VACUUM products'), { operation: 'other', table: 'none' })
@@ -138,7 +149,10 @@ test('when no replica is configured, then reader() is the primary and the routin
   assert.match(pools, /db_pool_clients\{pool="primary",state="total"\} [1-9]/)
   assert.match(pools, /db_pool_clients\{pool="primary",state="waiting"\} 0/)
   const queries = await app.metrics.registry.getSingleMetricAsString('db_query_duration_seconds')
-  assert.match(queries, /db_query_duration_seconds_count\{pool="primary",operation="select",table="products",outcome="ok"\} [1-9]/)
+  assert.match(
+    queries,
+    /db_query_duration_seconds_count\{pool="primary",operation="select",table="products",outcome="ok"\} [1-9]/
+  )
   const acquire = await app.metrics.registry.getSingleMetricAsString('db_pool_acquire_seconds')
   assert.match(acquire, /db_pool_acquire_seconds_count\{pool="primary",outcome="ok"\} [1-9]/)
 })
@@ -151,7 +165,14 @@ test('when pools are made, then every timeout, keepalive, max lifetime and TLS w
   const { createPool } = await import('../../src/db/pool.js')
   const ca = join(await mkdtemp(join(tmpdir(), 'catalog-ca-')), 'ca.pem')
   await writeFile(ca, '-----BEGIN CERTIFICATE-----\ntest\n-----END CERTIFICATE-----\n')
-  const config = loadConfig({ DB_SSL: 'true', DB_SSL_CA_FILE: ca, DB_STATEMENT_TIMEOUT: '1234', DB_QUERY_TIMEOUT: '2345', DB_CONNECTION_TIMEOUT: '3456', DB_MAX_LIFETIME_SECONDS: '600' })
+  const config = loadConfig({
+    DB_SSL: 'true',
+    DB_SSL_CA_FILE: ca,
+    DB_STATEMENT_TIMEOUT: '1234',
+    DB_QUERY_TIMEOUT: '2345',
+    DB_CONNECTION_TIMEOUT: '3456',
+    DB_MAX_LIFETIME_SECONDS: '600'
+  })
   const target = { host: '127.0.0.1', port: 1, user: 'u', password: '', database: 'd' }
   const log = { warn() {} }
   const primary = createPool(config, target, { max: 5, name: 'primary', log })
@@ -163,7 +184,10 @@ test('when pools are made, then every timeout, keepalive, max lifetime and TLS w
   assert.equal(p.connectionTimeoutMillis, 3456)
   assert.equal(p.maxLifetimeSeconds, 600)
   assert.equal(p.keepAlive, true)
-  assert.deepEqual(p.ssl, { rejectUnauthorized: true, ca: '-----BEGIN CERTIFICATE-----\ntest\n-----END CERTIFICATE-----\n' })
+  assert.deepEqual(p.ssl, {
+    rejectUnauthorized: true,
+    ca: '-----BEGIN CERTIFICATE-----\ntest\n-----END CERTIFICATE-----\n'
+  })
   const r = replica.options as unknown as Record<string, unknown>
   assert.equal(r.query_timeout, 1000)
   assert.equal(r.connectionTimeoutMillis, 1000)
@@ -176,13 +200,22 @@ test('when a write succeeds without any replica, then it still carries a consist
   const { apiKey, bearer } = await import('../helper.js')
   const app = await build(t, { CORS_ORIGIN: 'https://shop.example' })
   const key = await apiKey(app)
-  const created = await app.inject({ method: 'POST', url: '/api/v1/categories', headers: bearer(key), payload: { name: 'Token test' } })
+  const created = await app.inject({
+    method: 'POST',
+    url: '/api/v1/categories',
+    headers: bearer(key),
+    payload: { name: 'Token test' }
+  })
   assert.equal(created.statusCode, 201)
   const token = String(created.headers['x-consistency-token'])
   assert.match(token, /^[0-9A-F]+\/[0-9A-F]+$/)
   const id = created.json().data.id
   for (const header of [token, 'garbage']) {
-    const res = await app.inject({ method: 'GET', url: `/api/v1/categories/${id}`, headers: { 'x-consistency-token': header } })
+    const res = await app.inject({
+      method: 'GET',
+      url: `/api/v1/categories/${id}`,
+      headers: { 'x-consistency-token': header }
+    })
     assert.equal(res.statusCode, 200)
     assert.equal(res.headers['x-consistency-token'], undefined, 'reads do not issue tokens')
   }
@@ -190,7 +223,11 @@ test('when a write succeeds without any replica, then it still carries a consist
   const preflight = await app.inject({
     method: 'OPTIONS',
     url: '/api/v1/products',
-    headers: { origin: 'https://shop.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'x-consistency-token' }
+    headers: {
+      origin: 'https://shop.example',
+      'access-control-request-method': 'GET',
+      'access-control-request-headers': 'x-consistency-token'
+    }
   })
   assert.match(String(preflight.headers['access-control-allow-headers']), /x-consistency-token/)
 })

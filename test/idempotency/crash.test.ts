@@ -57,13 +57,15 @@ test('when the server is SIGKILLed in the middle of a write load, then no row la
 
   // Invariants right after the crash, before anything is retried.
   const orphans = async (client: pg.Client) => {
-    const q = async (sql: string) => ((await client.query<{ n: number }>(sql)).rows[0]?.n ?? -1)
+    const q = async (sql: string) => (await client.query<{ n: number }>(sql)).rows[0]?.n ?? -1
     return {
       productsWithoutAudit: await q(`SELECT count(*)::int AS n FROM products p WHERE NOT EXISTS (
         SELECT 1 FROM audit_log a WHERE a.entity_type = 'product' AND a.entity_id = p.id AND a.action = 'create')`),
-      auditWithoutProduct: await q(`SELECT count(*)::int AS n FROM audit_log a WHERE a.entity_type = 'product' AND NOT EXISTS (
+      auditWithoutProduct:
+        await q(`SELECT count(*)::int AS n FROM audit_log a WHERE a.entity_type = 'product' AND NOT EXISTS (
         SELECT 1 FROM products p WHERE p.id = a.entity_id)`),
-      keysWithoutResponse: await q(`SELECT count(*)::int AS n FROM idempotency_keys k WHERE k.status <> 201 OR NOT EXISTS (
+      keysWithoutResponse:
+        await q(`SELECT count(*)::int AS n FROM idempotency_keys k WHERE k.status <> 201 OR NOT EXISTS (
         SELECT 1 FROM products p WHERE p.id = (k.body->'data'->>'id')::int)`),
       productsWithoutKey: await q(`SELECT count(*)::int AS n FROM products p WHERE NOT EXISTS (
         SELECT 1 FROM idempotency_keys k WHERE (k.body->'data'->>'id')::int = p.id)`)
@@ -89,7 +91,9 @@ test('when the server is SIGKILLed in the middle of a write load, then no row la
   // Lost requests that had committed before the kill are the ones replayed rather than run again.
   t.diagnostic(`${lost.length} requests lost their connection; ${replayed} of them had committed and were replayed`)
   assert.ok(replayed > 0, 'some requests committed without their client hearing of it')
-  const { rows } = await db.query<{ n: number; skus: number }>('SELECT count(*)::int AS n, count(DISTINCT sku)::int AS skus FROM products')
+  const { rows } = await db.query<{ n: number; skus: number }>(
+    'SELECT count(*)::int AS n, count(DISTINCT sku)::int AS skus FROM products'
+  )
   const expected = attempts.filter((a) => a.status === 201).length + lost.length
   assert.equal(rows[0]?.n, expected, 'one product per request, none twice')
   assert.deepEqual(await orphans(db), clean)

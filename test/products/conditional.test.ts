@@ -5,7 +5,6 @@ import { apiKey, bearer, build, count, assertProblem } from '../helper.js'
 
 const PRODUCTS = '/api/v1/products'
 
-
 async function productRow(app: FastifyInstance, id: number): Promise<Record<string, unknown> | undefined> {
   const { rows } = await app.db.primary.query('SELECT * FROM products WHERE id = $1', [id])
   return rows[0]
@@ -237,7 +236,11 @@ test('when two PATCHes race with the same If-Match, then exactly one gets 200 an
     // The stored row is exactly the winner's write: the loser changed nothing.
     const row = await productRow(app, product.id)
     assert.ok(row)
-    assert.deepEqual([row.version, row.price_cents, row.name], [version + 1, won.priceCents, won.name], `round ${round}`)
+    assert.deepEqual(
+      [row.version, row.price_cents, row.name],
+      [version + 1, won.priceCents, won.name],
+      `round ${round}`
+    )
   }
   const row = await productRow(app, product.id)
   assert.equal(row?.version, 11)
@@ -268,7 +271,10 @@ test('when a PATCH and a DELETE race with the same If-Match, then exactly one su
   const admin = await apiKey(app, 'admin')
   for (let round = 0; round < 5; round++) {
     const { product, etag } = await createProduct(app, admin, `RACE-${round}`)
-    const [p, d] = await Promise.all([patch(app, admin, product.id, { stock: 77 }, etag), del(app, admin, product.id, etag)])
+    const [p, d] = await Promise.all([
+      patch(app, admin, product.id, { stock: 77 }, etag),
+      del(app, admin, product.id, etag)
+    ])
     const row = await productRow(app, product.id)
     if (p.statusCode === 200) {
       assertProblem(d, 412, 'PRECONDITION_FAILED')

@@ -95,11 +95,20 @@ function assertOrdered(items: Product[], sort: ProductSort) {
     const b = items[i] as Product
     const where = `at position ${i}: ${a.id} then ${b.id}`
     if (sort === 'newest') {
-      assert.ok(a.createdAt > b.createdAt || (a.createdAt === b.createdAt && a.id > b.id), `newest order broken ${where}`)
+      assert.ok(
+        a.createdAt > b.createdAt || (a.createdAt === b.createdAt && a.id > b.id),
+        `newest order broken ${where}`
+      )
     } else if (sort === 'price') {
-      assert.ok(a.priceCents < b.priceCents || (a.priceCents === b.priceCents && a.id < b.id), `price order broken ${where}`)
+      assert.ok(
+        a.priceCents < b.priceCents || (a.priceCents === b.priceCents && a.id < b.id),
+        `price order broken ${where}`
+      )
     } else if (sort === '-price') {
-      assert.ok(a.priceCents > b.priceCents || (a.priceCents === b.priceCents && a.id > b.id), `-price order broken ${where}`)
+      assert.ok(
+        a.priceCents > b.priceCents || (a.priceCents === b.priceCents && a.id > b.id),
+        `-price order broken ${where}`
+      )
     } else if (a.name === b.name) {
       assert.ok(a.id < b.id, `name tie order broken ${where}`)
     }
@@ -117,9 +126,14 @@ interface WalkOptions {
 }
 
 /** Walks every page of a listing, checking the envelope, hasMore, cursor and Link header of each page. */
-async function walk(app: TestApp, params: Params, opts: WalkOptions = {}): Promise<{ pages: Product[][]; items: Product[] }> {
+async function walk(
+  app: TestApp,
+  params: Params,
+  opts: WalkOptions = {}
+): Promise<{ pages: Product[][]; items: Product[] }> {
   const pages: Product[][] = []
-  const limitOf = (n: number) => (opts.limits ? (opts.limits[n % opts.limits.length] as number) : Number(params.limit ?? 20))
+  const limitOf = (n: number) =>
+    opts.limits ? (opts.limits[n % opts.limits.length] as number) : Number(params.limit ?? 20)
   let url = listUrl(opts.limits ? { ...params, limit: limitOf(0) } : params)
   const maxPages = opts.maxPages ?? 1000
   for (let n = 0; ; n++) {
@@ -148,10 +162,15 @@ async function walk(app: TestApp, params: Params, opts: WalkOptions = {}): Promi
       const next = match[1] as string
       const parsed = new URL(next, 'http://localhost')
       assert.equal(parsed.pathname, '/api/v1/products')
-      assert.deepEqual(parsed.searchParams.getAll('cursor'), [body.pagination.cursor], 'the Link carries exactly the next cursor')
+      assert.deepEqual(
+        parsed.searchParams.getAll('cursor'),
+        [body.pagination.cursor],
+        'the Link carries exactly the next cursor'
+      )
       const current = new URL(url, 'http://localhost').searchParams
       for (const key of new Set([...current.keys(), ...parsed.searchParams.keys()])) {
-        if (key !== 'cursor') assert.deepEqual(parsed.searchParams.getAll(key), current.getAll(key), `the Link keeps ${key}`)
+        if (key !== 'cursor')
+          assert.deepEqual(parsed.searchParams.getAll(key), current.getAll(key), `the Link keeps ${key}`)
       }
       url = next
     } else {
@@ -194,7 +213,11 @@ for (const sort of SORTS) {
       assert.equal(pages.length, Math.ceil(total / limit), `limit ${limit}: page count`)
       assert.equal(items.length, total, `limit ${limit}: every product is listed`)
       assertNoDuplicates(items)
-      assert.deepEqual(ids(items), expected, `limit ${limit}: the concatenated pages follow ORDER BY ${ORDER_SQL[sort]}`)
+      assert.deepEqual(
+        ids(items),
+        expected,
+        `limit ${limit}: the concatenated pages follow ORDER BY ${ORDER_SQL[sort]}`
+      )
       assertOrdered(items, sort)
     }
 
@@ -230,7 +253,9 @@ test('when a page ends on a product with a long non-ASCII name, then its name-so
   // Names may hold 200 characters; in the name sort the cursor carries the name, so it must fit what `cursor` accepts.
   const app = await catalog(t, 20)
   const key = await apiKey(app, 'editor')
-  const { rows } = await app.db.primary.query<{ id: number }>(`INSERT INTO categories (name, slug) VALUES ('Lamps JP', 'lamps-jp') RETURNING id`)
+  const { rows } = await app.db.primary.query<{ id: number }>(
+    `INSERT INTO categories (name, slug) VALUES ('Lamps JP', 'lamps-jp') RETURNING id`
+  )
   const category = (rows[0] as { id: number }).id
   const names = ['照明器具', 'ランプ', 'Café crème "déluxe" ']
   for (const [i, stem] of names.entries()) {
@@ -306,7 +331,9 @@ test('when a root category is listed with includeDescendants=true, then products
   // Oracle by slug: the Home tree is 'home' and every slug under the 'home-' prefix.
   const inHomeTree = `category_id IN (SELECT id FROM categories WHERE slug = 'home' OR slug LIKE 'home-%')`
   const expected = await sqlIds(app, 'name', inHomeTree)
-  const childrenOnly = await sqlIds(app, 'name', 'category_id IN (SELECT id FROM categories WHERE parent_id = $1)', [home])
+  const childrenOnly = await sqlIds(app, 'name', 'category_id IN (SELECT id FROM categories WHERE parent_id = $1)', [
+    home
+  ])
   assert.ok(expected.length > childrenOnly.length && childrenOnly.length > 0)
 
   const { items } = await walk(app, { categoryId: home, includeDescendants: true, sort: 'name', limit: 7 })
@@ -404,8 +431,16 @@ test('when searched with websearch syntax (phrase, exclusion, or), then the matc
   const mentions = (word: string) => `(name ILIKE '%${word}%' OR description ILIKE '%${word}%')`
   const cases: [string, string, (p: Product) => boolean][] = [
     ['"oak lamp"', mentions('oak lamp'), (p) => `${p.name} ${p.description}`.toLowerCase().includes('oak lamp')],
-    ['lamp -oak', `${mentions('lamp')} AND NOT ${mentions('oak')}`, (p) => !`${p.name} ${p.description}`.toLowerCase().includes('oak')],
-    ['kettle or speaker', `${mentions('kettle')} OR ${mentions('speaker')}`, (p) => /kettle|speaker/i.test(`${p.name} ${p.description}`)]
+    [
+      'lamp -oak',
+      `${mentions('lamp')} AND NOT ${mentions('oak')}`,
+      (p) => !`${p.name} ${p.description}`.toLowerCase().includes('oak')
+    ],
+    [
+      'kettle or speaker',
+      `${mentions('kettle')} OR ${mentions('speaker')}`,
+      (p) => /kettle|speaker/i.test(`${p.name} ${p.description}`)
+    ]
   ]
   for (const [q, where, holds] of cases) {
     const expected = await sqlIds(app, 'newest', where)
@@ -503,13 +538,26 @@ test('when products are created between page requests of a price walk, then pre-
       between: async (page, n) => {
         const last = page.data.at(-1) as Product
         // Below the cursor, equal to it (a tie that sorts after it by id), just above it, and across the range.
-        const candidates = [Math.max(0, last.priceCents - 1), last.priceCents, last.priceCents + 1, (n * 7919) % 100_000, 0, 150_000]
+        const candidates = [
+          Math.max(0, last.priceCents - 1),
+          last.priceCents,
+          last.priceCents + 1,
+          (n * 7919) % 100_000,
+          0,
+          150_000
+        ]
         for (const [j, priceCents] of candidates.entries()) {
           const res = await app.inject({
             method: 'POST',
             url: '/api/v1/products',
             headers: bearer(key),
-            payload: { sku: `LIVE-${n}-${j}`, name: `Live Lamp ${n} ${j}`, priceCents, currency: 'USD', status: 'active' }
+            payload: {
+              sku: `LIVE-${n}-${j}`,
+              name: `Live Lamp ${n} ${j}`,
+              priceCents,
+              currency: 'USD',
+              status: 'active'
+            }
           })
           assert.equal(res.statusCode, 201, res.body)
           const product = (res.json() as { data: Product }).data
@@ -529,7 +577,11 @@ test('when products are created between page requests of a price walk, then pre-
     'every pre-existing product, once, in order, with no gap'
   )
   const listedNew = ids(items).filter((id) => !preExisting.has(id))
-  assert.deepEqual(new Set(listedNew), new Set(aheadOfCursor), 'new products ahead of the cursor are listed, those behind it are not')
+  assert.deepEqual(
+    new Set(listedNew),
+    new Set(aheadOfCursor),
+    'new products ahead of the cursor are listed, those behind it are not'
+  )
   assertOrdered(items, 'price')
 })
 
@@ -550,11 +602,7 @@ test('when the Link header is followed from page to page, then it yields the sam
     const byCursor = await walk(app, params)
     const byLink = await walk(app, params, { follow: 'link' })
     assert.ok(byCursor.pages.length > 2, `${query(params)} spans several pages`)
-    assert.deepEqual(
-      byLink.pages.map(ids),
-      byCursor.pages.map(ids),
-      query(params)
-    )
+    assert.deepEqual(byLink.pages.map(ids), byCursor.pages.map(ids), query(params))
   }
 })
 
@@ -564,7 +612,19 @@ test('when the Link header is followed from page to page, then it yields the sam
 
 test('when the cursor is garbage, then 400 INVALID_CURSOR as problem+json naming cursor', async (t) => {
   const app = await catalog(t, 30)
-  for (const cursor of ['abc', 'not-a-cursor', '...', 'a.b', 'a.b.c', '.', 'x.', '.x', '%00', '{"s":"products:newest","k":[]}', '🙂.🙂']) {
+  for (const cursor of [
+    'abc',
+    'not-a-cursor',
+    '...',
+    'a.b',
+    'a.b.c',
+    '.',
+    'x.',
+    '.x',
+    '%00',
+    '{"s":"products:newest","k":[]}',
+    '🙂.🙂'
+  ]) {
     const res = await app.inject({ method: 'GET', url: listUrl({ cursor }) })
     assertProblem(res, 'INVALID_CURSOR', 'cursor')
   }
@@ -603,7 +663,13 @@ test('when the signature of an issued cursor is altered, truncated or removed, t
   const cursor = await cursorOf(app, { limit: 7 })
   const [payload, signature] = cursor.split('.') as [string, string]
   const flipped = `${signature[0] === 'A' ? 'B' : 'A'}${signature.slice(1)}`
-  for (const bad of [`${payload}.${flipped}`, `${payload}.${signature.slice(0, -2)}`, `${payload}.`, payload, `${payload}.${signature}AA`]) {
+  for (const bad of [
+    `${payload}.${flipped}`,
+    `${payload}.${signature.slice(0, -2)}`,
+    `${payload}.`,
+    payload,
+    `${payload}.${signature}AA`
+  ]) {
     const res = await app.inject({ method: 'GET', url: listUrl({ limit: 7, cursor: bad }) })
     assertProblem(res, 'INVALID_CURSOR', 'cursor')
   }
@@ -626,7 +692,11 @@ test('when a cursor issued by the categories list is used for products, then 400
   assert.equal(res.statusCode, 200, res.body)
   const cursor = (res.json() as PageBody).pagination.cursor
   assert.ok(cursor)
-  assertProblem(await app.inject({ method: 'GET', url: listUrl({ sort: 'newest', limit: 7, cursor }) }), 'INVALID_CURSOR', 'cursor')
+  assertProblem(
+    await app.inject({ method: 'GET', url: listUrl({ sort: 'newest', limit: 7, cursor }) }),
+    'INVALID_CURSOR',
+    'cursor'
+  )
 })
 
 test('when a cursor is built by hand with a made-up signature, then 400 INVALID_CURSOR', async (t) => {
@@ -635,8 +705,14 @@ test('when a cursor is built by hand with a made-up signature, then 400 INVALID_
     'SELECT price_cents, id FROM products ORDER BY price_cents, id OFFSET 20 LIMIT 1'
   )
   const row = rows[0] as { price_cents: number; id: number }
-  const payload = Buffer.from(JSON.stringify({ s: 'products:price', k: [row.price_cents, row.id] })).toString('base64url')
-  for (const signature of [Buffer.alloc(16).toString('base64url'), Buffer.from('0123456789abcdef').toString('base64url'), 'x']) {
+  const payload = Buffer.from(JSON.stringify({ s: 'products:price', k: [row.price_cents, row.id] })).toString(
+    'base64url'
+  )
+  for (const signature of [
+    Buffer.alloc(16).toString('base64url'),
+    Buffer.from('0123456789abcdef').toString('base64url'),
+    'x'
+  ]) {
     const res = await app.inject({ method: 'GET', url: listUrl({ sort: 'price', cursor: `${payload}.${signature}` }) })
     assertProblem(res, 'INVALID_CURSOR', 'cursor')
   }
@@ -646,9 +722,17 @@ test('when a cursor signed with another CURSOR_SECRET is used, then 400 INVALID_
   const app = await catalog(t, 60)
   const other = await build(t, { CURSOR_SECRET: 'a-different-secret-for-another-deployment' }, app.target)
   const foreign = await cursorOf(other, { limit: 7 })
-  assertProblem(await app.inject({ method: 'GET', url: listUrl({ limit: 7, cursor: foreign }) }), 'INVALID_CURSOR', 'cursor')
+  assertProblem(
+    await app.inject({ method: 'GET', url: listUrl({ limit: 7, cursor: foreign }) }),
+    'INVALID_CURSOR',
+    'cursor'
+  )
   const own = await cursorOf(app, { limit: 7 })
-  assertProblem(await other.inject({ method: 'GET', url: listUrl({ limit: 7, cursor: own }) }), 'INVALID_CURSOR', 'cursor')
+  assertProblem(
+    await other.inject({ method: 'GET', url: listUrl({ limit: 7, cursor: own }) }),
+    'INVALID_CURSOR',
+    'cursor'
+  )
 })
 
 test('when a correctly signed cursor carries a key of the wrong shape, then 400 INVALID_CURSOR rather than a server error or a silent empty page', async (t) => {
@@ -667,7 +751,9 @@ test('when a correctly signed cursor carries a key of the wrong shape, then 400 
   for (const [sort, key] of cases) {
     const cursor = app.cursors.encode(`products:${sort}`, key)
     const res = await app.inject({ method: 'GET', url: listUrl({ sort, limit: 7, cursor }) })
-    const code = res.headers['content-type']?.toString().startsWith('application/problem+json') ? (res.json() as Problem).code : ''
+    const code = res.headers['content-type']?.toString().startsWith('application/problem+json')
+      ? (res.json() as Problem).code
+      : ''
     outcomes.push(`sort=${sort} k=${JSON.stringify(key)} → ${res.statusCode} ${code}`)
   }
   assert.deepEqual(
@@ -683,7 +769,11 @@ test('when a correctly signed cursor carries a key of the wrong shape, then 400 
 test('when limit is 0, 101, negative, fractional or not a number, then 400 VALIDATION_FAILED naming limit', async (t) => {
   const app = await catalog(t, 10)
   for (const limit of ['0', '101', '-1', '2.5', 'abc', '1e9']) {
-    const body = assertProblem(await app.inject({ method: 'GET', url: `/api/v1/products?limit=${limit}` }), 'VALIDATION_FAILED', 'limit')
+    const body = assertProblem(
+      await app.inject({ method: 'GET', url: `/api/v1/products?limit=${limit}` }),
+      'VALIDATION_FAILED',
+      'limit'
+    )
     assert.deepEqual(
       body.errors?.map((e) => e.field),
       ['limit'],
@@ -695,7 +785,11 @@ test('when limit is 0, 101, negative, fractional or not a number, then 400 VALID
 test('when an unknown query parameter is sent, then 400 VALIDATION_FAILED naming it', async (t) => {
   const app = await catalog(t, 10)
   for (const name of ['foo', 'min_price', 'offset', 'page']) {
-    const body = assertProblem(await app.inject({ method: 'GET', url: `/api/v1/products?limit=5&${name}=1` }), 'VALIDATION_FAILED', name)
+    const body = assertProblem(
+      await app.inject({ method: 'GET', url: `/api/v1/products?limit=5&${name}=1` }),
+      'VALIDATION_FAILED',
+      name
+    )
     assert.match(body.detail, new RegExp(name))
   }
 })
@@ -711,7 +805,11 @@ test('when sort, status, includeDescendants or a price bound has an invalid valu
     ['maxPrice', '9.99'],
     ['categoryId', '0']
   ]) {
-    assertProblem(await app.inject({ method: 'GET', url: `/api/v1/products?${name}=${value}` }), 'VALIDATION_FAILED', name as string)
+    assertProblem(
+      await app.inject({ method: 'GET', url: `/api/v1/products?${name}=${value}` }),
+      'VALIDATION_FAILED',
+      name as string
+    )
   }
 })
 
@@ -741,7 +839,11 @@ test('when a price bound is beyond the largest price a product can have, then th
 
 test('when minPrice exceeds maxPrice, then 400 VALIDATION_FAILED; equal bounds are accepted', async (t) => {
   const app = await catalog(t, 10)
-  const body = assertProblem(await app.inject({ method: 'GET', url: listUrl({ minPrice: 5001, maxPrice: 5000 }) }), 'VALIDATION_FAILED', 'minPrice')
+  const body = assertProblem(
+    await app.inject({ method: 'GET', url: listUrl({ minPrice: 5001, maxPrice: 5000 }) }),
+    'VALIDATION_FAILED',
+    'minPrice'
+  )
   assert.match(body.detail, /maxPrice/)
   const equal = await app.inject({ method: 'GET', url: listUrl({ minPrice: 5000, maxPrice: 5000 }) })
   assert.equal(equal.statusCode, 200, equal.body)
@@ -788,11 +890,51 @@ test('when a deep page is read, then the query enters the sort index at the curs
     } as unknown as Queryable
 
     const leaf = await categoryId(app, 'office-desks')
-    const cases: { name: string; sort: ProductSort; index: string; direction: string; where: string; filter: { categoryIds?: number[] }; depth: number }[] = [
-      { name: 'newest', sort: 'newest', index: 'products_created_idx', direction: 'Forward', where: 'TRUE', filter: {}, depth: 15_000 },
-      { name: 'price', sort: 'price', index: 'products_price_idx', direction: 'Forward', where: 'TRUE', filter: {}, depth: 15_000 },
-      { name: '-price', sort: '-price', index: 'products_price_idx', direction: 'Backward', where: 'TRUE', filter: {}, depth: 15_000 },
-      { name: 'name', sort: 'name', index: 'products_name_idx', direction: 'Forward', where: 'TRUE', filter: {}, depth: 15_000 },
+    const cases: {
+      name: string
+      sort: ProductSort
+      index: string
+      direction: string
+      where: string
+      filter: { categoryIds?: number[] }
+      depth: number
+    }[] = [
+      {
+        name: 'newest',
+        sort: 'newest',
+        index: 'products_created_idx',
+        direction: 'Forward',
+        where: 'TRUE',
+        filter: {},
+        depth: 15_000
+      },
+      {
+        name: 'price',
+        sort: 'price',
+        index: 'products_price_idx',
+        direction: 'Forward',
+        where: 'TRUE',
+        filter: {},
+        depth: 15_000
+      },
+      {
+        name: '-price',
+        sort: '-price',
+        index: 'products_price_idx',
+        direction: 'Backward',
+        where: 'TRUE',
+        filter: {},
+        depth: 15_000
+      },
+      {
+        name: 'name',
+        sort: 'name',
+        index: 'products_name_idx',
+        direction: 'Forward',
+        where: 'TRUE',
+        filter: {},
+        depth: 15_000
+      },
       {
         name: 'newest within a category',
         sort: 'newest',

@@ -19,7 +19,6 @@ const validProduct = (over: Record<string, unknown> = {}) => {
   return { sku: `SKU-${serial}`, name: `Product ${serial}`, priceCents: 1999, currency: 'USD', ...over }
 }
 
-
 /** A 400 VALIDATION_FAILED whose errors name exactly `fields`. */
 function assertValidation(res: LightMyRequestResponse, ...fields: string[]) {
   const body = assertProblem(res, 400, 'VALIDATION_FAILED')
@@ -79,15 +78,18 @@ async function assertUnauthorizedCases(
     ['a non-Bearer scheme', async () => ({ authorization: 'Basic dXNlcjpwYXNz' }), /^Bearer /]
   ]
   for (const [what, headers, challenge] of cases) {
-    await t.test(`when ${write.method} is sent with ${what}, then 401 with a Bearer challenge and nothing is written`, async () => {
-      const res = await app.inject({ ...write, headers: await headers() })
-      assertProblem(res, 401, 'UNAUTHORIZED')
-      const header = res.headers['www-authenticate']
-      assert.equal(typeof header, 'string', 'www-authenticate is set')
-      assert.match(header as string, /^Bearer/)
-      assert.match(header as string, challenge)
-      await unchanged()
-    })
+    await t.test(
+      `when ${write.method} is sent with ${what}, then 401 with a Bearer challenge and nothing is written`,
+      async () => {
+        const res = await app.inject({ ...write, headers: await headers() })
+        assertProblem(res, 401, 'UNAUTHORIZED')
+        const header = res.headers['www-authenticate']
+        assert.equal(typeof header, 'string', 'www-authenticate is set')
+        assert.match(header as string, /^Bearer/)
+        assert.match(header as string, challenge)
+        await unchanged()
+      }
+    )
   }
 }
 
@@ -156,15 +158,25 @@ test('when an editor creates a product with only the required fields, then 201 w
   assert.equal(res.headers.location, `/api/v1/products/${p.id}`)
   assert.equal(res.headers.etag, `"${p.id}.1"`)
   assert.deepEqual(
-    { sku: p.sku, name: p.name, slug: p.slug, description: p.description, priceCents: p.priceCents, currency: p.currency },
+    {
+      sku: p.sku,
+      name: p.name,
+      slug: p.slug,
+      description: p.description,
+      priceCents: p.priceCents,
+      currency: p.currency
+    },
     { sku: 'LAMP-1', name: 'Desk Lamp', slug: 'desk-lamp-lamp-1', description: '', priceCents: 4999, currency: 'USD' }
   )
-  assert.deepEqual({ categoryId: p.categoryId, stock: p.stock, status: p.status, version: p.version }, {
-    categoryId: null,
-    stock: 0,
-    status: 'draft',
-    version: 1
-  })
+  assert.deepEqual(
+    { categoryId: p.categoryId, stock: p.stock, status: p.status, version: p.version },
+    {
+      categoryId: null,
+      stock: 0,
+      status: 'draft',
+      version: 1
+    }
+  )
   assert.ok(!Number.isNaN(Date.parse(p.createdAt)))
   assert.equal(p.createdAt, p.updatedAt)
   assert.equal(await count(app, 'products'), 1)
@@ -197,7 +209,18 @@ test('when an admin creates a product with every field, then each field is store
   const row = await productRow(app, p.id)
   assert.ok(row)
   assert.deepEqual(
-    [row.sku, row.name, row.slug, row.description, row.price_cents, row.currency, row.category_id, row.stock, row.status, row.version],
+    [
+      row.sku,
+      row.name,
+      row.slug,
+      row.description,
+      row.price_cents,
+      row.currency,
+      row.category_id,
+      row.stock,
+      row.status,
+      row.version
+    ],
     ['LAMP_2.b-x', 'Floor Lamp', 'floor-lamp', 'Tall and bright', 0, 'EUR', categoryId, 2_147_483_647, 'active', 1]
   )
 })
@@ -340,7 +363,12 @@ test('when two creates race for one SKU, then exactly one gets 201 and the other
     const sku = `RACE-${round}`
     const [a, b] = await Promise.all(
       ['a', 'b'].map((s) =>
-        app.inject({ method: 'POST', url: PRODUCTS, headers: bearer(key), payload: validProduct({ sku, slug: `race-${round}-${s}` }) })
+        app.inject({
+          method: 'POST',
+          url: PRODUCTS,
+          headers: bearer(key),
+          payload: validProduct({ sku, slug: `race-${round}-${s}` })
+        })
       )
     )
     assert.ok(a && b)
@@ -374,7 +402,10 @@ test('when a product is created with a categoryId that does not exist, then 422 
     payload: validProduct({ categoryId: UNKNOWN_CATEGORY })
   })
   const body = assertProblem(res, 422, 'UNKNOWN_CATEGORY')
-  assert.deepEqual(body.errors?.map((e: { field: string }) => e.field), ['categoryId'])
+  assert.deepEqual(
+    body.errors?.map((e: { field: string }) => e.field),
+    ['categoryId']
+  )
   assert.equal(await count(app, 'products'), 0)
 })
 
@@ -424,8 +455,16 @@ test('when an admin patches the category, status and sku of a product, then they
     payload: { categoryId, status: 'archived', sku: 'NEW-SKU' }
   })
   assert.equal(set.statusCode, 200, set.body)
-  assert.deepEqual([set.json().data.categoryId, set.json().data.status, set.json().data.sku], [categoryId, 'archived', 'NEW-SKU'])
-  const cleared = await app.inject({ method: 'PATCH', url: `${PRODUCTS}/${p.id}`, headers: bearer(key), payload: { categoryId: null } })
+  assert.deepEqual(
+    [set.json().data.categoryId, set.json().data.status, set.json().data.sku],
+    [categoryId, 'archived', 'NEW-SKU']
+  )
+  const cleared = await app.inject({
+    method: 'PATCH',
+    url: `${PRODUCTS}/${p.id}`,
+    headers: bearer(key),
+    payload: { categoryId: null }
+  })
   assert.equal(cleared.statusCode, 200, cleared.body)
   assert.equal(cleared.json().data.categoryId, null)
   assert.equal(cleared.json().data.version, 3)
@@ -495,7 +534,13 @@ test('when a product is patched with malformed JSON, the wrong content-type or a
     ['malformed JSON', { 'content-type': 'application/json' }, '{"name": "x",', 400, 'MALFORMED_JSON'],
     ['an empty JSON body', { 'content-type': 'application/json' }, '', 400, 'MALFORMED_JSON'],
     ['a text/plain body', { 'content-type': 'text/plain' }, '{"name":"Renamed"}', 415, 'UNSUPPORTED_MEDIA_TYPE'],
-    ['a body over the limit', { 'content-type': 'application/json' }, JSON.stringify({ description: 'd'.repeat(3000) }), 413, 'PAYLOAD_TOO_LARGE']
+    [
+      'a body over the limit',
+      { 'content-type': 'application/json' },
+      JSON.stringify({ description: 'd'.repeat(3000) }),
+      413,
+      'PAYLOAD_TOO_LARGE'
+    ]
   ]
   for (const [what, headers, payload, status, code] of cases) {
     await t.test(`when a product is patched with ${what}, then ${status} ${code}`, async () => {
@@ -511,7 +556,9 @@ test('when a product is patched without a valid API key, then 401 and the row is
   const p = await createProduct(app, await apiKey(app, 'admin'))
   const before = await productRow(app, p.id)
   const write = { method: 'PATCH' as const, url: `${PRODUCTS}/${p.id}`, payload: { name: 'Hijacked' } }
-  await assertUnauthorizedCases(t, app, write, 'editor', async () => assert.deepEqual(await productRow(app, p.id), before))
+  await assertUnauthorizedCases(t, app, write, 'editor', async () =>
+    assert.deepEqual(await productRow(app, p.id), before)
+  )
 })
 
 test('when an unknown product id is patched, then 404 PRODUCT_NOT_FOUND and nothing is written', async (t) => {
@@ -519,7 +566,12 @@ test('when an unknown product id is patched, then 404 PRODUCT_NOT_FOUND and noth
   const key = await apiKey(app, 'editor')
   const p = await createProduct(app, key)
   const before = await productRow(app, p.id)
-  const res = await app.inject({ method: 'PATCH', url: `${PRODUCTS}/${UNKNOWN_ID}`, headers: bearer(key), payload: { name: 'Ghost' } })
+  const res = await app.inject({
+    method: 'PATCH',
+    url: `${PRODUCTS}/${UNKNOWN_ID}`,
+    headers: bearer(key),
+    payload: { name: 'Ghost' }
+  })
   assertProblem(res, 404, 'PRODUCT_NOT_FOUND')
   assert.equal(await count(app, 'products'), 1)
   assert.deepEqual(await productRow(app, p.id), before)
@@ -548,7 +600,12 @@ test("when a product is patched to another product's slug, then 409 SLUG_TAKEN a
   const other = await createProduct(app, key, { slug: 'other-slug' })
   const p = await createProduct(app, key, { slug: 'mine' })
   const before = await productRow(app, p.id)
-  const res = await app.inject({ method: 'PATCH', url: `${PRODUCTS}/${p.id}`, headers: bearer(key), payload: { slug: other.slug } })
+  const res = await app.inject({
+    method: 'PATCH',
+    url: `${PRODUCTS}/${p.id}`,
+    headers: bearer(key),
+    payload: { slug: other.slug }
+  })
   assertProblem(res, 409, 'SLUG_TAKEN')
   assert.deepEqual(await productRow(app, p.id), before)
 })
@@ -557,7 +614,12 @@ test('when a product is patched with a stale If-Match, then 412 PRECONDITION_FAI
   const app = await build(t)
   const key = await apiKey(app, 'editor')
   const p = await createProduct(app, key)
-  const first = await app.inject({ method: 'PATCH', url: `${PRODUCTS}/${p.id}`, headers: bearer(key), payload: { stock: 9 } })
+  const first = await app.inject({
+    method: 'PATCH',
+    url: `${PRODUCTS}/${p.id}`,
+    headers: bearer(key),
+    payload: { stock: 9 }
+  })
   assert.equal(first.statusCode, 200, first.body)
   const before = await productRow(app, p.id)
   const res = await app.inject({
@@ -583,7 +645,10 @@ test('when a product is patched with a categoryId that does not exist, then 422 
     payload: { categoryId: UNKNOWN_CATEGORY, name: 'Moved' }
   })
   const body = assertProblem(res, 422, 'UNKNOWN_CATEGORY')
-  assert.deepEqual(body.errors?.map((e: { field: string }) => e.field), ['categoryId'])
+  assert.deepEqual(
+    body.errors?.map((e: { field: string }) => e.field),
+    ['categoryId']
+  )
   assert.deepEqual(await productRow(app, p.id), before)
 })
 
@@ -646,7 +711,12 @@ test('when a product is deleted with a stale If-Match, then 412 PRECONDITION_FAI
   const app = await build(t)
   const key = await apiKey(app, 'admin')
   const p = await createProduct(app, key)
-  const patched = await app.inject({ method: 'PATCH', url: `${PRODUCTS}/${p.id}`, headers: bearer(key), payload: { stock: 4 } })
+  const patched = await app.inject({
+    method: 'PATCH',
+    url: `${PRODUCTS}/${p.id}`,
+    headers: bearer(key),
+    payload: { stock: 4 }
+  })
   assert.equal(patched.statusCode, 200, patched.body)
   const before = await productRow(app, p.id)
   const res = await app.inject({

@@ -29,6 +29,13 @@ export function checkDraftHeaders(headers: Record<string, unknown>) {
   assert.deepEqual(Object.keys(state.params).sort(), ['r', 't'])
   assert.equal(state.name, policy.name)
   assert.ok((state.params.r as number) <= (policy.params.q as number))
-  for (const old of ['ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'x-ratelimit-limit']) assert.equal(headers[old], undefined)
-  return { name: policy.name, q: policy.params.q as number, w: policy.params.w as number, r: state.params.r as number, t: state.params.t as number }
+  for (const old of ['ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'x-ratelimit-limit'])
+    assert.equal(headers[old], undefined)
+  return {
+    name: policy.name,
+    q: policy.params.q as number,
+    w: policy.params.w as number,
+    r: state.params.r as number,
+    t: state.params.t as number
+  }
 }

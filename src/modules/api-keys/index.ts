@@ -12,7 +12,14 @@ const apiKeys: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/api-keys',
-    { schema: { tags, security, summary: 'List API keys (admin)', response: { 200: Ok(Type.Array(ApiKeySchema)), ...errorResponses(401, 403) } } },
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'List API keys (admin)',
+        response: { 200: Ok(Type.Array(ApiKeySchema)), ...errorResponses(401, 403) }
+      }
+    },
     async () => ({ success: true as const, data: await service.listApiKeys(app.db.primary) })
   )
 
@@ -29,7 +36,10 @@ const apiKeys: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       reply.code(201)
-      return { success: true as const, data: await service.createApiKey(app.dbFor(request), request.body, app.audit.context(request)) }
+      return {
+        success: true as const,
+        data: await service.createApiKey(app.dbFor(request), request.body, app.audit.context(request))
+      }
     }
   )
 
@@ -44,7 +54,10 @@ const apiKeys: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Ok(ApiKeySchema), ...errorResponses(400, 401, 403, 404) }
       }
     },
-    async (request) => ({ success: true as const, data: await service.revokeApiKey(app.dbFor(request), request.params.id, app.audit.context(request)) })
+    async (request) => ({
+      success: true as const,
+      data: await service.revokeApiKey(app.dbFor(request), request.params.id, app.audit.context(request))
+    })
   )
 }
 

@@ -41,9 +41,10 @@ export async function insertApiKey(q: Queryable, input: { name: string; role: Ro
 }
 
 export async function findActiveKey(q: Queryable, key: string): Promise<ApiKeyRow | undefined> {
-  const { rows } = await q.query<ApiKeyRow>(`SELECT ${COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL`, [
-    hashKey(key)
-  ])
+  const { rows } = await q.query<ApiKeyRow>(
+    `SELECT ${COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL`,
+    [hashKey(key)]
+  )
   return rows[0]
 }
 
@@ -52,8 +53,15 @@ export async function findActiveKey(q: Queryable, key: string): Promise<ApiKeyRo
  * the KEY SHARE that an idempotency record of this key takes (its foreign key) while that writer holds the audit
  * chain head this revocation waits for, a deadlock.
  */
-export async function findApiKeyById(q: Queryable, id: number, opts: { forUpdate?: boolean } = {}): Promise<ApiKeyRow | undefined> {
-  const { rows } = await q.query<ApiKeyRow>(`SELECT ${COLUMNS} FROM api_keys WHERE id = $1${opts.forUpdate ? ' FOR NO KEY UPDATE' : ''}`, [id])
+export async function findApiKeyById(
+  q: Queryable,
+  id: number,
+  opts: { forUpdate?: boolean } = {}
+): Promise<ApiKeyRow | undefined> {
+  const { rows } = await q.query<ApiKeyRow>(
+    `SELECT ${COLUMNS} FROM api_keys WHERE id = $1${opts.forUpdate ? ' FOR NO KEY UPDATE' : ''}`,
+    [id]
+  )
   return rows[0]
 }
 

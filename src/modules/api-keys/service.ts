@@ -1,7 +1,15 @@
 import type pg from 'pg'
 import type { Queryable } from '../../db/pool.js'
 import { AppError } from '../../errors.js'
-import { created, deleted, mutate, systemContext, type Transactor, transactorOf, type WriteContext } from '../audit/mutation.js'
+import {
+  created,
+  deleted,
+  mutate,
+  systemContext,
+  type Transactor,
+  transactorOf,
+  type WriteContext
+} from '../audit/mutation.js'
 import * as repo from './repository.js'
 import type { ApiKey, CreateApiKey } from './schemas.js'
 
@@ -13,16 +21,26 @@ const transactor = (store: KeyStore): Transactor => ('transaction' in store ? st
 // Calls from outside HTTP (tests, the CLI, start-up) that name no actor are recorded as the system.
 const SYSTEM = systemContext('system')
 
-export async function createApiKey(store: KeyStore, input: CreateApiKey, ctx: WriteContext = SYSTEM): Promise<ApiKey & { key: string }> {
+export async function createApiKey(
+  store: KeyStore,
+  input: CreateApiKey,
+  ctx: WriteContext = SYSTEM
+): Promise<ApiKey & { key: string }> {
   const key = repo.generateKey()
-  const apiKey = await mutate(transactor(store), ctx, async (tx) => created('api_key', repo.rowToApiKey(await repo.insertApiKey(tx, { ...input, key }))))
+  const apiKey = await mutate(transactor(store), ctx, async (tx) =>
+    created('api_key', repo.rowToApiKey(await repo.insertApiKey(tx, { ...input, key })))
+  )
   return { ...apiKey, key }
 }
 
 class AlreadyRegistered extends Error {}
 
 /** Registers a key given from outside (BOOTSTRAP_ADMIN_API_KEY); a no-op when it is already known. */
-export async function registerApiKey(store: KeyStore, input: CreateApiKey & { key: string }, ctx: WriteContext = SYSTEM): Promise<boolean> {
+export async function registerApiKey(
+  store: KeyStore,
+  input: CreateApiKey & { key: string },
+  ctx: WriteContext = SYSTEM
+): Promise<boolean> {
   try {
     await mutate(transactor(store), ctx, async (tx) => {
       const row = (await repo.keyExists(tx, input.key)) ? undefined : await repo.insertApiKey(tx, input)

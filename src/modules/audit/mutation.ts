@@ -58,7 +58,10 @@ export interface AuditedChange<T> {
 // Bookkeeping columns every update changes; listing them would hide what the writer changed.
 const BOOKKEEPING = new Set(['version', 'updatedAt', 'lastUsedAt'])
 
-export function changedFields(oldValues: Record<string, unknown> | null, newValues: Record<string, unknown> | null): string[] {
+export function changedFields(
+  oldValues: Record<string, unknown> | null,
+  newValues: Record<string, unknown> | null
+): string[] {
   const keys = new Set([...Object.keys(oldValues ?? {}), ...Object.keys(newValues ?? {})])
   return [...keys]
     .filter((k) => !BOOKKEEPING.has(k) && JSON.stringify(oldValues?.[k]) !== JSON.stringify(newValues?.[k]))
@@ -69,13 +72,32 @@ type Entity = { id: number } & object
 const values = (entity: Entity | null) => (entity === null ? null : ({ ...entity } as Record<string, unknown>))
 
 export const created = <T extends Entity>(entityType: EntityType, entity: T): AuditedChange<T> => ({
-  value: entity, action: 'create', entityType, entityId: entity.id, oldValues: null, newValues: values(entity)
+  value: entity,
+  action: 'create',
+  entityType,
+  entityId: entity.id,
+  oldValues: null,
+  newValues: values(entity)
 })
 export const updated = <T extends Entity>(entityType: EntityType, before: Entity, after: T): AuditedChange<T> => ({
-  value: after, action: 'update', entityType, entityId: after.id, oldValues: values(before), newValues: values(after)
+  value: after,
+  action: 'update',
+  entityType,
+  entityId: after.id,
+  oldValues: values(before),
+  newValues: values(after)
 })
-export const deleted = <T extends Entity>(entityType: EntityType, before: T, after: Entity | null = null): AuditedChange<T> => ({
-  value: before, action: 'delete', entityType, entityId: before.id, oldValues: values(before), newValues: values(after)
+export const deleted = <T extends Entity>(
+  entityType: EntityType,
+  before: T,
+  after: Entity | null = null
+): AuditedChange<T> => ({
+  value: before,
+  action: 'delete',
+  entityType,
+  entityId: before.id,
+  oldValues: values(before),
+  newValues: values(after)
 })
 
 /**
@@ -83,7 +105,11 @@ export const deleted = <T extends Entity>(entityType: EntityType, before: T, aft
  * (with an Idempotency-Key) the stored response commit together or not at all. A retry of a committed
  * idempotent request returns the stored data without running `change` again.
  */
-export async function mutate<T>(db: Transactor, ctx: WriteContext, change: (tx: Queryable) => Promise<AuditedChange<T>>): Promise<T> {
+export async function mutate<T>(
+  db: Transactor,
+  ctx: WriteContext,
+  change: (tx: Queryable) => Promise<AuditedChange<T>>
+): Promise<T> {
   const claim = ctx.idempotency
   const outcome = await db.transaction(async (tx) => {
     if (claim) {

@@ -127,19 +127,29 @@ export function listEntriesQuery(filter: AuditFilter, after: CursorKey | undefin
   return keysetQuery(`SELECT ${COLUMNS} FROM audit_log`, where, NEWEST, after, limit)
 }
 
-export async function listEntries(q: Queryable, filter: AuditFilter, after: CursorKey | undefined, limit: number): Promise<AuditRow[]> {
+export async function listEntries(
+  q: Queryable,
+  filter: AuditFilter,
+  after: CursorKey | undefined,
+  limit: number
+): Promise<AuditRow[]> {
   const { text, values } = listEntriesQuery(filter, after, limit)
   return (await q.query<AuditRow>(text, values)).rows
 }
 
 /** Entries after `afterId` in chain order, for the verifier. */
 export async function chainSegment(q: Queryable, afterId: number, limit: number): Promise<AuditRow[]> {
-  const { rows } = await q.query<AuditRow>(`SELECT ${COLUMNS} FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2`, [afterId, limit])
+  const { rows } = await q.query<AuditRow>(`SELECT ${COLUMNS} FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2`, [
+    afterId,
+    limit
+  ])
   return rows
 }
 
 export async function chainHead(q: Queryable): Promise<{ lastId: number; lastHash: Buffer }> {
-  const { rows } = await q.query<{ last_id: number; last_hash: Buffer }>('SELECT last_id, last_hash FROM audit_chain_head')
+  const { rows } = await q.query<{ last_id: number; last_hash: Buffer }>(
+    'SELECT last_id, last_hash FROM audit_chain_head'
+  )
   const row = rows[0]
   if (!row) throw new Error('audit_chain_head has no row')
   return { lastId: row.last_id, lastHash: row.last_hash }

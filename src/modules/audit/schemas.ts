@@ -13,7 +13,9 @@ export const AuditEntrySchema = Type.Object(
     entityType: EntityTypeSchema,
     entityId: Type.Integer(),
     actor: Type.Object({
-      type: Type.Enum(['api_key', 'system'], { description: 'api_key for HTTP requests; system for the CLI and BOOTSTRAP_ADMIN_API_KEY' }),
+      type: Type.Enum(['api_key', 'system'], {
+        description: 'api_key for HTTP requests; system for the CLI and BOOTSTRAP_ADMIN_API_KEY'
+      }),
       id: Type.Union([Type.Integer(), Type.Null()], { description: 'API key id' }),
       name: Type.String(),
       role: Type.Union([Type.String(), Type.Null()])
@@ -37,7 +39,9 @@ export const ListAuditLogsQuerySchema = Type.Object(
     entityType: Type.Optional(EntityTypeSchema),
     entityId: Type.Optional(Id),
     action: Type.Optional(AuditActionSchema),
-    actorId: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_147_483_647, description: 'API key id of the actor' })),
+    actorId: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 2_147_483_647, description: 'API key id of the actor' })
+    ),
     requestId: Type.Optional(Text({ minLength: 1, maxLength: 128 })),
     from: Type.Optional(Type.String({ format: 'date-time', description: 'Entries at or after this time' })),
     to: Type.Optional(Type.String({ format: 'date-time', description: 'Entries before this time' }))

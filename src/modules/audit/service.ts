@@ -16,15 +16,21 @@ export interface AuditDeps {
 
 const CURSOR_SCOPE = 'audit-logs:newest'
 
-export async function listAuditLogs({ db, cursors }: AuditDeps, query: ListAuditLogsQuery): Promise<{ items: AuditEntry[]; nextCursor: string | null }> {
+export async function listAuditLogs(
+  { db, cursors }: AuditDeps,
+  query: ListAuditLogsQuery
+): Promise<{ items: AuditEntry[]; nextCursor: string | null }> {
   // Ids are only unique per entity type, and the entity index is led by the type.
-  if (query.entityId !== undefined && query.entityType === undefined) throw invalidField('entityType', 'is required with entityId')
+  if (query.entityId !== undefined && query.entityType === undefined)
+    throw invalidField('entityType', 'is required with entityId')
   if (query.from !== undefined && query.to !== undefined && Date.parse(query.from) > Date.parse(query.to)) {
     throw invalidField('from', 'must not be after to')
   }
   const after = query.cursor === undefined ? undefined : cursors.decode(CURSOR_SCOPE, query.cursor)
   const rows = await repo.listEntries(db.reader(), query, after, query.limit)
-  return toPage(rows, query.limit, repo.rowToAuditEntry, (row) => cursors.encode(CURSOR_SCOPE, repo.auditCursorKey(row)))
+  return toPage(rows, query.limit, repo.rowToAuditEntry, (row) =>
+    cursors.encode(CURSOR_SCOPE, repo.auditCursorKey(row))
+  )
 }
 
 export type VerifyResult =
@@ -45,19 +51,49 @@ export async function verifyChain(q: Queryable, batchSize = 2000): Promise<Verif
     const rows = await repo.chainSegment(q, prev?.id ?? 0, batchSize)
     for (const row of rows) {
       if (prev && row.id !== prev.id + 1) {
-        return { ok: false, checked, entryId: prev.id + 1, problem: 'deleted', message: `entries ${prev.id + 1}..${row.id - 1} are missing: deleted (entry ${row.id} follows entry ${prev.id})` }
+        return {
+          ok: false,
+          checked,
+          entryId: prev.id + 1,
+          problem: 'deleted',
+          message: `entries ${prev.id + 1}..${row.id - 1} are missing: deleted (entry ${row.id} follows entry ${prev.id})`
+        }
       }
       if (prev && !row.prev_hash.equals(prev.hash)) {
         if (beforePrev && row.prev_hash.equals(beforePrev.hash)) {
-          return { ok: false, checked, entryId: prev.id, problem: 'inserted', message: `entry ${prev.id} was inserted out of order: entry ${row.id} links to entry ${beforePrev.id}` }
+          return {
+            ok: false,
+            checked,
+            entryId: prev.id,
+            problem: 'inserted',
+            message: `entry ${prev.id} was inserted out of order: entry ${row.id} links to entry ${beforePrev.id}`
+          }
         }
-        return { ok: false, checked, entryId: row.id, problem: 'inserted', message: `entry ${row.id} does not link to entry ${prev.id}: an entry was inserted out of order or the chain was reordered` }
+        return {
+          ok: false,
+          checked,
+          entryId: row.id,
+          problem: 'inserted',
+          message: `entry ${row.id} does not link to entry ${prev.id}: an entry was inserted out of order or the chain was reordered`
+        }
       }
       if (!entryHash(row.prev_hash, repo.rowToContent(row)).equals(row.hash)) {
-        return { ok: false, checked, entryId: row.id, problem: 'altered', message: `entry ${row.id} was altered: its content does not match its hash` }
+        return {
+          ok: false,
+          checked,
+          entryId: row.id,
+          problem: 'altered',
+          message: `entry ${row.id} was altered: its content does not match its hash`
+        }
       }
       if (!prev && row.id === 1 && !row.prev_hash.equals(GENESIS_HASH)) {
-        return { ok: false, checked, entryId: 1, problem: 'altered', message: 'entry 1 does not start from the genesis hash' }
+        return {
+          ok: false,
+          checked,
+          entryId: 1,
+          problem: 'altered',
+          message: 'entry 1 does not start from the genesis hash'
+        }
       }
       firstId ??= row.id
       beforePrev = prev
@@ -68,14 +104,32 @@ export async function verifyChain(q: Queryable, batchSize = 2000): Promise<Verif
   }
   const head = await repo.chainHead(q)
   if (prev && prev.id > head.lastId) {
-    return { ok: false, checked, entryId: head.lastId + 1, problem: 'inserted', message: `entries after ${head.lastId} were inserted behind the API's back: the chain head is entry ${head.lastId}` }
+    return {
+      ok: false,
+      checked,
+      entryId: head.lastId + 1,
+      problem: 'inserted',
+      message: `entries after ${head.lastId} were inserted behind the API's back: the chain head is entry ${head.lastId}`
+    }
   }
   // An empty log with a head past 0 is what retention leaves after a quiet year: nothing to check.
   if (prev && head.lastId > prev.id) {
-    return { ok: false, checked, entryId: prev.id + 1, problem: 'deleted', message: `entries ${prev.id + 1}..${head.lastId} are missing: deleted from the end of the chain` }
+    return {
+      ok: false,
+      checked,
+      entryId: prev.id + 1,
+      problem: 'deleted',
+      message: `entries ${prev.id + 1}..${head.lastId} are missing: deleted from the end of the chain`
+    }
   }
   if (prev && !prev.hash.equals(head.lastHash)) {
-    return { ok: false, checked, entryId: prev.id, problem: 'altered', message: `entry ${prev.id} does not match the chain head` }
+    return {
+      ok: false,
+      checked,
+      entryId: prev.id,
+      problem: 'altered',
+      message: `entry ${prev.id} does not match the chain head`
+    }
   }
   return { ok: true, checked, firstId, lastId: prev?.id ?? null }
 }
@@ -103,9 +157,11 @@ export async function runRetention(pool: pg.Pool, opts: RetentionOptions): Promi
     if (!rows[0]?.ok) return { ran: false, removed: 0, keysPruned: 0 }
     try {
       let removed = 0
-      for (let n = opts.batchSize; n === opts.batchSize; removed += n) n = await repo.deleteExpiredBatch(client, opts.retentionDays, opts.batchSize)
+      for (let n = opts.batchSize; n === opts.batchSize; removed += n)
+        n = await repo.deleteExpiredBatch(client, opts.retentionDays, opts.batchSize)
       let keysPruned = 0
-      for (let n = opts.batchSize; n === opts.batchSize; keysPruned += n) n = await pruneKeys(client, opts.idempotencyTtlHours, opts.batchSize)
+      for (let n = opts.batchSize; n === opts.batchSize; keysPruned += n)
+        n = await pruneKeys(client, opts.idempotencyTtlHours, opts.batchSize)
       return { ran: true, removed, keysPruned }
     } finally {
       await client.query('SELECT pg_advisory_unlock($1)', [RETENTION_LOCK_KEY])

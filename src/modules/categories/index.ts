@@ -6,19 +6,31 @@ import type { ReadContext } from '../../db/read-context.js'
 import { etagOf, ifNoneMatchHits } from '../../lib/etag.js'
 import { paginate } from '../../lib/pagination.js'
 import { IdParams, Ok, PageOf, errorResponses } from '../../lib/schemas.js'
-import { CategorySchema, CategoryTreeSchema, CreateCategorySchema, ListCategoriesQuerySchema, UpdateCategorySchema } from './schemas.js'
+import {
+  CategorySchema,
+  CategoryTreeSchema,
+  CreateCategorySchema,
+  ListCategoriesQuerySchema,
+  UpdateCategorySchema
+} from './schemas.js'
 import { IdempotencyKeyHeader } from '../idempotency/schemas.js'
 import * as service from './service.js'
 
 // Cache tags: a category's own entry; lists and trees change with any category write.
 const categoryTag = (id: number) => `category:${id}`
 const changesCategories = () => ['categories']
-const changesCategory = (request: { params: unknown }) => ['categories', categoryTag((request.params as { id: number }).id)]
+const changesCategory = (request: { params: unknown }) => [
+  'categories',
+  categoryTag((request.params as { id: number }).id)
+]
 
 const tags = ['categories']
 const ConditionalHeaders = Type.Object({ 'if-match': Type.Optional(Type.String({ maxLength: 1024 })) })
 const IdempotentHeaders = Type.Object({ 'idempotency-key': IdempotencyKeyHeader })
-const IdempotentConditionalHeaders = Type.Object({ ...ConditionalHeaders.properties, 'idempotency-key': IdempotencyKeyHeader })
+const IdempotentConditionalHeaders = Type.Object({
+  ...ConditionalHeaders.properties,
+  'idempotency-key': IdempotencyKeyHeader
+})
 
 const categories: FastifyPluginAsyncTypebox = async (app) => {
   // A cache miss reads where the cache's fill context allows; everything else as the request's token asks.
@@ -39,11 +51,21 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     (request, reply) =>
-      respondCached(reply, app.cache, `categories:${request.url}`, { name: 'category-list', tags: ['categories'] }, async (context) => {
-        const page = await service.listCategories(fillDeps(context), request.query)
-        const body = { success: true as const, data: page.items, pagination: paginate(request, reply, page.nextCursor) }
-        return encodeResponse({ link: reply.getHeader('link') }, reply.serialize(body))
-      })
+      respondCached(
+        reply,
+        app.cache,
+        `categories:${request.url}`,
+        { name: 'category-list', tags: ['categories'] },
+        async (context) => {
+          const page = await service.listCategories(fillDeps(context), request.query)
+          const body = {
+            success: true as const,
+            data: page.items,
+            pagination: paginate(request, reply, page.nextCursor)
+          }
+          return encodeResponse({ link: reply.getHeader('link') }, reply.serialize(body))
+        }
+      )
   )
 
   app.get(
@@ -54,7 +76,11 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'Get a category (ETag; If-None-Match → 304)',
         params: IdParams,
-        response: { 200: Ok(CategorySchema), 304: Type.Null({ description: 'Not modified' }), ...errorResponses(400, 404) }
+        response: {
+          200: Ok(CategorySchema),
+          304: Type.Null({ description: 'Not modified' }),
+          ...errorResponses(400, 404)
+        }
       }
     },
     (request, reply) =>
@@ -65,7 +91,10 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
         { name: 'category', tags: [categoryTag(request.params.id)] },
         async (context) => {
           const category = await service.getCategory(fillDeps(context), request.params.id)
-          return encodeResponse({ etag: etagOf(category.id, category.version) }, reply.serialize({ success: true as const, data: category }))
+          return encodeResponse(
+            { etag: etagOf(category.id, category.version) },
+            reply.serialize({ success: true as const, data: category })
+          )
         },
         (etag) => ifNoneMatchHits(request.headers['if-none-match'], etag)
       )
@@ -77,14 +106,25 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
       config: { operation: ['category', 'tree'], deferRateLimit: true },
       schema: {
         tags,
-        summary: "A category with its ancestors (root first) and direct children",
+        summary: 'A category with its ancestors (root first) and direct children',
         params: IdParams,
         response: { 200: Ok(CategoryTreeSchema), ...errorResponses(400, 404) }
       }
     },
     (request, reply) =>
-      respondCached(reply, app.cache, `category-tree:${request.params.id}`, { name: 'category-tree', tags: ['categories'] }, async (context) =>
-        encodeResponse({}, reply.serialize({ success: true as const, data: await service.getCategoryTree(fillDeps(context), request.params.id) }))
+      respondCached(
+        reply,
+        app.cache,
+        `category-tree:${request.params.id}`,
+        { name: 'category-tree', tags: ['categories'] },
+        async (context) =>
+          encodeResponse(
+            {},
+            reply.serialize({
+              success: true as const,
+              data: await service.getCategoryTree(fillDeps(context), request.params.id)
+            })
+          )
       )
   )
 
@@ -104,7 +144,10 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const category = await service.createCategory(requestDeps(request), request.body, app.audit.context(request, 201))
-      reply.code(201).header('location', `/api/v1/categories/${category.id}`).header('etag', etagOf(category.id, category.version))
+      reply
+        .code(201)
+        .header('location', `/api/v1/categories/${category.id}`)
+        .header('etag', etagOf(category.id, category.version))
       return { success: true as const, data: category }
     }
   )
@@ -152,7 +195,12 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request, reply) => {
-      await service.deleteCategory(requestDeps(request), request.params.id, request.headers['if-match'], app.audit.context(request))
+      await service.deleteCategory(
+        requestDeps(request),
+        request.params.id,
+        request.headers['if-match'],
+        app.audit.context(request)
+      )
       return reply.code(204).send(null)
     }
   )

@@ -27,7 +27,11 @@ export const rowToCategory = (row: CategoryRow): Category => ({
   updatedAt: row.updated_at.toISOString()
 })
 
-export async function findCategoryById(q: Queryable, id: number, opts: { forUpdate?: boolean } = {}): Promise<CategoryRow | undefined> {
+export async function findCategoryById(
+  q: Queryable,
+  id: number,
+  opts: { forUpdate?: boolean } = {}
+): Promise<CategoryRow | undefined> {
   const { rows } = await q.query<CategoryRow>(
     `SELECT ${COLUMNS} FROM categories WHERE id = $1${opts.forUpdate ? ' FOR UPDATE' : ''}`,
     [id]
@@ -56,7 +60,9 @@ export async function findAncestors(q: Queryable, id: number): Promise<CategoryR
        UNION
        SELECT c.parent_id, up.depth + 1 FROM categories c JOIN up ON c.id = up.id WHERE up.depth < 1000
      )
-     SELECT ${COLUMNS.split(', ').map((c) => `c.${c}`).join(', ')}, up.depth
+     SELECT ${COLUMNS.split(', ')
+       .map((c) => `c.${c}`)
+       .join(', ')}, up.depth
        FROM up JOIN categories c ON c.id = up.id ORDER BY up.depth DESC`,
     [id]
   )
@@ -64,7 +70,10 @@ export async function findAncestors(q: Queryable, id: number): Promise<CategoryR
 }
 
 export async function findChildren(q: Queryable, id: number): Promise<CategoryRow[]> {
-  const { rows } = await q.query<CategoryRow>(`SELECT ${COLUMNS} FROM categories WHERE parent_id = $1 ORDER BY name, id`, [id])
+  const { rows } = await q.query<CategoryRow>(
+    `SELECT ${COLUMNS} FROM categories WHERE parent_id = $1 ORDER BY name, id`,
+    [id]
+  )
   return rows
 }
 

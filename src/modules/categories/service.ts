@@ -17,10 +17,13 @@ export interface CategoryDeps {
 
 const notFound = (id: number) => new AppError('CATEGORY_NOT_FOUND', `No category with id ${id}`)
 const unknownParent = () =>
-  new AppError('UNKNOWN_CATEGORY', 'parentId does not name an existing category', [{ field: 'parentId', message: 'no such category' }])
+  new AppError('UNKNOWN_CATEGORY', 'parentId does not name an existing category', [
+    { field: 'parentId', message: 'no such category' }
+  ])
 
 function mapWriteError(err: unknown): never {
-  if (isUniqueViolation(err, 'categories_slug_key')) throw new AppError('SLUG_TAKEN', 'Another category already uses this slug')
+  if (isUniqueViolation(err, 'categories_slug_key'))
+    throw new AppError('SLUG_TAKEN', 'Another category already uses this slug')
   if (isForeignKeyViolation(err, 'categories_parent_id_fkey')) throw unknownParent()
   throw err
 }
@@ -51,7 +54,11 @@ export async function listCategories({ db, cursors }: CategoryDeps, query: ListC
   )
 }
 
-export async function createCategory({ db }: CategoryDeps, input: CreateCategory, ctx: WriteContext): Promise<Category> {
+export async function createCategory(
+  { db }: CategoryDeps,
+  input: CreateCategory,
+  ctx: WriteContext
+): Promise<Category> {
   try {
     return await mutate(db, ctx, async (tx) => {
       const row = await repo.insertCategory(tx, {
@@ -87,17 +94,29 @@ export async function updateCategory(
         if (!parent) throw unknownParent()
         const above = await repo.findAncestors(tx, patch.parentId)
         if (above.some((a) => a.id === id)) {
-          throw new AppError('CATEGORY_CYCLE', `Category ${patch.parentId} is below category ${id}; moving there would make a cycle`)
+          throw new AppError(
+            'CATEGORY_CYCLE',
+            `Category ${patch.parentId} is below category ${id}; moving there would make a cycle`
+          )
         }
       }
-      return updated('category', repo.rowToCategory(current), repo.rowToCategory(await repo.updateCategory(tx, id, patch)))
+      return updated(
+        'category',
+        repo.rowToCategory(current),
+        repo.rowToCategory(await repo.updateCategory(tx, id, patch))
+      )
     })
   } catch (err) {
     mapWriteError(err)
   }
 }
 
-export async function deleteCategory({ db }: CategoryDeps, id: number, ifMatch: string | undefined, ctx: WriteContext): Promise<void> {
+export async function deleteCategory(
+  { db }: CategoryDeps,
+  id: number,
+  ifMatch: string | undefined,
+  ctx: WriteContext
+): Promise<void> {
   try {
     await mutate(db, ctx, async (tx) => {
       const current = await repo.findCategoryById(tx, id, { forUpdate: true })
@@ -108,7 +127,10 @@ export async function deleteCategory({ db }: CategoryDeps, id: number, ifMatch: 
     })
   } catch (err) {
     if (isForeignKeyViolation(err)) {
-      throw new AppError('CATEGORY_NOT_EMPTY', `Category ${id} still has products or subcategories; move or delete them first`)
+      throw new AppError(
+        'CATEGORY_NOT_EMPTY',
+        `Category ${id} still has products or subcategories; move or delete them first`
+      )
     }
     throw err
   }

@@ -31,12 +31,18 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async () => {
-      if (app.health.shuttingDown) throw new AppError('NOT_READY', 'The instance is shutting down', undefined, { 'retry-after': '5' })
+      if (app.health.shuttingDown)
+        throw new AppError('NOT_READY', 'The instance is shutting down', undefined, { 'retry-after': '5' })
       const { database } = await app.health.run()
       if (database?.status !== 'up') {
-        throw new AppError('DATABASE_UNAVAILABLE', `The primary database does not answer: ${database?.error}`, undefined, {
-          'retry-after': '5'
-        })
+        throw new AppError(
+          'DATABASE_UNAVAILABLE',
+          `The primary database does not answer: ${database?.error}`,
+          undefined,
+          {
+            'retry-after': '5'
+          }
+        )
       }
       return { status: 'ok' as const }
     }
@@ -44,7 +50,10 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/health/live',
-    { config: notShed, schema: { tags, summary: 'The process is up (no dependency is called)', response: { 200: Ok } } },
+    {
+      config: notShed,
+      schema: { tags, summary: 'The process is up (no dependency is called)', response: { 200: Ok } }
+    },
     async () => ({ status: 'ok' as const })
   )
 
@@ -53,16 +62,24 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags,
-        summary: 'Each dependency with status and latency; 503 when a critical one is down or the instance is shutting down',
+        summary:
+          'Each dependency with status and latency; 503 when a critical one is down or the instance is shutting down',
         response: { 200: ReadySchema, ...errorResponses() }
       }
     },
     async () => {
-      if (app.health.shuttingDown) throw new AppError('NOT_READY', 'The instance is shutting down', undefined, { 'retry-after': '5' })
+      if (app.health.shuttingDown)
+        throw new AppError('NOT_READY', 'The instance is shutting down', undefined, { 'retry-after': '5' })
       const checks = await app.health.run()
       const failed = Object.entries(checks).filter(([, c]) => c.status === 'down')
       if (failed.some(([, c]) => c.critical)) {
-        throw new AppError('NOT_READY', `Down: ${failed.map(([name]) => name).join(', ')}`, undefined, { 'retry-after': '5' }, { checks })
+        throw new AppError(
+          'NOT_READY',
+          `Down: ${failed.map(([name]) => name).join(', ')}`,
+          undefined,
+          { 'retry-after': '5' },
+          { checks }
+        )
       }
       return { status: failed.length ? ('degraded' as const) : ('ready' as const), checks }
     }

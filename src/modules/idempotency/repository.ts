@@ -25,15 +25,26 @@ export interface StoredResponse {
  * The lock holder then sees any committed response for the key: the same request replays it, another one is 422.
  */
 export async function claimKey(tx: Queryable, claim: IdempotencyClaim): Promise<StoredResponse | undefined> {
-  const { rows: locked } = await tx.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock(hashtextextended($1, 7261003)) AS ok', [
-    `${claim.apiKeyId}:${claim.key}`
-  ])
+  const { rows: locked } = await tx.query<{ ok: boolean }>(
+    'SELECT pg_try_advisory_xact_lock(hashtextextended($1, 7261003)) AS ok',
+    [`${claim.apiKeyId}:${claim.key}`]
+  )
   if (!locked[0]?.ok) {
-    throw new AppError('IDEMPOTENCY_KEY_IN_USE', 'A request with this Idempotency-Key is still being processed; retry later', undefined, {
-      'retry-after': '1'
-    })
+    throw new AppError(
+      'IDEMPOTENCY_KEY_IN_USE',
+      'A request with this Idempotency-Key is still being processed; retry later',
+      undefined,
+      {
+        'retry-after': '1'
+      }
+    )
   }
-  const { rows } = await tx.query<{ fingerprint: Buffer; status: number; body: StoredResponse['body']; expired: boolean }>(
+  const { rows } = await tx.query<{
+    fingerprint: Buffer
+    status: number
+    body: StoredResponse['body']
+    expired: boolean
+  }>(
     `SELECT fingerprint, status, body, created_at < now() - make_interval(hours => $3) AS expired
        FROM idempotency_keys WHERE api_key_id = $1 AND key = $2`,
     [claim.apiKeyId, claim.key, claim.ttlHours]
@@ -50,14 +61,15 @@ export async function claimKey(tx: Queryable, claim: IdempotencyClaim): Promise<
   return { status: stored.status, body: stored.body }
 }
 
-export async function saveResponse(tx: Queryable, claim: IdempotencyClaim, body: StoredResponse['body']): Promise<void> {
-  await tx.query('INSERT INTO idempotency_keys (api_key_id, key, fingerprint, status, body) VALUES ($1, $2, $3, $4, $5)', [
-    claim.apiKeyId,
-    claim.key,
-    claim.fingerprint,
-    claim.status,
-    JSON.stringify(body)
-  ])
+export async function saveResponse(
+  tx: Queryable,
+  claim: IdempotencyClaim,
+  body: StoredResponse['body']
+): Promise<void> {
+  await tx.query(
+    'INSERT INTO idempotency_keys (api_key_id, key, fingerprint, status, body) VALUES ($1, $2, $3, $4, $5)',
+    [claim.apiKeyId, claim.key, claim.fingerprint, claim.status, JSON.stringify(body)]
+  )
 }
 
 /** Removes keys older than `ttlHours`, in small batches. */

@@ -5,6 +5,7 @@ export const IdempotencyKeyHeader = Type.Optional(
   Type.String({
     minLength: 1,
     maxLength: 255,
-    description: 'Makes a retry safe: a repeat with the same key and body replays the first response (Idempotent-Replayed: true)'
+    description:
+      'Makes a retry safe: a repeat with the same key and body replays the first response (Idempotent-Replayed: true)'
   })
 )

@@ -19,7 +19,10 @@ const changesProduct = (request: { params: unknown }) => ['products', productTag
 const tags = ['products']
 const ConditionalHeaders = Type.Object({ 'if-match': Type.Optional(Type.String({ maxLength: 1024 })) })
 const IdempotentHeaders = Type.Object({ 'idempotency-key': IdempotencyKeyHeader })
-const IdempotentConditionalHeaders = Type.Object({ ...ConditionalHeaders.properties, 'idempotency-key': IdempotencyKeyHeader })
+const IdempotentConditionalHeaders = Type.Object({
+  ...ConditionalHeaders.properties,
+  'idempotency-key': IdempotencyKeyHeader
+})
 
 const products: FastifyPluginAsyncTypebox = async (app) => {
   // A cache miss reads where the cache's fill context allows; everything else as the request's token asks.
@@ -40,11 +43,21 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     (request, reply) =>
-      respondCached(reply, app.cache, `products:${request.url}`, { name: 'product-list', tags: listTags(request.query.categoryId) }, async (context) => {
-        const page = await service.listProducts(fillDeps(context), request.query)
-        const body = { success: true as const, data: page.items, pagination: paginate(request, reply, page.nextCursor) }
-        return encodeResponse({ link: reply.getHeader('link') }, reply.serialize(body))
-      })
+      respondCached(
+        reply,
+        app.cache,
+        `products:${request.url}`,
+        { name: 'product-list', tags: listTags(request.query.categoryId) },
+        async (context) => {
+          const page = await service.listProducts(fillDeps(context), request.query)
+          const body = {
+            success: true as const,
+            data: page.items,
+            pagination: paginate(request, reply, page.nextCursor)
+          }
+          return encodeResponse({ link: reply.getHeader('link') }, reply.serialize(body))
+        }
+      )
   )
 
   app.get(
@@ -55,7 +68,11 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'Get a product (ETag; If-None-Match → 304)',
         params: IdParams,
-        response: { 200: Ok(ProductSchema), 304: Type.Null({ description: 'Not modified' }), ...errorResponses(400, 404) }
+        response: {
+          200: Ok(ProductSchema),
+          304: Type.Null({ description: 'Not modified' }),
+          ...errorResponses(400, 404)
+        }
       }
     },
     (request, reply) =>
@@ -66,7 +83,10 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
         { name: 'product', tags: [productTag(request.params.id)] },
         async (context) => {
           const product = await service.getProduct(fillDeps(context), request.params.id)
-          return encodeResponse({ etag: etagOf(product.id, product.version) }, reply.serialize({ success: true as const, data: product }))
+          return encodeResponse(
+            { etag: etagOf(product.id, product.version) },
+            reply.serialize({ success: true as const, data: product })
+          )
         },
         (etag) => ifNoneMatchHits(request.headers['if-none-match'], etag)
       )
@@ -88,7 +108,10 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const product = await service.createProduct(requestDeps(request), request.body, app.audit.context(request, 201))
-      reply.code(201).header('location', `/api/v1/products/${product.id}`).header('etag', etagOf(product.id, product.version))
+      reply
+        .code(201)
+        .header('location', `/api/v1/products/${product.id}`)
+        .header('etag', etagOf(product.id, product.version))
       return { success: true as const, data: product }
     }
   )
@@ -136,7 +159,12 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request, reply) => {
-      await service.deleteProduct(requestDeps(request), request.params.id, request.headers['if-match'], app.audit.context(request))
+      await service.deleteProduct(
+        requestDeps(request),
+        request.params.id,
+        request.headers['if-match'],
+        app.audit.context(request)
+      )
       return reply.code(204).send(null)
     }
   )

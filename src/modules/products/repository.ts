@@ -38,7 +38,11 @@ export const rowToProduct = (row: ProductRow): Product => ({
   updatedAt: row.updated_at.toISOString()
 })
 
-export async function findProductById(q: Queryable, id: number, opts: { forUpdate?: boolean } = {}): Promise<ProductRow | undefined> {
+export async function findProductById(
+  q: Queryable,
+  id: number,
+  opts: { forUpdate?: boolean } = {}
+): Promise<ProductRow | undefined> {
   const { rows } = await q.query<ProductRow>(
     `SELECT ${COLUMNS} FROM products WHERE id = $1${opts.forUpdate ? ' FOR UPDATE' : ''}`,
     [id]
@@ -75,7 +79,9 @@ export async function listProducts(
   const where = new Conditions()
   const ids = filter.categoryIds
   if (ids) {
-    where.add(ids.length === 1 ? `category_id = ${where.param(ids[0])}` : `category_id = ANY(${where.param(ids)}::integer[])`)
+    where.add(
+      ids.length === 1 ? `category_id = ${where.param(ids[0])}` : `category_id = ANY(${where.param(ids)}::integer[])`
+    )
   }
   if (filter.status) where.add(`status = ${where.param(filter.status)}`)
   if (filter.minPrice !== undefined) where.add(`price_cents >= ${where.param(filter.minPrice)}`)
@@ -86,11 +92,24 @@ export async function listProducts(
   return rows
 }
 
-export async function insertProduct(q: Queryable, input: Required<Omit<CreateProduct, 'categoryId'>> & { categoryId: number | null }): Promise<ProductRow> {
+export async function insertProduct(
+  q: Queryable,
+  input: Required<Omit<CreateProduct, 'categoryId'>> & { categoryId: number | null }
+): Promise<ProductRow> {
   const { rows } = await q.query<ProductRow>(
     `INSERT INTO products (sku, name, slug, description, price_cents, currency, category_id, stock, status)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${COLUMNS}`,
-    [input.sku, input.name, input.slug, input.description, input.priceCents, input.currency, input.categoryId, input.stock, input.status]
+    [
+      input.sku,
+      input.name,
+      input.slug,
+      input.description,
+      input.priceCents,
+      input.currency,
+      input.categoryId,
+      input.stock,
+      input.status
+    ]
   )
   return rows[0] as ProductRow
 }

@@ -24,7 +24,12 @@ export const ProductSchema = Type.Object(
 export type Product = Static<typeof ProductSchema>
 
 const fields = {
-  sku: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', description: 'Stock keeping unit, unique' }),
+  sku: Type.String({
+    minLength: 1,
+    maxLength: 64,
+    pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
+    description: 'Stock keeping unit, unique'
+  }),
   name: Name(200),
   slug: Slug,
   description: Text({ maxLength: 5000 }),
@@ -73,12 +78,22 @@ export type ProductSort = (typeof PRODUCT_SORTS)[number]
 export const ListProductsQuerySchema = Type.Object(
   {
     ...PageQuery,
-    sort: Type.Enum([...PRODUCT_SORTS], { default: 'newest', description: 'newest (default), price, -price (descending) or name' }),
+    sort: Type.Enum([...PRODUCT_SORTS], {
+      default: 'newest',
+      description: 'newest (default), price, -price (descending) or name'
+    }),
     categoryId: Type.Optional(Id),
-    includeDescendants: Type.Boolean({ default: false, description: 'With categoryId: include products of its subcategories' }),
+    includeDescendants: Type.Boolean({
+      default: false,
+      description: 'With categoryId: include products of its subcategories'
+    }),
     status: Type.Optional(ProductStatus),
-    minPrice: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_147_483_647, description: 'Minor units, inclusive' })),
-    maxPrice: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_147_483_647, description: 'Minor units, inclusive' })),
+    minPrice: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 2_147_483_647, description: 'Minor units, inclusive' })
+    ),
+    maxPrice: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 2_147_483_647, description: 'Minor units, inclusive' })
+    ),
     q: Type.Optional(Text({ minLength: 1, maxLength: 200, description: 'Full-text search over name and description' }))
   },
   { additionalProperties: false }

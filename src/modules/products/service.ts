@@ -18,13 +18,16 @@ export interface ProductDeps {
 const CURRENCIES = new Set(Intl.supportedValuesOf('currency'))
 
 function checkCurrency(currency: string | undefined) {
-  if (currency !== undefined && !CURRENCIES.has(currency)) throw invalidField('currency', 'must be an ISO 4217 currency code')
+  if (currency !== undefined && !CURRENCIES.has(currency))
+    throw invalidField('currency', 'must be an ISO 4217 currency code')
 }
 
 /** Turns constraint violations of a product write into the API's coded errors. */
 function mapWriteError(err: unknown): never {
-  if (isUniqueViolation(err, 'products_sku_key')) throw new AppError('SKU_TAKEN', 'Another product already uses this sku')
-  if (isUniqueViolation(err, 'products_slug_key')) throw new AppError('SLUG_TAKEN', 'Another product already uses this slug')
+  if (isUniqueViolation(err, 'products_sku_key'))
+    throw new AppError('SKU_TAKEN', 'Another product already uses this sku')
+  if (isUniqueViolation(err, 'products_slug_key'))
+    throw new AppError('SLUG_TAKEN', 'Another product already uses this slug')
   if (isForeignKeyViolation(err, 'products_category_id_fkey')) {
     throw new AppError('UNKNOWN_CATEGORY', 'categoryId does not name an existing category', [
       { field: 'categoryId', message: 'no such category' }
@@ -59,7 +62,9 @@ export async function listProducts(
     after,
     query.limit
   )
-  return toPage(rows, query.limit, repo.rowToProduct, (row) => cursors.encode(`products:${query.sort}`, repo.productCursorKey(query.sort, row)))
+  return toPage(rows, query.limit, repo.rowToProduct, (row) =>
+    cursors.encode(`products:${query.sort}`, repo.productCursorKey(query.sort, row))
+  )
 }
 
 export async function createProduct({ db }: ProductDeps, input: CreateProduct, ctx: WriteContext): Promise<Product> {
@@ -104,7 +109,12 @@ export async function updateProduct(
   }
 }
 
-export async function deleteProduct({ db }: ProductDeps, id: number, ifMatch: string | undefined, ctx: WriteContext): Promise<void> {
+export async function deleteProduct(
+  { db }: ProductDeps,
+  id: number,
+  ifMatch: string | undefined,
+  ctx: WriteContext
+): Promise<void> {
   await mutate(db, ctx, async (tx) => {
     const current = await repo.findProductById(tx, id, { forUpdate: true })
     if (!current) throw new AppError('PRODUCT_NOT_FOUND', `No product with id ${id}`)

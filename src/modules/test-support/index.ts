@@ -6,7 +6,12 @@ import { Type } from 'typebox'
  * an unexpected error, a crash outside any request, a blocked event loop.
  */
 const testSupport: FastifyPluginAsyncTypebox = async (app) => {
-  const opts = { schema: { hide: true, querystring: Type.Object({ ms: Type.Integer({ minimum: 0, maximum: 60_000, default: 100 }) }) } }
+  const opts = {
+    schema: {
+      hide: true,
+      querystring: Type.Object({ ms: Type.Integer({ minimum: 0, maximum: 60_000, default: 100 }) })
+    }
+  }
   app.get('/test/sleep', opts, async (request) => {
     await new Promise((resolve) => setTimeout(resolve, request.query.ms))
     return { slept: request.query.ms }

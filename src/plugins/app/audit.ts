@@ -28,7 +28,9 @@ const USER_AGENT_MAX = 512
 /** "The same request": method, path and body, with the body's key order not mattering. */
 function fingerprint(request: FastifyRequest): Buffer {
   const path = request.url.split('?')[0]
-  return createHash('sha256').update(canonicalJson([request.method, path, request.body ?? null])).digest()
+  return createHash('sha256')
+    .update(canonicalJson([request.method, path, request.body ?? null]))
+    .digest()
 }
 
 export default fp(
@@ -36,9 +38,22 @@ export default fp(
     const { config } = app.appOptions
     const registers = [app.metrics.registry]
     const entries = new Counter({ name: 'audit_entries_written_total', help: 'Audit entries committed', registers })
-    const runs = new Counter({ name: 'audit_retention_runs_total', help: 'Audit retention runs by outcome', labelNames: ['outcome'], registers })
-    const removed = new Counter({ name: 'audit_retention_rows_removed_total', help: 'Audit entries removed by retention', registers })
-    const pruned = new Counter({ name: 'idempotency_keys_pruned_total', help: 'Expired Idempotency-Key records removed', registers })
+    const runs = new Counter({
+      name: 'audit_retention_runs_total',
+      help: 'Audit retention runs by outcome',
+      labelNames: ['outcome'],
+      registers
+    })
+    const removed = new Counter({
+      name: 'audit_retention_rows_removed_total',
+      help: 'Audit entries removed by retention',
+      registers
+    })
+    const pruned = new Counter({
+      name: 'idempotency_keys_pruned_total',
+      help: 'Expired Idempotency-Key records removed',
+      registers
+    })
 
     app.decorateRequest('writeContext', null)
 
@@ -47,7 +62,9 @@ export default fp(
       const principal = request.principal
       const userAgent = request.headers['user-agent']
       const ctx: WriteContext = {
-        actor: principal ? { type: 'api_key', id: principal.id, name: principal.name, role: principal.role } : systemContext('anonymous').actor,
+        actor: principal
+          ? { type: 'api_key', id: principal.id, name: principal.name, role: principal.role }
+          : systemContext('anonymous').actor,
         ip: request.ip ?? null,
         userAgent: typeof userAgent === 'string' ? userAgent.slice(0, USER_AGENT_MAX) : null,
         requestId: request.id,

@@ -53,7 +53,10 @@ export default fp(
       const principal = await authenticate(request)
       request.principal = principal
       if (!roles.includes(principal.role)) {
-        throw new AppError('FORBIDDEN', `This operation needs the ${roles.join(' or ')} role; the key has ${principal.role}`)
+        throw new AppError(
+          'FORBIDDEN',
+          `This operation needs the ${roles.join(' or ')} role; the key has ${principal.role}`
+        )
       }
     })
   },

@@ -23,7 +23,9 @@ export default fp(
     }
     const metrics = createCacheMetrics(app.metrics.registry)
     const { redis } = app
-    const store = redis ? new RedisStore(redis.client, config.REDIS_KEY_PREFIX) : new MemoryStore(config.CACHE_LOCAL_MAX_ENTRIES)
+    const store = redis
+      ? new RedisStore(redis.client, config.REDIS_KEY_PREFIX)
+      : new MemoryStore(config.CACHE_LOCAL_MAX_ENTRIES)
     const cache = new Cache(store, {
       defaultTtl: config.CACHE_TTL_SECONDS,
       localMaxEntries: config.CACHE_LOCAL_MAX_ENTRIES,

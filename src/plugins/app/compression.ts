@@ -29,10 +29,17 @@ export default fp(
       return (known[encoding] ??= compressBody(payload, encoding))
     }
     app.addHook('onSend', (request, reply, payload, done) => {
-      if (payload === null || payload === undefined || reply.statusCode < 200 || reply.statusCode === 204 || reply.statusCode === 206) {
+      if (
+        payload === null ||
+        payload === undefined ||
+        reply.statusCode < 200 ||
+        reply.statusCode === 204 ||
+        reply.statusCode === 206
+      ) {
         return done(null, payload)
       }
-      if (reply.hasHeader('content-encoding') || !isCompressible(reply.getHeader('content-type'))) return done(null, payload)
+      if (reply.hasHeader('content-encoding') || !isCompressible(reply.getHeader('content-type')))
+        return done(null, payload)
       if (typeof payload === 'string' || Buffer.isBuffer(payload)) {
         if (Buffer.byteLength(payload) < COMPRESSION_THRESHOLD_BYTES) return done(null, payload)
         varyOnEncoding(reply)
@@ -50,7 +57,10 @@ export default fp(
         reply.header('content-encoding', encoding)
         reply.removeHeader('content-length')
         // An error on either side ends the response; Fastify logs the stream error.
-        return done(null, pipeline(payload, compressStream(encoding), () => {}))
+        return done(
+          null,
+          pipeline(payload, compressStream(encoding), () => {})
+        )
       }
       done(null, payload)
     })

@@ -1,8 +1,10 @@
 import fp from 'fastify-plugin'
 
 const METHODS = 'GET, HEAD, POST, PATCH, DELETE'
-const ALLOWED_HEADERS = 'authorization, content-type, if-match, if-none-match, idempotency-key, x-request-id, x-consistency-token'
-const EXPOSED_HEADERS = 'etag, link, location, retry-after, x-request-id, ratelimit, ratelimit-policy, x-consistency-token'
+const ALLOWED_HEADERS =
+  'authorization, content-type, if-match, if-none-match, idempotency-key, x-request-id, x-consistency-token'
+const EXPOSED_HEADERS =
+  'etag, link, location, retry-after, x-request-id, ratelimit, ratelimit-policy, x-consistency-token'
 const MAX_AGE_SECONDS = '600'
 
 /**
@@ -26,7 +28,10 @@ export default fp(
       reply.header('access-control-expose-headers', EXPOSED_HEADERS)
       if (request.method !== 'OPTIONS') return done()
       if (!request.headers['access-control-request-method']) {
-        reply.code(400).type('text/plain; charset=utf-8').send('Invalid preflight request: Access-Control-Request-Method is missing')
+        reply
+          .code(400)
+          .type('text/plain; charset=utf-8')
+          .send('Invalid preflight request: Access-Control-Request-Method is missing')
         return
       }
       reply

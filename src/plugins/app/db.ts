@@ -25,7 +25,14 @@ export { CONSISTENCY_TOKEN_HEADER }
 // Used only where CURSOR_SECRET is unset (development, tests); production sets its own.
 const DEVELOPMENT_CURSOR_SECRET = 'catalog-api-development-cursor-secret'
 
-export const replicaHosts = (list: string | undefined) => [...new Set((list ?? '').split(',').map((h) => h.trim()).filter(Boolean))]
+export const replicaHosts = (list: string | undefined) => [
+  ...new Set(
+    (list ?? '')
+      .split(',')
+      .map((h) => h.trim())
+      .filter(Boolean)
+  )
+]
 
 export default fp(
   async (app) => {
@@ -36,11 +43,20 @@ export default fp(
     const replicaPools = replicaHosts(config.DB_READ_REPLICA_HOST).map((host) => {
       const name = `replica:${host}`
       const target = { ...database, host, port: config.DB_READ_REPLICA_PORT }
-      const pool = createPool(config, target, { max: config.DB_READ_POOL_MAX, name, log: app.log, fastFailMs: config.DB_REPLICA_TIMEOUT_MS })
+      const pool = createPool(config, target, {
+        max: config.DB_READ_POOL_MAX,
+        name,
+        log: app.log,
+        fastFailMs: config.DB_REPLICA_TIMEOUT_MS
+      })
       metrics.instrument(pool, name)
       return { name, pool }
     })
-    const replicas = new ReplicaSet(primary, replicaPools, { maxLagMs: config.DB_REPLICA_MAX_LAG_MS, log: app.log, metrics })
+    const replicas = new ReplicaSet(primary, replicaPools, {
+      maxLagMs: config.DB_REPLICA_MAX_LAG_MS,
+      log: app.log,
+      metrics
+    })
     app.decorate('db', createDatabase(primary, { replicas, metrics }))
     // A replica that is down makes the instance degraded, not unready: the primary serves its reads.
     for (const replica of replicas.replicas) {
@@ -49,7 +65,8 @@ export default fp(
         check: async () => {
           await replica.pool.query('SELECT 1')
           if (!replica.up) throw new Error(`taken out of reads: ${replica.lastError ?? 'recovering'}`)
-          if ((replica.lagMs ?? 0) > config.DB_REPLICA_MAX_LAG_MS) throw new Error(`lagging ${replica.lagMs} ms behind the primary`)
+          if ((replica.lagMs ?? 0) > config.DB_REPLICA_MAX_LAG_MS)
+            throw new Error(`lagging ${replica.lagMs} ms behind the primary`)
         }
       })
     }

@@ -56,7 +56,10 @@ export default fp(
               return [name, { status: 'up', critical: dep.critical, latencyMs: round(performance.now() - started) }]
             } catch (err) {
               const error = err instanceof Error ? err.message : String(err)
-              return [name, { status: 'down', critical: dep.critical, latencyMs: round(performance.now() - started), error }]
+              return [
+                name,
+                { status: 'down', critical: dep.critical, latencyMs: round(performance.now() - started), error }
+              ]
             }
           })
         )

@@ -12,7 +12,12 @@ export function createMetrics() {
   const labelNames = ['method', 'route', 'status_code'] as const
   return {
     registry,
-    requests: new HotCounter({ name: 'http_requests_total', help: 'HTTP requests answered', labelNames, registers: [registry] }),
+    requests: new HotCounter({
+      name: 'http_requests_total',
+      help: 'HTTP requests answered',
+      labelNames,
+      registers: [registry]
+    }),
     duration: new Histogram({
       name: 'http_request_duration_seconds',
       help: 'Time from request to response',
@@ -30,7 +35,12 @@ export function createMetrics() {
       }
     }),
     connections: new Gauge({ name: 'http_open_connections', help: 'Open client connections', registers: [registry] }),
-    errors: new Counter({ name: 'http_errors_total', help: 'Error responses by error code', labelNames: ['code'], registers: [registry] }),
+    errors: new Counter({
+      name: 'http_errors_total',
+      help: 'Error responses by error code',
+      labelNames: ['code'],
+      registers: [registry]
+    }),
     operations: new HotCounter({
       name: 'catalog_operations_total',
       help: 'Successful catalog operations by entity and kind',

@@ -26,7 +26,8 @@ function fieldOf(issue: ValidationIssue): string {
 function messageOf(issue: ValidationIssue): string {
   if (issue.keyword === 'additionalProperties') return 'is not a known field'
   if (issue.keyword === 'required') return 'is required'
-  if (issue.keyword === 'pattern' && issue.params.pattern === TEXT_PATTERN) return 'must not contain NUL or unpaired surrogate characters'
+  if (issue.keyword === 'pattern' && issue.params.pattern === TEXT_PATTERN)
+    return 'must not contain NUL or unpaired surrogate characters'
   if (issue.keyword === 'pattern' && issue.params.pattern === NAME_PATTERN) {
     return 'must have a visible character and no NUL or unpaired surrogate characters'
   }
@@ -69,7 +70,10 @@ export function toAppError(err: unknown): AppError {
   if (fault) return fault
   const status = typeof fe?.statusCode === 'number' ? fe.statusCode : 500
   if (status >= 400 && status < 500) return new AppError('BAD_REQUEST', fe.message)
-  if (status === 503) return new AppError('SERVICE_UNAVAILABLE', 'The service is temporarily unavailable', undefined, { 'retry-after': '1' })
+  if (status === 503)
+    return new AppError('SERVICE_UNAVAILABLE', 'The service is temporarily unavailable', undefined, {
+      'retry-after': '1'
+    })
   return new AppError('INTERNAL', 'An unexpected error occurred; it has been logged with this request id')
 }
 
@@ -94,7 +98,10 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, error:
   if (error.headers) reply.headers(error.headers)
   reply.header('x-request-id', request.id)
   const path = request.url.split('?')[0]
-  return reply.code(error.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problemBody(error, request.id, path)))
+  return reply
+    .code(error.status)
+    .type(PROBLEM_CONTENT_TYPE)
+    .send(JSON.stringify(problemBody(error, request.id, path)))
 }
 
 const ROUTABLE: HTTPMethod[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE']
@@ -125,7 +132,8 @@ export default fp(
     const noop = () => {}
     app.addHook('onRoute', (route) => {
       for (const method of [route.method].flat()) {
-        if (method !== 'HEAD' && method !== 'OPTIONS') methodsByPath.on(method as HTTPMethod, route.url ?? route.path, noop)
+        if (method !== 'HEAD' && method !== 'OPTIONS')
+          methodsByPath.on(method as HTTPMethod, route.url ?? route.path, noop)
       }
     })
     app.setNotFoundHandler((request, reply) => {
@@ -133,7 +141,11 @@ export default fp(
       const allowed = ROUTABLE.filter((m) => methodsByPath.find(m, path) !== null)
       if (allowed.length) {
         reply.header('allow', [...allowed, ...(allowed.includes('GET') ? ['HEAD'] : [])].join(', '))
-        return sendProblem(request, reply, new AppError('METHOD_NOT_ALLOWED', `${request.method} is not supported on ${path}`))
+        return sendProblem(
+          request,
+          reply,
+          new AppError('METHOD_NOT_ALLOWED', `${request.method} is not supported on ${path}`)
+        )
       }
       return sendProblem(request, reply, new AppError('ROUTE_NOT_FOUND', `No route ${request.method} ${path}`))
     })

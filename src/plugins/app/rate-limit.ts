@@ -5,7 +5,14 @@ import { HotCounter } from '../../lib/hot-counter.js'
 import { AppError } from '../../errors.js'
 import { findActiveKey } from '../../modules/api-keys/repository.js'
 import { RateLimitGate } from '../../rate-limit/gate.js'
-import { type Decision, type GcraCall, type GcraReply, MemoryLimiter, RedisLimiter, toDecision } from '../../rate-limit/gcra.js'
+import {
+  type Decision,
+  type GcraCall,
+  type GcraReply,
+  MemoryLimiter,
+  RedisLimiter,
+  toDecision
+} from '../../rate-limit/gcra.js'
 import { type Policy, parseRules, selectPolicy } from '../../rate-limit/rules.js'
 import type { RedisConnection } from '../../redis/connection.js'
 
@@ -39,11 +46,13 @@ declare module 'fastify' {
 const policyHeaders = new WeakMap<Policy, string>()
 function policyHeader(policy: Policy): string {
   let header = policyHeaders.get(policy)
-  if (header === undefined) policyHeaders.set(policy, (header = `"${policy.name}";q=${policy.max};w=${Math.ceil(policy.windowMs / 1000)}`))
+  if (header === undefined)
+    policyHeaders.set(policy, (header = `"${policy.name}";q=${policy.max};w=${Math.ceil(policy.windowMs / 1000)}`))
   return header
 }
 const byAddress = (request: FastifyRequest): Identity => ({ key: `ip:${request.ip}` })
-const stateHeader = (policy: Policy, decision: Decision) => `"${policy.name}";r=${decision.remaining};t=${decision.resetSeconds}`
+const stateHeader = (policy: Policy, decision: Decision) =>
+  `"${policy.name}";r=${decision.remaining};t=${decision.resetSeconds}`
 
 /**
  * Rate limiting in onRequest for every route but /health* and /metrics (unknown routes count too): GCRA,
@@ -57,21 +66,41 @@ export default fp(
     app.decorateRequest('rateLimitGate', null)
     if (!config.RATE_LIMIT_ENABLED) return
     const rules = parseRules(config.RATE_LIMIT_RULES)
-    const anonymous: Policy = { name: 'default', max: config.RATE_LIMIT_MAX_REQUESTS, windowMs: config.RATE_LIMIT_WINDOW_MS }
+    const anonymous: Policy = {
+      name: 'default',
+      max: config.RATE_LIMIT_MAX_REQUESTS,
+      windowMs: config.RATE_LIMIT_WINDOW_MS
+    }
     const { redis } = app
     const shared = redis ? new RedisLimiter(redis.client, config.REDIS_KEY_PREFIX) : null
-    const memory = new MemoryLimiter(config.RATE_LIMIT_FALLBACK_MAX_CLIENTS, redis ? config.RATE_LIMIT_FALLBACK_DIVISOR : 1)
+    const memory = new MemoryLimiter(
+      config.RATE_LIMIT_FALLBACK_MAX_CLIENTS,
+      redis ? config.RATE_LIMIT_FALLBACK_DIVISOR : 1
+    )
     const registers = [app.metrics.registry]
-    const exceeded = new Counter({ name: 'rate_limit_exceeded_total', help: 'Requests refused with 429, by route', labelNames: ['route'], registers })
+    const exceeded = new Counter({
+      name: 'rate_limit_exceeded_total',
+      help: 'Requests refused with 429, by route',
+      labelNames: ['route'],
+      registers
+    })
     const decisions = new HotCounter({
       name: 'rate_limit_decisions_total',
       help: 'Rate-limit decisions by backend (redis, memory, memory_fallback) and outcome',
       labelNames: ['backend', 'outcome'],
       registers
     })
-    const labelsOf = (backend: Backend) => ({ allowed: { backend, outcome: 'allowed' }, denied: { backend, outcome: 'denied' } })
-    const decisionLabels = { redis: labelsOf('redis'), memory: labelsOf('memory'), memory_fallback: labelsOf('memory_fallback') }
-    const countDecision = (backend: Backend, decision: Decision) => decisions.inc(decisionLabels[backend][decision.allowed ? 'allowed' : 'denied'])
+    const labelsOf = (backend: Backend) => ({
+      allowed: { backend, outcome: 'allowed' },
+      denied: { backend, outcome: 'denied' }
+    })
+    const decisionLabels = {
+      redis: labelsOf('redis'),
+      memory: labelsOf('memory'),
+      memory_fallback: labelsOf('memory_fallback')
+    }
+    const countDecision = (backend: Backend, decision: Decision) =>
+      decisions.inc(decisionLabels[backend][decision.allowed ? 'allowed' : 'denied'])
     let onFallback = false
 
     const keys = new Map<string, { identity: Identity | null; expires: number }>()
@@ -136,7 +165,10 @@ export default fp(
       } catch {
         if (!onFallback) {
           onFallback = true
-          app.log.warn({ divisor: config.RATE_LIMIT_FALLBACK_DIVISOR }, 'redis unavailable: rate limiting falls back to per-instance memory')
+          app.log.warn(
+            { divisor: config.RATE_LIMIT_FALLBACK_DIVISOR },
+            'redis unavailable: rate limiting falls back to per-instance memory'
+          )
         }
         return decideInMemory(key, policy, 'memory_fallback')
       }
@@ -148,10 +180,17 @@ export default fp(
       return decision
     }
 
-    const sendAlone = (call: GcraCall): Promise<GcraReply> => (redis as RedisConnection).run(() => (shared as RedisLimiter).send(call))
+    const sendAlone = (call: GcraCall): Promise<GcraReply> =>
+      (redis as RedisConnection).run(() => (shared as RedisLimiter).send(call))
 
     /** The request's decision through Redis, as a gate: the handler's first Redis call may carry it, `wait()` sends it. */
-    function gateFor(request: FastifyRequest, reply: FastifyReply, route: string | undefined, identity: Identity, limiter: RedisLimiter) {
+    function gateFor(
+      request: FastifyRequest,
+      reply: FastifyReply,
+      route: string | undefined,
+      identity: Identity,
+      limiter: RedisLimiter
+    ) {
       const policy = selectPolicy(rules, anonymous, request.method, route, identity.role)
       const key = `${policy.name}:${identity.key}`
       return new RateLimitGate(limiter.call(key, policy), sendAlone, (redisReply) =>
@@ -160,7 +199,12 @@ export default fp(
     }
 
     /** Without Redis: decides at once; throws the 429. */
-    function limitInMemory(request: FastifyRequest, reply: FastifyReply, route: string | undefined, identity: Identity): void {
+    function limitInMemory(
+      request: FastifyRequest,
+      reply: FastifyReply,
+      route: string | undefined,
+      identity: Identity
+    ): void {
       const policy = selectPolicy(rules, anonymous, request.method, route, identity.role)
       apply(reply, route, policy, decideInMemory(`${policy.name}:${identity.key}`, policy, 'memory'))
     }
@@ -175,7 +219,9 @@ export default fp(
         return done()
       }
       const limit = (id: Identity): Promise<void> =>
-        shared ? gateFor(request, reply, route, id, shared).wait() : new Promise((resolve) => resolve(limitInMemory(request, reply, route, id)))
+        shared
+          ? gateFor(request, reply, route, id, shared).wait()
+          : new Promise((resolve) => resolve(limitInMemory(request, reply, route, id)))
       ;(identity instanceof Promise ? identity.then(limit) : limit(identity)).then(() => done(), done)
     })
   },

@@ -31,16 +31,27 @@ export default fp(
     )
     app.decorate('redis', redis)
     const registers = [app.metrics.registry]
-    new Gauge({ name: 'redis_up', help: '1 while Redis is connected and its circuit closed', registers, collect() {
-      this.set(redis.available() ? 1 : 0)
-    } })
-    new Gauge({ name: 'redis_circuit_open', help: '1 while the Redis circuit breaker is open', registers, collect() {
-      this.set(redis.breaker.isOpen ? 1 : 0)
-    } })
+    new Gauge({
+      name: 'redis_up',
+      help: '1 while Redis is connected and its circuit closed',
+      registers,
+      collect() {
+        this.set(redis.available() ? 1 : 0)
+      }
+    })
+    new Gauge({
+      name: 'redis_circuit_open',
+      help: '1 while the Redis circuit breaker is open',
+      registers,
+      collect() {
+        this.set(redis.breaker.isOpen ? 1 : 0)
+      }
+    })
     app.health.register('redis', { critical: false, check: () => redis.ping() })
     app.addHook('onClose', () => redis.close())
     // Start answering without Redis rather than not at all: requests fall back until it connects.
-    if (!(await redis.waitReady(config.REDIS_CONNECT_TIMEOUT_MS * 2))) app.log.warn('redis is not reachable yet: using fallbacks')
+    if (!(await redis.waitReady(config.REDIS_CONNECT_TIMEOUT_MS * 2)))
+      app.log.warn('redis is not reachable yet: using fallbacks')
   },
   { name: 'redis', dependencies: ['metrics', 'health'] }
 )

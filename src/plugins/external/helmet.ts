@@ -3,7 +3,8 @@ import fp from 'fastify-plugin'
 import helmet, { type HelmetOptions } from 'helmet'
 
 /** The policy the HTML documentation pages need (Swagger UI: own scripts, inline styles, data: images). */
-export const DOCS_CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self'; img-src 'self' data: https:"
+export const DOCS_CSP =
+  "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self'; img-src 'self' data: https:"
 /** JSON renders nothing, so API responses may load nothing and be framed by nobody. */
 export const API_CSP = "default-src 'none'; frame-ancestors 'none'"
 
@@ -38,7 +39,9 @@ export default fp(
     app.addHook('onRequest', (request, reply, done) => {
       for (const [name, value] of headers) reply.header(name, value)
       const url = request.url
-      const docs = url.startsWith('/docs') && (url.length === 5 || url.charCodeAt(5) === 47 /* / */ || url.charCodeAt(5) === 63 /* ? */)
+      const docs =
+        url.startsWith('/docs') &&
+        (url.length === 5 || url.charCodeAt(5) === 47 /* / */ || url.charCodeAt(5) === 63) /* ? */
       reply.header('content-security-policy', docs ? DOCS_CSP : API_CSP)
       done()
     })

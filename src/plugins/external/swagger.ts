@@ -23,7 +23,9 @@ export default fp(
         },
         servers: [{ url: serverUrl(config.SWAGGER_HOST) }],
         components: {
-          securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API key (npm run apikey -- create)' } }
+          securitySchemes: {
+            bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API key (npm run apikey -- create)' }
+          }
         }
       }
     })
