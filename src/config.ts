@@ -116,7 +116,7 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_RULES: Type.String({
     default: '',
     description:
-      'Overrides, ";"-separated "name: selector max/window": selector is "METHOD[,METHOD] /route" (a route template or *) or "role:ROLE" (API keys); e.g. "writes: POST,PATCH,DELETE * 30/60s; editors: role:editor 1000/15m" (README)'
+      'Overrides, ";"-separated "name: selector max/window": selector is "METHOD[,METHOD] /route" (a route template or *) or "role:ROLE" (API keys); e.g. "writes: POST,PATCH,DELETE * 30/60s; editors: role:editor 1000/15m" (docs/operations.md)'
   }),
   RATE_LIMIT_FALLBACK_DIVISOR: Type.Integer({
     minimum: 1,

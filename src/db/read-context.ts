@@ -20,7 +20,7 @@ export interface ConsistencySession {
   commitLsn?: string
 }
 
-/** Sent on every write response; a client sends it back on its reads to see its own writes (README). */
+/** Sent on every write response; a client sends it back on its reads to see its own writes (docs/api.md). */
 export const CONSISTENCY_TOKEN_HEADER = 'x-consistency-token'
 
 /** The read context a request asks for: its consistency token, when it sent a valid one. */

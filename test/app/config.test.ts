@@ -59,12 +59,12 @@ test('when the server starts with PORT=abc, then it exits at once with a message
   assert.match(result.stderr, /LOG_LEVEL="LOUD" is invalid/)
 })
 
-test('when the configuration schema changes, then .env.example and the README table list every variable', async () => {
+test('when the configuration schema changes, then .env.example and docs/configuration.md list every variable', async () => {
   const { readFile } = await import('node:fs/promises')
   const { join } = await import('node:path')
   const { ConfigSchema } = await import('../../src/config.js')
   const example = await readFile(join(projectRoot(), '.env.example'), 'utf8')
-  const readme = await readFile(join(projectRoot(), 'README.md'), 'utf8')
+  const readme = await readFile(join(projectRoot(), 'docs', 'configuration.md'), 'utf8')
   for (const key of Object.keys(ConfigSchema.properties)) {
     assert.match(
       example,
@@ -74,7 +74,7 @@ test('when the configuration schema changes, then .env.example and the README ta
     assert.match(
       readme,
       new RegExp(`^\\| \`${key}\` \\|`, 'm'),
-      `README lists ${key} (npm run -s config:docs -- --markdown)`
+      `docs/configuration.md lists ${key} (npm run -s config:docs -- --markdown)`
     )
   }
 })
