@@ -82,6 +82,9 @@ export function pruneProduction(root) {
     const scope = dirname(dir)
     if (scope.split('/').pop()?.startsWith('@') && readdirSync(scope).length === 0) rmSync(scope, { recursive: true })
   }
+  // Command links of removed packages (node_modules/.bin/sentry and the like) would point nowhere.
+  const bin = join(root, 'node_modules', '.bin')
+  if (existsSync(bin)) for (const link of readdirSync(bin)) if (!existsSync(join(bin, link))) rmSync(join(bin, link))
   // Dependencies' source maps: Node reads none of them without --enable-source-maps, and it is not set.
   const mapBytes = removeSourceMaps(join(root, 'node_modules'))
   return { removed: removed.map((dir) => dir.slice(root.length + 1)), mapBytes }
