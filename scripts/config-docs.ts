@@ -3,7 +3,7 @@ import { PRODUCTION_SETTINGS } from './production-env.js'
 
 // npm run config:docs — prints the configuration as .env.example (default), as a Markdown table (--markdown) or as
 // the .env.production template (--production).
-type Prop = { description?: string; default?: unknown; enum?: unknown[] }
+type Prop = { description?: string; default?: string | number | boolean; enum?: unknown[] }
 const props = ConfigSchema.properties as unknown as Record<string, Prop>
 const mode = process.argv.includes('--markdown')
   ? 'markdown'
