@@ -59,8 +59,7 @@ export class Network extends Construct {
 
     this.dbSg.addIngressRule(this.taskSg, ec2.Port.tcp(DB_PORT), 'From the tasks')
     this.taskSg.addEgressRule(this.dbSg, ec2.Port.tcp(DB_PORT), 'To PostgreSQL')
-    this.dbSg.addIngressRule(this.rotationSg, ec2.Port.tcp(DB_PORT), 'From the rotation function')
-    this.rotationSg.addEgressRule(this.dbSg, ec2.Port.tcp(DB_PORT), 'To PostgreSQL')
+    // rotation function → PostgreSQL: added by the rotation itself (Database), on the instance's port.
 
     this.redisSg.addIngressRule(this.taskSg, ec2.Port.tcp(REDIS_PORT), 'From the tasks')
     this.taskSg.addEgressRule(this.redisSg, ec2.Port.tcp(REDIS_PORT), 'To Redis')
