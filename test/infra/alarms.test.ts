@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
 import { test } from 'node:test'
-import { ofType, only, skip, synth, type Resource } from './synth.js'
+import { ofType, only, skip, synth, taskDefinition, type Resource } from './synth.js'
 
 function alarm(resources: Record<string, Resource>, name: string) {
   return only(resources, 'AWS::CloudWatch::Alarm', (a) => a.Properties.AlarmName === `catalog-${name}`)[1].Properties
@@ -85,5 +86,23 @@ test(
     visit(app)
     assert.ok(reasons.length >= 20, `${reasons.length} acknowledgements`)
     for (const reason of reasons) assert.ok(reason.length >= 40, `a reason, not a label: ${reason}`)
+  }
+)
+
+test(
+  'docs/deploy.md names every ECS secret, the migration task and the alarm count the stack has',
+  { skip },
+  async () => {
+    const { resources } = await synth()
+    const doc = await readFile(new URL('../../docs/deploy.md', import.meta.url), 'utf8')
+    const { containers } = taskDefinition(resources, 'catalog-api')
+    for (const { Name } of containers.api?.Secrets as { Name: string }[]) assert.ok(doc.includes(`\`${Name}\``), Name)
+    const migrate = taskDefinition(resources, 'catalog-migrate')
+    assert.ok(migrate.containers.migrate, 'container migrate')
+    assert.match(doc, /aws ecs run-task --cluster "\$CLUSTER" --task-definition catalog-migrate --launch-type FARGATE/)
+    assert.match(doc, /containers\[\?name=='migrate'\]\.exitCode/)
+    const alarms = ofType(resources, 'AWS::CloudWatch::Alarm').length
+    assert.match(doc, new RegExp(`${alarms} CloudWatch alarms`))
+    assert.equal((doc.match(/^fields .*$/gm) ?? []).length >= 2, true, 'two Logs Insights queries')
   }
 )
