@@ -139,8 +139,10 @@ test(
   { skip },
   async () => {
     const { resources } = await synth()
+    const [clusterId] = only(resources, 'AWS::ECS::Cluster', () => true)
     const [, service] = only(resources, 'AWS::ECS::Service', () => true)
     const p = service.Properties
+    assert.deepEqual(p.Cluster, { Ref: clusterId })
     assert.equal(p.DesiredCount, 3)
     assert.equal(p.LaunchType, 'FARGATE')
     assert.deepEqual(p.DeploymentConfiguration.DeploymentCircuitBreaker, { Enable: true, Rollback: true })
