@@ -47,8 +47,12 @@ export class RotationRedeploy extends Construct {
       description: 'The catalog database secret rotated: redeploy the API with the new password',
       eventPattern: {
         source: ['aws.secretsmanager'],
-        detailType: ['AWS Service Event via CloudTrail'],
-        detail: { eventName: ['RotationSucceeded'], additionalEventData: { SecretId: [props.secret.secretArn] } }
+        detailType: ['AWS Service Event via CloudTrail', 'AWS API Call via CloudTrail'],
+        detail: {
+          eventSource: ['secretsmanager.amazonaws.com'],
+          eventName: ['RotationSucceeded'],
+          additionalEventData: { SecretId: [props.secret.secretArn] }
+        }
       },
       targets: [new targets.LambdaFunction(fn, { retryAttempts: 4 })]
     })
