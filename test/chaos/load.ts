@@ -152,3 +152,12 @@ export function describeFailures(samples: Sample[], limit = 5): string {
     .map((s) => `${s.op} → ${s.status || s.error} ${s.problem?.code ?? ''} after ${Math.round(s.ms)} ms`)
     .join('; ')
 }
+
+/** The slowest samples as "op ms @ seconds after `origin`", to tell a fault's cost from a busy machine. */
+export function slowest(samples: Sample[], origin: number, count = 3): string {
+  return [...samples]
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, count)
+    .map((s) => `${s.op} ${Math.round(s.ms)} ms @ ${((s.at - origin) / 1000).toFixed(1)} s`)
+    .join('; ')
+}

@@ -1,7 +1,7 @@
 // Redis killed then restarted, and Redis frozen (SIGSTOP, a silent network): under load nothing answers 5xx,
 // nothing waits a second, and a write made during the outage is what every instance serves afterwards.
 import assert from 'node:assert/strict'
-import { describeFailures, figures } from '../load.js'
+import { describeFailures, figures, slowest } from '../load.js'
 import { type Chaos, bearer, loadOn, request, sleep, within } from '../support.js'
 
 /** Reads product `id` from every instance directly until each shows `name`, and for `ms` after that. */
@@ -56,6 +56,8 @@ export async function redisOutage(chaos: Chaos, fault: 'kill' | 'freeze'): Promi
     outageMs: chaos.outageMs,
     load: all,
     duringOutage: during,
+    slowestAfterFault: slowest(samples, faultAt),
+    recoveredAfterS: ((recoveredAt - faultAt) / 1000).toFixed(1),
     staleReadsAfterRecovery: staleReads,
     redisAfter: ready.join(',')
   })
