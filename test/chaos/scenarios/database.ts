@@ -49,6 +49,7 @@ export async function replicaRestart(chaos: Chaos): Promise<void> {
 
 export async function primaryOutage(chaos: Chaos): Promise<void> {
   const { stack } = chaos
+  const pids = stack.instances.map((i) => i.process()?.pid)
   const load = loadOn(chaos)
   await sleep(chaos.calmMs)
   await stack.postgres.primary.stop()
@@ -102,4 +103,9 @@ export async function primaryOutage(chaos: Chaos): Promise<void> {
   )
   assert.equal(badTransition.length, 0, `during recovery: ${describeFailures(badTransition)}`)
   assert.equal(failures(after).length, 0, `after recovery: ${describeFailures(after)}`)
+  assert.deepEqual(
+    stack.instances.map((i) => i.process()?.pid),
+    pids,
+    'the same instance processes throughout: none was restarted'
+  )
 }
