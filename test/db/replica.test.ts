@@ -358,3 +358,25 @@ test('when code asks for the primary with forcePrimary, then its reads skip a he
   assert.notEqual(app.db.reader(), app.db.primary)
   assert.ok((await metricSum(app, 'db_read_routing_total', { decision: 'primary', reason: 'force_primary' })) >= 1)
 })
+
+test('when the primary is down and the response cache is on, then cache misses are filled from the caught-up replica, not refused', async (t) => {
+  const app = await appOn(t, { CACHE_ENABLED: 'true' })
+  const key = await apiKey(app)
+  const { id } = await createProduct(app, key)
+  await pair.caughtUp()
+  await sleep(1200) // a poll has seen the primary's position and the replica's replay of it
+  await pair.primary.stop()
+  t.after(() => pair.primary.start())
+  // Never read before, so each is a miss whose fill needs a database.
+  const one = await app.inject({ method: 'GET', url: `/api/v1/products/${id}` })
+  assert.equal(one.statusCode, 200, one.body)
+  const list = await app.inject({ method: 'GET', url: '/api/v1/products?limit=5&sort=price' })
+  assert.equal(list.statusCode, 200, list.body)
+  const write = await app.inject({
+    method: 'PATCH',
+    url: `/api/v1/products/${id}`,
+    headers: bearer(key),
+    payload: { stock: 1 }
+  })
+  assert.equal(write.statusCode, 503, 'writes still need the primary')
+})
