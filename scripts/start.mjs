@@ -1,8 +1,9 @@
 // npm start: builds dist/ when a source file is newer than the last build, then runs the server.
 // Keeps restarts fast (no compiler run) while a fresh clone or an edit still gets a build.
 import { execFileSync } from 'node:child_process'
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
+import { writeBuildStamp } from './build-stamp.mjs'
 
 const root = new URL('..', import.meta.url).pathname
 const stamp = join(root, 'dist', '.build-stamp')
@@ -23,7 +24,7 @@ if (Math.max(...inputs.filter(existsSync).map(newestMtime)) > built) {
       stdio: 'inherit'
     }
   )
-  writeFileSync(stamp, '')
+  writeBuildStamp(root)
 }
 // Sentry first (when SENTRY_DSN is set), so it is initialised before the HTTP stack loads.
 await import('../dist/src/instrument.js')

@@ -26,6 +26,6 @@ test('when METRICS_PORT is set, then metrics are served there and not on the API
   assert.equal(res.status, 200)
   assert.match(
     await res.text(),
-    /^http_requests_total\{method="GET",route="\/api\/v1\/products",status_code="200"\} 1$/m
+    /^http_requests_total\{method="GET",route="\/api\/v1\/products",status_code="200",cache_result="miss"\} 1$/m
   )
 })

@@ -9,6 +9,7 @@ import { AppError } from '../../errors.js'
 export default fp(
   async (app) => {
     const { config } = app.appOptions
+    const { shed } = app.metrics
     // Start-up work (module loading, route compilation) lags the event loop once; that is not overload.
     // Shedding starts two samples after the instance is ready.
     let warm = false
@@ -25,11 +26,12 @@ export default fp(
       sampleInterval: config.PRESSURE_SAMPLE_INTERVAL_MS,
       pressureHandler: async (_request, _reply, type) => {
         if (!warm) return
+        shed.inc({ reason: type })
         throw new AppError('SERVICE_UNAVAILABLE', `The service is overloaded (${type}); retry shortly`, undefined, {
           'retry-after': '2'
         })
       }
     })
   },
-  { name: 'under-pressure' }
+  { name: 'under-pressure', dependencies: ['metrics'] }
 )
