@@ -158,7 +158,8 @@ export interface Selector {
  * something, are keywords, or stand in a label list (by, on, …) or a matcher block.
  */
 export function selectors(expr: string): Selector[] {
-  const tokens = expr.match(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`|[a-zA-Z_:][a-zA-Z0-9_:]*|\d[\w.]*|=~|!~|!=|\S/g) ?? []
+  const tokens =
+    expr.match(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`|[a-zA-Z_:][a-zA-Z0-9_:]*|\d[\w.]*|=~|!~|!=|\S/g) ?? []
   const out: Selector[] = []
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i] ?? ''

@@ -6,7 +6,15 @@ import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { test } from 'node:test'
 import { parse } from 'yaml'
-import { loadRules, missingBinary, ruleTestsDir, rulesDir, runbookSections, runbookText, yamlFiles } from '../observability.js'
+import {
+  loadRules,
+  missingBinary,
+  ruleTestsDir,
+  rulesDir,
+  runbookSections,
+  runbookText,
+  yamlFiles
+} from '../observability.js'
 
 const required = process.env.REQUIRE_SERVICES === '1'
 const missing = missingBinary('promtool')
@@ -26,15 +34,19 @@ test('the rule files pass `promtool check rules`', { skip }, (t) => {
   assert.match(output, /SUCCESS/)
 })
 
-test('the alerts pass their unit tests (`promtool test rules prometheus/tests/*.yml`)', { skip, timeout: 180_000 }, (t) => {
-  if (missing) assert.fail(`REQUIRE_SERVICES=1 but ${missing}`)
-  const files = yamlFiles(ruleTestsDir)
-  assert.ok(files.length > 0, 'there are rule unit tests')
-  const { code, output } = promtool(['test', 'rules', ...files], ruleTestsDir)
-  t.diagnostic(output.trim())
-  assert.equal(code, 0, output)
-  assert.doesNotMatch(output, /FAILED/)
-})
+test(
+  'the alerts pass their unit tests (`promtool test rules prometheus/tests/*.yml`)',
+  { skip, timeout: 180_000 },
+  (t) => {
+    if (missing) assert.fail(`REQUIRE_SERVICES=1 but ${missing}`)
+    const files = yamlFiles(ruleTestsDir)
+    assert.ok(files.length > 0, 'there are rule unit tests')
+    const { code, output } = promtool(['test', 'rules', ...files], ruleTestsDir)
+    t.diagnostic(output.trim())
+    assert.equal(code, 0, output)
+    assert.doesNotMatch(output, /FAILED/)
+  }
+)
 
 interface AlertCase {
   alertname: string

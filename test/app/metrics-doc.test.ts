@@ -5,7 +5,7 @@ import { build } from '../helper.js'
 import { documentedMetrics } from '../observability.js'
 import { redisPrefix, redisTest } from '../redis-helper.js'
 
-redisTest(
+void redisTest(
   'when every capability is on (Redis, cache, rate limit), then docs/metrics.md lists exactly the exported metrics, with their types and labels',
   async (t, url) => {
     const app = await build(t, {
@@ -15,10 +15,11 @@ redisTest(
       RATE_LIMIT_ENABLED: 'true'
     })
     const exported = new Map<string, { type: string; labels: string[] }>()
-    for (const metric of app.metrics.registry.getMetricsAsArray()) {
-      const { name, type } = await metric.get()
+    for (const object of app.metrics.registry.getMetricsAsArray()) {
       // prom-client keeps the declared label names on the metric (le is the histogram's own).
-      const labels = [...((metric as Metric & { labelNames?: string[] }).labelNames ?? [])].sort()
+      const metric = object as unknown as Metric & { labelNames?: string[] }
+      const { name, type } = await metric.get()
+      const labels = [...(metric.labelNames ?? [])].sort()
       exported.set(name, { type: String(type), labels })
     }
     // The exposition names the same families as the registry.

@@ -25,7 +25,7 @@ import {
   substituteVariables,
   yamlFiles
 } from '../observability.js'
-import { eventually, redisPrefix, redisUrl } from '../redis-helper.js'
+import { eventually, redisPrefix, redisUrl, sleep } from '../redis-helper.js'
 import { startServer } from '../server-process.js'
 
 const required = process.env.REQUIRE_SERVICES === '1'
@@ -105,7 +105,13 @@ async function exercise(api: string, key: string, round: number): Promise<void> 
   const created = await fetch(`${api}/api/v1/products`, {
     method: 'POST',
     headers: json,
-    body: JSON.stringify({ sku: `PROM-LIVE-${round}`, name: 'Scraped lamp', priceCents: 1999, currency: 'USD', stock: 3 })
+    body: JSON.stringify({
+      sku: `PROM-LIVE-${round}`,
+      name: 'Scraped lamp',
+      priceCents: 1999,
+      currency: 'USD',
+      stock: 3
+    })
   })
   assert.equal(created.status, 201, await created.clone().text())
   const { id } = ((await created.json()) as { data: { id: number } }).data
@@ -152,13 +158,22 @@ test(
     const rules = loadRules()
     const recorded = new Set(rules.flatMap((r) => (r.record ? [r.record] : [])))
 
-    // Every recording rule yields data; the label names of its series are the ones queries may match on.
+    // Every recording rule yields data (each group evaluates on its own tick: wait for all of them); the label
+    // names of its series are the ones queries may match on.
     const recordedLabels = new Map<string, Set<string>>()
-    for (const name of recorded) {
-      const result = (await query(prometheus.url, name)).data?.result ?? []
-      assert.ok(result.length > 0, `recording rule ${name} has data`)
-      recordedLabels.set(name, new Set(result.flatMap((r) => Object.keys(r.metric))))
+    for (let deadline = Date.now() + 30_000; ; await sleep(250)) {
+      for (const name of recorded) {
+        if (recordedLabels.has(name)) continue
+        const result = (await query(prometheus.url, name)).data?.result ?? []
+        if (result.length) recordedLabels.set(name, new Set(result.flatMap((r) => Object.keys(r.metric))))
+      }
+      if (recordedLabels.size === recorded.size || Date.now() > deadline) break
     }
+    assert.deepEqual(
+      [...recorded].filter((name) => !recordedLabels.has(name)),
+      [],
+      'recording rules without data'
+    )
 
     const expressions = [
       ...rules.map((r) => ({ where: `rule ${r.record ?? r.alert}`, expr: r.expr })),

@@ -91,9 +91,18 @@ test(
     }
     assert.ok(!routes.has('/api/v1/products/1'))
     assert.ok(!routes.has('/api/v1/nope/42'))
-    assert.match(text, /^http_requests_total\{method="GET",route="\/api\/v1\/products\/:id",status_code="200",cache_result="miss"\} 1$/m)
-    assert.match(text, /^http_requests_total\{method="GET",route="\/api\/v1\/products\/:id",status_code="404",cache_result="miss"\} 1$/m)
-    assert.match(text, /^http_requests_total\{method="POST",route="\/api\/v1\/products",status_code="401",cache_result="none"\} 1$/m)
+    assert.match(
+      text,
+      /^http_requests_total\{method="GET",route="\/api\/v1\/products\/:id",status_code="200",cache_result="miss"\} 1$/m
+    )
+    assert.match(
+      text,
+      /^http_requests_total\{method="GET",route="\/api\/v1\/products\/:id",status_code="404",cache_result="miss"\} 1$/m
+    )
+    assert.match(
+      text,
+      /^http_requests_total\{method="POST",route="\/api\/v1\/products",status_code="401",cache_result="none"\} 1$/m
+    )
 
     assert.match(
       text,

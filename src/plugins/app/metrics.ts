@@ -127,7 +127,7 @@ export default fp(
       cache: CacheResult
     ): RequestLabels {
       let known = labelsByRoute.get(routeConfig)
-      if (!known) labelsByRoute.set(routeConfig, (known = new Map()))
+      if (!known) labelsByRoute.set(routeConfig, (known = new Map<string, RequestLabels>()))
       const key = `${method} ${status} ${cache}`
       let labels = known.get(key)
       if (!labels || labels.route !== route)
@@ -138,7 +138,13 @@ export default fp(
       // routeOptions is a getter that builds a new object: read once.
       const { url, config: routeConfig } = request.routeOptions
       // The route template, never the raw URL: label cardinality stays bounded.
-      const labels = requestLabels(routeConfig, request.method, url ?? 'unmatched', reply.statusCode, request.cacheResult)
+      const labels = requestLabels(
+        routeConfig,
+        request.method,
+        url ?? 'unmatched',
+        reply.statusCode,
+        request.cacheResult
+      )
       metrics.requests.inc(labels)
       metrics.duration.observe(labels, reply.elapsedTime / 1000)
       const operation = routeConfig.operation
@@ -161,7 +167,8 @@ export default fp(
     }
 
     if (config.METRICS_PORT === undefined) {
-      app.get('/metrics', { schema: { hide: true } }, scrape)
+      // Never shed: an overloaded instance is the one whose metrics matter, and a failed scrape reads as "down".
+      app.get('/metrics', { schema: { hide: true }, config: { pressureHandler: () => undefined } }, scrape)
       return
     }
     // A separate listener keeps the scrape endpoint off the public port (e.g. reachable only inside the VPC).

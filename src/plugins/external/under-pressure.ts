@@ -1,10 +1,19 @@
 import underPressure from '@fastify/under-pressure'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { AppError } from '../../errors.js'
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Read per route by @fastify/under-pressure: one that returns nothing exempts the route from shedding. */
+    pressureHandler?: (request: FastifyRequest, reply: FastifyReply, type: string, value?: number) => unknown
+  }
+}
+
 /**
  * Sheds load with 503 + Retry-After while the event loop lags or memory is over its limit, instead of
- * queueing requests until every one of them times out. Liveness is exempt: a busy process is not a dead one.
+ * queueing requests until every one of them times out. Liveness and /metrics are exempt: a busy process is not a
+ * dead one, and its metrics matter most then. Each shed request is counted in http_requests_shed_total.
  */
 export default fp(
   async (app) => {
