@@ -43,7 +43,7 @@ test('the dashboard provider loads the folder the dashboard is mounted in', () =
     providers: { type: string; options: { path: string } }[]
   }
   assert.equal(providers[0]?.type, 'file')
-  assert.equal(providers[0]?.options.path, '/var/lib/grafana/dashboards')
+  assert.equal(providers[0]?.options.path, '/etc/grafana/catalog')
 })
 
 test('the dashboard shows traffic, latency, errors by code, cache, rate limiting, pools, routing, replicas, Redis, event loop and memory', () => {
