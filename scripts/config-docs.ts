@@ -1,7 +1,7 @@
 import { ConfigSchema } from '../src/config.js'
 
 // npm run config:docs — prints the configuration as .env.example (default) or as a Markdown table (--markdown).
-type Prop = { description?: string; default?: unknown; enum?: unknown[] }
+type Prop = { description?: string; default?: string | number | boolean; enum?: unknown[] }
 const props = ConfigSchema.properties as unknown as Record<string, Prop>
 const markdown = process.argv.includes('--markdown')
 

@@ -124,7 +124,7 @@ async function main() {
   const template = `catalog_test_tpl_${process.pid}`
   const admin = new pg.Client({ ...pgServer.target, database: 'postgres' })
   await admin.connect()
-  let code = 1
+  let code: number
   try {
     await admin.query(`DROP DATABASE IF EXISTS ${template}`)
     await admin.query(`CREATE DATABASE ${template}`)

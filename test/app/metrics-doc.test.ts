@@ -5,7 +5,7 @@ import { build } from '../helper.js'
 import { documentedMetrics } from '../observability.js'
 import { redisPrefix, redisTest } from '../redis-helper.js'
 
-void redisTest(
+redisTest(
   'when every capability is on (Redis, cache, rate limit), then docs/metrics.md lists exactly the exported metrics, with their types and labels',
   async (t, url) => {
     const app = await build(t, {
