@@ -183,6 +183,9 @@ export const ConfigSchema = Type.Object({
   ),
   METRICS_PORT: Type.Optional(port('Serve /metrics on this port instead of PORT')),
   METRICS_TOKEN: optionalText('Bearer token required by /metrics'),
+  GIT_COMMIT: optionalText(
+    'Commit the running build was made from, shown by catalog_build_info; unset → the one recorded by npm run build, else unknown'
+  ),
   SHUTDOWN_DRAIN_MS: ms('After SIGTERM, keep serving this long while the load balancer deregisters', 0),
   SHUTDOWN_TIMEOUT_MS: ms('Upper bound for a graceful stop', 30000),
   ENABLE_TEST_ROUTES: bool('Registers /test/* fault-injection routes; honoured only with NODE_ENV=test', false),

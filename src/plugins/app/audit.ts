@@ -44,6 +44,8 @@ export default fp(
       labelNames: ['outcome'],
       registers
     })
+    // Every outcome from 0, so increase() over an alert's window sees the first failure too.
+    for (const outcome of ['completed', 'skipped', 'failed']) runs.inc({ outcome }, 0)
     const removed = new Counter({
       name: 'audit_retention_rows_removed_total',
       help: 'Audit entries removed by retention',
