@@ -22,7 +22,7 @@ import cache from './plugins/app/cache.js'
 import db from './plugins/app/db.js'
 import healthPlugin from './plugins/app/health.js'
 import metrics from './plugins/app/metrics.js'
-import problems, { sendProblem, toAppError } from './plugins/app/problems.js'
+import problems from './plugins/app/problems.js'
 import rateLimit from './plugins/app/rate-limit.js'
 import redis from './plugins/app/redis.js'
 import compression from './plugins/app/compression.js'
@@ -30,6 +30,7 @@ import cors from './plugins/app/cors.js'
 import helmet from './plugins/external/helmet.js'
 import swagger from './plugins/external/swagger.js'
 import underPressure from './plugins/external/under-pressure.js'
+import { clientErrorHandler, sendFrameworkError } from './lib/client-error.js'
 import { lazyChildLogger } from './lib/request-logger.js'
 import { ProblemSchema } from './lib/schemas.js'
 
@@ -101,9 +102,8 @@ export function serverOptions(config: Config): FastifyServerOptions {
     keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
     routerOptions: { maxParamLength: 100, ignoreTrailingSlash: false },
     return503OnClosing: false,
-    frameworkErrors: (err, request, reply) => {
-      sendProblem(request, reply, toAppError(err))
-    }
+    frameworkErrors: sendFrameworkError,
+    clientErrorHandler
   }
 }
 
@@ -148,7 +148,7 @@ export default async function catalogApp(app: FastifyInstance, opts: AppOptions)
   // While draining, every response (also of requests that began before) closes its connection, so clients
   // reconnect to another instance and no idle keep-alive socket holds the close up.
   app.addHook('onSend', (_request, reply, payload, done) => {
-    if (app.health.shuttingDown) reply.header('connection', 'close')
+    if (app.health.closesConnections) reply.header('connection', 'close')
     done(null, payload)
   })
 

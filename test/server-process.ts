@@ -71,6 +71,26 @@ export async function startServer(
   return { url, port, child, output: () => output, exited }
 }
 
+/** The server with exactly `env` (plus PATH and no .env file), run until it exits by itself within `timeoutMs`. */
+export async function runUntilExit(
+  env: Record<string, string>,
+  timeoutMs = 30_000
+): Promise<{ code: number | null; output: string; ms: number }> {
+  const started = Date.now()
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: projectRoot(),
+    env: { PATH: process.env.PATH, DOTENV_CONFIG_PATH: '/nonexistent', ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let output = ''
+  child.stdout.on('data', (d) => (output += d))
+  child.stderr.on('data', (d) => (output += d))
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
+  clearTimeout(timer)
+  return { code, output, ms: Date.now() - started }
+}
+
 /** The JSON log lines the process printed, parsed. */
 export function logLines(server: ServerProcess): Record<string, unknown>[] {
   return server
