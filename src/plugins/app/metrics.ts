@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import { HotCounter } from '../../lib/hot-counter.js'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import { AppError } from '../../errors.js'
+import { bearerToken } from '../../lib/bearer.js'
 
 export function createMetrics() {
   const registry = new Registry()
@@ -10,14 +11,23 @@ export function createMetrics() {
   const requestsInFlight = { count: 0 }
   collectDefaultMetrics({ register: registry })
   const labelNames = ['method', 'route', 'status_code'] as const
+  const requests = new HotCounter({
+    name: 'http_requests_total',
+    help: 'HTTP requests answered',
+    labelNames,
+    registers: [registry]
+  })
+  const unroutedLabels = HotCounter.labelsBy((key: string) => {
+    const [method, status] = key.split(' ')
+    return { method, route: 'unmatched', status_code: Number(status) }
+  })
   return {
     registry,
-    requests: new HotCounter({
-      name: 'http_requests_total',
-      help: 'HTTP requests answered',
-      labelNames,
-      registers: [registry]
-    }),
+    requests,
+    /** Answers given before routing (bad URL, over-long parameter, HTTP parser errors): no hook sees them. */
+    countUnrouted(method: string, status: number) {
+      requests.inc(unroutedLabels(`${method} ${status}`))
+    },
     duration: new Histogram({
       name: 'http_request_duration_seconds',
       help: 'Time from request to response',
@@ -61,8 +71,6 @@ declare module 'fastify' {
     operation?: [entity: string, operation: string]
   }
 }
-
-const BEARER_PREFIX = 'Bearer '
 
 export default fp(
   async (app) => {
@@ -116,7 +124,7 @@ export default fp(
     })
 
     async function scrape(request: FastifyRequest, reply: FastifyReply) {
-      if (config.METRICS_TOKEN && request.headers.authorization !== `${BEARER_PREFIX}${config.METRICS_TOKEN}`) {
+      if (config.METRICS_TOKEN && bearerToken(request.headers.authorization) !== config.METRICS_TOKEN) {
         throw new AppError('UNAUTHORIZED', 'Metrics need Authorization: Bearer <METRICS_TOKEN>', undefined, {
           'www-authenticate': 'Bearer realm="metrics"'
         })
