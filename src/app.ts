@@ -31,6 +31,7 @@ import helmet from './plugins/external/helmet.js'
 import swagger from './plugins/external/swagger.js'
 import underPressure from './plugins/external/under-pressure.js'
 import { clientErrorHandler, sendFrameworkError } from './lib/client-error.js'
+import { parseJsonBody } from './lib/json-body.js'
 import { lazyChildLogger } from './lib/request-logger.js'
 import { ProblemSchema } from './lib/schemas.js'
 
@@ -136,6 +137,8 @@ export default async function catalogApp(app: FastifyInstance, opts: AppOptions)
   strictValidators(app)
   // JSON only: Fastify would otherwise hand a text/plain body to the JSON schema (400 instead of 415).
   app.removeContentTypeParser('text/plain')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody)
   app.addSchema(ProblemSchema)
 
   app.server.headersTimeout = config.HEADERS_TIMEOUT_MS

@@ -19,6 +19,8 @@ export function sendFrameworkError(err: Error, request: FastifyRequest, reply: F
   sendProblem(request, reply, error)
 }
 
+const answered = new WeakSet<Duplex>()
+
 function parserError(err: NodeJS.ErrnoException & { reason?: string }): AppError {
   if (err.code === 'HPE_HEADER_OVERFLOW')
     return new AppError('HEADERS_TOO_LARGE', 'The request headers are larger than this server accepts')
@@ -37,8 +39,10 @@ export function clientErrorHandler(
   err: NodeJS.ErrnoException & { reason?: string },
   socket: Duplex
 ) {
-  // The client went away: nobody to answer.
+  // The client went away: nobody to answer. A second parser error on a socket already answered: just close it.
   if (err.code === 'ECONNRESET' || socket.destroyed) return
+  if (answered.has(socket)) return void socket.destroy()
+  answered.add(socket)
   const error = parserError(err)
   const id = randomUUID()
   const body = JSON.stringify(problemBody(error, id))

@@ -55,8 +55,6 @@ const FRAMEWORK_CODES: Record<string, ErrorCode> = {
   FST_ERR_BAD_URL: 'BAD_REQUEST'
 }
 
-const FORBIDDEN_KEYS = /^Object contains forbidden (prototype|constructor) property$/
-
 /** Turns any thrown value into an AppError; unknown errors become 500 INTERNAL without their message. */
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err
@@ -64,15 +62,6 @@ export function toAppError(err: unknown): AppError {
   if (fe?.validation) {
     const errors = validationFieldErrors(fe.validation, fe.validationContext)
     return new AppError('VALIDATION_FAILED', errors.map((e) => `${e.field} ${e.message}`).join('; '), errors)
-  }
-  // secure-json-parse (Fastify's JSON parser) refuses these keys: the JSON is valid, the key is not accepted.
-  const poisoned = fe instanceof Error ? FORBIDDEN_KEYS.exec(fe.message)?.[1] : undefined
-  if (poisoned) {
-    const key = poisoned === 'prototype' ? '__proto__' : 'constructor.prototype'
-    return new AppError(
-      'BAD_REQUEST',
-      `The JSON body has a "${key}" key, which is refused: it could change the prototype of the objects built from it`
-    )
   }
   const mapped = fe?.code ? FRAMEWORK_CODES[fe.code] : undefined
   if (mapped) return new AppError(mapped, fe.message)
