@@ -25,14 +25,18 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
   // is, it stays so for this process: later probes cost no query.
   const migrations = await loadMigrations()
   let schemaCurrent = false
-  app.health.register('migrations', {
-    critical: true,
-    check: async () => {
-      if (schemaCurrent) return
-      const pending = await pendingMigrations(app.db.primary, migrations)
-      if (pending.length) throw new Error(`pending migrations: ${pending.join(', ')} (npm run migrate)`)
-      schemaCurrent = true
-    }
+  const checkMigrations = async () => {
+    if (schemaCurrent) return
+    const pending = await pendingMigrations(app.db.primary, migrations)
+    if (pending.length) throw new Error(`pending migrations: ${pending.join(', ')} (npm run migrate)`)
+    schemaCurrent = true
+  }
+  app.health.register('migrations', { critical: true, check: checkMigrations })
+  // Checked once at start (bounded), so the first probe finds it settled and a warm pool.
+  app.addHook('onReady', async () => {
+    let timer: NodeJS.Timeout | undefined
+    const bound = new Promise((resolve) => (timer = setTimeout(resolve, app.appOptions.config.HEALTH_CHECK_TIMEOUT_MS)))
+    await Promise.race([checkMigrations().catch(() => {}), bound]).finally(() => clearTimeout(timer))
   })
 
   app.get(
