@@ -148,8 +148,8 @@ export default async function catalogApp(app: FastifyInstance, opts: AppOptions)
     reply.header('x-request-id', request.id)
     done()
   })
-  // While draining, every response (also of requests that began before) closes its connection, so clients
-  // reconnect to another instance and no idle keep-alive socket holds the close up.
+  // Once the listener has closed, every response (also of requests that began before) closes its connection,
+  // so clients reconnect to another instance and no keep-alive connection holds the close up.
   app.addHook('onSend', (_request, reply, payload, done) => {
     if (app.health.closesConnections) reply.header('connection', 'close')
     done(null, payload)

@@ -13,10 +13,6 @@ import { startupSummary } from './lib/startup-summary.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-// Clients that reconnect at the instant the listener closes would be reset by the kernel (their connection
-// was queued, never accepted): for this long before it closes, answers keep their connections.
-const QUIET_BEFORE_CLOSE_MS = 250
-
 /** EADDRINUSE and friends, naming the port and the variable that set it. */
 function listenError(err: NodeJS.ErrnoException & { port?: number }, config: Config): Error {
   if (err.code !== 'EADDRINUSE' && err.code !== 'EACCES') return err
@@ -83,12 +79,10 @@ async function main() {
     }, config.SHUTDOWN_TIMEOUT_MS)
     deadline.unref()
     stopping = (async () => {
-      if (exitCode === 0 && config.SHUTDOWN_DRAIN_MS > 0) {
-        const quiet = Math.min(QUIET_BEFORE_CLOSE_MS, config.SHUTDOWN_DRAIN_MS / 2)
-        await sleep(config.SHUTDOWN_DRAIN_MS - quiet)
-        app.health.closeConnections(false)
-        await sleep(quiet)
-      }
+      await sleep(exitCode === 0 ? config.SHUTDOWN_DRAIN_MS : 0)
+      // Connections stay open while draining: a client that had to reconnect at the instant the listener
+      // closes would be reset by the kernel (its connection queued, never accepted). From now on each
+      // connection's next answer closes it.
       app.health.closeConnections(true)
       await closeListener(app.server, exitCode === 0 ? config.SHUTDOWN_GRACE_MS : 0)
       await app.close()

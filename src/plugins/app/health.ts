@@ -19,7 +19,7 @@ export interface Health {
   register(name: string, dependency: DependencyCheck): void
   run(): Promise<Record<string, CheckResult>>
   readonly shuttingDown: boolean
-  /** While true, every response closes its connection (from the start of a shutdown). */
+  /** While true, every response closes its connection (once the listener has closed). */
   readonly closesConnections: boolean
   beginShutdown(): void
   closeConnections(on: boolean): void
@@ -77,7 +77,6 @@ export default fp(
       },
       beginShutdown() {
         shuttingDown = true
-        closesConnections = true
       },
       closeConnections(on) {
         closesConnections = on
