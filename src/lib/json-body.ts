@@ -15,7 +15,8 @@ function poisonedKey(value: unknown): string | undefined {
       Object.hasOwn(ctor, 'prototype')
     )
       return 'constructor.prototype'
-    for (const child of Object.values(node)) if (child !== null && typeof child === 'object') pending.push(child)
+    for (const child of Object.values(node) as unknown[])
+      if (child !== null && typeof child === 'object') pending.push(child)
   }
   return undefined
 }

@@ -15,7 +15,7 @@ function raw(port: number, request: string | Buffer): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1')
     let answer = ''
-    socket.on('data', (d) => (answer += d))
+    socket.on('data', (d: Buffer) => (answer += d.toString('latin1')))
     socket.on('error', (err) => (answer ? resolve(answer) : reject(err)))
     socket.on('close', () => resolve(answer))
     socket.write(request)

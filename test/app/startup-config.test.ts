@@ -101,7 +101,15 @@ test('when the server starts, then misspelled variables are warned about and one
   )
   const started = lines.filter((l) => l.msg === 'catalog-api started')
   assert.equal(started.length, 1, server.output())
-  const line = started[0] as Record<string, any>
+  const line = started[0] as {
+    version: string
+    nodeEnv: string
+    database: unknown
+    replicas: string[]
+    redis: { mode: string; endpoint: string; reachable: boolean; error: string }
+    cache: string
+    rateLimit: string
+  }
   assert.equal(line.version, '0.1.0')
   assert.equal(line.nodeEnv, 'test')
   assert.deepEqual(line.database, {

@@ -58,9 +58,9 @@ test(
     const { home, repo } = await privateClone()
     const runtime = await mkdtemp(join(tmpdir(), 'catalog-root-runtime-'))
     await chmod(runtime, 0o755)
-    let child: ChildProcess | undefined
+    const spawned: ChildProcess[] = []
     t.after(async () => {
-      if (child && child.exitCode === null) child.kill('SIGKILL')
+      for (const child of spawned) if (child.exitCode === null) child.kill('SIGKILL')
       for (const entry of await readdir(runtime).catch(() => [] as string[]))
         if (entry.startsWith('data-')) await stopPostgresOf(join(runtime, entry))
       await rm(home, { recursive: true, force: true })
@@ -73,7 +73,7 @@ test(
     assert.notEqual(probe.status, 0, 'the postgres user cannot enter the clone')
 
     const port = await freePort()
-    child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
       cwd: repo,
       env: {
         PATH: process.env.PATH,
@@ -88,10 +88,11 @@ test(
       },
       stdio: ['ignore', 'pipe', 'pipe']
     })
+    spawned.push(child)
     let output = ''
     child.stdout?.on('data', (d) => (output += d))
     child.stderr?.on('data', (d) => (output += d))
-    const exited = new Promise<number | null>((resolve) => child?.once('exit', (code) => resolve(code)))
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
 
     const url = `http://127.0.0.1:${port}`
     const deadline = Date.now() + 120_000
@@ -109,17 +110,20 @@ test(
     const lines = output
       .split('\n')
       .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, any>)
+      .map((l) => JSON.parse(l) as { msg: string; dataDir?: string; binDir?: string; database?: { dataDir?: string } })
     const moved = lines.find((l) => String(l.msg).startsWith('the postgres system user cannot reach'))
     assert.ok(moved, output)
     assert.ok(String(moved.dataDir).startsWith(join(runtime, 'data-')), moved.dataDir)
     assert.ok(String(moved.binDir).startsWith(join(runtime, 'postgres-')), moved.binDir)
     const started = lines.find((l) => l.msg === 'catalog-api started')
-    assert.equal(started?.database.dataDir, moved.dataDir, 'the start-up line says where the data is')
-    assert.equal(((await stat(moved.dataDir)).mode & 0o777).toString(8), '700')
+    assert.equal(started?.database?.dataDir, moved.dataDir, 'the start-up line says where the data is')
+    assert.equal(((await stat(String(moved.dataDir))).mode & 0o777).toString(8), '700')
 
     child.kill('SIGTERM')
     assert.equal(await exited, 0, output)
-    await assert.rejects(stat(join(moved.dataDir, 'postmaster.pid')), 'the embedded server was stopped with the API')
+    await assert.rejects(
+      stat(join(String(moved.dataDir), 'postmaster.pid')),
+      'the embedded server was stopped with the API'
+    )
   }
 )
