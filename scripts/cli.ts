@@ -24,7 +24,12 @@ export function cliConfig(): Config {
 export async function withClient<T>(config: Config, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const log = pino({ level: config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL }, pino.destination(2))
   const embedded = usesEmbeddedDatabase(config)
-    ? await startEmbeddedPostgres({ dataDir: config.DATA_DIR, database: config.DB_NAME, log })
+    ? await startEmbeddedPostgres({
+        dataDir: config.DATA_DIR,
+        database: config.DB_NAME,
+        log,
+        runtimeDir: config.EMBEDDED_POSTGRES_DIR
+      })
     : undefined
   const client = new pg.Client({
     ...(embedded?.target ?? primaryTarget(config)),
