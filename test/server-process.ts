@@ -56,7 +56,7 @@ export async function startServer(
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   })
   const url = `http://127.0.0.1:${port}`
-  const deadline = Date.now() + 30_000
+  const deadline = Date.now() + 90_000
   for (;;) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode} before listening:\n${output}`)
     try {
@@ -65,7 +65,7 @@ export async function startServer(
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`server did not listen within 30 s:\n${output}`)
+    if (Date.now() > deadline) throw new Error(`server did not listen within 90 s:\n${output}`)
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
   return { url, port, child, output: () => output, exited }
