@@ -41,8 +41,8 @@ switch (command) {
   case 'revoke': {
     const id = Number(arg)
     if (!Number.isInteger(id) || id < 1) fail(`revoke needs the key id\n${USAGE}`)
-    const key = await withClient(config, (c) => revokeApiKey(c, id, systemContext('cli'))).catch((err) =>
-      fail(err.message)
+    const key = await withClient(config, (c) => revokeApiKey(c, id, systemContext('cli'))).catch((err: unknown) =>
+      fail(err instanceof Error ? err.message : String(err))
     )
     process.stdout.write(`revoked API key ${key.id} (${key.name})\n`)
     break

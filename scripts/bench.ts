@@ -98,7 +98,9 @@ async function benchRedisUrl(): Promise<string> {
     await client.connect()
     await client.ping()
   } catch (err) {
-    throw new Error(`the cached-* scenarios need a Redis (REDIS_URL or 127.0.0.1:6379): ${(err as Error).message}`)
+    throw new Error(`the cached-* scenarios need a Redis (REDIS_URL or 127.0.0.1:6379): ${(err as Error).message}`, {
+      cause: err
+    })
   } finally {
     client.disconnect()
   }

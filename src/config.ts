@@ -240,13 +240,16 @@ export class ConfigError extends Error {
   }
 }
 
+/** What describeAccepted reads of a property's JSON Schema. */
+interface SchemaFacts {
+  description?: string
+  type?: string
+  minimum?: number
+  maximum?: number
+}
+
 function describeAccepted(key: string): string {
-  const prop = (
-    ConfigSchema.properties as unknown as Record<
-      string,
-      { description?: string; type?: string; minimum?: number; maximum?: number }
-    >
-  )[key]
+  const prop = (ConfigSchema.properties as unknown as Record<string, SchemaFacts>)[key]
   if (!prop) return ''
   const parts: string[] = []
   if (prop.description) parts.push(prop.description)

