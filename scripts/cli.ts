@@ -19,7 +19,12 @@ export function cliConfig(): Config {
 
 async function startEmbedded(config: Config, log: pino.Logger) {
   try {
-    return await startEmbeddedPostgres({ dataDir: config.DATA_DIR, database: config.DB_NAME, log })
+    return await startEmbeddedPostgres({
+      dataDir: config.DATA_DIR,
+      database: config.DB_NAME,
+      log,
+      runtimeDir: config.EMBEDDED_POSTGRES_DIR
+    })
   } catch (err) {
     if (err instanceof EmbeddedPostgresMissingError) fail(err.message)
     throw err

@@ -22,7 +22,7 @@ import cache from './plugins/app/cache.js'
 import db from './plugins/app/db.js'
 import healthPlugin from './plugins/app/health.js'
 import metrics from './plugins/app/metrics.js'
-import problems, { sendProblem, toAppError } from './plugins/app/problems.js'
+import problems from './plugins/app/problems.js'
 import rateLimit from './plugins/app/rate-limit.js'
 import redis from './plugins/app/redis.js'
 import compression from './plugins/app/compression.js'
@@ -30,6 +30,8 @@ import cors from './plugins/app/cors.js'
 import helmet from './plugins/external/helmet.js'
 import swagger from './plugins/external/swagger.js'
 import underPressure from './plugins/external/under-pressure.js'
+import { clientErrorHandler, sendFrameworkError } from './lib/client-error.js'
+import { parseJsonBody } from './lib/json-body.js'
 import { lazyChildLogger } from './lib/request-logger.js'
 import { ProblemSchema } from './lib/schemas.js'
 
@@ -111,9 +113,8 @@ export function serverOptions(config: Config): FastifyServerOptions {
     keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
     routerOptions: { maxParamLength: 100, ignoreTrailingSlash: false },
     return503OnClosing: false,
-    frameworkErrors: (err, request, reply) => {
-      sendProblem(request, reply, toAppError(err))
-    }
+    frameworkErrors: sendFrameworkError,
+    clientErrorHandler
   }
 }
 
@@ -146,6 +147,8 @@ export default async function catalogApp(app: FastifyInstance, opts: AppOptions)
   strictValidators(app)
   // JSON only: Fastify would otherwise hand a text/plain body to the JSON schema (400 instead of 415).
   app.removeContentTypeParser('text/plain')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody)
   app.addSchema(ProblemSchema)
 
   app.server.headersTimeout = config.HEADERS_TIMEOUT_MS
@@ -155,10 +158,10 @@ export default async function catalogApp(app: FastifyInstance, opts: AppOptions)
     reply.header('x-request-id', request.id)
     done()
   })
-  // While draining, every response (also of requests that began before) closes its connection, so clients
-  // reconnect to another instance and no idle keep-alive socket holds the close up.
+  // Once the listener has closed, every response (also of requests that began before) closes its connection,
+  // so clients reconnect to another instance and no keep-alive connection holds the close up.
   app.addHook('onSend', (_request, reply, payload, done) => {
-    if (app.health.shuttingDown) reply.header('connection', 'close')
+    if (app.health.closesConnections) reply.header('connection', 'close')
     done(null, payload)
   })
 

@@ -1,5 +1,6 @@
 import { Ajv } from 'ajv'
 import { type Static, Type } from 'typebox'
+import { productionProblems } from './config-checks.js'
 import { parseRules } from './rate-limit/rules.js'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -50,7 +51,17 @@ export const ConfigSchema = Type.Object({
     default: 1800,
     description: 'Connections are recycled after this many seconds (0 = never)'
   }),
+  DB_STARTUP_TIMEOUT_MS: ms(
+    'At start, an unreachable database is retried (backoff) this long before the process exits 1; containers often start before their database',
+    30_000
+  ),
   DATA_DIR: Type.String({ default: '.data', description: 'Where the embedded PostgreSQL keeps its data' }),
+  EMBEDDED_POSTGRES_DIR: Type.String({
+    default: '/var/tmp/catalog-api',
+    minLength: 1,
+    description:
+      'Run as root: where the embedded PostgreSQL binaries and data are kept when the postgres user cannot reach node_modules or DATA_DIR (e.g. a clone in /root)'
+  }),
   MIGRATE_ON_STARTUP: bool('Apply pending migrations at start', true),
   SEED_ON_STARTUP: bool(
     'Load the demo catalog at start when the catalog is empty (default: on with the embedded database)',
@@ -63,7 +74,12 @@ export const ConfigSchema = Type.Object({
     description: 'Demo products loaded by SEED_ON_STARTUP'
   }),
 
-  REDIS_URL: optionalText('redis:// or rediss:// URL; unset → in-process cache and rate limiter'),
+  REDIS_URL: Type.Optional(
+    Type.String({
+      pattern: '^rediss?://[^\\s]+$',
+      description: 'redis:// or rediss:// URL; unset → in-process cache and rate limiter'
+    })
+  ),
   CACHE_TTL_SECONDS: Type.Integer({ minimum: 1, default: 300, description: 'Default cache TTL' }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({
     minimum: 1000,
@@ -187,6 +203,10 @@ export const ConfigSchema = Type.Object({
     'Commit the running build was made from, shown by catalog_build_info; unset → the one recorded by npm run build, else unknown'
   ),
   SHUTDOWN_DRAIN_MS: ms('After SIGTERM, keep serving this long while the load balancer deregisters', 0),
+  SHUTDOWN_GRACE_MS: ms(
+    'After the listener closes, connections already accepted stay open this long; a request arriving on one is answered (with Connection: close)',
+    1000
+  ),
   SHUTDOWN_TIMEOUT_MS: ms('Upper bound for a graceful stop', 30000),
   ENABLE_TEST_ROUTES: bool('Registers /test/* fault-injection routes; honoured only with NODE_ENV=test', false),
   AUDIT_RETENTION_DAYS: Type.Integer({
@@ -272,6 +292,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `DB_POOL_MIN=${config.DB_POOL_MIN} is invalid: expected at most DB_POOL_MAX (${config.DB_POOL_MAX})`
     ])
   }
+  const insecure = productionProblems(config)
+  if (insecure.length) throw new ConfigError(insecure)
   try {
     parseRules(config.RATE_LIMIT_RULES)
   } catch (err) {

@@ -42,7 +42,8 @@ const toStored = (stored: string): StoredResponse => {
 export function sendStored(reply: FastifyReply, stored: StoredResponse, notModified?: (etag: string) => boolean) {
   for (const [name, value] of stored.headers) {
     reply.header(name, value)
-    if (name === 'etag' && notModified?.(value)) return reply.code(304).send(null)
+    // RFC 9110 §15.4.5: a 304 has no body, so no Content-Type or Content-Length of one (send() with nothing).
+    if (name === 'etag' && notModified?.(value)) return reply.code(304).removeHeader('content-type').send()
   }
   return reply.type('application/json; charset=utf-8').send(stored.body)
 }

@@ -4,10 +4,15 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import pg from 'pg'
 import { freePort } from '../lib/free-port.js'
+import { PostgresAsUser, packagedBinaries, relocateForPostgresUser } from './embedded-root.js'
 import type { ConnectionTarget } from './pool.js'
 
 export interface EmbeddedDatabase {
   target: ConnectionTarget
+  /** The PostgreSQL data folder in use. */
+  dataDir: string
+  /** The folder of the PostgreSQL binaries in use. */
+  binDir: string
   /** Stops the server if this process started it. */
   stop(): Promise<void>
 }
@@ -90,13 +95,23 @@ export async function startEmbeddedPostgres(opts: {
   dataDir: string
   database: string
   log: Logger
+  /** EMBEDDED_POSTGRES_DIR: see embedded-root.ts. */
+  runtimeDir?: string
 }): Promise<EmbeddedDatabase> {
   // First, so that a production install without the package says so before touching the file system.
   const EmbeddedPostgres = await importWithoutExitHooks()
   const root = resolve(opts.dataDir)
-  const dataDir = join(root, 'postgres')
   const credentialsFile = join(root, 'postgres-credentials.json')
   await mkdir(root, { recursive: true })
+  const relocated = await relocateForPostgresUser(root, opts.runtimeDir ?? '/var/tmp/catalog-api', opts.log)
+  const dataDir = relocated?.dataDir ?? join(root, 'postgres')
+  const binDir = relocated?.binDir ?? (await packagedBinaries()).native
+  if (relocated) {
+    opts.log.info(
+      { dataDir, binDir, dataDirSetting: root },
+      'the postgres system user cannot reach DATA_DIR or node_modules: the embedded PostgreSQL runs from EMBEDDED_POSTGRES_DIR'
+    )
+  }
 
   const initialised = existsSync(join(dataDir, 'PG_VERSION'))
   let password: string
@@ -114,17 +129,20 @@ export async function startEmbeddedPostgres(opts: {
     opts.log.info({ dataDir, port }, 'reusing the embedded PostgreSQL already running on this data folder')
   } else {
     port = await freePort()
-    const server = new EmbeddedPostgres({
-      databaseDir: dataDir,
-      port,
-      user: 'postgres',
-      password,
-      persistent: true,
-      createPostgresUser: process.getuid?.() === 0,
-      postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
-      onLog: (message: string) => opts.log.debug({ postgres: message.trim() }, 'embedded postgres'),
-      onError: (message: unknown) => opts.log.debug({ postgres: String(message).trim() }, 'embedded postgres')
-    })
+    const flags = ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200']
+    const server = relocated
+      ? new PostgresAsUser({ ...relocated, port, password, flags, log: opts.log })
+      : new EmbeddedPostgres({
+          databaseDir: dataDir,
+          port,
+          user: 'postgres',
+          password,
+          persistent: true,
+          createPostgresUser: process.getuid?.() === 0,
+          postgresFlags: flags,
+          onLog: (message: string) => opts.log.debug({ postgres: message.trim() }, 'embedded postgres'),
+          onError: (message: unknown) => opts.log.debug({ postgres: String(message).trim() }, 'embedded postgres')
+        })
     if (!initialised) {
       const started = Date.now()
       await server.initialise()
@@ -149,7 +167,7 @@ export async function startEmbeddedPostgres(opts: {
 
   const target: ConnectionTarget = { host: '127.0.0.1', port, user: 'postgres', password, database: opts.database }
   await ensureDatabase(target)
-  return { target, stop }
+  return { target, dataDir, binDir, stop }
 }
 
 export async function ensureDatabase(target: ConnectionTarget): Promise<void> {

@@ -4,6 +4,7 @@ import { HotCounter } from '../../lib/hot-counter.js'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { CacheResult } from '../../cache/cache.js'
 import { AppError } from '../../errors.js'
+import { bearerToken } from '../../lib/bearer.js'
 import { type BuildInfo, buildInfo } from '../../lib/build-info.js'
 
 /** @fastify/under-pressure's reasons for shedding a request. */
@@ -31,15 +32,24 @@ export function createMetrics(build: BuildInfo = buildInfo(undefined)) {
   })
   // Every reason from 0, so rate() sees the first shed request.
   for (const reason of SHED_REASONS) shed.inc({ reason }, 0)
+  const requests = new HotCounter({
+    name: 'http_requests_total',
+    help: 'HTTP requests answered',
+    labelNames,
+    registers: [registry]
+  })
+  const unroutedLabels = HotCounter.labelsBy((key: string) => {
+    const [method, status] = key.split(' ')
+    return { method, route: 'unmatched', status_code: Number(status), cache_result: 'none' }
+  })
   return {
     registry,
     shed,
-    requests: new HotCounter({
-      name: 'http_requests_total',
-      help: 'HTTP requests answered',
-      labelNames,
-      registers: [registry]
-    }),
+    requests,
+    /** Answers given before routing (bad URL, over-long parameter, HTTP parser errors): no hook sees them. */
+    countUnrouted(method: string, status: number) {
+      requests.inc(unroutedLabels(`${method} ${status}`))
+    },
     duration: new Histogram({
       name: 'http_request_duration_seconds',
       help: 'Time from request to response',
@@ -88,8 +98,6 @@ declare module 'fastify' {
     operation?: [entity: string, operation: string]
   }
 }
-
-const BEARER_PREFIX = 'Bearer '
 
 export default fp(
   async (app) => {
@@ -157,7 +165,7 @@ export default fp(
     })
 
     async function scrape(request: FastifyRequest, reply: FastifyReply) {
-      if (config.METRICS_TOKEN && request.headers.authorization !== `${BEARER_PREFIX}${config.METRICS_TOKEN}`) {
+      if (config.METRICS_TOKEN && bearerToken(request.headers.authorization) !== config.METRICS_TOKEN) {
         throw new AppError('UNAUTHORIZED', 'Metrics need Authorization: Bearer <METRICS_TOKEN>', undefined, {
           'www-authenticate': 'Bearer realm="metrics"'
         })
