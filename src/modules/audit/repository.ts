@@ -1,7 +1,7 @@
 import { Conditions, type KeysetOrder, keysetQuery } from '../../db/keyset.js'
 import type { Queryable } from '../../db/pool.js'
 import type { CursorKey } from '../../lib/cursor.js'
-import { type AuditAction, type AuditContent, type EntityType, entryHash } from './chain.js'
+import type { AuditAction, AuditContent, EntityType } from './chain.js'
 import type { AuditEntry } from './schemas.js'
 
 export interface AuditRow {

@@ -125,8 +125,8 @@ export interface SealerOptions {
   intervalMs: number
   /** After a write, a pass this soon (coalescing the writes of that moment into one pass). */
   nudgeMs: number
-  onPass(result: SealResult): void
-  onError(err: unknown): void
+  onPass: (result: SealResult) => void
+  onError: (err: unknown) => void
 }
 
 /**
@@ -147,7 +147,10 @@ export function createSealer(options: SealerOptions) {
       return running
     }
     running = sealPending(options.pool)
-      .then(options.onPass, options.onError)
+      .then(
+        (result) => options.onPass(result),
+        (err: unknown) => options.onError(err)
+      )
       .finally(() => {
         running = undefined
         if (again && !closed) {

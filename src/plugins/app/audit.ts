@@ -151,7 +151,10 @@ export default fp(
 
     app.decorate('audit', { context, runRetention: retention, seal: () => sealer.sealNow() })
 
-    app.addHook('onReady', async () => sealer.start())
+    app.addHook('onReady', (done) => {
+      sealer.start()
+      done()
+    })
     app.addHook('onClose', () => sealer.stop())
 
     if (config.AUDIT_RETENTION_INTERVAL_MS > 0) {
