@@ -38,12 +38,13 @@ export const dbEnv = (target: ConnectionTarget) => ({
 export function runScript(
   file: string,
   args: string[],
-  target: ConnectionTarget
+  target: ConnectionTarget,
+  env: Record<string, string> = {}
 ): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', `scripts/${file}`, ...args], {
       cwd: projectRoot(),
-      env: { PATH: process.env.PATH, DOTENV_CONFIG_PATH: '/nonexistent', LOG_LEVEL: 'warn', ...dbEnv(target) },
+      env: { PATH: process.env.PATH, DOTENV_CONFIG_PATH: '/nonexistent', LOG_LEVEL: 'warn', ...dbEnv(target), ...env },
       stdio: ['ignore', 'pipe', 'pipe']
     })
     let out = ''
