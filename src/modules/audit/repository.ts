@@ -1,3 +1,4 @@
+import pg from 'pg'
 import { Conditions, type KeysetOrder, keysetQuery } from '../../db/keyset.js'
 import type { Queryable } from '../../db/pool.js'
 import type { CursorKey } from '../../lib/cursor.js'
@@ -61,35 +62,72 @@ export const rowToAuditEntry = (row: AuditRow, link: ChainLink | undefined): Aud
 /** What a mutation tells the log; the id and time come from the database. */
 export type NewEntry = Omit<AuditContent, 'id' | 'occurredAt'>
 
+const APPEND = (values: string) => `WITH entry AS (
+  INSERT INTO audit_log (${COLUMNS}) VALUES (DEFAULT, clock_timestamp(), ${values}) RETURNING id
+)
+INSERT INTO audit_pending (entry_id) SELECT id FROM entry`
+
+const entryValues = (entry: NewEntry): (string | number | string[] | null)[] => [
+  entry.action,
+  entry.entityType,
+  entry.entityId,
+  entry.actor.type,
+  entry.actor.id,
+  entry.actor.name,
+  entry.actor.role,
+  entry.ip,
+  entry.userAgent,
+  entry.requestId,
+  entry.oldValues === null ? null : JSON.stringify(entry.oldValues),
+  entry.newValues === null ? null : JSON.stringify(entry.newValues),
+  entry.changedFields
+]
+const CASTS = [
+  'text',
+  'text',
+  'integer',
+  'text',
+  'integer',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'jsonb',
+  'jsonb',
+  'text[]'
+]
+
 /**
  * Appends one entry with the caller's transaction client, in one statement: the entry and its place in the
  * sealer's queue (audit_pending) commit with the change or not at all. No shared row is touched, so concurrent
  * writers never wait for each other here; the sealer chains the entry after it commits (sealer.ts).
  */
 export async function appendEntry(tx: Queryable, entry: NewEntry): Promise<void> {
-  await tx.query(
-    `WITH entry AS (
-       INSERT INTO audit_log (${COLUMNS})
-       VALUES (DEFAULT, clock_timestamp(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-       RETURNING id
-     )
-     INSERT INTO audit_pending (entry_id) SELECT id FROM entry`,
-    [
-      entry.action,
-      entry.entityType,
-      entry.entityId,
-      entry.actor.type,
-      entry.actor.id,
-      entry.actor.name,
-      entry.actor.role,
-      entry.ip,
-      entry.userAgent,
-      entry.requestId,
-      entry.oldValues === null ? null : JSON.stringify(entry.oldValues),
-      entry.newValues === null ? null : JSON.stringify(entry.newValues),
-      entry.changedFields
-    ]
-  )
+  await tx.query({
+    name: 'audit-append',
+    text: APPEND(CASTS.map((cast, i) => `$${i + 1}::${cast}`).join(', ')),
+    values: entryValues(entry)
+  })
+}
+
+function literal(value: string | number | string[] | null, cast: string): string {
+  if (value === null) return `NULL::${cast}`
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value)) throw new TypeError(`not an integer: ${value}`)
+    return String(value)
+  }
+  if (Array.isArray(value)) return `ARRAY[${value.map((v) => pg.escapeLiteral(v)).join(', ')}]::${cast}`
+  return `${pg.escapeLiteral(value)}::${cast}`
+}
+
+/**
+ * The same append as SQL without parameters (values as escaped literals), for beforeCommit(): sent in the
+ * COMMIT's round trip, it costs the write no round trip of its own.
+ */
+export function appendEntrySql(entry: NewEntry): string {
+  const values = entryValues(entry)
+  return APPEND(CASTS.map((cast, i) => literal(values[i] ?? null, cast)).join(', '))
 }
 
 export interface AuditFilter {
