@@ -199,3 +199,22 @@ test('when AUDIT_SEAL_INTERVAL_MS is not below AUDIT_SEAL_MAX_DELAY_MS, then loa
   assert.throws(() => loadConfig({ AUDIT_SEAL_MAX_DELAY_MS: '50' }), /AUDIT_SEAL_MAX_DELAY_MS="50" is invalid/)
   assert.equal(loadConfig({ AUDIT_SEAL_INTERVAL_MS: '0' }).AUDIT_SEAL_INTERVAL_MS, 0)
 })
+
+test("when a write's values hold quotes, backslashes and non-ASCII text, then its entry (sent with the COMMIT) stores them exactly and seals", async (t) => {
+  const app = await build(t)
+  const key = await apiKey(app)
+  const name = `O'Brien \\ "quoted" \\' ü 😀 $1 ; COMMIT; --`
+  const res = await app.inject({
+    method: 'POST',
+    url: '/api/v1/products',
+    headers: { ...bearer(key), 'user-agent': `agent 'x' \\ y` },
+    payload: { sku: 'ESC-1', name, description: 'line\nbreak\ttab', priceCents: 1, currency: 'EUR' }
+  })
+  assert.equal(res.statusCode, 201, res.body)
+  await app.audit.seal()
+  const entry = (await auditRows(app)).at(-1)
+  assert.deepEqual(entry?.new_values, res.json().data)
+  assert.equal(entry?.user_agent, `agent 'x' \\ y`)
+  assert.deepEqual(entry?.changed_fields.includes('name'), true)
+  assert.equal((await verifyChain(app.db.primary, { maxDelayMs: 5000 })).ok, true)
+})
