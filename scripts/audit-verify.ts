@@ -7,7 +7,7 @@ const config = cliConfig()
 const result = await withClient(config, (client) => verifyChain(client, { maxDelayMs: config.AUDIT_SEAL_MAX_DELAY_MS }))
 if (result.ok) {
   const chain = result.checked
-    ? `${result.checked} sealed entries (positions ${result.firstPosition}..${result.lastPosition})`
+    ? `${result.checked} entries (positions ${result.firstPosition}..${result.lastPosition})`
     : 'no sealed entries'
   const waiting = result.unsealed ? `; ${result.unsealed} newer entries await sealing` : ''
   process.stdout.write(`audit chain intact: ${chain}${waiting}\n`)

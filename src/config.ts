@@ -232,11 +232,19 @@ export class ConfigError extends Error {
   }
 }
 
+/** What describeAccepted reads of a property's JSON Schema. */
+interface SchemaFacts {
+  description?: string
+  type?: string
+  minimum?: number
+  maximum?: number
+}
+
 function describeAccepted(key: string): string {
-  const prop = (ConfigSchema.properties as unknown as Record<string, Record<string, unknown>>)[key]
+  const prop = (ConfigSchema.properties as unknown as Record<string, SchemaFacts>)[key]
   if (!prop) return ''
   const parts: string[] = []
-  if (prop.description) parts.push(String(prop.description))
+  if (prop.description) parts.push(prop.description)
   if (prop.type === 'integer')
     parts.push(
       `an integer${prop.minimum !== undefined ? ` ≥ ${prop.minimum}` : ''}${prop.maximum !== undefined ? ` ≤ ${prop.maximum}` : ''}`

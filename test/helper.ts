@@ -95,7 +95,7 @@ export async function build(
   setup?.(app)
   await app.ready()
   defer(t, () => app.close())
-  return Object.assign(app as FastifyInstance, { target: database }) as TestApp
+  return Object.assign<FastifyInstance, { target: ConnectionTarget }>(app, { target: database })
 }
 
 /** A new API key of `role` in the app's database. */

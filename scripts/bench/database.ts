@@ -34,7 +34,7 @@ function externalConfig(): Config {
     return loadConfig(process.env)
   } catch (err) {
     if (err instanceof ConfigError)
-      throw new Error(`the database settings in the environment are invalid: ${err.message}`)
+      throw new Error(`the database settings in the environment are invalid: ${err.message}`, { cause: err })
     throw err
   }
 }

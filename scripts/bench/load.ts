@@ -108,7 +108,7 @@ function run(url: string, source: RequestSource, settings: LoadSettings, title: 
       },
       (err, result) => {
         current = undefined
-        if (err) return reject(err)
+        if (err) return reject(err instanceof Error ? err : new Error(String(err)))
         const statusCodes = Object.fromEntries(
           Object.entries(result.statusCodeStats ?? {}).map(([code, s]) => [code, s.count ?? 0])
         )

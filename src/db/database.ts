@@ -27,20 +27,20 @@ export interface Database {
  * the primary at once, so a failing replica costs the client at most the replica timeout, never an error.
  */
 function replicaReader(replica: Replica, primary: pg.Pool, replicas: ReplicaSet, metrics: DbMetrics): Queryable {
-  const query = async (...args: unknown[]) => {
-    const run = replica.pool.query as (...a: unknown[]) => Promise<unknown>
-    try {
-      const result = await run.apply(replica.pool, args)
-      replicas.succeeded(replica)
-      return result
-    } catch (err) {
-      if (!isReplicaFailure(err)) throw err
-      replicas.failed(replica, err)
-      metrics.routed('fallback', 'replica_error')
-      return (primary.query as (...a: unknown[]) => Promise<unknown>).apply(primary, args)
+  return {
+    async query<R extends pg.QueryResultRow>(text: string, values?: unknown[]) {
+      try {
+        const result = await replica.pool.query<R>(text, values)
+        replicas.succeeded(replica)
+        return result
+      } catch (err) {
+        if (!isReplicaFailure(err)) throw err
+        replicas.failed(replica, err)
+        metrics.routed('fallback', 'replica_error')
+        return primary.query<R>(text, values)
+      }
     }
   }
-  return { query } as unknown as Queryable
 }
 
 export function createDatabase(

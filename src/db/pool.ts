@@ -2,7 +2,10 @@ import { readFileSync } from 'node:fs'
 import pg from 'pg'
 import type { Config } from '../config.js'
 
-export type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>
+/** What repositories need of a pool or a client: one parameterised statement at a time. */
+export interface Queryable {
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>
+}
 
 export interface ConnectionTarget {
   host: string

@@ -99,7 +99,7 @@ test('when the chain is intact, then npm run audit:verify says so and exits 0', 
   const app = await withEntries(t, 3)
   const res = await runScript('audit-verify.ts', [], app.target)
   assert.equal(res.code, 0, res.out)
-  assert.match(res.out, /audit chain intact: 4 sealed entries \(positions 1\.\.4\)/)
+  assert.match(res.out, /audit chain intact: 4 entries \(positions 1\.\.4\)/)
 })
 
 test('when a sealed entry is altered, then audit:verify names it and exits non-zero', async (t) => {

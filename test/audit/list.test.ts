@@ -154,7 +154,11 @@ test('when the log holds 200,000 analysed entries, then the planner answers a pa
       const scans = plan.filter((n) => n['Relation Name'] === 'audit_log')
       assert.ok(scans.length > 0)
       for (const scan of scans) {
-        assert.match(scan['Node Type'], /Index/, `${JSON.stringify(filter)} after ${after}: ${scan['Node Type']}`)
+        assert.match(
+          scan['Node Type'],
+          /Index/,
+          `${JSON.stringify(filter)} after ${JSON.stringify(after)}: ${scan['Node Type']}`
+        )
         assert.match(scan['Index Name'] ?? '', /^audit_log_/)
       }
     }

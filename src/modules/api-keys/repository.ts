@@ -41,12 +41,10 @@ export async function insertApiKey(q: Queryable, input: { name: string; role: Ro
 }
 
 export async function findActiveKey(q: Queryable, key: string): Promise<ApiKeyRow | undefined> {
-  // Named: every authenticated request runs it, so each connection parses and plans it once.
-  const { rows } = await q.query<ApiKeyRow>({
-    name: 'api-key-active',
-    text: `SELECT ${COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL`,
-    values: [hashKey(key)]
-  })
+  const { rows } = await q.query<ApiKeyRow>(
+    `SELECT ${COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL`,
+    [hashKey(key)]
+  )
   return rows[0]
 }
 

@@ -104,11 +104,7 @@ const CASTS = [
  * writers never wait for each other here; the sealer chains the entry after it commits (sealer.ts).
  */
 export async function appendEntry(tx: Queryable, entry: NewEntry): Promise<void> {
-  await tx.query({
-    name: 'audit-append',
-    text: APPEND(CASTS.map((cast, i) => `$${i + 1}::${cast}`).join(', ')),
-    values: entryValues(entry)
-  })
+  await tx.query(APPEND(CASTS.map((cast, i) => `$${i + 1}::${cast}`).join(', ')), entryValues(entry))
 }
 
 function literal(value: string | number | string[] | null, cast: string): string {

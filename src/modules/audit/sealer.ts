@@ -96,21 +96,29 @@ async function sealBatch(client: pg.ClientBase, batchSize: number): Promise<Seal
   }
 }
 
-/** Seals everything committed so far, batch by batch, on the instance that holds the seal lock. */
+/**
+ * Seals everything committed so far with `client` (not in a transaction), batch by batch, unless another
+ * session holds the seal lock. The CLI calls it after its writes, as no instance may be running to seal them.
+ */
+export async function sealWith(client: pg.ClientBase, batchSize = SEAL_BATCH_SIZE): Promise<SealResult> {
+  const total: SealResult = { ran: false, sealed: 0, lagSeconds: [], missing: [] }
+  for (;;) {
+    const pass = await sealBatch(client, batchSize)
+    if (!pass.ran) return total
+    total.ran = true
+    total.sealed += pass.sealed
+    total.lagSeconds.push(...pass.lagSeconds)
+    total.missing.push(...pass.missing)
+    if (pass.sealed + pass.missing.length < batchSize) return total
+  }
+}
+
+/** Seals everything committed so far on a client of `pool`, unless another instance holds the seal lock. */
 export async function sealPending(pool: pg.Pool, batchSize = SEAL_BATCH_SIZE): Promise<SealResult> {
   const client = await pool.connect()
   let broken: Error | undefined
   try {
-    const total: SealResult = { ran: false, sealed: 0, lagSeconds: [], missing: [] }
-    for (;;) {
-      const pass = await sealBatch(client, batchSize)
-      if (!pass.ran) return total
-      total.ran = true
-      total.sealed += pass.sealed
-      total.lagSeconds.push(...pass.lagSeconds)
-      total.missing.push(...pass.missing)
-      if (pass.sealed + pass.missing.length < batchSize) return total
-    }
+    return await sealWith(client, batchSize)
   } catch (err) {
     broken = err as Error
     throw err

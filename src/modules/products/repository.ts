@@ -43,12 +43,10 @@ export async function findProductById(
   id: number,
   opts: { forUpdate?: boolean } = {}
 ): Promise<ProductRow | undefined> {
-  // Named (prepared once per connection): every read by id and every update runs it.
-  const { rows } = await q.query<ProductRow>({
-    name: opts.forUpdate ? 'product-by-id-for-update' : 'product-by-id',
-    text: `SELECT ${COLUMNS} FROM products WHERE id = $1${opts.forUpdate ? ' FOR UPDATE' : ''}`,
-    values: [id]
-  })
+  const { rows } = await q.query<ProductRow>(
+    `SELECT ${COLUMNS} FROM products WHERE id = $1${opts.forUpdate ? ' FOR UPDATE' : ''}`,
+    [id]
+  )
   return rows[0]
 }
 
@@ -98,11 +96,10 @@ export async function insertProduct(
   q: Queryable,
   input: Required<Omit<CreateProduct, 'categoryId'>> & { categoryId: number | null }
 ): Promise<ProductRow> {
-  const { rows } = await q.query<ProductRow>({
-    name: 'product-insert',
-    text: `INSERT INTO products (sku, name, slug, description, price_cents, currency, category_id, stock, status)
+  const { rows } = await q.query<ProductRow>(
+    `INSERT INTO products (sku, name, slug, description, price_cents, currency, category_id, stock, status)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${COLUMNS}`,
-    values: [
+    [
       input.sku,
       input.name,
       input.slug,
@@ -113,7 +110,7 @@ export async function insertProduct(
       input.stock,
       input.status
     ]
-  })
+  )
   return rows[0] as ProductRow
 }
 

@@ -93,7 +93,7 @@ export default fp(
     const labelsByRoute = new WeakMap<object, Map<string, RequestLabels>>()
     function requestLabels(routeConfig: object, method: string, route: string, status: number): RequestLabels {
       let known = labelsByRoute.get(routeConfig)
-      if (!known) labelsByRoute.set(routeConfig, (known = new Map()))
+      if (!known) labelsByRoute.set(routeConfig, (known = new Map<string, RequestLabels>()))
       const key = `${method} ${status}`
       let labels = known.get(key)
       if (!labels || labels.route !== route) known.set(key, (labels = { method, route, status_code: status }))
