@@ -224,6 +224,18 @@ export const ConfigSchema = Type.Object({
     default: 1000,
     description: 'Rows removed per retention statement'
   }),
+  AUDIT_SEAL_INTERVAL_MS: ms(
+    'How often each instance tries to seal committed audit entries into the hash chain (one at a time across ' +
+      'instances; also shortly after each write). 0 = this instance never seals (another must)',
+    250
+  ),
+  AUDIT_SEAL_MAX_DELAY_MS: Type.Integer({
+    minimum: 100,
+    default: 5000,
+    description:
+      'An audit entry still unsealed this long after it was written is reported by npm run audit:verify; ' +
+      'must exceed AUDIT_SEAL_INTERVAL_MS'
+  }),
   IDEMPOTENCY_KEY_TTL_HOURS: Type.Integer({
     minimum: 24,
     default: 24,
@@ -290,6 +302,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (config.DB_POOL_MIN > config.DB_POOL_MAX) {
     throw new ConfigError([
       `DB_POOL_MIN=${config.DB_POOL_MIN} is invalid: expected at most DB_POOL_MAX (${config.DB_POOL_MAX})`
+    ])
+  }
+  if (config.AUDIT_SEAL_INTERVAL_MS >= config.AUDIT_SEAL_MAX_DELAY_MS) {
+    throw new ConfigError([
+      `AUDIT_SEAL_INTERVAL_MS=${config.AUDIT_SEAL_INTERVAL_MS} is invalid: expected less than AUDIT_SEAL_MAX_DELAY_MS (${config.AUDIT_SEAL_MAX_DELAY_MS}), or entries would wait longer than the bound`
     ])
   }
   const insecure = productionProblems(config)
