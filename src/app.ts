@@ -19,6 +19,7 @@ import testSupport from './modules/test-support/index.js'
 import audit from './plugins/app/audit.js'
 import auth from './plugins/app/auth.js'
 import cache from './plugins/app/cache.js'
+import cacheControl from './plugins/app/cache-control.js'
 import db from './plugins/app/db.js'
 import healthPlugin from './plugins/app/health.js'
 import metrics from './plugins/app/metrics.js'
@@ -31,6 +32,7 @@ import helmet from './plugins/external/helmet.js'
 import swagger from './plugins/external/swagger.js'
 import underPressure from './plugins/external/under-pressure.js'
 import { lazyChildLogger } from './lib/request-logger.js'
+import { strictIntegers } from './lib/strict-integers.js'
 import { ProblemSchema } from './lib/schemas.js'
 
 export interface AppOptions {
@@ -126,7 +128,9 @@ function strictValidators(app: FastifyInstance) {
   })
   addFormats.default(bodies)
   addFormats.default(params)
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodies : params).compile(schema))
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    httpPart === 'body' ? bodies.compile(schema) : strictIntegers(schema, params.compile(schema))
+  )
 }
 
 /** The whole service as one plugin: tests register it on their own Fastify instance. */
@@ -160,6 +164,7 @@ export default async function catalogApp(app: FastifyInstance, opts: AppOptions)
   await app.register(helmet)
   await app.register(cors)
   await app.register(compression)
+  await app.register(cacheControl)
   await app.register(underPressure)
   await app.register(swagger)
   await app.register(db)

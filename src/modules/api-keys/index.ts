@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from 'typebox'
-import { IdParams, Ok, errorResponses } from '../../lib/schemas.js'
-import { ApiKeySchema, CreateApiKeySchema, CreatedApiKeySchema } from './schemas.js'
+import { paginate } from '../../lib/pagination.js'
+import { IdParams, Ok, PageOf, errorResponses } from '../../lib/schemas.js'
+import { ApiKeySchema, CreateApiKeySchema, CreatedApiKeySchema, ListApiKeysQuerySchema } from './schemas.js'
 import * as service from './service.js'
 
 const tags = ['api-keys']
@@ -16,11 +16,16 @@ const apiKeys: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         security,
-        summary: 'List API keys (admin)',
-        response: { 200: Ok(Type.Array(ApiKeySchema)), ...errorResponses(401, 403) }
+        summary: 'List API keys, oldest first (admin; keyset pagination)',
+        querystring: ListApiKeysQuerySchema,
+        response: { 200: PageOf(ApiKeySchema), ...errorResponses(400, 401, 403) }
       }
     },
-    async () => ({ success: true as const, data: await service.listApiKeys(app.db.primary) })
+    async (request, reply) => {
+      // The primary: a key just created or revoked shows as it is now.
+      const page = await service.listApiKeys(app.db.primary, app.cursors, request.query)
+      return { success: true as const, data: page.items, pagination: paginate(request, reply, page.nextCursor) }
+    }
   )
 
   app.post(

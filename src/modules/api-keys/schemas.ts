@@ -1,5 +1,5 @@
 import { type Static, Type } from 'typebox'
-import { Text, Timestamp } from '../../lib/schemas.js'
+import { PageQuery, Text, Timestamp } from '../../lib/schemas.js'
 
 export const ROLES = ['admin', 'editor'] as const
 export type Role = (typeof ROLES)[number]
@@ -29,3 +29,6 @@ export const CreateApiKeySchema = Type.Object(
   { additionalProperties: false }
 )
 export type CreateApiKey = Static<typeof CreateApiKeySchema>
+
+export const ListApiKeysQuerySchema = Type.Object({ ...PageQuery }, { additionalProperties: false })
+export type ListApiKeysQuery = Static<typeof ListApiKeysQuerySchema>

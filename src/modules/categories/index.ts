@@ -42,7 +42,7 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/categories',
     {
-      config: { operation: ['category', 'list'], deferRateLimit: true },
+      config: { operation: ['category', 'list'], deferRateLimit: true, publicRead: true },
       schema: {
         tags,
         summary: 'List categories (keyset pagination)',
@@ -71,7 +71,7 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/categories/:id',
     {
-      config: { operation: ['category', 'read'], deferRateLimit: true },
+      config: { operation: ['category', 'read'], deferRateLimit: true, publicRead: true },
       schema: {
         tags,
         summary: 'Get a category (ETag; If-None-Match → 304)',
@@ -103,7 +103,7 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/categories/:id/tree',
     {
-      config: { operation: ['category', 'tree'], deferRateLimit: true },
+      config: { operation: ['category', 'tree'], deferRateLimit: true, publicRead: true },
       schema: {
         tags,
         summary: 'A category with its ancestors (root first) and direct children',

@@ -34,7 +34,7 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/products',
     {
-      config: { operation: ['product', 'list'], deferRateLimit: true },
+      config: { operation: ['product', 'list'], deferRateLimit: true, publicRead: true },
       schema: {
         tags,
         summary: 'List products (keyset pagination)',
@@ -63,7 +63,7 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/products/:id',
     {
-      config: { operation: ['product', 'read'], deferRateLimit: true },
+      config: { operation: ['product', 'read'], deferRateLimit: true, publicRead: true },
       schema: {
         tags,
         summary: 'Get a product (ETag; If-None-Match → 304)',
