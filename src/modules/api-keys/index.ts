@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { withHeaders } from '../../lib/openapi/headers.js'
 import { paginate } from '../../lib/pagination.js'
 import { IdParams, Ok, PageOf, errorResponses } from '../../lib/schemas.js'
 import { ApiKeySchema, CreateApiKeySchema, CreatedApiKeySchema, ListApiKeysQuerySchema } from './schemas.js'
@@ -16,9 +17,10 @@ const apiKeys: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         security,
+        operationId: 'listApiKeys',
         summary: 'List API keys, oldest first (admin; keyset pagination)',
         querystring: ListApiKeysQuerySchema,
-        response: { 200: PageOf(ApiKeySchema), ...errorResponses(400, 401, 403) }
+        response: { 200: withHeaders(PageOf(ApiKeySchema), 'Link') }
       }
     },
     async (request, reply) => {
@@ -34,9 +36,10 @@ const apiKeys: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         security,
+        operationId: 'createApiKey',
         summary: 'Create an API key (admin); the key is returned once',
         body: CreateApiKeySchema,
-        response: { 201: Ok(CreatedApiKeySchema), ...errorResponses(400, 401, 403) }
+        response: { 201: Ok(CreatedApiKeySchema) }
       }
     },
     async (request, reply) => {
@@ -54,9 +57,10 @@ const apiKeys: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         security,
+        operationId: 'revokeApiKey',
         summary: 'Revoke an API key (admin)',
         params: IdParams,
-        response: { 200: Ok(ApiKeySchema), ...errorResponses(400, 401, 403, 404) }
+        response: { 200: Ok(ApiKeySchema), ...errorResponses('API_KEY_NOT_FOUND') }
       }
     },
     async (request) => ({

@@ -30,7 +30,7 @@ function isShareable(request: FastifyRequest, reply: FastifyReply): boolean {
  * unless the answer is an error.
  */
 export default fp(
-  async (app) => {
+  (app, _opts, ready) => {
     const seconds = app.appOptions.config.CDN_MAX_AGE_SECONDS
     const shared = `public, max-age=0, s-maxage=${seconds}, stale-while-revalidate=${seconds}`
     app.addHook('onSend', (request, reply, payload, done) => {
@@ -43,6 +43,7 @@ export default fp(
       } else if (!reply.hasHeader('cache-control')) reply.header('cache-control', PRIVATE)
       done(null, payload)
     })
+    ready()
   },
   { name: 'cache-control' }
 )
