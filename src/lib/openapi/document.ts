@@ -1,6 +1,6 @@
 import { ERRORS, type ErrorCode } from '../../errors.js'
 import { problemOf } from '../schemas.js'
-import { headerObject } from './headers.js'
+import { alwaysSent, headerObject } from './headers.js'
 
 /**
  * The finishing pass over the document @fastify/swagger builds from the route schemas. Routes declare what
@@ -121,7 +121,8 @@ function addHeaders({ path, method, op }: Facets): void {
     const code = Number(status)
     if (response.description === 'Default Response') response.description = SUCCESS_TEXT[method]?.[code] ?? 'Success'
     const headers: Record<string, unknown> = { ...response.headers }
-    for (const [name, value] of Object.entries(headers)) headers[name] = { required: true, ...(value as Json) }
+    for (const [name, value] of Object.entries(headers))
+      headers[name] = { required: alwaysSent(name), ...(value as Json) }
     headers['X-Request-Id'] = headerObject('X-Request-Id', true)
     headers['Cache-Control'] = headerObject('Cache-Control', true)
     if (limited) {

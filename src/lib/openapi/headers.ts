@@ -4,6 +4,8 @@
  */
 interface HeaderSpec {
   description: string
+  /** Sent only sometimes where it is documented (Link: not on the last page). */
+  optional?: boolean
   schema: Record<string, unknown>
   example?: string
 }
@@ -23,6 +25,7 @@ export const RESPONSE_HEADERS = {
   },
   Link: {
     description: 'RFC 8288 link to the next page (rel="next"); absent on the last page',
+    optional: true,
     schema: text(8192, '^<[^>]+>; rel="next"$'),
     example: '</api/v1/products?limit=20&cursor=eyJzIjoibmV3ZXN0Iiwi...>; rel="next"'
   },
@@ -82,6 +85,9 @@ function headerSchema(name: ResponseHeader) {
   const { description, schema, example } = RESPONSE_HEADERS[name]
   return { ...schema, description, example }
 }
+
+/** Whether a header a route declared is on every answer of that status. */
+export const alwaysSent = (name: string) => !(RESPONSE_HEADERS as Record<string, HeaderSpec>)[name]?.optional
 
 /** OpenAPI header objects (`components/headers` style) for the document's finishing pass. */
 export function headerObject(name: ResponseHeader, required = false) {
