@@ -2,8 +2,8 @@ import 'dotenv/config'
 import pg from 'pg'
 import pino from 'pino'
 import { type Config, ConfigError, loadConfig, usesEmbeddedDatabase } from '../src/config.js'
-import { startEmbeddedPostgres } from '../src/db/embedded.js'
-import { primaryTarget } from '../src/db/pool.js'
+import { EmbeddedPostgresMissingError, startEmbeddedPostgres } from '../src/db/embedded.js'
+import { type ConnectionTarget, primaryTarget } from '../src/db/pool.js'
 
 export function cliConfig(): Config {
   try {
@@ -17,26 +17,45 @@ export function cliConfig(): Config {
   }
 }
 
+async function startEmbedded(config: Config, log: pino.Logger) {
+  try {
+    return await startEmbeddedPostgres({
+      dataDir: config.DATA_DIR,
+      database: config.DB_NAME,
+      log,
+      runtimeDir: config.EMBEDDED_POSTGRES_DIR
+    })
+  } catch (err) {
+    if (err instanceof EmbeddedPostgresMissingError) fail(err.message)
+    throw err
+  }
+}
+
 /**
- * Runs `fn` with a client of the configured database: DB_HOST when set, else the embedded server in
+ * Runs `fn` with the configured database's connection target: DB_HOST when set, else the embedded server in
  * DATA_DIR (reused when the API is running on it, started and stopped here otherwise).
  */
-export async function withClient<T>(config: Config, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+export async function withTarget<T>(config: Config, fn: (target: ConnectionTarget) => Promise<T>): Promise<T> {
   const log = pino({ level: config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL }, pino.destination(2))
-  const embedded = usesEmbeddedDatabase(config)
-    ? await startEmbeddedPostgres({ dataDir: config.DATA_DIR, database: config.DB_NAME, log })
-    : undefined
-  const client = new pg.Client({
-    ...(embedded?.target ?? primaryTarget(config)),
-    ssl: config.DB_SSL ? { rejectUnauthorized: true } : undefined
-  })
+  const embedded = usesEmbeddedDatabase(config) ? await startEmbedded(config, log) : undefined
   try {
-    await client.connect()
-    return await fn(client)
+    return await fn(embedded?.target ?? primaryTarget(config))
   } finally {
-    await client.end().catch(() => {})
     await embedded?.stop()
   }
+}
+
+/** Runs `fn` with a client of the configured database (see withTarget). */
+export function withClient<T>(config: Config, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  return withTarget(config, async (target) => {
+    const client = new pg.Client({ ...target, ssl: config.DB_SSL ? { rejectUnauthorized: true } : undefined })
+    try {
+      await client.connect()
+      return await fn(client)
+    } finally {
+      await client.end().catch(() => {})
+    }
+  })
 }
 
 export function fail(message: string): never {

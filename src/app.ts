@@ -23,7 +23,7 @@ import cacheControl from './plugins/app/cache-control.js'
 import db from './plugins/app/db.js'
 import healthPlugin from './plugins/app/health.js'
 import metrics from './plugins/app/metrics.js'
-import problems, { sendProblem, toAppError } from './plugins/app/problems.js'
+import problems from './plugins/app/problems.js'
 import rateLimit from './plugins/app/rate-limit.js'
 import redis from './plugins/app/redis.js'
 import compression from './plugins/app/compression.js'
@@ -31,6 +31,8 @@ import cors from './plugins/app/cors.js'
 import helmet from './plugins/external/helmet.js'
 import swagger from './plugins/external/swagger.js'
 import underPressure from './plugins/external/under-pressure.js'
+import { clientErrorHandler, sendFrameworkError } from './lib/client-error.js'
+import { parseJsonBody } from './lib/json-body.js'
 import { lazyChildLogger } from './lib/request-logger.js'
 import { strictIntegers } from './lib/strict-integers.js'
 import { ProblemSchema } from './lib/schemas.js'
@@ -58,18 +60,28 @@ class RequestLog extends LogController {
     if (log.isLevelEnabled && !log.isLevelEnabled(level)) return
     const route = request.routeOptions.url ?? 'unmatched'
     if (status < 400 && QUIET_ROUTES.test(route)) return
+    const { url, cacheResult } = request
+    const size = reply.getHeader('content-length')
+    // Fields without a value (no key, no body length, no cache on the route, a success) are left out by pino.
     const line = {
       method: request.method,
       route,
+      url: url.length > URL_LOG_MAX ? `${url.slice(0, URL_LOG_MAX)}…` : url,
       status,
       ms: Math.round(reply.elapsedTime * 100) / 100,
-      ip: request.ip
+      ip: request.ip,
+      apiKeyId: request.principal?.id,
+      bytes: size === undefined ? undefined : Number(size),
+      cache: cacheResult === 'none' ? undefined : cacheResult,
+      code: status >= 400 ? (request.errorCode ?? undefined) : undefined
     }
     request.log[level](line, 'request completed')
   }
 }
 
 const QUIET_ROUTES = /^\/(health|metrics)(\/|$)/
+/** The path and query as sent are logged up to this many characters. */
+const URL_LOG_MAX = 512
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
@@ -103,9 +115,8 @@ export function serverOptions(config: Config): FastifyServerOptions {
     keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
     routerOptions: { maxParamLength: 100, ignoreTrailingSlash: false },
     return503OnClosing: false,
-    frameworkErrors: (err, request, reply) => {
-      sendProblem(request, reply, toAppError(err))
-    }
+    frameworkErrors: sendFrameworkError,
+    clientErrorHandler
   }
 }
 
@@ -140,6 +151,8 @@ export default async function catalogApp(app: FastifyInstance, opts: AppOptions)
   strictValidators(app)
   // JSON only: Fastify would otherwise hand a text/plain body to the JSON schema (400 instead of 415).
   app.removeContentTypeParser('text/plain')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody)
   app.addSchema(ProblemSchema)
 
   app.server.headersTimeout = config.HEADERS_TIMEOUT_MS
@@ -149,10 +162,10 @@ export default async function catalogApp(app: FastifyInstance, opts: AppOptions)
     reply.header('x-request-id', request.id)
     done()
   })
-  // While draining, every response (also of requests that began before) closes its connection, so clients
-  // reconnect to another instance and no idle keep-alive socket holds the close up.
+  // Once the listener has closed, every response (also of requests that began before) closes its connection,
+  // so clients reconnect to another instance and no keep-alive connection holds the close up.
   app.addHook('onSend', (_request, reply, payload, done) => {
-    if (app.health.shuttingDown) reply.header('connection', 'close')
+    if (app.health.closesConnections) reply.header('connection', 'close')
     done(null, payload)
   })
 

@@ -1,5 +1,6 @@
 import { Ajv } from 'ajv'
 import { type Static, Type } from 'typebox'
+import { productionProblems } from './config-checks.js'
 import { parseRules } from './rate-limit/rules.js'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -50,7 +51,17 @@ export const ConfigSchema = Type.Object({
     default: 1800,
     description: 'Connections are recycled after this many seconds (0 = never)'
   }),
+  DB_STARTUP_TIMEOUT_MS: ms(
+    'At start, an unreachable database is retried (backoff) this long before the process exits 1; containers often start before their database',
+    30_000
+  ),
   DATA_DIR: Type.String({ default: '.data', description: 'Where the embedded PostgreSQL keeps its data' }),
+  EMBEDDED_POSTGRES_DIR: Type.String({
+    default: '/var/tmp/catalog-api',
+    minLength: 1,
+    description:
+      'Run as root: where the embedded PostgreSQL binaries and data are kept when the postgres user cannot reach node_modules or DATA_DIR (e.g. a clone in /root)'
+  }),
   MIGRATE_ON_STARTUP: bool('Apply pending migrations at start', true),
   SEED_ON_STARTUP: bool(
     'Load the demo catalog at start when the catalog is empty (default: on with the embedded database)',
@@ -63,7 +74,12 @@ export const ConfigSchema = Type.Object({
     description: 'Demo products loaded by SEED_ON_STARTUP'
   }),
 
-  REDIS_URL: optionalText('redis:// or rediss:// URL; unset → in-process cache and rate limiter'),
+  REDIS_URL: Type.Optional(
+    Type.String({
+      pattern: '^rediss?://[^\\s]+$',
+      description: 'redis:// or rediss:// URL; unset → in-process cache and rate limiter'
+    })
+  ),
   CACHE_TTL_SECONDS: Type.Integer({ minimum: 1, default: 300, description: 'Default cache TTL' }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({
     minimum: 1000,
@@ -190,7 +206,14 @@ export const ConfigSchema = Type.Object({
   ),
   METRICS_PORT: Type.Optional(port('Serve /metrics on this port instead of PORT')),
   METRICS_TOKEN: optionalText('Bearer token required by /metrics'),
+  GIT_COMMIT: optionalText(
+    'Commit the running build was made from, shown by catalog_build_info; unset → the one recorded by npm run build, else unknown'
+  ),
   SHUTDOWN_DRAIN_MS: ms('After SIGTERM, keep serving this long while the load balancer deregisters', 0),
+  SHUTDOWN_GRACE_MS: ms(
+    'After the listener closes, connections already accepted stay open this long; a request arriving on one is answered (with Connection: close)',
+    1000
+  ),
   SHUTDOWN_TIMEOUT_MS: ms('Upper bound for a graceful stop', 30000),
   ENABLE_TEST_ROUTES: bool('Registers /test/* fault-injection routes; honoured only with NODE_ENV=test', false),
   AUDIT_RETENTION_DAYS: Type.Integer({
@@ -207,6 +230,18 @@ export const ConfigSchema = Type.Object({
     maximum: 100_000,
     default: 1000,
     description: 'Rows removed per retention statement'
+  }),
+  AUDIT_SEAL_INTERVAL_MS: ms(
+    'How often each instance tries to seal committed audit entries into the hash chain (one at a time across ' +
+      'instances; also shortly after each write). 0 = this instance never seals (another must)',
+    250
+  ),
+  AUDIT_SEAL_MAX_DELAY_MS: Type.Integer({
+    minimum: 100,
+    default: 5000,
+    description:
+      'An audit entry still unsealed this long after it was written is reported by npm run audit:verify; ' +
+      'must exceed AUDIT_SEAL_INTERVAL_MS'
   }),
   IDEMPOTENCY_KEY_TTL_HOURS: Type.Integer({
     minimum: 24,
@@ -227,11 +262,19 @@ export class ConfigError extends Error {
   }
 }
 
+/** What describeAccepted reads of a property's JSON Schema. */
+interface SchemaFacts {
+  description?: string
+  type?: string
+  minimum?: number
+  maximum?: number
+}
+
 function describeAccepted(key: string): string {
-  const prop = (ConfigSchema.properties as unknown as Record<string, Record<string, unknown>>)[key]
+  const prop = (ConfigSchema.properties as unknown as Record<string, SchemaFacts>)[key]
   if (!prop) return ''
   const parts: string[] = []
-  if (prop.description) parts.push(String(prop.description))
+  if (prop.description) parts.push(prop.description)
   if (prop.type === 'integer')
     parts.push(
       `an integer${prop.minimum !== undefined ? ` ≥ ${prop.minimum}` : ''}${prop.maximum !== undefined ? ` ≤ ${prop.maximum}` : ''}`
@@ -268,6 +311,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `DB_POOL_MIN=${config.DB_POOL_MIN} is invalid: expected at most DB_POOL_MAX (${config.DB_POOL_MAX})`
     ])
   }
+  if (config.AUDIT_SEAL_INTERVAL_MS >= config.AUDIT_SEAL_MAX_DELAY_MS) {
+    throw new ConfigError([
+      `AUDIT_SEAL_INTERVAL_MS=${config.AUDIT_SEAL_INTERVAL_MS} is invalid: expected less than AUDIT_SEAL_MAX_DELAY_MS (${config.AUDIT_SEAL_MAX_DELAY_MS}), or entries would wait longer than the bound`
+    ])
+  }
+  const insecure = productionProblems(config)
+  if (insecure.length) throw new ConfigError(insecure)
   try {
     parseRules(config.RATE_LIMIT_RULES)
   } catch (err) {

@@ -3,11 +3,26 @@ import Fastify from 'fastify'
 import fp from 'fastify-plugin'
 import pino from 'pino'
 import catalogApp, { serverOptions } from './app.js'
-import { type Config, ConfigError, loadConfig } from './config.js'
+import { unknownVariables } from './config-checks.js'
+import { type Config, ConfigError, ConfigSchema, loadConfig } from './config.js'
 import { prepareDatabase } from './db/bootstrap.js'
+import { closeListener } from './lib/graceful-close.js'
 import { flushSentry, initSentry, reportError } from './lib/sentry.js'
+import { StartupError } from './lib/startup-error.js'
+import { startupSummary } from './lib/startup-summary.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** EADDRINUSE and friends, naming the port and the variable that set it. */
+function listenError(err: NodeJS.ErrnoException & { port?: number }, config: Config): Error {
+  if (err.code !== 'EADDRINUSE' && err.code !== 'EACCES') return err
+  const variable = err.port === config.METRICS_PORT && config.METRICS_PORT !== config.PORT ? 'METRICS_PORT' : 'PORT'
+  const port = variable === 'METRICS_PORT' ? config.METRICS_PORT : config.PORT
+  const problem = err.code === 'EADDRINUSE' ? 'is already in use by another process' : 'may not be bound by this user'
+  return new StartupError(
+    `port ${port} on ${config.HOST} (${variable}=${port}) ${problem}: stop that process or set ${variable}`
+  )
+}
 
 function configOrExit(): Config {
   try {
@@ -25,6 +40,9 @@ async function main() {
   const config = configOrExit()
   await initSentry(config) // a no-op when instrument.js ran first or SENTRY_DSN is unset
   const bootLog = pino({ level: config.LOG_LEVEL })
+  for (const { name, closest } of unknownVariables(process.env, Object.keys(ConfigSchema.properties))) {
+    bootLog.warn({ variable: name, closest }, `unknown variable ${name} is ignored; did you mean ${closest}?`)
+  }
   const database = await prepareDatabase(config, bootLog)
 
   const app = Fastify(serverOptions(config))
@@ -37,14 +55,16 @@ async function main() {
   } catch (err) {
     await app.close().catch(() => {})
     await database.stop().catch(() => {})
-    throw err
+    throw listenError(err as NodeJS.ErrnoException, config)
   }
+  app.log.info(startupSummary(app, config, database), 'catalog-api started')
 
   let stopping: Promise<void> | undefined
   /**
    * Readiness turns 503 at once; requests keep being served for SHUTDOWN_DRAIN_MS while the load balancer
-   * deregisters us; then the listener closes, in-flight requests finish, pools close. A second signal does
-   * not cut anything short: SHUTDOWN_TIMEOUT_MS is the only bound.
+   * deregisters us; then the listener closes, accepted connections get SHUTDOWN_GRACE_MS for a last request,
+   * in-flight requests finish, pools close. A second signal does not cut anything short: SHUTDOWN_TIMEOUT_MS
+   * is the only bound.
    */
   function stop(reason: string, exitCode: number) {
     if (stopping) {
@@ -60,6 +80,11 @@ async function main() {
     deadline.unref()
     stopping = (async () => {
       await sleep(exitCode === 0 ? config.SHUTDOWN_DRAIN_MS : 0)
+      // Connections stay open while draining: a client that had to reconnect at the instant the listener
+      // closes would be reset by the kernel (its connection queued, never accepted). From now on each
+      // connection's next answer closes it.
+      app.health.closeConnections(true)
+      await closeListener(app.server, exitCode === 0 ? config.SHUTDOWN_GRACE_MS : 0)
       await app.close()
       await flushSentry()
       app.log.info('stopped')
@@ -81,8 +106,13 @@ async function main() {
 }
 
 main().catch((err) => {
-  process.stderr.write(
-    `catalog-api failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`
-  )
-  process.exit(1)
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${err.message}\n`)
+    process.exit(78)
+  }
+  // A known failure is one line that says what to do; anything else keeps its stack for a bug report.
+  const known = err instanceof StartupError
+  const text = known ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)
+  process.stderr.write(`catalog-api failed to start: ${text}\n`)
+  process.exit(known ? err.exitCode : 1)
 })

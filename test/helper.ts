@@ -101,7 +101,10 @@ export async function build(
   // Runs before the close above: every response the test received must match the OpenAPI document.
   const contract = enforceContract(app)
   defer(t, () => contract.verify())
-  return Object.assign(app as FastifyInstance, { target: database, contract }) as TestApp
+  return Object.assign<FastifyInstance, { target: ConnectionTarget; contract: Contract }>(app, {
+    target: database,
+    contract
+  })
 }
 
 /** A new API key of `role` in the app's database. */

@@ -14,13 +14,28 @@ export function redisTest(
   name: string,
   fn: (t: TestContext, url: string) => Promise<void>,
   options: { timeout?: number } = {}
-) {
-  if (redisUrl) return test(name, { timeout: options.timeout ?? 60_000 }, (t) => fn(t, redisUrl))
-  if (required)
-    return test(name, () =>
-      Promise.reject(new Error('REQUIRE_SERVICES=1 but TEST_REDIS_URL is not set (no Redis answered)'))
-    )
-  return test(name, { skip: 'no Redis answered on TEST_REDIS_URL' }, () => {})
+): void {
+  if (redisUrl) test(name, { timeout: options.timeout ?? 60_000 }, (t) => fn(t, redisUrl))
+  else if (required)
+    test(name, () => Promise.reject(new Error('REQUIRE_SERVICES=1 but TEST_REDIS_URL is not set (no Redis answered)')))
+  else test(name, { skip: 'no Redis answered on TEST_REDIS_URL' }, () => {})
+}
+
+export type Backend = 'memory' | 'redis'
+
+/**
+ * One test of a suite run against both backends: the in-process one (no REDIS_URL) and the real Redis, with
+ * `env` either way and a key prefix of its own on Redis.
+ */
+export function backendTest(
+  backend: Backend,
+  name: string,
+  fn: (t: TestContext, env: Record<string, string>) => Promise<void>,
+  env: Record<string, string> = {}
+): void {
+  const title = `[${backend}] ${name}`
+  if (backend === 'memory') test(title, (t) => fn(t, env))
+  else redisTest(title, (t, url) => fn(t, { ...env, REDIS_URL: url, REDIS_KEY_PREFIX: redisPrefix(t, url) }))
 }
 
 /** A key prefix of its own for one test, so tests run in parallel and beside anything else; its keys are deleted afterwards. */

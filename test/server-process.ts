@@ -56,7 +56,7 @@ export async function startServer(
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   })
   const url = `http://127.0.0.1:${port}`
-  const deadline = Date.now() + 30_000
+  const deadline = Date.now() + 90_000
   for (;;) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode} before listening:\n${output}`)
     try {
@@ -65,10 +65,30 @@ export async function startServer(
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`server did not listen within 30 s:\n${output}`)
+    if (Date.now() > deadline) throw new Error(`server did not listen within 90 s:\n${output}`)
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
   return { url, port, child, output: () => output, exited }
+}
+
+/** The server with exactly `env` (plus PATH and no .env file), run until it exits by itself within `timeoutMs`. */
+export async function runUntilExit(
+  env: Record<string, string>,
+  timeoutMs = 30_000
+): Promise<{ code: number | null; output: string; ms: number }> {
+  const started = Date.now()
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: projectRoot(),
+    env: { PATH: process.env.PATH, DOTENV_CONFIG_PATH: '/nonexistent', ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let output = ''
+  child.stdout.on('data', (d) => (output += d))
+  child.stderr.on('data', (d) => (output += d))
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
+  clearTimeout(timer)
+  return { code, output, ms: Date.now() - started }
 }
 
 /** The JSON log lines the process printed, parsed. */

@@ -7,6 +7,8 @@ export interface TcpProxy {
   port: number
   url: string
   mode: ProxyMode
+  /** Connections accepted so far, whatever the mode. */
+  readonly accepted: number
   setMode(mode: ProxyMode): void
   close(): Promise<void>
 }
@@ -19,7 +21,9 @@ export interface TcpProxy {
 export async function startProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const pairs = new Set<{ client: net.Socket; upstream: net.Socket; flush(): void }>()
   let mode: ProxyMode = 'pass'
+  let accepted = 0
   const server = net.createServer((client) => {
+    accepted++
     if (mode === 'reset') {
       client.resetAndDestroy()
       return
@@ -58,6 +62,9 @@ export async function startProxy(target: { host: string; port: number }): Promis
     url: `redis://127.0.0.1:${port}`,
     get mode() {
       return mode
+    },
+    get accepted() {
+      return accepted
     },
     setMode(next) {
       mode = next

@@ -38,7 +38,7 @@ export interface RecordedResponse {
 
 export interface Ceiling {
   url: string
-  stop(): Promise<void>
+  stop: () => Promise<void>
 }
 
 /** Resolves with the port the child prints once it listens. */
@@ -86,6 +86,6 @@ export async function startCeiling(
     return { url: `http://127.0.0.1:${port}`, stop }
   } catch (err) {
     await stop()
-    throw new Error(`the ceiling server did not start: ${(err as Error).message}\n${recentOutput()}`)
+    throw new Error(`the ceiling server did not start: ${(err as Error).message}\n${recentOutput()}`, { cause: err })
   }
 }

@@ -93,11 +93,11 @@ export async function stopChild(child: ChildProcess, name: string, graceMs = 15_
 
 export interface TrackedChild {
   child: ChildProcess
-  stop(): Promise<void>
+  stop: () => Promise<void>
   /** What it printed last, for error messages. */
-  recentOutput(): string
+  recentOutput: () => string
   /** Starts or stops copying its output to our stderr. */
-  echo(on: boolean): void
+  echo: (on: boolean) => void
 }
 
 /**

@@ -42,7 +42,8 @@ const toStored = (stored: string): StoredResponse => {
 export function sendStored(reply: FastifyReply, stored: StoredResponse, notModified?: (etag: string) => boolean) {
   for (const [name, value] of stored.headers) {
     reply.header(name, value)
-    if (name === 'etag' && notModified?.(value)) return reply.code(304).send(null)
+    // RFC 9110 §15.4.5: a 304 has no body, so no Content-Type or Content-Length of one (send() with nothing).
+    if (name === 'etag' && notModified?.(value)) return reply.code(304).removeHeader('content-type').send()
   }
   return reply.type('application/json; charset=utf-8').send(stored.body)
 }
@@ -64,10 +65,11 @@ export async function respondCached(
   // 429 before any answer, and before any database read.
   const gate = reply.request.rateLimitGate
   if (!cache) {
+    reply.request.cacheResult = 'bypass'
     await gate?.wait()
     return sendStored(reply, toStored(await produce(readContextOf(reply.request.headers))), notModified)
   }
-  const stored = await cache.getView(key, produce, gate ? { ...options, gate } : options, toStored)
+  const stored = await cache.getView(key, produce, gate ? { ...options, gate } : options, toStored, reply.request)
   await gate?.wait()
   return sendStored(reply, stored, notModified)
 }

@@ -1,4 +1,4 @@
-import pg from 'pg'
+import type pg from 'pg'
 import { type Config, usesEmbeddedDatabase } from '../config.js'
 import { countActiveKeys } from '../modules/api-keys/repository.js'
 import { createApiKey, registerApiKey } from '../modules/api-keys/service.js'
@@ -7,6 +7,7 @@ import { startEmbeddedPostgres } from './embedded.js'
 import { migrate } from './migrate.js'
 import { type ConnectionTarget, primaryTarget, sslOptions } from './pool.js'
 import { catalogIsEmpty, seedCatalog } from './seed.js'
+import { connectAtStartup } from './startup.js'
 
 interface Logger {
   info(obj: object, msg: string): void
@@ -16,6 +17,8 @@ interface Logger {
 
 export interface PreparedDatabase {
   target: ConnectionTarget
+  /** Where the embedded server keeps its binaries and data, when it is used. */
+  embedded?: { dataDir: string; binDir: string }
   /** Stops the embedded server when this process started one. */
   stop(): Promise<void>
 }
@@ -26,12 +29,27 @@ export interface PreparedDatabase {
  */
 export async function prepareDatabase(config: Config, log: Logger): Promise<PreparedDatabase> {
   const embedded = usesEmbeddedDatabase(config)
-    ? await startEmbeddedPostgres({ dataDir: config.DATA_DIR, database: config.DB_NAME, log })
+    ? await startEmbeddedPostgres({
+        dataDir: config.DATA_DIR,
+        database: config.DB_NAME,
+        log,
+        runtimeDir: config.EMBEDDED_POSTGRES_DIR
+      })
     : undefined
   const target = embedded?.target ?? primaryTarget(config)
-  const client = new pg.Client({ ...target, ssl: sslOptions(config) })
+  let client: pg.Client
   try {
-    await client.connect()
+    client = await connectAtStartup(target, {
+      ssl: sslOptions(config),
+      timeoutMs: config.DB_STARTUP_TIMEOUT_MS,
+      log,
+      embedded: embedded !== undefined
+    })
+  } catch (err) {
+    await embedded?.stop().catch(() => {})
+    throw err
+  }
+  try {
     if (config.MIGRATE_ON_STARTUP) {
       const applied = await migrate(client)
       if (applied.length) log.info({ applied }, 'migrations applied')
@@ -66,5 +84,9 @@ export async function prepareDatabase(config: Config, log: Logger): Promise<Prep
     throw err
   }
   await client.end()
-  return { target, stop: async () => embedded?.stop() }
+  return {
+    target,
+    ...(embedded ? { embedded: { dataDir: embedded.dataDir, binDir: embedded.binDir } } : {}),
+    stop: async () => embedded?.stop()
+  }
 }

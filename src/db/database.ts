@@ -15,6 +15,8 @@ export interface Database {
   reader(): Queryable
   /** Runs `fn` in a transaction on the primary; after COMMIT the session's consistency token is updated. */
   transaction<T>(fn: (tx: pg.PoolClient) => Promise<T>): Promise<T>
+  /** Its COMMIT also sends the statements queued with beforeCommit() (see pool.ts). */
+  sendsCommitTail: true
   /** The same database, reading as `context` allows and recording commits in `session`. */
   scoped(context: ReadContext, session?: ConsistencySession): Database
   close(): Promise<void>
@@ -25,20 +27,20 @@ export interface Database {
  * the primary at once, so a failing replica costs the client at most the replica timeout, never an error.
  */
 function replicaReader(replica: Replica, primary: pg.Pool, replicas: ReplicaSet, metrics: DbMetrics): Queryable {
-  const query = async (...args: unknown[]) => {
-    const run = replica.pool.query as (...a: unknown[]) => Promise<unknown>
-    try {
-      const result = await run.apply(replica.pool, args)
-      replicas.succeeded(replica)
-      return result
-    } catch (err) {
-      if (!isReplicaFailure(err)) throw err
-      replicas.failed(replica, err)
-      metrics.routed('fallback', 'replica_error')
-      return (primary.query as (...a: unknown[]) => Promise<unknown>).apply(primary, args)
+  return {
+    async query<R extends pg.QueryResultRow>(text: string, values?: unknown[]) {
+      try {
+        const result = await replica.pool.query<R>(text, values)
+        replicas.succeeded(replica)
+        return result
+      } catch (err) {
+        if (!isReplicaFailure(err)) throw err
+        replicas.failed(replica, err)
+        metrics.routed('fallback', 'replica_error')
+        return primary.query<R>(text, values)
+      }
     }
   }
-  return { query } as unknown as Queryable
 }
 
 export function createDatabase(
@@ -66,6 +68,7 @@ export function createDatabase(
       return replicaReader(replica, primary, replicas, metrics)
     },
     transaction: (fn) => withTransaction(primary, fn, session && ((lsn) => recordCommit(session, lsn))),
+    sendsCommitTail: true,
     scoped: (inner, innerSession) => scoped({ ...context, ...inner }, innerSession ?? session),
     close
   })

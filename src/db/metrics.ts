@@ -71,6 +71,15 @@ export function createDbMetrics(registry: Registry): DbMetrics {
       }
     }
   })
+  new Gauge({
+    name: 'db_pool_max_clients',
+    help: 'Size limit of each database pool (its max option)',
+    labelNames: ['pool'],
+    registers,
+    collect() {
+      for (const [name, pool] of pools) this.set({ pool: name }, pool.options.max ?? 10)
+    }
+  })
   const acquire = new Histogram({
     name: 'db_pool_acquire_seconds',
     help: 'Time to get a client from the pool (including connecting), by pool and outcome',
@@ -106,7 +115,7 @@ export function createDbMetrics(registry: Registry): DbMetrics {
   const classify = createQueryClassifier()
 
   function instrumentClient(client: pg.PoolClient, poolName: string) {
-    const query = client.query as (...args: unknown[]) => unknown
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown
     ;(client as { query: unknown }).query = function (this: pg.PoolClient, ...args: unknown[]) {
       const first = args[0] as { text?: unknown; submit?: unknown } | string
       const text = typeof first === 'string' ? first : first?.text

@@ -81,3 +81,16 @@ export async function migrate(client: pg.ClientBase, migrations?: Migration[]): 
   }
   return applied
 }
+
+/** Names of the migrations in `migrations` that `q`'s database has not applied (all of them on an empty one). */
+export async function pendingMigrations(
+  q: Pick<pg.ClientBase, 'query'>,
+  migrations: readonly Migration[]
+): Promise<string[]> {
+  const table = await q.query<{ present: boolean }>(`SELECT to_regclass('schema_migrations') IS NOT NULL AS present`)
+  const { rows } = table.rows[0]?.present
+    ? await q.query<{ version: number }>('SELECT version FROM schema_migrations')
+    : { rows: [] }
+  const applied = new Set(rows.map((r) => r.version))
+  return migrations.filter((m) => !applied.has(m.version)).map((m) => m.name)
+}

@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import { databaseFault } from './errors.js'
-import { parseLsn, maxLsn } from './lsn.js'
+import { formatLsn, maxLsn, parseLsn } from './lsn.js'
 import type { DbMetrics } from './metrics.js'
 import type { ReadContext } from './read-context.js'
 
@@ -191,6 +191,12 @@ export class ReplicaSet {
   lagOf(replayLsn: bigint, now: number): number {
     const missing = this.samples.find((s) => s.lsn > replayLsn)
     return missing ? now - missing.at : 0
+  }
+
+  /** The newest WAL position a poll read from the primary (at most one poll interval old), as text. */
+  lastPrimaryLsn(): string | undefined {
+    const lsn = this.samples.at(-1)?.lsn
+    return lsn === undefined ? undefined : formatLsn(lsn)
   }
 
   /** For tests: record a primary position as seen at `at`. */

@@ -33,7 +33,7 @@ export function createCursorCodec(secret: string, scope: string): CursorCodec {
         throw invalid('was not issued by this API or was altered')
       let parsed: { s?: unknown; k?: unknown }
       try {
-        parsed = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'))
+        parsed = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { s?: unknown; k?: unknown }
       } catch {
         throw invalid('is malformed')
       }

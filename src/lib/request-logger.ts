@@ -39,7 +39,7 @@ class RequestLogger {
 
   private write(level: Level, args: unknown[]): void {
     if (!this.made && !this.isLevelEnabled(level)) return
-    ;(this.logger[level] as (...a: unknown[]) => void)(...args)
+    Reflect.apply(this.logger[level], this.logger, args)
   }
 
   fatal(...args: unknown[]): void {
@@ -80,5 +80,5 @@ export function lazyChildLogger(
   options: ChildLoggerOptions
 ): FastifyBaseLogger {
   if (options.level !== undefined || options.serializers !== undefined) return logger.child(bindings, options)
-  return new RequestLogger(logger, bindings) as unknown as FastifyBaseLogger
+  return new RequestLogger(logger, bindings)
 }

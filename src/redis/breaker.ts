@@ -60,20 +60,22 @@ export class CircuitBreaker {
 
   private schedule(delay = this.options.probeIntervalMs): void {
     if (this.stopped) return
-    this.timer = setTimeout(async () => {
-      this.probing = true
-      try {
-        await this.probe()
-        this.state = 'closed'
-        this.timer = undefined
-        this.onChange('closed')
-      } catch {
-        if (this.state === 'open') this.schedule()
-      } finally {
-        this.probing = false
-      }
-    }, delay)
+    this.timer = setTimeout(() => void this.runProbe(), delay)
     this.timer.unref()
+  }
+
+  private async runProbe(): Promise<void> {
+    this.probing = true
+    try {
+      await this.probe()
+      this.state = 'closed'
+      this.timer = undefined
+      this.onChange('closed')
+    } catch {
+      if (this.state === 'open') this.schedule()
+    } finally {
+      this.probing = false
+    }
   }
 
   stop(): void {

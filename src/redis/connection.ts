@@ -36,6 +36,8 @@ export class RedisConnection {
   private stateListeners: ((up: boolean) => void)[] = []
   private everReady = false
   private closing = false
+  /** The last connection or command error, for the start-up summary and diagnostics. */
+  lastError: string | undefined
 
   constructor(
     settings: RedisSettings,
@@ -52,6 +54,7 @@ export class RedisConnection {
       (state) => this.changed(state)
     )
     this.client.on('error', (err: Error) => {
+      this.lastError = err.message
       // ioredis reconnects by itself; an error event without a listener would crash the process.
       if (!this.closing) this.log.debug({ err: err.message }, 'redis error')
     })

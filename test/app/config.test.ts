@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { test } from 'node:test'
-import { ConfigError, loadConfig } from '../../src/config.js'
+import { ConfigError, ConfigSchema, loadConfig } from '../../src/config.js'
 import { projectRoot } from '../../src/lib/project-root.js'
 
 test('when nothing is set, then every variable has its documented default', () => {
@@ -60,9 +62,6 @@ test('when the server starts with PORT=abc, then it exits at once with a message
 })
 
 test('when the configuration schema changes, then .env.example and docs/configuration.md list every variable', async () => {
-  const { readFile } = await import('node:fs/promises')
-  const { join } = await import('node:path')
-  const { ConfigSchema } = await import('../../src/config.js')
   const example = await readFile(join(projectRoot(), '.env.example'), 'utf8')
   const readme = await readFile(join(projectRoot(), 'docs', 'configuration.md'), 'utf8')
   for (const key of Object.keys(ConfigSchema.properties)) {

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import type { LightMyRequestResponse } from 'fastify'
 import { freePort } from '../../src/lib/free-port.js'
 import { build, serverTarget } from '../helper.js'
 
-const isProblem = (res: { statusCode: number; headers: Record<string, unknown>; json(): any }) => {
+const isProblem = (res: LightMyRequestResponse) => {
   assert.match(String(res.headers['content-type']), /^application\/problem\+json/)
   const body = res.json()
   assert.equal(body.success, false)

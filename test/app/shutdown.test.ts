@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import http from 'node:http'
 import { test } from 'node:test'
 import autocannon from 'autocannon'
 import { seedCatalog } from '../../src/db/seed.js'
@@ -82,6 +83,28 @@ test('when SIGTERM arrives under load with slow requests in flight, then every a
   // Every request the server accepted reached the client as a success: the resets were never accepted.
   assert.equal(client.ok, answered.length, 'each accepted request was delivered')
   assert.ok(stoppedAfter >= 1000, 'the drain delay was honoured')
+})
+
+test('when SIGTERM starts the drain, then answers close their keep-alive connection, which answered keep-alive before', async (t) => {
+  const target = await createTestDatabase(t)
+  const server = await startServer(t, target, { SHUTDOWN_DRAIN_MS: '1500' })
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  t.after(() => agent.destroy())
+  const get = () =>
+    new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
+      http
+        .get(`${server.url}/api/v1/categories`, { agent }, (res) => {
+          res.resume()
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }))
+        })
+        .on('error', reject)
+    })
+  assert.deepEqual(await get(), { status: 200, connection: 'keep-alive' })
+  server.child.kill('SIGTERM')
+  await sleep(300)
+  // Still served during the drain, on a connection the balancer is told not to reuse.
+  assert.deepEqual(await get(), { status: 200, connection: 'close' })
+  assert.equal((await server.exited).code, 0)
 })
 
 test('when a second signal arrives while a slow request is in flight, then that request still completes', async (t) => {

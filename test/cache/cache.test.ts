@@ -1,24 +1,12 @@
 // The same cache suite against the in-process backend and the real Redis.
 import assert from 'node:assert/strict'
-import { test, type TestContext } from 'node:test'
+import { test } from 'node:test'
 import type { ReadContext } from '../../src/db/read-context.js'
 import { Redis } from 'ioredis'
 import { RedisStore } from '../../src/cache/store.js'
 import { RedisLimiter } from '../../src/rate-limit/gcra.js'
 import { apiKey, bearer, build, defer, type TestApp } from '../helper.js'
-import { redisPrefix, redisTest, sleep } from '../redis-helper.js'
-
-type Backend = 'memory' | 'redis'
-
-function backendTest(
-  backend: Backend,
-  name: string,
-  fn: (t: TestContext, env: Record<string, string>) => Promise<void>
-) {
-  const title = `[${backend}] ${name}`
-  if (backend === 'memory') return test(title, (t) => fn(t, {}))
-  return redisTest(title, (t, url) => fn(t, { REDIS_URL: url, REDIS_KEY_PREFIX: redisPrefix(t, url) }))
-}
+import { backendTest, redisPrefix, redisTest, sleep } from '../redis-helper.js'
 
 async function createProduct(app: TestApp, key: string, sku: string, categoryId?: number) {
   const res = await app.inject({
@@ -220,14 +208,13 @@ redisTest(
     const prefix = redisPrefix(t, url)
     const store = new RedisStore(client, prefix)
     const limiter = new RedisLimiter(client, prefix)
-    assert.ok(store.versionsWithLimit, 'a single Redis carries the decision')
     const call = limiter.call('default:ip:192.0.2.1', { name: 'default', max: 2, windowMs: 60_000 })
-    const first = await store.versionsWithLimit(['a', 'b'], call)
+    const first = await store.versionsWithLimit!(['a', 'b'], call)
     assert.equal(first.versions, await store.versions(['a', 'b']), 'missing tags got the versions later lookups see')
     assert.deepEqual(first.limit.slice(0, 2), [1, 1])
     await client.script('FLUSH')
     assert.deepEqual((await limiter.send(call)).slice(0, 2), [1, 0], 'the decision sent alone counts on the same key')
-    const refused = await store.versionsWithLimit(['a', 'b'], call)
+    const refused = await store.versionsWithLimit!(['a', 'b'], call)
     assert.equal(refused.limit[0], 0)
     assert.ok(
       refused.limit[2] >= 29 && refused.limit[2] <= 30,
@@ -237,7 +224,7 @@ redisTest(
     await store.bump(['b'])
     // A Redis that lost its scripts (restart, failover, SCRIPT FLUSH) gets them again on the next call.
     await client.script('FLUSH')
-    const [a, b] = (await store.versionsWithLimit(['a', 'b'], call)).versions.split(',')
+    const [a, b] = (await store.versionsWithLimit!(['a', 'b'], call)).versions.split(',')
     const [a0, b0] = first.versions.split(',')
     assert.equal(a, a0)
     assert.notEqual(b, b0)

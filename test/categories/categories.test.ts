@@ -175,7 +175,7 @@ async function walk(app: TestApp, first: string, limit: number): Promise<number[
     if (body.pagination.hasMore) {
       assert.equal(body.data.length, limit, 'every page but the last is full')
       const link = /^<([^>]+)>; rel="next"$/.exec(String(res.headers.link))
-      assert.ok(link, `Link header: ${res.headers.link}`)
+      assert.ok(link, `Link header: ${String(res.headers.link)}`)
       const next = new URL(link[1]!, 'http://localhost')
       assert.equal(next.pathname, BASE)
       assert.equal(next.searchParams.get('cursor'), body.pagination.cursor)

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import type { LightMyRequestResponse } from 'fastify'
 import type { Category, CategoryTree } from '../../src/modules/categories/schemas.js'
 import { type TestApp, apiKey, bearer, build, seed, assertProblem } from '../helper.js'
 

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { test } from 'node:test'
+import type { LightMyRequestResponse } from 'fastify'
 import { build, connect, createTestDatabase, defer } from '../helper.js'
 import { refusingPostgres } from '../fake-postgres.js'
 import { ownPrimary } from '../pg-cluster.js'
@@ -9,10 +10,7 @@ import { startServer } from '../server-process.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-function assertUnavailable(
-  res: { statusCode: number; headers: Record<string, unknown>; json(): any },
-  code = 'DATABASE_UNAVAILABLE'
-) {
+function assertUnavailable(res: LightMyRequestResponse, code = 'DATABASE_UNAVAILABLE') {
   assert.match(String(res.headers['content-type']), /^application\/problem\+json/)
   assert.equal(res.json().code, code)
   assert.equal(res.headers['retry-after'], '1')
@@ -123,7 +121,7 @@ test('when the primary stops for a few seconds under write load, then the proces
 
   assert.equal(server.child.exitCode, null, 'the process survived')
   const statuses = [...new Set(results.map((r) => r.status))].sort()
-  assert.deepEqual(statuses, [201, 503], `statuses seen: ${statuses}`)
+  assert.deepEqual(statuses, [201, 503], `statuses seen: ${statuses.join(', ')}`)
   const unavailable = results.filter((r) => r.status === 503)
   assert.ok(unavailable.length >= 3, `${unavailable.length} writes answered 503 during the outage`)
   for (const r of unavailable) {

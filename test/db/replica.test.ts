@@ -278,7 +278,7 @@ test('when the replica stops under read load, then no request fails, readiness s
 })
 
 test('when the replica stops answering (packets dropped), then its reads go to the primary within about a second, with no errors', async (t) => {
-  const proxy = await tcpProxy(fileHooks as never, pair.replica.port)
+  const proxy = await tcpProxy(fileHooks, pair.replica.port)
   const app = await build(
     t,
     { CACHE_ENABLED: 'false', DB_READ_REPLICA_HOST: '127.0.0.1', DB_READ_REPLICA_PORT: String(proxy.port) },
@@ -344,7 +344,7 @@ test('when the app closes with a replica read in flight, then the read finishes 
   const primaryPending = app.db.primary.query('SELECT pg_sleep(0.4), 2 AS done')
   await sleep(50)
   await app.close()
-  assert.equal((await pending).rows[0].done, 1)
+  assert.equal((await pending).rows[0]?.done, 1)
   assert.equal((await primaryPending).rows[0].done, 2)
   assert.equal(app.db.primary.totalCount, 0)
   assert.equal(app.db.replicas.replicas[0]?.pool.totalCount, 0)
@@ -357,4 +357,26 @@ test('when code asks for the primary with forcePrimary, then its reads skip a he
   assert.equal(forced.scoped({ minLsn: '0/0' }).reader(), app.db.primary, 'a nested scope keeps forcePrimary')
   assert.notEqual(app.db.reader(), app.db.primary)
   assert.ok((await metricSum(app, 'db_read_routing_total', { decision: 'primary', reason: 'force_primary' })) >= 1)
+})
+
+test('when the primary is down and the response cache is on, then cache misses are filled from the caught-up replica, not refused', async (t) => {
+  const app = await appOn(t, { CACHE_ENABLED: 'true' })
+  const key = await apiKey(app)
+  const { id } = await createProduct(app, key)
+  await pair.caughtUp()
+  await sleep(1200) // a poll has seen the primary's position and the replica's replay of it
+  await pair.primary.stop()
+  t.after(() => pair.primary.start())
+  // Never read before, so each is a miss whose fill needs a database.
+  const one = await app.inject({ method: 'GET', url: `/api/v1/products/${id}` })
+  assert.equal(one.statusCode, 200, one.body)
+  const list = await app.inject({ method: 'GET', url: '/api/v1/products?limit=5&sort=price' })
+  assert.equal(list.statusCode, 200, list.body)
+  const write = await app.inject({
+    method: 'PATCH',
+    url: `/api/v1/products/${id}`,
+    headers: bearer(key),
+    payload: { stock: 1 }
+  })
+  assert.equal(write.statusCode, 503, 'writes still need the primary')
 })

@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { test } from 'node:test'
 import type pg from 'pg'
+import { loadConfig } from '../../src/config.js'
 import { databaseFault } from '../../src/db/errors.js'
 import { formatLsn, parseLsn } from '../../src/db/lsn.js'
 import { createQueryClassifier, noDbMetrics } from '../../src/db/metrics.js'
+import { createPool } from '../../src/db/pool.js'
 import { isReplicaFailure, ReplicaSet } from '../../src/db/replicas.js'
-import { build } from '../helper.js'
+import { apiKey, bearer, build } from '../helper.js'
 
 const quiet = { info() {}, warn() {} }
 const fakePool = {} as pg.Pool
@@ -158,11 +163,6 @@ test('when no replica is configured, then reader() is the primary and the routin
 })
 
 test('when pools are made, then every timeout, keepalive, max lifetime and TLS with the CA bundle are set; replica pools fail fast', async (t) => {
-  const { mkdtemp, writeFile } = await import('node:fs/promises')
-  const { tmpdir } = await import('node:os')
-  const { join } = await import('node:path')
-  const { loadConfig } = await import('../../src/config.js')
-  const { createPool } = await import('../../src/db/pool.js')
   const ca = join(await mkdtemp(join(tmpdir(), 'catalog-ca-')), 'ca.pem')
   await writeFile(ca, '-----BEGIN CERTIFICATE-----\ntest\n-----END CERTIFICATE-----\n')
   const config = loadConfig({
@@ -197,7 +197,6 @@ test('when pools are made, then every timeout, keepalive, max lifetime and TLS w
 })
 
 test('when a write succeeds without any replica, then it still carries a consistency token, and reads accept it (or ignore a malformed one)', async (t) => {
-  const { apiKey, bearer } = await import('../helper.js')
   const app = await build(t, { CORS_ORIGIN: 'https://shop.example' })
   const key = await apiKey(app)
   const created = await app.inject({

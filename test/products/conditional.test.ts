@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { apiKey, bearer, build, count, assertProblem } from '../helper.js'
 
 const PRODUCTS = '/api/v1/products'

@@ -79,7 +79,7 @@ async function categoryId(app: TestApp, slug: string): Promise<number> {
 function assertProblem(res: LightMyRequestResponse, code: string, field: string): Problem {
   assert.equal(res.statusCode, 400, res.body)
   assert.match(String(res.headers['content-type']), /^application\/problem\+json/)
-  const body = res.json() as Problem
+  const body = res.json<Problem>()
   assert.equal(body.success, false)
   assert.equal(body.status, 400)
   assert.equal(body.code, code, body.detail)
@@ -140,7 +140,7 @@ async function walk(
     assert.ok(n < maxPages, `the walk did not end within ${maxPages} pages`)
     const res = await app.inject({ method: 'GET', url })
     assert.equal(res.statusCode, 200, `${url.length > 300 ? `${url.slice(0, 300)}…` : url} → ${res.body}`)
-    const body = res.json() as PageBody
+    const body = res.json<PageBody>()
     assert.equal(body.success, true)
     const limit = limitOf(n)
     pages.push(body.data)
@@ -158,7 +158,7 @@ async function walk(
     await opts.between?.(body, n)
     if (opts.follow === 'link') {
       const match = /^<([^>]+)>; rel="next"$/.exec(link as string)
-      assert.ok(match, `Link header is <url>; rel="next": ${link}`)
+      assert.ok(match, `Link header is <url>; rel="next": ${String(link)}`)
       const next = match[1] as string
       const parsed = new URL(next, 'http://localhost')
       assert.equal(parsed.pathname, '/api/v1/products')
@@ -192,7 +192,7 @@ function assertNoDuplicates(items: { id: number }[]) {
 async function cursorOf(app: TestApp, params: Params): Promise<string> {
   const res = await app.inject({ method: 'GET', url: listUrl(params) })
   assert.equal(res.statusCode, 200, res.body)
-  const cursor = (res.json() as PageBody).pagination.cursor
+  const cursor = res.json<PageBody>().pagination.cursor
   assert.ok(cursor, 'the first page has a cursor')
   return cursor
 }
@@ -283,7 +283,7 @@ test('when no limit is given, then pages hold 20 products; limit=1 and limit=100
   ] as const) {
     const res = await app.inject({ method: 'GET', url: listUrl(limit === undefined ? {} : { limit }) })
     assert.equal(res.statusCode, 200, res.body)
-    const body = res.json() as PageBody
+    const body = res.json<PageBody>()
     assert.equal(body.data.length, size, `limit ${limit}`)
     assert.equal(body.pagination.hasMore, true)
   }
@@ -502,7 +502,7 @@ test('when products are created between page requests of a newest walk, then eve
             }
           })
           assert.equal(res.statusCode, 201, res.body)
-          created.push((res.json() as { data: Product }).data.id)
+          created.push(res.json<{ data: Product }>().data.id)
         }
       }
     }
@@ -560,7 +560,7 @@ test('when products are created between page requests of a price walk, then pre-
             }
           })
           assert.equal(res.statusCode, 201, res.body)
-          const product = (res.json() as { data: Product }).data
+          const product = res.json<{ data: Product }>().data
           // The product sorts after the cursor (price asc, id asc) iff it costs at least the cursor's price: its id is larger.
           assert.ok(product.id > last.id)
           ;(product.priceCents >= last.priceCents ? aheadOfCursor : behindCursor).push(product.id)
@@ -690,7 +690,7 @@ test('when a cursor issued by the categories list is used for products, then 400
   const app = await catalog(t, 60)
   const res = await app.inject({ method: 'GET', url: '/api/v1/categories?limit=7&sort=newest' })
   assert.equal(res.statusCode, 200, res.body)
-  const cursor = (res.json() as PageBody).pagination.cursor
+  const cursor = res.json<PageBody>().pagination.cursor
   assert.ok(cursor)
   assertProblem(
     await app.inject({ method: 'GET', url: listUrl({ sort: 'newest', limit: 7, cursor }) }),
@@ -752,7 +752,7 @@ test('when a correctly signed cursor carries a key of the wrong shape, then 400 
     const cursor = app.cursors.encode(`products:${sort}`, key)
     const res = await app.inject({ method: 'GET', url: listUrl({ sort, limit: 7, cursor }) })
     const code = res.headers['content-type']?.toString().startsWith('application/problem+json')
-      ? (res.json() as Problem).code
+      ? res.json<Problem>().code
       : ''
     outcomes.push(`sort=${sort} k=${JSON.stringify(key)} → ${res.statusCode} ${code}`)
   }
@@ -827,10 +827,10 @@ test('when a price bound is beyond the largest price a product can have, then th
     if (res.statusCode === 400) {
       assertProblem(res, 'VALIDATION_FAILED', name)
     } else if (res.statusCode !== 200) {
-      wrong.push(`${name}=${value} → ${res.statusCode} ${(res.json() as Problem).code}`)
+      wrong.push(`${name}=${value} → ${res.statusCode} ${res.json<Problem>().code}`)
     } else {
       // Answered: then with the right meaning (no product costs more than 2^31 - 1 cents).
-      const listed = (res.json() as PageBody).data.length
+      const listed = res.json<PageBody>().data.length
       if (listed !== (name === 'minPrice' ? 0 : total)) wrong.push(`${name}=${value} → 200 with ${listed} products`)
     }
   }
@@ -847,7 +847,7 @@ test('when minPrice exceeds maxPrice, then 400 VALIDATION_FAILED; equal bounds a
   assert.match(body.detail, /maxPrice/)
   const equal = await app.inject({ method: 'GET', url: listUrl({ minPrice: 5000, maxPrice: 5000 }) })
   assert.equal(equal.statusCode, 200, equal.body)
-  assert.ok((equal.json() as PageBody).data.every((p) => p.priceCents === 5000))
+  assert.ok(equal.json<PageBody>().data.every((p) => p.priceCents === 5000))
 })
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -887,7 +887,7 @@ test('when a deep page is read, then the query enters the sort index at the curs
         captured.push({ text, values: values ?? [] })
         return client.query(text, values)
       }
-    } as unknown as Queryable
+    }
 
     const leaf = await categoryId(app, 'office-desks')
     const cases: {

@@ -182,7 +182,7 @@ test('when an editor creates a product with only the required fields, then 201 w
   assert.equal(await count(app, 'products'), 1)
 
   // The Location serves the same product.
-  const got = await app.inject({ method: 'GET', url: res.headers.location as string })
+  const got = await app.inject({ method: 'GET', url: res.headers.location })
   assert.equal(got.statusCode, 200)
   assert.deepEqual(got.json().data, p)
 })

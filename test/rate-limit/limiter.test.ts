@@ -4,21 +4,19 @@ import { test, type TestContext } from 'node:test'
 import { gcra } from '../../src/rate-limit/gcra.js'
 import { parseRules } from '../../src/rate-limit/rules.js'
 import { apiKey, bearer, build } from '../helper.js'
-import { redisPrefix, redisTest, sleep } from '../redis-helper.js'
+import { type Backend, backendTest as bothBackends, sleep } from '../redis-helper.js'
 import { metricSum } from '../db/metrics-util.js'
 import { checkDraftHeaders } from './headers.js'
 
-type Backend = 'memory' | 'redis'
+const limited = { RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_MAX_REQUESTS: '5', RATE_LIMIT_WINDOW_MS: '60000' }
 
+/** A limiter test on both backends, with a quota of 5 per minute. */
 function backendTest(
   backend: Backend,
   name: string,
   fn: (t: TestContext, env: Record<string, string>) => Promise<void>
-) {
-  const title = `[${backend}] ${name}`
-  const base = { RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_MAX_REQUESTS: '5', RATE_LIMIT_WINDOW_MS: '60000' }
-  if (backend === 'memory') return test(title, (t) => fn(t, base))
-  return redisTest(title, (t, url) => fn(t, { ...base, REDIS_URL: url, REDIS_KEY_PREFIX: redisPrefix(t, url) }))
+): void {
+  bothBackends(backend, name, fn, limited)
 }
 
 for (const backend of ['memory', 'redis'] as const) {

@@ -78,7 +78,7 @@ test(
     t.after(() => client.quit())
     await new Promise((resolve) => client.once('ready', resolve))
     const perNode = await Promise.all(client.nodes('master').map((node) => node.dbsize()))
-    assert.ok(perNode.filter((n) => n > 0).length >= 2, `keys per master: ${perNode}`)
+    assert.ok(perNode.filter((n) => n > 0).length >= 2, `keys per master: ${perNode.join(', ')}`)
   }
 )
 

@@ -11,7 +11,7 @@ const Sha256Hex = (description: string) =>
 
 export const AuditEntrySchema = Type.Object(
   {
-    id: Int32({ minimum: 1, description: 'Position in the hash chain' }),
+    id: Int32({ minimum: 1, description: 'Entry id (increasing in write order, with gaps; not the chain position)' }),
     occurredAt: Timestamp,
     action: AuditActionSchema,
     entityType: EntityTypeSchema,
@@ -30,8 +30,17 @@ export const AuditEntrySchema = Type.Object(
     oldValues: Values,
     newValues: Values,
     changedFields: Type.Array(Out(64), { maxItems: 64 }),
-    prevHash: Sha256Hex('Hex SHA-256 of the previous entry'),
-    hash: Sha256Hex('Hex SHA-256 over prevHash and this entry')
+    position: Type.Union(
+      [Type.Integer({ format: 'int64', minimum: 1, maximum: Number.MAX_SAFE_INTEGER }), Type.Null()],
+      {
+        description: 'Position in the hash chain once sealed (shortly after the write commits); null until then'
+      }
+    ),
+    prevHash: Type.Union([
+      Sha256Hex('Hex SHA-256 of the entry before this one in the chain; null until sealed'),
+      Type.Null()
+    ]),
+    hash: Type.Union([Sha256Hex('Hex SHA-256 over prevHash and this entry; null until sealed'), Type.Null()])
   },
   { additionalProperties: false, title: 'AuditEntry' }
 )

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { loadMigrations, pendingMigrations } from '../../db/migrate.js'
 import { AppError } from '../../errors.js'
 import { Out, errorResponses } from '../../lib/schemas.js'
 
@@ -29,6 +30,23 @@ const notShed = { pressureHandler: () => undefined }
 
 const health: FastifyPluginAsyncTypebox = async (app) => {
   app.health.register('database', { critical: true, check: () => app.db.primary.query('SELECT 1') })
+  // The schema must be at the code's version (MIGRATE_ON_STARTUP=false leaves that to a deploy step). Once it
+  // is, it stays so for this process: later probes cost no query.
+  const migrations = await loadMigrations()
+  let schemaCurrent = false
+  const checkMigrations = async () => {
+    if (schemaCurrent) return
+    const pending = await pendingMigrations(app.db.primary, migrations)
+    if (pending.length) throw new Error(`pending migrations: ${pending.join(', ')} (npm run migrate)`)
+    schemaCurrent = true
+  }
+  app.health.register('migrations', { critical: true, check: checkMigrations })
+  // Checked once at start (bounded), so the first probe finds it settled and a warm pool.
+  app.addHook('onReady', async () => {
+    let timer: NodeJS.Timeout | undefined
+    const bound = new Promise((resolve) => (timer = setTimeout(resolve, app.appOptions.config.HEALTH_CHECK_TIMEOUT_MS)))
+    await Promise.race([checkMigrations().catch(() => {}), bound]).finally(() => clearTimeout(timer))
+  })
 
   app.get(
     '/health',
@@ -71,7 +89,7 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Ok }
       }
     },
-    async () => ({ status: 'ok' as const })
+    () => Promise.resolve({ status: 'ok' as const })
   )
 
   app.get(
@@ -94,7 +112,10 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
       if (failed.some(([, c]) => c.critical)) {
         throw new AppError(
           'NOT_READY',
-          `Down: ${failed.map(([name]) => name).join(', ')}`,
+          `Down: ${failed
+            .filter(([, c]) => c.critical)
+            .map(([name, c]) => `${name} (${c.error})`)
+            .join('; ')}`,
           undefined,
           { 'retry-after': '5' },
           { checks }

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { AppError } from '../../errors.js'
+import { bearerToken } from '../../lib/bearer.js'
 import { findActiveKey, touchApiKey } from '../../modules/api-keys/repository.js'
 import type { Role } from '../../modules/api-keys/schemas.js'
 
@@ -21,7 +22,6 @@ declare module 'fastify' {
 }
 
 const TOUCH_INTERVAL_MS = 60_000
-const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/
 
 function unauthorized(detail: string, error?: string): AppError {
   const challenge = error ? `Bearer realm="catalog-api", error="${error}"` : 'Bearer realm="catalog-api"'
@@ -36,7 +36,7 @@ export default fp(
     async function authenticate(request: FastifyRequest): Promise<Principal> {
       const header = request.headers.authorization
       if (!header) throw unauthorized('This operation needs an API key: Authorization: Bearer <key>')
-      const token = BEARER.exec(header)?.[1]
+      const token = bearerToken(header)
       if (!token || token.length > 200) throw unauthorized('Authorization must be "Bearer <key>"', 'invalid_request')
       // Always the primary: a revocation must take effect at once.
       const row = await findActiveKey(app.db.primary, token)

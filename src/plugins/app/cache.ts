@@ -37,8 +37,16 @@ export default fp(
       // every write that invalidated this entry; a replica that replayed it is as good as the primary.
       fillContext: async () => {
         if (!app.db.replicas.replicas.length) return { forcePrimary: true }
-        const { rows } = await app.db.primary.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')
-        return rows[0] ? { minLsn: rows[0].lsn } : { forcePrimary: true }
+        try {
+          const { rows } = await app.db.primary.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')
+          return rows[0] ? { minLsn: rows[0].lsn } : { forcePrimary: true }
+        } catch (err) {
+          // The primary is down, so nothing commits: the last position the replica poll saw (≤ 500 ms old) lets
+          // an up-to-date replica serve reads meanwhile instead of failing them with the primary.
+          const last = app.db.replicas.lastPrimaryLsn()
+          if (last === undefined) throw err
+          return { minLsn: last }
+        }
       },
       ...(redis ? { redis } : {})
     })

@@ -19,7 +19,10 @@ export interface Health {
   register(name: string, dependency: DependencyCheck): void
   run(): Promise<Record<string, CheckResult>>
   readonly shuttingDown: boolean
+  /** While true, every response closes its connection (once the listener has closed). */
+  readonly closesConnections: boolean
   beginShutdown(): void
+  closeConnections(on: boolean): void
 }
 
 declare module 'fastify' {
@@ -42,6 +45,7 @@ export default fp(
     const timeoutMs = app.appOptions.config.HEALTH_CHECK_TIMEOUT_MS
     const dependencies = new Map<string, DependencyCheck>()
     let shuttingDown = false
+    let closesConnections = false
 
     const health: Health = {
       register: (name, dependency) => {
@@ -68,8 +72,14 @@ export default fp(
       get shuttingDown() {
         return shuttingDown
       },
+      get closesConnections() {
+        return closesConnections
+      },
       beginShutdown() {
         shuttingDown = true
+      },
+      closeConnections(on) {
+        closesConnections = on
       }
     }
     app.decorate('health', health)

@@ -15,9 +15,9 @@ import {
 } from '../../rate-limit/gcra.js'
 import { type Policy, parseRules, selectPolicy } from '../../rate-limit/rules.js'
 import type { RedisConnection } from '../../redis/connection.js'
+import { bearerToken } from '../../lib/bearer.js'
 
 const EXEMPT = /^\/(health(\/|$)|metrics$)/
-const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/
 const KEY_CACHE_MS = 60_000
 const KEY_CACHE_MAX = 10_000
 
@@ -127,8 +127,7 @@ export default fp(
 
     /** The client's identity, at once unless an API key must be looked up. */
     function identify(request: FastifyRequest): Identity | Promise<Identity> {
-      const header = request.headers.authorization
-      const token = header ? BEARER.exec(header)?.[1] : undefined
+      const token = bearerToken(request.headers.authorization)
       if (token && token.length <= 200) {
         // An unknown or revoked key counts against the address, so made-up keys are no way around the limit.
         const byKey = apiKeyOf(token)

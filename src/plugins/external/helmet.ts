@@ -29,7 +29,7 @@ export function securityHeaders(options: HelmetOptions = HELMET_OPTIONS): [strin
   helmet(options)({} as IncomingMessage, recorder as unknown as ServerResponse, (err?: unknown) => {
     failure = err
   })
-  if (failure) throw failure
+  if (failure) throw failure instanceof Error ? failure : new Error('helmet rejected its options')
   return [...headers]
 }
 
