@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util'
 import { ROLES, type Role } from '../src/modules/api-keys/schemas.js'
-import { createApiKey, listApiKeys, revokeApiKey } from '../src/modules/api-keys/service.js'
+import { createApiKey, listAllApiKeys, revokeApiKey } from '../src/modules/api-keys/service.js'
 import { systemContext } from '../src/modules/audit/mutation.js'
 import { sealWith } from '../src/modules/audit/sealer.js'
 import { cliConfig, fail, withClient } from './cli.js'
@@ -34,7 +34,7 @@ switch (command) {
     break
   }
   case 'list': {
-    const keys = await withClient(config, (c) => listApiKeys(c))
+    const keys = await withClient(config, (c) => listAllApiKeys(c))
     for (const k of keys) {
       process.stdout.write(
         `${k.id}\t${k.role}\t${k.name}\t${k.prefix}…\tcreated ${k.createdAt}\t${k.revokedAt ? `revoked ${k.revokedAt}` : `last used ${k.lastUsedAt ?? 'never'}`}\n`

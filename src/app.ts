@@ -19,6 +19,7 @@ import testSupport from './modules/test-support/index.js'
 import audit from './plugins/app/audit.js'
 import auth from './plugins/app/auth.js'
 import cache from './plugins/app/cache.js'
+import cacheControl from './plugins/app/cache-control.js'
 import db from './plugins/app/db.js'
 import healthPlugin from './plugins/app/health.js'
 import metrics from './plugins/app/metrics.js'
@@ -33,6 +34,7 @@ import underPressure from './plugins/external/under-pressure.js'
 import { clientErrorHandler, sendFrameworkError } from './lib/client-error.js'
 import { parseJsonBody } from './lib/json-body.js'
 import { lazyChildLogger } from './lib/request-logger.js'
+import { strictIntegers } from './lib/strict-integers.js'
 import { ProblemSchema } from './lib/schemas.js'
 
 export interface AppOptions {
@@ -137,7 +139,9 @@ function strictValidators(app: FastifyInstance) {
   })
   addFormats.default(bodies)
   addFormats.default(params)
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodies : params).compile(schema))
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    httpPart === 'body' ? bodies.compile(schema) : strictIntegers(schema, params.compile(schema))
+  )
 }
 
 /** The whole service as one plugin: tests register it on their own Fastify instance. */
@@ -173,6 +177,7 @@ export default async function catalogApp(app: FastifyInstance, opts: AppOptions)
   await app.register(helmet)
   await app.register(cors)
   await app.register(compression)
+  await app.register(cacheControl)
   await app.register(underPressure)
   await app.register(swagger)
   await app.register(db)

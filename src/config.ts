@@ -128,6 +128,13 @@ export const ConfigSchema = Type.Object({
     description:
       'Entries kept in process (in front of Redis, checked against its tag versions; the whole cache without Redis)'
   }),
+  CDN_MAX_AGE_SECONDS: Type.Integer({
+    minimum: 0,
+    maximum: 86_400,
+    default: 5,
+    description:
+      'How long a CDN may serve anonymous catalog reads without asking (s-maxage; stale-while-revalidate the same); 0 → it revalidates every time'
+  }),
   RATE_LIMIT_ENABLED: bool('Rate limiting on (every route but /health* and /metrics)', true),
   RATE_LIMIT_RULES: Type.String({
     default: '',

@@ -9,6 +9,7 @@ import { loadConfig } from '../src/config.js'
 import type { ConnectionTarget } from '../src/db/pool.js'
 import { seedCatalog } from '../src/db/seed.js'
 import { createApiKey } from '../src/modules/api-keys/service.js'
+import { type Contract, enforceContract } from './contract.js'
 
 type Hooks = Pick<TestContext, 'after'>
 
@@ -69,6 +70,8 @@ export async function createTestDatabase(t: Hooks, opts: { empty?: boolean } = {
 
 export interface TestApp extends FastifyInstance {
   target: ConnectionTarget
+  /** Checks the responses received so far against the OpenAPI document (also done when the test ends). */
+  contract: Contract
 }
 
 /** The app on its own migrated database, with test configuration; closed after the test. */
@@ -95,7 +98,13 @@ export async function build(
   setup?.(app)
   await app.ready()
   defer(t, () => app.close())
-  return Object.assign<FastifyInstance, { target: ConnectionTarget }>(app, { target: database })
+  // Runs before the close above: every response the test received must match the OpenAPI document.
+  const contract = enforceContract(app)
+  defer(t, () => contract.verify())
+  return Object.assign<FastifyInstance, { target: ConnectionTarget; contract: Contract }>(app, {
+    target: database,
+    contract
+  })
 }
 
 /** A new API key of `role` in the app's database. */

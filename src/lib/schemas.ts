@@ -1,4 +1,5 @@
 import { type TSchema, Type } from 'typebox'
+import { ERRORS, type ErrorCode } from '../errors.js'
 
 /**
  * Text PostgreSQL can store as sent: no NUL (refused with SQLSTATE 22021, a 500 if it got that far) and no
@@ -21,72 +22,97 @@ export const Slug = Type.String({
   description: 'lower-case letters, digits and single dashes'
 })
 
-export const Id = Type.Integer({ minimum: 1, maximum: 2_147_483_647 })
+export const INT32_MAX = 2_147_483_647
+
+/** A whole number PostgreSQL stores as `integer`. */
+export const Int32 = (options: { minimum?: number; maximum?: number; default?: number; description?: string } = {}) =>
+  Type.Integer({ format: 'int32', minimum: 0, maximum: INT32_MAX, ...options })
+
+export const Id = Int32({ minimum: 1, description: 'Numeric id' })
 
 export const IdParams = Type.Object({ id: Id }, { additionalProperties: false })
 
-export const Timestamp = Type.String({ format: 'date-time' })
+export const Timestamp = Type.String({ format: 'date-time', maxLength: 32, example: '2026-01-15T09:30:00.000Z' })
 
-export const FieldErrorSchema = Type.Object({ field: Type.String(), message: Type.String() })
+/** Server-chosen text in a response: bounded by what the write side accepts. */
+export const Out = (maxLength: number, description?: string) =>
+  Type.String({ maxLength, ...(description ? { description } : {}) })
+
+// A validation problem lists at most this many fields (a body of a thousand unknown fields gets the first ones).
+export const MAX_FIELD_ERRORS = 50
+
+export const FieldErrorSchema = Type.Object(
+  { field: Out(200, 'The offending field, e.g. priceCents or query.limit'), message: Out(300) },
+  { title: 'FieldError' }
+)
 
 export const ProblemSchema = Type.Object(
   {
     success: Type.Literal(false),
-    type: Type.String(),
-    title: Type.String(),
-    status: Type.Integer(),
-    detail: Type.String(),
-    code: Type.String({ description: 'Stable error code, e.g. SKU_TAKEN' }),
-    requestId: Type.String(),
-    instance: Type.Optional(Type.String()),
-    errors: Type.Optional(Type.Array(FieldErrorSchema))
+    type: Type.String({ maxLength: 100, description: 'URI reference of the problem type: /problems#<code>' }),
+    title: Out(200),
+    status: Type.Integer({ format: 'int32', minimum: 400, maximum: 599 }),
+    detail: Out(16_384, 'What went wrong with this request'),
+    code: Type.Enum(Object.keys(ERRORS), { description: 'Stable error code, e.g. SKU_TAKEN' }),
+    requestId: Out(128, 'Same as the X-Request-Id header'),
+    instance: Type.Optional(Out(16_384, 'The request path')),
+    errors: Type.Optional(Type.Array(FieldErrorSchema, { maxItems: MAX_FIELD_ERRORS }))
   },
   { $id: 'Problem', description: 'RFC 9457 problem details (application/problem+json)' }
 )
 
-const problemRef = (description: string) => ({
-  description,
-  content: { 'application/problem+json': { schema: Type.Ref('Problem') } }
+/** The problem schema of one status of one operation: `code` is one of the codes it can answer with. */
+export const problemOf = (codes: readonly string[], ref = 'Problem') => ({
+  allOf: [{ $ref: ref }, { type: 'object', properties: { code: { type: 'string', enum: [...codes] } } }]
 })
 
-const STATUS_TEXT: Record<number, string> = {
-  400: 'Validation failed or malformed request',
-  401: 'Missing, unknown or revoked API key',
-  403: 'The API key role may not do this',
-  404: 'Not found',
-  409: 'Conflict with the current state',
-  412: 'If-Match does not match the current version',
-  413: 'Body too large',
-  415: 'Unsupported media type',
-  422: 'A referenced resource does not exist, or the Idempotency-Key was used for another request',
-  429: 'Rate limit exceeded',
-  503: 'A dependency is unavailable; retry after Retry-After'
+export const problemResponse = (description: string, codes: readonly string[]) => ({
+  description,
+  content: { 'application/problem+json': { schema: problemOf(codes) } }
+})
+
+/**
+ * OpenAPI entries for the errors particular to a route (documentation only: errors are serialized by the error
+ * handler). The document's finishing pass adds the ones every route of its kind can answer (see lib/openapi).
+ */
+export function errorResponses(...codes: ErrorCode[]): Record<number, unknown> {
+  const byStatus = new Map<number, ErrorCode[]>()
+  for (const code of codes) byStatus.set(ERRORS[code].status, [...(byStatus.get(ERRORS[code].status) ?? []), code])
+  return Object.fromEntries(
+    [...byStatus].map(([status, list]) => [status, problemResponse(ERRORS[list[0] as ErrorCode].title, list)])
+  )
 }
 
-/** OpenAPI entries for the error statuses a route can answer (documentation only: errors are serialized by the error handler). */
-export function errorResponses(...statuses: number[]): Record<number, unknown> {
-  return Object.fromEntries([...statuses, 503].map((s) => [s, problemRef(STATUS_TEXT[s] ?? 'Error')]))
-}
-
+/** `{ success: true, data }`; named `<Data>Response` in the OpenAPI document. */
 export const Ok = <T extends TSchema>(data: T) =>
-  Type.Object({ success: Type.Literal(true), data }, { additionalProperties: false })
+  Type.Object(
+    { success: Type.Literal(true), data },
+    { additionalProperties: false, title: `${(data as { title?: string }).title ?? 'Data'}Response` }
+  )
 
+export const PAGE_MAX = 100
+
+export const PaginationSchema = Type.Object(
+  {
+    cursor: Type.Union([Type.String({ maxLength: 2048 }), Type.Null()], {
+      description: 'Pass as `cursor` for the next page; null on the last page'
+    }),
+    hasMore: Type.Boolean()
+  },
+  { title: 'Pagination', additionalProperties: false }
+)
+
+/** One page of a keyset-paginated list; named `<Item>Page` in the OpenAPI document. */
 export const PageOf = <T extends TSchema>(item: T) =>
-  Type.Object({
-    success: Type.Literal(true),
-    data: Type.Array(item),
-    pagination: Type.Object({
-      cursor: Type.Union([Type.String(), Type.Null()], {
-        description: 'Pass as `cursor` for the next page; null on the last page'
-      }),
-      hasMore: Type.Boolean()
-    })
-  })
+  Type.Object(
+    { success: Type.Literal(true), data: Type.Array(item, { maxItems: PAGE_MAX }), pagination: PaginationSchema },
+    { additionalProperties: false, title: `${(item as { title?: string }).title ?? 'Item'}Page` }
+  )
 
 export const PageQuery = {
   // Long enough for a cursor holding a 200-character name of 4-byte characters.
   cursor: Type.Optional(
     Type.String({ minLength: 1, maxLength: 2048, description: 'Opaque cursor from pagination.cursor' })
   ),
-  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 })
+  limit: Int32({ minimum: 1, maximum: PAGE_MAX, default: 20, description: 'Items per page' })
 }

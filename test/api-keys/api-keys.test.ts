@@ -321,3 +321,43 @@ test('when a key is created, then the database stores only its 32-byte SHA-256 a
   )
   assert.equal(prefix.rows[0]!.n, 1)
 })
+
+test('when API keys are listed, then they come a page at a time with a cursor and Link, and unknown parameters are refused', async (t) => {
+  const app = await build(t)
+  const admin = await apiKey(app, 'admin')
+  for (let i = 0; i < 4; i++) await createKey(app, admin, { name: `key ${i}`, role: 'editor' })
+  const total = await count(app, 'api_keys')
+  const seen: number[] = []
+  let url = `${BASE}?limit=2`
+  for (let page = 0; page < 10; page++) {
+    const res = await app.inject({ method: 'GET', url, headers: bearer(admin) })
+    assert.equal(res.statusCode, 200, res.body)
+    const body = res.json()
+    assert.ok(body.data.length <= 2)
+    seen.push(...body.data.map((k: { id: number }) => k.id))
+    if (!body.pagination.hasMore) {
+      assert.equal(res.headers.link, undefined)
+      break
+    }
+    assert.equal(res.headers.link, `<${BASE}?limit=2&cursor=${body.pagination.cursor}>; rel="next"`)
+    url = `${BASE}?limit=2&cursor=${encodeURIComponent(body.pagination.cursor)}`
+  }
+  assert.equal(seen.length, total, 'every key once')
+  assert.deepEqual(
+    seen,
+    [...seen].sort((a, b) => a - b),
+    'oldest first'
+  )
+  const unknown = await app.inject({ method: 'GET', url: `${BASE}?role=admin`, headers: bearer(admin) })
+  assert.deepEqual(
+    assertProblem(unknown, 400, 'VALIDATION_FAILED').errors?.map((e) => e.field),
+    ['role']
+  )
+  assertProblem(
+    await app.inject({ method: 'GET', url: `${BASE}?cursor=forged.cursor`, headers: bearer(admin) }),
+    400,
+    'INVALID_CURSOR'
+  )
+  const first = await app.inject({ method: 'GET', url: BASE, headers: bearer(admin) })
+  assert.equal(first.json().data.length, Math.min(total, 20), 'the default page is 20')
+})

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from 'typebox'
-import { IdParams, Ok, errorResponses } from '../../lib/schemas.js'
-import { ApiKeySchema, CreateApiKeySchema, CreatedApiKeySchema } from './schemas.js'
+import { withHeaders } from '../../lib/openapi/headers.js'
+import { paginate } from '../../lib/pagination.js'
+import { IdParams, Ok, PageOf, errorResponses } from '../../lib/schemas.js'
+import { ApiKeySchema, CreateApiKeySchema, CreatedApiKeySchema, ListApiKeysQuerySchema } from './schemas.js'
 import * as service from './service.js'
 
 const tags = ['api-keys']
@@ -16,11 +17,17 @@ const apiKeys: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         security,
-        summary: 'List API keys (admin)',
-        response: { 200: Ok(Type.Array(ApiKeySchema)), ...errorResponses(401, 403) }
+        operationId: 'listApiKeys',
+        summary: 'List API keys, oldest first (admin; keyset pagination)',
+        querystring: ListApiKeysQuerySchema,
+        response: { 200: withHeaders(PageOf(ApiKeySchema), 'Link') }
       }
     },
-    async () => ({ success: true as const, data: await service.listApiKeys(app.db.primary) })
+    async (request, reply) => {
+      // The primary: a key just created or revoked shows as it is now.
+      const page = await service.listApiKeys(app.db.primary, app.cursors, request.query)
+      return { success: true as const, data: page.items, pagination: paginate(request, reply, page.nextCursor) }
+    }
   )
 
   app.post(
@@ -29,9 +36,10 @@ const apiKeys: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         security,
+        operationId: 'createApiKey',
         summary: 'Create an API key (admin); the key is returned once',
         body: CreateApiKeySchema,
-        response: { 201: Ok(CreatedApiKeySchema), ...errorResponses(400, 401, 403) }
+        response: { 201: Ok(CreatedApiKeySchema) }
       }
     },
     async (request, reply) => {
@@ -49,9 +57,10 @@ const apiKeys: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         security,
+        operationId: 'revokeApiKey',
         summary: 'Revoke an API key (admin)',
         params: IdParams,
-        response: { 200: Ok(ApiKeySchema), ...errorResponses(400, 401, 403, 404) }
+        response: { 200: Ok(ApiKeySchema), ...errorResponses('API_KEY_NOT_FOUND') }
       }
     },
     async (request) => ({

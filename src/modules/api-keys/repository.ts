@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
+import { Conditions, type KeysetOrder, keysetQuery } from '../../db/keyset.js'
 import type { Queryable } from '../../db/pool.js'
+import type { CursorKey } from '../../lib/cursor.js'
 import type { ApiKey, Role } from './schemas.js'
 
 export interface ApiKeyRow {
@@ -70,8 +72,17 @@ export async function keyExists(q: Queryable, key: string): Promise<boolean> {
   return (rowCount ?? 0) > 0
 }
 
-export async function listApiKeys(q: Queryable): Promise<ApiKeyRow[]> {
-  const { rows } = await q.query<ApiKeyRow>(`SELECT ${COLUMNS} FROM api_keys ORDER BY id`)
+/** Oldest first, by id (the primary key's index); the cursor repeats the id as its sort value. */
+export const API_KEY_ORDER: KeysetOrder<ApiKeyRow> = {
+  column: 'id',
+  cast: 'integer',
+  desc: false,
+  key: (row) => [row.id, row.id]
+}
+
+export async function listApiKeys(q: Queryable, after: CursorKey | undefined, limit: number): Promise<ApiKeyRow[]> {
+  const { text, values } = keysetQuery(`SELECT ${COLUMNS} FROM api_keys`, new Conditions(), API_KEY_ORDER, after, limit)
+  const { rows } = await q.query<ApiKeyRow>(text, values)
   return rows
 }
 

@@ -1,5 +1,7 @@
 import type pg from 'pg'
+import { toPage } from '../../db/keyset.js'
 import type { Queryable } from '../../db/pool.js'
+import type { CursorCodec, CursorKey } from '../../lib/cursor.js'
 import { AppError } from '../../errors.js'
 import {
   created,
@@ -11,7 +13,7 @@ import {
   type WriteContext
 } from '../audit/mutation.js'
 import * as repo from './repository.js'
-import type { ApiKey, CreateApiKey } from './schemas.js'
+import type { ApiKey, CreateApiKey, ListApiKeysQuery } from './schemas.js'
 
 /** The app's Database, a pool, or one client (the CLI, start-up): every key change is audited in its transaction. */
 export type KeyStore = Transactor | pg.Pool | pg.ClientBase
@@ -54,8 +56,29 @@ export async function registerApiKey(
   }
 }
 
-export async function listApiKeys(q: Queryable): Promise<ApiKey[]> {
-  return (await repo.listApiKeys(q)).map(repo.rowToApiKey)
+const CURSOR_SCOPE = 'api-keys:id'
+
+export async function listApiKeys(
+  q: Queryable,
+  cursors: CursorCodec,
+  query: ListApiKeysQuery
+): Promise<{ items: ApiKey[]; nextCursor: string | null }> {
+  const after = query.cursor === undefined ? undefined : cursors.decode(CURSOR_SCOPE, query.cursor)
+  const rows = await repo.listApiKeys(q, after, query.limit)
+  return toPage(rows, query.limit, repo.rowToApiKey, (row) => cursors.encode(CURSOR_SCOPE, repo.API_KEY_ORDER.key(row)))
+}
+
+/** Every key, oldest first, read page by page (the CLI's list). */
+export async function listAllApiKeys(q: Queryable, pageSize = 500): Promise<ApiKey[]> {
+  const all: ApiKey[] = []
+  let after: CursorKey | undefined
+  for (;;) {
+    const rows = await repo.listApiKeys(q, after, pageSize)
+    all.push(...rows.slice(0, pageSize).map(repo.rowToApiKey))
+    const last = rows[pageSize - 1]
+    if (rows.length <= pageSize || !last) return all
+    after = repo.API_KEY_ORDER.key(last)
+  }
 }
 
 /** Revocation is the key's deletion: the entry keeps the key as it was and as it is now (revoked). */

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { paginate } from '../../lib/pagination.js'
-import { PageOf, errorResponses } from '../../lib/schemas.js'
+import { withHeaders } from '../../lib/openapi/headers.js'
+import { PageOf } from '../../lib/schemas.js'
 import { AuditEntrySchema, ListAuditLogsQuerySchema } from './schemas.js'
 import * as service from './service.js'
 
@@ -12,10 +13,11 @@ const auditLogs: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: app.authorize('admin'),
       schema: {
         tags: ['audit'],
+        operationId: 'listAuditLogs',
         summary: 'List audit entries, newest first (admin; keyset pagination)',
         security: [{ bearerAuth: [] }],
         querystring: ListAuditLogsQuerySchema,
-        response: { 200: PageOf(AuditEntrySchema), ...errorResponses(400, 401, 403) }
+        response: { 200: withHeaders(PageOf(AuditEntrySchema), 'Link') }
       }
     },
     async (request, reply) => {

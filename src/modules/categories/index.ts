@@ -5,6 +5,7 @@ import { encodeResponse, respondCached } from '../../cache/response.js'
 import type { ReadContext } from '../../db/read-context.js'
 import { etagOf, ifNoneMatchHits } from '../../lib/etag.js'
 import { paginate } from '../../lib/pagination.js'
+import { withHeaders } from '../../lib/openapi/headers.js'
 import { IdParams, Ok, PageOf, errorResponses } from '../../lib/schemas.js'
 import {
   CategorySchema,
@@ -14,6 +15,7 @@ import {
   UpdateCategorySchema
 } from './schemas.js'
 import { IdempotencyKeyHeader } from '../idempotency/schemas.js'
+import { IfMatchHeader, IfNoneMatchHeader } from '../../lib/etag-headers.js'
 import * as service from './service.js'
 
 // Cache tags: a category's own entry; lists and trees change with any category write.
@@ -25,7 +27,8 @@ const changesCategory = (request: { params: unknown }) => [
 ]
 
 const tags = ['categories']
-const ConditionalHeaders = Type.Object({ 'if-match': Type.Optional(Type.String({ maxLength: 1024 })) })
+const ConditionalHeaders = Type.Object({ 'if-match': IfMatchHeader })
+const CacheHeaders = Type.Object({ 'if-none-match': IfNoneMatchHeader })
 const IdempotentHeaders = Type.Object({ 'idempotency-key': IdempotencyKeyHeader })
 const IdempotentConditionalHeaders = Type.Object({
   ...ConditionalHeaders.properties,
@@ -42,12 +45,14 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/categories',
     {
-      config: { operation: ['category', 'list'], deferRateLimit: true },
+      config: { operation: ['category', 'list'], deferRateLimit: true, publicRead: true },
       schema: {
         tags,
+        operationId: 'listCategories',
         summary: 'List categories (keyset pagination)',
+        security: [],
         querystring: ListCategoriesQuerySchema,
-        response: { 200: PageOf(CategorySchema), ...errorResponses(400) }
+        response: { 200: withHeaders(PageOf(CategorySchema), 'Link') }
       }
     },
     (request, reply) =>
@@ -71,15 +76,18 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/categories/:id',
     {
-      config: { operation: ['category', 'read'], deferRateLimit: true },
+      config: { operation: ['category', 'read'], deferRateLimit: true, publicRead: true },
       schema: {
         tags,
+        operationId: 'getCategory',
         summary: 'Get a category (ETag; If-None-Match → 304)',
+        security: [],
         params: IdParams,
+        headers: CacheHeaders,
         response: {
-          200: Ok(CategorySchema),
-          304: Type.Null({ description: 'Not modified' }),
-          ...errorResponses(400, 404)
+          200: withHeaders(Ok(CategorySchema), 'ETag'),
+          304: withHeaders(Type.Null({ description: 'Not modified: the ETag in If-None-Match is current' }), 'ETag'),
+          ...errorResponses('CATEGORY_NOT_FOUND')
         }
       }
     },
@@ -103,12 +111,14 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/categories/:id/tree',
     {
-      config: { operation: ['category', 'tree'], deferRateLimit: true },
+      config: { operation: ['category', 'tree'], deferRateLimit: true, publicRead: true },
       schema: {
         tags,
+        operationId: 'getCategoryTree',
         summary: 'A category with its ancestors (root first) and direct children',
+        security: [],
         params: IdParams,
-        response: { 200: Ok(CategoryTreeSchema), ...errorResponses(400, 404) }
+        response: { 200: Ok(CategoryTreeSchema), ...errorResponses('CATEGORY_NOT_FOUND') }
       }
     },
     (request, reply) =>
@@ -135,11 +145,15 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: canWrite,
       schema: {
         tags,
+        operationId: 'createCategory',
         summary: 'Create a category (editor or admin)',
         security: [{ bearerAuth: [] }],
         headers: IdempotentHeaders,
         body: CreateCategorySchema,
-        response: { 201: Ok(CategorySchema), ...errorResponses(400, 401, 403, 409, 413, 415, 422) }
+        response: {
+          201: withHeaders(Ok(CategorySchema), 'Location', 'ETag'),
+          ...errorResponses('SLUG_TAKEN', 'UNKNOWN_CATEGORY')
+        }
       }
     },
     async (request, reply) => {
@@ -159,12 +173,22 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: canWrite,
       schema: {
         tags,
+        operationId: 'updateCategory',
         summary: 'Update or move a category (editor or admin; a move that would make a cycle → 409)',
         security: [{ bearerAuth: [] }],
         params: IdParams,
         headers: IdempotentConditionalHeaders,
         body: UpdateCategorySchema,
-        response: { 200: Ok(CategorySchema), ...errorResponses(400, 401, 403, 404, 409, 412, 413, 415, 422) }
+        response: {
+          200: withHeaders(Ok(CategorySchema), 'ETag'),
+          ...errorResponses(
+            'CATEGORY_NOT_FOUND',
+            'SLUG_TAKEN',
+            'CATEGORY_CYCLE',
+            'UNKNOWN_CATEGORY',
+            'PRECONDITION_FAILED'
+          )
+        }
       }
     },
     async (request, reply) => {
@@ -187,11 +211,15 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: canDelete,
       schema: {
         tags,
+        operationId: 'deleteCategory',
         summary: 'Delete an empty category (admin; 409 while it has products or subcategories)',
         security: [{ bearerAuth: [] }],
         params: IdParams,
         headers: ConditionalHeaders,
-        response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses(400, 401, 403, 404, 409, 412) }
+        response: {
+          204: Type.Null({ description: 'Deleted' }),
+          ...errorResponses('CATEGORY_NOT_FOUND', 'CATEGORY_NOT_EMPTY', 'PRECONDITION_FAILED')
+        }
       }
     },
     async (request, reply) => {

@@ -1,7 +1,7 @@
 import { Conditions, type KeysetOrder, keysetQuery, setClause } from '../../db/keyset.js'
 import type { Queryable } from '../../db/pool.js'
 import type { CursorKey } from '../../lib/cursor.js'
-import type { Category, CategorySort, UpdateCategory } from './schemas.js'
+import { type Category, type CategorySort, TREE_CHILDREN_MAX, type UpdateCategory } from './schemas.js'
 
 export interface CategoryRow {
   id: number
@@ -71,7 +71,7 @@ export async function findAncestors(q: Queryable, id: number): Promise<CategoryR
 
 export async function findChildren(q: Queryable, id: number): Promise<CategoryRow[]> {
   const { rows } = await q.query<CategoryRow>(
-    `SELECT ${COLUMNS} FROM categories WHERE parent_id = $1 ORDER BY name, id`,
+    `SELECT ${COLUMNS} FROM categories WHERE parent_id = $1 ORDER BY name, id LIMIT ${TREE_CHILDREN_MAX}`,
     [id]
   )
   return rows

@@ -1,26 +1,53 @@
 import { type Static, Type } from 'typebox'
-import { Id, Name, PageQuery, Slug, Text, Timestamp } from '../../lib/schemas.js'
+import { Id, Int32, Name, Out, PageQuery, Slug, Text, Timestamp } from '../../lib/schemas.js'
 
 export const CategorySchema = Type.Object(
   {
-    id: Type.Integer(),
-    name: Type.String(),
-    slug: Type.String(),
-    description: Type.String(),
-    parentId: Type.Union([Type.Integer(), Type.Null()]),
-    version: Type.Integer(),
+    id: Id,
+    name: Out(200),
+    slug: Out(120, 'Unique, URL-safe'),
+    description: Out(5000),
+    parentId: Type.Union([Id, Type.Null()]),
+    version: Int32({ minimum: 1, description: 'Starts at 1, +1 on every change; part of the ETag' }),
     createdAt: Timestamp,
     updatedAt: Timestamp
   },
-  { additionalProperties: false }
+  {
+    additionalProperties: false,
+    title: 'Category',
+    example: {
+      id: 3,
+      name: 'Desk lamps',
+      slug: 'desk-lamps',
+      description: 'Lamps for desks and workbenches.',
+      parentId: 1,
+      version: 2,
+      createdAt: '2026-01-10T08:00:00.000Z',
+      updatedAt: '2026-01-12T16:45:00.000Z'
+    }
+  }
 )
 export type Category = Static<typeof CategorySchema>
 
-export const CategoryTreeSchema = Type.Object({
-  category: CategorySchema,
-  ancestors: Type.Array(CategorySchema, { description: 'From the root down to the parent' }),
-  children: Type.Array(CategorySchema, { description: 'Direct subcategories, by name' })
-})
+// The tree walk stops 1,000 levels up; children beyond the first TREE_CHILDREN_MAX are listed by
+// GET /categories?parentId=.
+export const TREE_DEPTH_MAX = 1000
+export const TREE_CHILDREN_MAX = 1000
+
+export const CategoryTreeSchema = Type.Object(
+  {
+    category: CategorySchema,
+    ancestors: Type.Array(CategorySchema, {
+      maxItems: TREE_DEPTH_MAX,
+      description: 'From the root down to the parent'
+    }),
+    children: Type.Array(CategorySchema, {
+      maxItems: TREE_CHILDREN_MAX,
+      description: `Direct subcategories, by name (the first ${TREE_CHILDREN_MAX}; all of them: GET /categories?parentId=)`
+    })
+  },
+  { additionalProperties: false, title: 'CategoryTree' }
+)
 export type CategoryTree = Static<typeof CategoryTreeSchema>
 
 const fields = {
@@ -37,7 +64,7 @@ export const CreateCategorySchema = Type.Object(
     description: Type.Optional(fields.description),
     parentId: Type.Optional(fields.parentId)
   },
-  { additionalProperties: false }
+  { additionalProperties: false, title: 'CreateCategory', example: { name: 'Desk lamps', parentId: 1 } }
 )
 export type CreateCategory = Static<typeof CreateCategorySchema>
 
@@ -48,7 +75,7 @@ export const UpdateCategorySchema = Type.Object(
     description: Type.Optional(fields.description),
     parentId: Type.Optional(fields.parentId)
   },
-  { additionalProperties: false, minProperties: 1 }
+  { additionalProperties: false, minProperties: 1, title: 'UpdateCategory', example: { parentId: 5 } }
 )
 export type UpdateCategory = Static<typeof UpdateCategorySchema>
 

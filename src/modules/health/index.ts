@@ -2,20 +2,29 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { loadMigrations, pendingMigrations } from '../../db/migrate.js'
 import { AppError } from '../../errors.js'
-import { errorResponses } from '../../lib/schemas.js'
+import { Out, errorResponses } from '../../lib/schemas.js'
 
 const tags = ['health']
-const Ok = Type.Object({ status: Type.Literal('ok') })
-const CheckSchema = Type.Object({
-  status: Type.Enum(['up', 'down']),
-  critical: Type.Boolean(),
-  latencyMs: Type.Number(),
-  error: Type.Optional(Type.String())
-})
-const ReadySchema = Type.Object({
-  status: Type.Enum(['ready', 'degraded']),
-  checks: Type.Record(Type.String(), CheckSchema)
-})
+const security: [] = []
+const Ok = Type.Object({ status: Type.Literal('ok') }, { additionalProperties: false, title: 'HealthOk' })
+const CheckSchema = Type.Object(
+  {
+    status: Type.Enum(['up', 'down']),
+    critical: Type.Boolean({ description: 'A critical dependency down makes the instance unready' }),
+    latencyMs: Type.Number({ format: 'double', minimum: 0, maximum: 3_600_000 }),
+    error: Type.Optional(Out(1000))
+  },
+  { additionalProperties: false, title: 'HealthCheck' }
+)
+const ReadySchema = Type.Object(
+  {
+    status: Type.Enum(['ready', 'degraded']),
+    checks: Type.Record(Type.String({ maxLength: 64 }), CheckSchema, {
+      description: 'By dependency: database, each replica, redis'
+    })
+  },
+  { additionalProperties: false, title: 'Readiness' }
+)
 // A busy process is not a dead one: liveness answers even while load is being shed.
 const notShed = { pressureHandler: () => undefined }
 
@@ -44,8 +53,10 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags,
+        operationId: 'getHealth',
         summary: 'Load balancer check: 200 while the primary database answers and the instance is not shutting down',
-        response: { 200: Ok, ...errorResponses() }
+        security,
+        response: { 200: Ok, ...errorResponses('NOT_READY', 'DATABASE_UNAVAILABLE') }
       }
     },
     async () => {
@@ -70,7 +81,13 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
     '/health/live',
     {
       config: notShed,
-      schema: { tags, summary: 'The process is up (no dependency is called)', response: { 200: Ok } }
+      schema: {
+        tags,
+        operationId: 'getLiveness',
+        summary: 'The process is up (no dependency is called)',
+        security,
+        response: { 200: Ok }
+      }
     },
     () => Promise.resolve({ status: 'ok' as const })
   )
@@ -80,9 +97,11 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags,
+        operationId: 'getReadiness',
         summary:
           'Each dependency with status and latency; 503 when a critical one is down or the instance is shutting down',
-        response: { 200: ReadySchema, ...errorResponses() }
+        security,
+        response: { 200: ReadySchema, ...errorResponses('NOT_READY') }
       }
     },
     async () => {

@@ -5,9 +5,11 @@ import { encodeResponse, respondCached } from '../../cache/response.js'
 import type { ReadContext } from '../../db/read-context.js'
 import { etagOf, ifNoneMatchHits } from '../../lib/etag.js'
 import { paginate } from '../../lib/pagination.js'
+import { withHeaders } from '../../lib/openapi/headers.js'
 import { IdParams, Ok, PageOf, errorResponses } from '../../lib/schemas.js'
 import { CreateProductSchema, ListProductsQuerySchema, ProductSchema, UpdateProductSchema } from './schemas.js'
 import { IdempotencyKeyHeader } from '../idempotency/schemas.js'
+import { IfMatchHeader, IfNoneMatchHeader } from '../../lib/etag-headers.js'
 import * as service from './service.js'
 
 // Cache tags: a product's own entry, and every list page (category filters also depend on the tree).
@@ -17,7 +19,8 @@ const changesList = () => ['products']
 const changesProduct = (request: { params: unknown }) => ['products', productTag((request.params as { id: number }).id)]
 
 const tags = ['products']
-const ConditionalHeaders = Type.Object({ 'if-match': Type.Optional(Type.String({ maxLength: 1024 })) })
+const ConditionalHeaders = Type.Object({ 'if-match': IfMatchHeader })
+const CacheHeaders = Type.Object({ 'if-none-match': IfNoneMatchHeader })
 const IdempotentHeaders = Type.Object({ 'idempotency-key': IdempotencyKeyHeader })
 const IdempotentConditionalHeaders = Type.Object({
   ...ConditionalHeaders.properties,
@@ -34,12 +37,14 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/products',
     {
-      config: { operation: ['product', 'list'], deferRateLimit: true },
+      config: { operation: ['product', 'list'], deferRateLimit: true, publicRead: true },
       schema: {
         tags,
+        operationId: 'listProducts',
         summary: 'List products (keyset pagination)',
+        security: [],
         querystring: ListProductsQuerySchema,
-        response: { 200: PageOf(ProductSchema), ...errorResponses(400) }
+        response: { 200: withHeaders(PageOf(ProductSchema), 'Link') }
       }
     },
     (request, reply) =>
@@ -63,15 +68,18 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/products/:id',
     {
-      config: { operation: ['product', 'read'], deferRateLimit: true },
+      config: { operation: ['product', 'read'], deferRateLimit: true, publicRead: true },
       schema: {
         tags,
+        operationId: 'getProduct',
         summary: 'Get a product (ETag; If-None-Match → 304)',
+        security: [],
         params: IdParams,
+        headers: CacheHeaders,
         response: {
-          200: Ok(ProductSchema),
-          304: Type.Null({ description: 'Not modified' }),
-          ...errorResponses(400, 404)
+          200: withHeaders(Ok(ProductSchema), 'ETag'),
+          304: withHeaders(Type.Null({ description: 'Not modified: the ETag in If-None-Match is current' }), 'ETag'),
+          ...errorResponses('PRODUCT_NOT_FOUND')
         }
       }
     },
@@ -99,11 +107,15 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: canWrite,
       schema: {
         tags,
+        operationId: 'createProduct',
         summary: 'Create a product (editor or admin)',
         security: [{ bearerAuth: [] }],
         headers: IdempotentHeaders,
         body: CreateProductSchema,
-        response: { 201: Ok(ProductSchema), ...errorResponses(400, 401, 403, 409, 413, 415, 422) }
+        response: {
+          201: withHeaders(Ok(ProductSchema), 'Location', 'ETag'),
+          ...errorResponses('SKU_TAKEN', 'SLUG_TAKEN', 'UNKNOWN_CATEGORY')
+        }
       }
     },
     async (request, reply) => {
@@ -123,12 +135,16 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: canWrite,
       schema: {
         tags,
+        operationId: 'updateProduct',
         summary: 'Update some fields of a product (editor or admin; If-Match for optimistic locking)',
         security: [{ bearerAuth: [] }],
         params: IdParams,
         headers: IdempotentConditionalHeaders,
         body: UpdateProductSchema,
-        response: { 200: Ok(ProductSchema), ...errorResponses(400, 401, 403, 404, 409, 412, 413, 415, 422) }
+        response: {
+          200: withHeaders(Ok(ProductSchema), 'ETag'),
+          ...errorResponses('PRODUCT_NOT_FOUND', 'SKU_TAKEN', 'SLUG_TAKEN', 'UNKNOWN_CATEGORY', 'PRECONDITION_FAILED')
+        }
       }
     },
     async (request, reply) => {
@@ -151,11 +167,15 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: canDelete,
       schema: {
         tags,
+        operationId: 'deleteProduct',
         summary: 'Delete a product (admin; If-Match for optimistic locking)',
         security: [{ bearerAuth: [] }],
         params: IdParams,
         headers: ConditionalHeaders,
-        response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses(400, 401, 403, 404, 412) }
+        response: {
+          204: Type.Null({ description: 'Deleted' }),
+          ...errorResponses('PRODUCT_NOT_FOUND', 'PRECONDITION_FAILED')
+        }
       }
     },
     async (request, reply) => {

@@ -1,25 +1,46 @@
 import { type Static, Type } from 'typebox'
-import { Id, Name, PageQuery, Slug, Text, Timestamp } from '../../lib/schemas.js'
+import { Id, Int32, Name, Out, PageQuery, Slug, Text, Timestamp } from '../../lib/schemas.js'
 
 export const ProductStatus = Type.Enum(['draft', 'active', 'archived'])
 
+/** The ISO 4217 codes this runtime knows (ICU's list), the only ones a product may be priced in. */
+export const CURRENCIES: readonly string[] = Intl.supportedValuesOf('currency')
+
 export const ProductSchema = Type.Object(
   {
-    id: Type.Integer(),
-    sku: Type.String(),
-    name: Type.String(),
-    slug: Type.String(),
-    description: Type.String(),
-    priceCents: Type.Integer({ description: 'Price in minor units of `currency` (cents for USD)' }),
-    currency: Type.String({ description: 'ISO 4217 code' }),
-    categoryId: Type.Union([Type.Integer(), Type.Null()]),
-    stock: Type.Integer(),
+    id: Id,
+    sku: Out(64, 'Stock keeping unit, unique'),
+    name: Out(200),
+    slug: Out(120, 'Unique, URL-safe'),
+    description: Out(5000),
+    priceCents: Int32({ description: 'Price in minor units of `currency` (cents for USD)' }),
+    currency: Type.String({ minLength: 3, maxLength: 3, pattern: '^[A-Z]{3}$', description: 'ISO 4217 code' }),
+    categoryId: Type.Union([Id, Type.Null()]),
+    stock: Int32(),
     status: ProductStatus,
-    version: Type.Integer(),
+    version: Int32({ minimum: 1, description: 'Starts at 1, +1 on every change; part of the ETag' }),
     createdAt: Timestamp,
     updatedAt: Timestamp
   },
-  { additionalProperties: false }
+  {
+    additionalProperties: false,
+    title: 'Product',
+    example: {
+      id: 42,
+      sku: 'LAMP-OAK-1',
+      name: 'Oak desk lamp',
+      slug: 'oak-desk-lamp',
+      description: 'A warm desk lamp in solid oak.',
+      priceCents: 4999,
+      currency: 'USD',
+      categoryId: 3,
+      stock: 12,
+      status: 'active',
+      version: 1,
+      createdAt: '2026-01-15T09:30:00.000Z',
+      updatedAt: '2026-01-15T09:30:00.000Z'
+    }
+  }
 )
 export type Product = Static<typeof ProductSchema>
 
@@ -33,10 +54,10 @@ const fields = {
   name: Name(200),
   slug: Slug,
   description: Text({ maxLength: 5000 }),
-  priceCents: Type.Integer({ minimum: 0, maximum: 2_147_483_647, description: 'Minor units, e.g. 1999 = 19.99 USD' }),
-  currency: Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217 code, e.g. USD' }),
+  priceCents: Int32({ description: 'Minor units, e.g. 1999 = 19.99 USD' }),
+  currency: Type.Enum([...CURRENCIES], { description: 'ISO 4217 code, e.g. USD' }),
   categoryId: Type.Union([Id, Type.Null()]),
-  stock: Type.Integer({ minimum: 0, maximum: 2_147_483_647 }),
+  stock: Int32(),
   status: ProductStatus
 }
 
@@ -52,7 +73,19 @@ export const CreateProductSchema = Type.Object(
     stock: Type.Optional(fields.stock),
     status: Type.Optional(fields.status)
   },
-  { additionalProperties: false }
+  {
+    additionalProperties: false,
+    title: 'CreateProduct',
+    example: {
+      sku: 'LAMP-OAK-1',
+      name: 'Oak desk lamp',
+      priceCents: 4999,
+      currency: 'USD',
+      categoryId: 3,
+      stock: 12,
+      status: 'active'
+    }
+  }
 )
 export type CreateProduct = Static<typeof CreateProductSchema>
 
@@ -68,7 +101,7 @@ export const UpdateProductSchema = Type.Object(
     stock: Type.Optional(fields.stock),
     status: Type.Optional(fields.status)
   },
-  { additionalProperties: false, minProperties: 1 }
+  { additionalProperties: false, minProperties: 1, title: 'UpdateProduct', example: { priceCents: 4499, stock: 11 } }
 )
 export type UpdateProduct = Static<typeof UpdateProductSchema>
 
@@ -88,12 +121,8 @@ export const ListProductsQuerySchema = Type.Object(
       description: 'With categoryId: include products of its subcategories'
     }),
     status: Type.Optional(ProductStatus),
-    minPrice: Type.Optional(
-      Type.Integer({ minimum: 0, maximum: 2_147_483_647, description: 'Minor units, inclusive' })
-    ),
-    maxPrice: Type.Optional(
-      Type.Integer({ minimum: 0, maximum: 2_147_483_647, description: 'Minor units, inclusive' })
-    ),
+    minPrice: Type.Optional(Int32({ description: 'Minor units, inclusive' })),
+    maxPrice: Type.Optional(Int32({ description: 'Minor units, inclusive' })),
     q: Type.Optional(Text({ minLength: 1, maxLength: 200, description: 'Full-text search over name and description' }))
   },
   { additionalProperties: false }

@@ -98,6 +98,8 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, error:
   request.errorCode = error.code
   if (error.headers) reply.headers(error.headers)
   reply.header('x-request-id', request.id)
+  // Also here: a framework error (414) is sent without the onSend hooks that set it elsewhere.
+  reply.header('cache-control', 'private, no-store')
   const path = request.url.split('?')[0]
   return reply
     .code(error.status)

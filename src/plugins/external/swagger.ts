@@ -1,6 +1,7 @@
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
+import { finishDocument } from '../../lib/openapi/document.js'
 
 const serverUrl = (host: string | undefined) => {
   if (!host) return '/'
@@ -19,15 +20,28 @@ export default fp(
           version: process.env.npm_package_version ?? '0.1.0',
           description:
             'Products, categories and stock. Reads are public; writes need `Authorization: Bearer <API key>`. ' +
-            'Errors are RFC 9457 problem+json with a stable `code`.'
+            'Errors are RFC 9457 problem+json with a stable `code`.',
+          license: { name: 'MIT', url: 'https://opensource.org/licenses/MIT' }
         },
-        servers: [{ url: serverUrl(config.SWAGGER_HOST) }],
+        servers: [{ url: serverUrl(config.SWAGGER_HOST), description: `This deployment (${config.NODE_ENV})` }],
+        tags: [
+          { name: 'products', description: 'The catalog: products with price, stock and status' },
+          { name: 'categories', description: 'The category tree' },
+          { name: 'api-keys', description: 'API keys for writes and admin work (admin only)' },
+          { name: 'audit', description: 'Who changed what, in a tamper-evident hash chain (admin only)' },
+          { name: 'health', description: 'Checks for load balancers and orchestrators' }
+        ],
         components: {
           securitySchemes: {
             bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API key (npm run apikey -- create)' }
           }
         }
-      }
+      },
+      // Schemas added with an $id (Problem) are named by it in components/schemas.
+      refResolver: {
+        buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `schema-${i}`)
+      },
+      transformObject: (built) => finishDocument('openapiObject' in built ? built.openapiObject : built.swaggerObject)
     })
     await app.register(swaggerUi, { routePrefix: '/docs' })
     app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())

@@ -1,0 +1,29 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { build, seed } from '../helper.js'
+
+// The check that keeps the OpenAPI document true (test/contract.ts) must itself catch a drift.
+test('when a response differs from the OpenAPI document, then the contract check names the difference', async (t) => {
+  const app = await build(t, {}, undefined, (instance) => {
+    instance.addHook('onSend', (request, reply, payload, done) => {
+      const drift = request.headers['x-test-drift']
+      if (drift === 'etag') reply.header('etag', 'W/"not-ours"')
+      if (drift === 'body') return done(null, '{"success":true,"data":{"id":"one"}}')
+      if (drift === 'status') reply.code(418)
+      done(null, payload)
+    })
+  })
+  await seed(app, 2)
+  assert.equal((await app.inject({ method: 'GET', url: '/api/v1/products/1' })).statusCode, 200)
+  await app.contract.verify()
+
+  await app.inject({ method: 'GET', url: '/api/v1/products/1', headers: { 'x-test-drift': 'etag' } })
+  await assert.rejects(app.contract.verify(), /getProduct\): ETag: W\/"not-ours" does not match/)
+  await app.inject({ method: 'GET', url: '/api/v1/products/1', headers: { 'x-test-drift': 'body' } })
+  await assert.rejects(app.contract.verify(), /GET \/api\/v1\/products\/1 → 200 \(getProduct\): body/)
+  await app.inject({ method: 'GET', url: '/api/v1/products/1', headers: { 'x-test-drift': 'status' } })
+  await assert.rejects(app.contract.verify(), /→ 418 \(getProduct\): status not documented/)
+  // Outside the document: not checked.
+  await app.inject({ method: 'GET', url: '/metrics', headers: { 'x-test-drift': 'status' } })
+  await app.contract.verify()
+})
