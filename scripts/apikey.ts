@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util'
 import { ROLES, type Role } from '../src/modules/api-keys/schemas.js'
 import { createApiKey, listApiKeys, revokeApiKey } from '../src/modules/api-keys/service.js'
 import { systemContext } from '../src/modules/audit/mutation.js'
+import { sealWith } from '../src/modules/audit/sealer.js'
 import { cliConfig, fail, withClient } from './cli.js'
 
 const USAGE = `usage:
@@ -22,7 +23,11 @@ switch (command) {
     const role = values.role as Role
     if (!name || name.length > 100) fail(`--name is required (1-100 characters)\n${USAGE}`)
     if (!ROLES.includes(role)) fail(`--role must be one of ${ROLES.join(', ')}\n${USAGE}`)
-    const created = await withClient(config, (c) => createApiKey(c, { name, role }, systemContext('cli')))
+    const created = await withClient(config, async (c) => {
+      const key = await createApiKey(c, { name, role }, systemContext('cli'))
+      await sealWith(c) // no instance may be running to seal the entry
+      return key
+    })
     process.stdout.write(
       `created API key ${created.id} (${created.name}, ${created.role}). It is shown only now:\n${created.key}\n`
     )
@@ -41,9 +46,11 @@ switch (command) {
   case 'revoke': {
     const id = Number(arg)
     if (!Number.isInteger(id) || id < 1) fail(`revoke needs the key id\n${USAGE}`)
-    const key = await withClient(config, (c) => revokeApiKey(c, id, systemContext('cli'))).catch((err: unknown) =>
-      fail(err instanceof Error ? err.message : String(err))
-    )
+    const key = await withClient(config, async (c) => {
+      const revoked = await revokeApiKey(c, id, systemContext('cli'))
+      await sealWith(c)
+      return revoked
+    }).catch((err: unknown) => fail(err instanceof Error ? err.message : String(err)))
     process.stdout.write(`revoked API key ${key.id} (${key.name})\n`)
     break
   }

@@ -1,15 +1,23 @@
-import { verifyChain } from '../src/modules/audit/service.js'
+import { verifyChain } from '../src/modules/audit/verify.js'
 import { cliConfig, withClient } from './cli.js'
 
-// npm run audit:verify — walks the audit hash chain from the oldest kept entry; exit 1 at the first broken entry.
-const result = await withClient(cliConfig(), (client) => verifyChain(client))
+// npm run audit:verify — walks the sealed audit hash chain from the oldest kept entry, then looks for entries
+// unsealed longer than AUDIT_SEAL_MAX_DELAY_MS; exit 1 at the first problem.
+const config = cliConfig()
+const result = await withClient(config, (client) => verifyChain(client, { maxDelayMs: config.AUDIT_SEAL_MAX_DELAY_MS }))
 if (result.ok) {
-  process.stdout.write(
-    result.checked
-      ? `audit chain intact: ${result.checked} entries (${result.firstId}..${result.lastId})\n`
-      : 'audit chain intact: no entries\n'
-  )
+  const chain = result.checked
+    ? `${result.checked} entries (positions ${result.firstPosition}..${result.lastPosition})`
+    : 'no sealed entries'
+  const waiting = result.unsealed ? `; ${result.unsealed} newer entries await sealing` : ''
+  process.stdout.write(`audit chain intact: ${chain}${waiting}\n`)
 } else {
-  process.stderr.write(`audit chain BROKEN at entry ${result.entryId} (${result.problem}): ${result.message}\n`)
+  const where = [
+    result.position === null ? undefined : `position ${result.position}`,
+    result.entryId === null ? undefined : `entry ${result.entryId}`
+  ]
+    .filter(Boolean)
+    .join(', ')
+  process.stderr.write(`audit chain BROKEN at ${where} (${result.problem}): ${result.message}\n`)
   process.exitCode = 1
 }

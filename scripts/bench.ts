@@ -40,8 +40,10 @@ import {
   writeReport
 } from './bench/report.js'
 import { probe, SCENARIOS, type ScenarioContext } from './bench/scenarios.js'
+import { startSeedDesign } from './bench/seed-design.js'
 
 const DB_POOL_MAX = 20
+const SCENARIO_WRITES = new Set<ScenarioName>(['create-product', 'patch-product'])
 const root = projectRoot()
 const cleanup = new Cleanup()
 
@@ -83,7 +85,7 @@ async function startServer(
   })
   const baseUrl = `http://127.0.0.1:${port}`
   // Its complaints while starting (a 503 from /health) only matter if it never gets ready: then they are in the error.
-  await waitForHttp200(`${baseUrl}/health`, server.child, 60_000, server.recentOutput)
+  await waitForHttp200(`${baseUrl}/health`, server.child, 60_000, () => server.recentOutput())
   server.echo(true)
   note(`${label} ready at ${baseUrl} (pid ${server.child.pid})`)
   return baseUrl
@@ -132,10 +134,17 @@ async function runScenario(
       note(
         `${name}: ${WARMUP_SECONDS} s warm-up each, then ${settings.rounds} × (${Math.max(1, Math.round(settings.duration / settings.rounds))} s API, same against the ceiling of ${bytes} bytes, same against the exact ceiling)`
       )
-      const rounds = await measureRounds(baseUrl, [ceiling.url, exact.url], scenario.source, settings, name)
+      const seed = scenario.versusSeedDesign ? ctx.seedDesign : undefined
+      const ceilingSource = scenario.ceilingSource ?? scenario.source
+      const comparisons = [
+        { url: ceiling.url, source: ceilingSource },
+        { url: exact.url, source: ceilingSource },
+        ...(seed ? [{ url: seed.url, source: seed.create }] : [])
+      ]
+      const rounds = await measureRounds(baseUrl, comparisons, scenario.source, settings, name)
       result.api = rounds.api
-      ;[result.ceiling, result.exactCeiling] = rounds.ceilings
-      ;[result.roundRatios, result.exactRoundRatios] = rounds.roundRatios
+      ;[result.ceiling, result.exactCeiling, result.seedDesign] = rounds.ceilings
+      ;[result.roundRatios, result.exactRoundRatios, result.seedRoundRatios] = rounds.roundRatios
     } finally {
       for (const server of servers) await server.stop()
     }
@@ -149,6 +158,12 @@ async function runScenario(
       of.reqPerSec > 0 ? Math.round((api.reqPerSec / of.reqPerSec) * 10_000) / 10_000 : undefined
     result.ratio = ratio(top)
     result.exactRatio = ratio(exactTop)
+    if (result.seedDesign) {
+      result.seedRatio = ratio(result.seedDesign)
+      note(
+        `${name}: seed design create ${result.seedDesign.reqPerSec} req/s, p99 ${result.seedDesign.latencyMs.p99} ms → API ÷ seed design ${result.seedRatio} (rounds: ${result.seedRoundRatios?.join(', ')})`
+      )
+    }
     note(`${name}: ceiling ${top.reqPerSec} req/s → ratio ${result.ratio} (rounds: ${result.roundRatios?.join(', ')})`)
     note(
       `${name}: exact ceiling ${exactTop.reqPerSec} req/s → ratio ${result.exactRatio} (rounds: ${result.exactRoundRatios?.join(', ')})`
@@ -205,7 +220,13 @@ async function main(options: BenchOptions): Promise<number> {
     )
   }
   const baseUrl = plainUrl || (cachedUrl as string)
+  const writes = options.scenarios.some((s) => SCENARIO_WRITES.has(s))
+  const seedDesign =
+    options.seedDesign && writes
+      ? await startSeedDesign(cleanup, options.seedDesign, db.target, db.client, runId)
+      : undefined
   const ctx: ScenarioContext = {
+    seedDesign,
     baseUrl,
     cachedUrl,
     client: db.client,
@@ -239,6 +260,7 @@ async function main(options: BenchOptions): Promise<number> {
       rounds: options.rounds,
       scenarios: options.scenarios,
       dbPoolMax: DB_POOL_MAX,
+      seedDesign: options.seedDesign ?? null,
       redis: redisUrl ? redisUrl.replace(/\/\/[^@]*@/, '//') : null,
       database: db.description
     },

@@ -5,7 +5,7 @@
 import process from 'node:process'
 import { URL } from 'node:url'
 import { execFileSync } from 'node:child_process'
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 
 const root = new URL('..', import.meta.url).pathname
@@ -23,7 +23,8 @@ if (existsSync(join(root, 'src')) && existsSync(tsc)) {
   const built = existsSync(stamp) ? statSync(stamp).mtimeMs : 0
   if (Math.max(...inputs.filter(existsSync).map(newestMtime)) > built) {
     execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' })
-    writeFileSync(stamp, '')
+    const { writeBuildStamp } = await import('./build-stamp.mjs') // not in the image, which never rebuilds
+    writeBuildStamp(root)
   }
 }
 

@@ -58,18 +58,28 @@ class RequestLog extends LogController {
     if (log.isLevelEnabled && !log.isLevelEnabled(level)) return
     const route = request.routeOptions.url ?? 'unmatched'
     if (status < 400 && QUIET_ROUTES.test(route)) return
+    const { url, cacheResult } = request
+    const size = reply.getHeader('content-length')
+    // Fields without a value (no key, no body length, no cache on the route, a success) are left out by pino.
     const line = {
       method: request.method,
       route,
+      url: url.length > URL_LOG_MAX ? `${url.slice(0, URL_LOG_MAX)}…` : url,
       status,
       ms: Math.round(reply.elapsedTime * 100) / 100,
-      ip: request.ip
+      ip: request.ip,
+      apiKeyId: request.principal?.id,
+      bytes: size === undefined ? undefined : Number(size),
+      cache: cacheResult === 'none' ? undefined : cacheResult,
+      code: status >= 400 ? (request.errorCode ?? undefined) : undefined
     }
     request.log[level](line, 'request completed')
   }
 }
 
 const QUIET_ROUTES = /^\/(health|metrics)(\/|$)/
+/** The path and query as sent are logged up to this many characters. */
+const URL_LOG_MAX = 512
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 

@@ -199,6 +199,9 @@ export const ConfigSchema = Type.Object({
   ),
   METRICS_PORT: Type.Optional(port('Serve /metrics on this port instead of PORT')),
   METRICS_TOKEN: optionalText('Bearer token required by /metrics'),
+  GIT_COMMIT: optionalText(
+    'Commit the running build was made from, shown by catalog_build_info; unset → the one recorded by npm run build, else unknown'
+  ),
   SHUTDOWN_DRAIN_MS: ms('After SIGTERM, keep serving this long while the load balancer deregisters', 0),
   SHUTDOWN_GRACE_MS: ms(
     'After the listener closes, connections already accepted stay open this long; a request arriving on one is answered (with Connection: close)',
@@ -220,6 +223,18 @@ export const ConfigSchema = Type.Object({
     maximum: 100_000,
     default: 1000,
     description: 'Rows removed per retention statement'
+  }),
+  AUDIT_SEAL_INTERVAL_MS: ms(
+    'How often each instance tries to seal committed audit entries into the hash chain (one at a time across ' +
+      'instances; also shortly after each write). 0 = this instance never seals (another must)',
+    250
+  ),
+  AUDIT_SEAL_MAX_DELAY_MS: Type.Integer({
+    minimum: 100,
+    default: 5000,
+    description:
+      'An audit entry still unsealed this long after it was written is reported by npm run audit:verify; ' +
+      'must exceed AUDIT_SEAL_INTERVAL_MS'
   }),
   IDEMPOTENCY_KEY_TTL_HOURS: Type.Integer({
     minimum: 24,
@@ -287,6 +302,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (config.DB_POOL_MIN > config.DB_POOL_MAX) {
     throw new ConfigError([
       `DB_POOL_MIN=${config.DB_POOL_MIN} is invalid: expected at most DB_POOL_MAX (${config.DB_POOL_MAX})`
+    ])
+  }
+  if (config.AUDIT_SEAL_INTERVAL_MS >= config.AUDIT_SEAL_MAX_DELAY_MS) {
+    throw new ConfigError([
+      `AUDIT_SEAL_INTERVAL_MS=${config.AUDIT_SEAL_INTERVAL_MS} is invalid: expected less than AUDIT_SEAL_MAX_DELAY_MS (${config.AUDIT_SEAL_MAX_DELAY_MS}), or entries would wait longer than the bound`
     ])
   }
   const insecure = productionProblems(config)

@@ -1,4 +1,4 @@
-// Loaded before the server (node --import ./dist/src/instrument.js, or first by scripts/start.mjs) so that
+// Loaded before the server (node --import ./dist/src/instrument.js, or first by scripts/run.mjs) so that
 // Sentry, when SENTRY_DSN is set, is initialised before the HTTP stack is imported.
 import 'dotenv/config'
 import { loadConfig } from './config.js'

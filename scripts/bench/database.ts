@@ -14,6 +14,8 @@ export const EMBEDDED_DATABASE = 'catalog_bench'
 
 export interface BenchDatabase {
   client: pg.Client
+  /** Where that client connects (the seed design's server reaches the same PostgreSQL). */
+  target: ConnectionTarget
   /** What the server child needs in its environment to reach the same database. */
   serverEnv: Record<string, string>
   /** For the report (never the password). */
@@ -63,6 +65,7 @@ export async function openDatabase(cleanup: Cleanup, root: string): Promise<Benc
     note(`using PostgreSQL at ${target.host}:${target.port}, database ${target.database}`)
     return {
       client: await connect(cleanup, target, sslOptions(config)),
+      target,
       serverEnv: {},
       description: { mode: 'external', host: target.host, port: target.port, database: target.database }
     }
@@ -77,6 +80,7 @@ export async function openDatabase(cleanup: Cleanup, root: string): Promise<Benc
   cleanup.add('stop the embedded PostgreSQL', () => (existsSync(pidFile) ? embedded.stop() : Promise.resolve()))
   return {
     client: await connect(cleanup, embedded.target, undefined),
+    target: embedded.target,
     // The server finds the PostgreSQL running on this folder (postmaster.pid) and reuses it.
     serverEnv: { DATA_DIR: dataDir, DB_NAME: EMBEDDED_DATABASE },
     description: { mode: 'embedded', dataDir: EMBEDDED_DATA_DIR, database: EMBEDDED_DATABASE }

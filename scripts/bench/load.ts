@@ -3,7 +3,7 @@ import autocannon from 'autocannon'
 export const WARMUP_SECONDS = 2
 
 export interface HttpRequest {
-  method: 'GET' | 'POST'
+  method: 'GET' | 'POST' | 'PATCH'
   path: string
   headers?: Record<string, string>
   body?: string
@@ -162,29 +162,33 @@ export interface RoundsResult {
   roundRatios: number[][]
 }
 
+/** What the API is compared with: a URL answering the API's own requests, or a server with requests of its own. */
+export type Comparison = string | { url: string; source: RequestSource }
+
 /**
- * The API and each ceiling, each warmed up for WARMUP_SECONDS, then measured in `rounds` alternating slices of
- * duration/rounds seconds: on a shared machine whose speed drifts, all sides see the same stretches of time.
+ * The API and each comparison, each warmed up for WARMUP_SECONDS, then measured in `rounds` alternating slices
+ * of duration/rounds seconds: on a shared machine whose speed drifts, all sides see the same stretches of time.
  */
 export async function measureRounds(
   apiUrl: string,
-  ceilingUrls: string[],
+  comparisons: Comparison[],
   source: RequestSource,
   settings: LoadSettings & { rounds: number },
   title: string
 ): Promise<RoundsResult> {
+  const targets = comparisons.map((c) => (typeof c === 'string' ? { url: c, source } : c))
   await run(apiUrl, source, { ...settings, duration: WARMUP_SECONDS }, `${title} (warm-up)`)
-  for (const url of ceilingUrls)
-    await run(url, source, { ...settings, duration: WARMUP_SECONDS }, `${title} ceiling (warm-up)`)
+  for (const target of targets)
+    await run(target.url, target.source, { ...settings, duration: WARMUP_SECONDS }, `${title} ceiling (warm-up)`)
   const slice = { ...settings, duration: Math.max(1, Math.round(settings.duration / settings.rounds)) }
   const api: RawRun[] = []
-  const ceilings: RawRun[][] = ceilingUrls.map(() => [])
-  const roundRatios: number[][] = ceilingUrls.map(() => [])
+  const ceilings: RawRun[][] = targets.map(() => [])
+  const roundRatios: number[][] = targets.map(() => [])
   for (let i = 0; i < settings.rounds; i++) {
     const a = await run(apiUrl, source, slice, title)
     api.push(a)
-    for (const [j, url] of ceilingUrls.entries()) {
-      const c = await run(url, source, slice, `${title} ceiling`)
+    for (const [j, target] of targets.entries()) {
+      const c = await run(target.url, target.source, slice, `${title} ceiling`)
       ceilings[j]?.push(c)
       roundRatios[j]?.push(c.requests > 0 ? round(a.requests / a.seconds / (c.requests / c.seconds), 4) : 0)
     }

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util'
 
-/** Every scenario, in the order they run (create-product last: it adds rows the reads would see). */
+/** Every scenario, in the order they run (the writes last: they add rows the reads would see). */
 export const SCENARIO_NAMES = [
   'first-page',
   'product-by-id',
@@ -8,7 +8,8 @@ export const SCENARIO_NAMES = [
   'deep-page',
   'cached-first-page',
   'cached-product-by-id',
-  'create-product'
+  'create-product',
+  'patch-product'
 ] as const
 export type ScenarioName = (typeof SCENARIO_NAMES)[number]
 
@@ -19,6 +20,7 @@ export interface BenchOptions {
   rounds: number
   scenarios: ScenarioName[]
   out: string | undefined
+  seedDesign: string | undefined
 }
 
 export const USAGE = `usage: npm run bench -- [options]
@@ -30,6 +32,9 @@ export const USAGE = `usage: npm run bench -- [options]
   --connections C    concurrent connections (default 32)
   --scenarios LIST   comma-separated subset of: ${SCENARIO_NAMES.join(', ')}
   --out FILE         where to write the JSON results (default bench-results/bench-<timestamp>.json)
+  --seed-design DIR  the seed's own design (server.js, package.json, package-lock.json, schema.sql): served
+                     on a fresh database of its own, its create measured in the same rounds as
+                     create-product and patch-product
 Set DB_HOST (and DB_PORT, DB_USER, DB_PASSWORD, DB_NAME) to use an existing PostgreSQL instead of the
 embedded one kept in .data/bench. The cached-* scenarios use REDIS_URL, or the Redis on 127.0.0.1:6379.`
 
@@ -72,6 +77,7 @@ export function parseOptions(args: string[]): BenchOptions | undefined {
         rounds: { type: 'string' },
         scenarios: { type: 'string' },
         out: { type: 'string' },
+        'seed-design': { type: 'string' },
         help: { type: 'boolean', short: 'h' }
       }
     }).values
@@ -85,6 +91,7 @@ export function parseOptions(args: string[]): BenchOptions | undefined {
     connections: integer('connections', values.connections, 32, 1, 10_000),
     rounds: integer('rounds', values.rounds, 5, 1, 100),
     scenarios: scenarioList(values.scenarios),
-    out: values.out
+    out: values.out,
+    seedDesign: values['seed-design']
   }
 }

@@ -22,6 +22,11 @@ export interface ScenarioResult {
   /** api req/s ÷ exact ceiling req/s, over all rounds */
   exactRatio?: number
   exactRoundRatios?: number[]
+  /** The seed design's create, measured in the same rounds (write scenarios with --seed-design). */
+  seedDesign?: LoadResult
+  /** api req/s ÷ seed design req/s, over all rounds, and per round */
+  seedRatio?: number
+  seedRoundRatios?: number[]
   /** Why the scenario could not be measured. */
   failure?: string
 }
@@ -62,11 +67,13 @@ export function formatTable(results: ScenarioResult[]): string {
     'ceiling req/s',
     'ratio',
     'exact ceiling req/s',
-    'exact ratio'
+    'exact ratio',
+    'seed design req/s',
+    'vs seed'
   ]
   const rows = results.map((r) =>
     r.failure
-      ? [r.name, 'FAILED', '', '', '', '', '', '', '', '', '']
+      ? [r.name, 'FAILED', '', '', '', '', '', '', '', '', '', '', '']
       : [
           r.name,
           fixed(r.api?.reqPerSec, 1),
@@ -78,7 +85,9 @@ export function formatTable(results: ScenarioResult[]): string {
           fixed(r.ceiling?.reqPerSec, 1),
           fixed(r.ratio, 3),
           fixed(r.exactCeiling?.reqPerSec, 1),
-          fixed(r.exactRatio, 3)
+          fixed(r.exactRatio, 3),
+          fixed(r.seedDesign?.reqPerSec, 1),
+          fixed(r.seedRatio, 2)
         ]
   )
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]?.length ?? 0)))

@@ -3,6 +3,7 @@ import { createCursorCodec } from '../../src/lib/cursor.js'
 import type { RecordedResponse } from './ceiling.js'
 import type { HttpRequest, RequestSource } from './load.js'
 import type { ScenarioName } from './options.js'
+import type { SeedDesign } from './seed-design.js'
 
 export interface ScenarioContext {
   baseUrl: string
@@ -15,6 +16,8 @@ export interface ScenarioContext {
   apiKey: string
   /** Every product the run creates has a sku starting with this (removed at exit). */
   skuPrefix: string
+  /** The seed's own design, when --seed-design was given: write scenarios are measured against its create. */
+  seedDesign?: SeedDesign
 }
 
 export interface Scenario {
@@ -24,9 +27,13 @@ export interface Scenario {
   description: string
   expectStatus: number
   source: RequestSource
+  /** What the ceilings are sent, when it must differ from `source` (a source that tracks the API's state). */
+  ceilingSource?: RequestSource
   /** Extra acceptance of a probe's JSON answer: a problem, or undefined when fine. */
   check?: (body: unknown) => string | undefined
   details?: Record<string, unknown>
+  /** Also measure the seed design's create in the same rounds (when it runs). */
+  versusSeedDesign?: boolean
 }
 
 const PAGE_SIZE = 20
@@ -126,7 +133,52 @@ async function createProduct({ apiKey, skuPrefix }: ScenarioContext): Promise<Sc
         currency: 'USD'
       }
       return { method: 'POST', path: '/api/v1/products', headers, body: JSON.stringify(body) }
+    },
+    versusSeedDesign: true
+  }
+}
+
+// Products the patch scenario cycles through: enough that a product's previous PATCH has long been answered
+// when its next one is sent, so every If-Match names the current version.
+const PATCHED_PRODUCTS = 2000
+
+async function patchProduct({ apiKey, skuPrefix, client }: ScenarioContext): Promise<Scenario> {
+  const { rows } = await client.query<{ id: number; version: number }>(
+    `INSERT INTO products (sku, name, slug, price_cents, currency)
+     SELECT $1 || g, 'Patched ' || g, lower($1) || g, 100, 'USD' FROM generate_series(1, $2) g
+     RETURNING id, version`,
+    [`${skuPrefix}P-`, PATCHED_PRODUCTS]
+  )
+  const ids = rows.map((r) => r.id)
+  /** Round robin over the products, each If-Match naming the version the previous PATCH of it left. */
+  const patches = (versions: Map<number, number>) => {
+    let counter = 0
+    return (): HttpRequest => {
+      counter += 1
+      const id = ids[counter % ids.length] as number
+      const version = versions.get(id) as number
+      // The answer raises the version by one; the next PATCH of this id comes PATCHED_PRODUCTS requests later.
+      versions.set(id, version + 1)
+      return {
+        method: 'PATCH',
+        path: `/api/v1/products/${id}`,
+        headers: {
+          authorization: `Bearer ${apiKey}`,
+          'content-type': 'application/json',
+          'if-match': `"${id}.${version}"`
+        },
+        body: JSON.stringify({ priceCents: 100 + (counter % 100_000), stock: counter % 1000 })
+      }
     }
+  }
+  return {
+    description: 'PATCH /api/v1/products/<id> {priceCents, stock} with If-Match: "<id>.<current version>"',
+    expectStatus: 200,
+    source: patches(new Map(rows.map((r) => [r.id, r.version]))),
+    // The ceilings answer without changing anything: their requests must not advance the API's versions.
+    ceilingSource: patches(new Map(rows.map((r) => [r.id, r.version]))),
+    details: { products: ids.length },
+    versusSeedDesign: true
   }
 }
 
@@ -191,7 +243,8 @@ export const SCENARIOS: Record<ScenarioName, (ctx: ScenarioContext) => Promise<S
   'deep-page': deepPage,
   'cached-first-page': cachedFirstPage,
   'cached-product-by-id': cachedProductById,
-  'create-product': createProduct
+  'create-product': createProduct,
+  'patch-product': patchProduct
 }
 
 /**

@@ -9,6 +9,15 @@ import { type CacheStore, EPOCH_TAG } from './store.js'
 /** Loads the value on a miss, reading the database as `context` allows (see fillContext). */
 export type Loader = (context: ReadContext) => Promise<string>
 
+/**
+ * How a response relates to the cache: answered from it (hit), loaded and stored (miss), loaded without it
+ * because it was unavailable or off (bypass), or from a route that has none (none).
+ */
+export type CacheResult = 'hit' | 'miss' | 'bypass' | 'none'
+
+/** Where lookups nobody asked about write their result. */
+const unreported: { cacheResult: CacheResult } = { cacheResult: 'none' }
+
 export interface GetOptions {
   /** Names the cache in metrics, e.g. 'product' or 'product-list'. */
   name: string
@@ -119,8 +128,15 @@ export class Cache {
   }
 
   /** As get, handing back `view(value)`; computed once per in-process entry (e.g. the body as a Buffer). */
-  async getView<T>(key: string, loader: Loader, options: GetOptions, view: (value: string) => T): Promise<T> {
-    const { value, entry } = await this.lookup(key, loader, options)
+  async getView<T>(
+    key: string,
+    loader: Loader,
+    options: GetOptions,
+    view: (value: string) => T,
+    /** Gets the lookup's result (e.g. the request, for its metrics and log line). */
+    report?: { cacheResult: CacheResult }
+  ): Promise<T> {
+    const { value, entry } = await this.lookup(key, loader, options, report)
     if (!entry) return view(value)
     entry.view ??= view(value)
     return entry.view as T
@@ -129,12 +145,15 @@ export class Cache {
   private async lookup(
     key: string,
     loader: Loader,
-    options: GetOptions
+    options: GetOptions,
+    // Set before any load, so a request whose load fails (e.g. 404) still shows what the cache did.
+    report: { cacheResult: CacheResult } = unreported
   ): Promise<{ value: string; entry?: LocalEntry }> {
     const { redis, metrics } = this.options
     const cache = options.name
     if (redis && (!redis.available() || (this.bypassUntil !== 0 && Date.now() < this.bypassUntil))) {
       metrics.fallbacks.inc({ cache })
+      report.cacheResult = 'bypass'
       await options.gate?.wait()
       return { value: await this.direct(loader) }
     }
@@ -152,6 +171,7 @@ export class Cache {
         versions = await this.guard(versionsOf)
         if (versions === local.versions) {
           metrics.hits.inc(metrics.hitLabels(cache))
+          report.cacheResult = 'hit'
           return { value: local.value, entry: local }
         }
         stored = await this.guard(() => this.store.read(key))
@@ -163,17 +183,20 @@ export class Cache {
         if (stored.slice(0, newline) === versions) {
           metrics.hits.inc(metrics.hitLabels(cache))
           const value = stored.slice(newline + 1)
+          report.cacheResult = 'hit'
           return { value, entry: this.remember(key, versions, value, options) }
         }
       }
     } catch (err) {
       metrics.errors.inc({ cache })
       metrics.fallbacks.inc({ cache })
+      report.cacheResult = 'bypass'
       this.options.log.debug({ err, cache }, 'cache lookup failed; using the loader')
       await gate?.wait()
       return { value: await this.direct(loader) }
     }
     metrics.misses.inc({ cache })
+    report.cacheResult = 'miss'
     await gate?.wait()
     // Concurrent misses with the same versions share one load; a lookup after a write sees other versions
     // and starts its own, so it never joins a load that may have read the data before the write.

@@ -65,10 +65,11 @@ export async function respondCached(
   // 429 before any answer, and before any database read.
   const gate = reply.request.rateLimitGate
   if (!cache) {
+    reply.request.cacheResult = 'bypass'
     await gate?.wait()
     return sendStored(reply, toStored(await produce(readContextOf(reply.request.headers))), notModified)
   }
-  const stored = await cache.getView(key, produce, gate ? { ...options, gate } : options, toStored)
+  const stored = await cache.getView(key, produce, gate ? { ...options, gate } : options, toStored, reply.request)
   await gate?.wait()
   return sendStored(reply, stored, notModified)
 }

@@ -15,6 +15,8 @@ export interface Database {
   reader(): Queryable
   /** Runs `fn` in a transaction on the primary; after COMMIT the session's consistency token is updated. */
   transaction<T>(fn: (tx: pg.PoolClient) => Promise<T>): Promise<T>
+  /** Its COMMIT also sends the statements queued with beforeCommit() (see pool.ts). */
+  sendsCommitTail: true
   /** The same database, reading as `context` allows and recording commits in `session`. */
   scoped(context: ReadContext, session?: ConsistencySession): Database
   close(): Promise<void>
@@ -66,6 +68,7 @@ export function createDatabase(
       return replicaReader(replica, primary, replicas, metrics)
     },
     transaction: (fn) => withTransaction(primary, fn, session && ((lsn) => recordCommit(session, lsn))),
+    sendsCommitTail: true,
     scoped: (inner, innerSession) => scoped({ ...context, ...inner }, innerSession ?? session),
     close
   })

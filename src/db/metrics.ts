@@ -71,6 +71,15 @@ export function createDbMetrics(registry: Registry): DbMetrics {
       }
     }
   })
+  new Gauge({
+    name: 'db_pool_max_clients',
+    help: 'Size limit of each database pool (its max option)',
+    labelNames: ['pool'],
+    registers,
+    collect() {
+      for (const [name, pool] of pools) this.set({ pool: name }, pool.options.max ?? 10)
+    }
+  })
   const acquire = new Histogram({
     name: 'db_pool_acquire_seconds',
     help: 'Time to get a client from the pool (including connecting), by pool and outcome',

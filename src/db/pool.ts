@@ -88,6 +88,24 @@ export function createPool(
 // One round trip: the WAL position is read on the same connection right after the commit, so it covers it.
 const COMMIT_WITH_LSN = 'COMMIT; SELECT pg_current_wal_lsn()::text AS lsn'
 
+const commitTails = new WeakMap<object, string>()
+
+/**
+ * Queues statements to run in the same round trip as the COMMIT of `tx`'s transaction, before it: a write's
+ * last statement then costs no round trip of its own. They are sent as one simple query, so they carry no
+ * parameters (values go in as escaped literals); if one fails, COMMIT is not run and the transaction rolls back.
+ */
+export function beforeCommit(tx: Queryable, sql: string): void {
+  commitTails.set(tx, `${commitTails.get(tx) ?? ''}${sql};\n`)
+}
+
+/** The statements queued for `tx`'s COMMIT (removed: each transaction sends them once). */
+export function takeCommitTail(tx: Queryable): string {
+  const tail = commitTails.get(tx) ?? ''
+  commitTails.delete(tx)
+  return tail
+}
+
 /**
  * Runs `fn` in a transaction on one client of `pool`, which it must use for every query. With `onCommit`,
  * the primary's WAL position after the commit is handed to it (the consistency token of the write).
@@ -102,13 +120,15 @@ export async function withTransaction<T>(
   try {
     await client.query('BEGIN')
     const result = await fn(client)
+    const tail = takeCommitTail(client)
     if (onCommit) {
-      const results = (await client.query(COMMIT_WITH_LSN)) as unknown as pg.QueryResult<{ lsn: string }>[]
-      const lsn = results[1]?.rows[0]?.lsn
+      const results = (await client.query(tail + COMMIT_WITH_LSN)) as unknown as pg.QueryResult<{ lsn: string }>[]
+      const lsn = results.at(-1)?.rows[0]?.lsn
       if (lsn) onCommit(lsn)
-    } else await client.query('COMMIT')
+    } else await client.query(`${tail}COMMIT`)
     return result
   } catch (err) {
+    takeCommitTail(client)
     // A failed ROLLBACK means the connection is unusable: destroy it instead of returning it to the pool.
     await client.query('ROLLBACK').catch((rollbackErr: Error) => {
       broken = rollbackErr

@@ -77,3 +77,81 @@ test('when LOG_LEVEL=warn, then successful requests write nothing and a failing 
     ]
   )
 })
+
+test('when requests are served, then each line also has the raw path and query (capped), the API key id, the response size, the cache result and the error code of a 4xx/5xx', async (t) => {
+  const target = await createTestDatabase(t)
+  const key = 'ck_request-log-admin-key-0123456789'
+  const server = await startServer(t, target, { LOG_LEVEL: 'info', BOOTSTRAP_ADMIN_API_KEY: key })
+  const admin = { authorization: `Bearer ${key}`, 'content-type': 'application/json' }
+  const send = (path: string, id: string, init: RequestInit = {}) =>
+    fetch(`${server.url}${path}`, {
+      ...init,
+      headers: { 'x-request-id': id, 'accept-encoding': 'identity', ...(init.headers as Record<string, string>) }
+    })
+
+  const created = await send('/api/v1/products', 'log-create', {
+    method: 'POST',
+    headers: admin,
+    body: JSON.stringify({ sku: 'LOG-1', name: 'Logged lamp', priceCents: 100, currency: 'USD' })
+  })
+  assert.equal(created.status, 201)
+  const createdBytes = Buffer.byteLength(await created.text())
+  const keys = await send('/api/v1/api-keys', 'log-keys', { headers: admin })
+  const keyId = ((await keys.json()) as { data: { id: number; name: string }[] }).data.find(
+    (k) => k.name === 'bootstrap-admin'
+  )?.id
+  assert.equal(typeof keyId, 'number')
+  const miss = await send('/api/v1/products?limit=2&sort=-price', 'log-miss')
+  const missBytes = Buffer.byteLength(await miss.text())
+  assert.equal((await send('/api/v1/products?limit=2&sort=-price', 'log-hit')).status, 200)
+  assert.equal((await send('/api/v1/products/999999', 'log-404')).status, 404)
+  const long = `/api/v1/products?q=${'x'.repeat(600)}`
+  assert.equal((await send(long, 'log-long')).status, 400)
+  assert.equal((await send('/api/v1/products', 'log-401', { method: 'POST', body: '{}' })).status, 401)
+  await new Promise((resolve) => setTimeout(resolve, 300))
+
+  const lines = logLines(server).filter((l) => l.msg === 'request completed')
+  const line = (id: string) => {
+    const found = lines.filter((l) => l.reqId === id)
+    assert.equal(found.length, 1, `one line for ${id}`)
+    return found[0] as Record<string, unknown>
+  }
+  const pick = (l: Record<string, unknown>, ...fields: string[]) => Object.fromEntries(fields.map((f) => [f, l[f]]))
+  const fields = ['url', 'status', 'apiKeyId', 'bytes', 'cache', 'code']
+  assert.deepEqual(pick(line('log-create'), ...fields), {
+    url: '/api/v1/products',
+    status: 201,
+    apiKeyId: keyId,
+    bytes: createdBytes,
+    cache: undefined,
+    code: undefined
+  })
+  assert.deepEqual(pick(line('log-miss'), ...fields), {
+    url: '/api/v1/products?limit=2&sort=-price',
+    status: 200,
+    apiKeyId: undefined,
+    bytes: missBytes,
+    cache: 'miss',
+    code: undefined
+  })
+  assert.deepEqual(pick(line('log-hit'), 'url', 'cache', 'bytes'), {
+    url: '/api/v1/products?limit=2&sort=-price',
+    cache: 'hit',
+    bytes: missBytes
+  })
+  assert.deepEqual(pick(line('log-404'), 'status', 'cache', 'code'), {
+    status: 404,
+    cache: 'miss',
+    code: 'PRODUCT_NOT_FOUND'
+  })
+  const capped = line('log-long')
+  assert.equal(capped.url, `${long.slice(0, 512)}…`)
+  assert.equal(capped.code, 'VALIDATION_FAILED')
+  assert.deepEqual(pick(line('log-401'), 'status', 'apiKeyId', 'code'), {
+    status: 401,
+    apiKeyId: undefined,
+    code: 'UNAUTHORIZED'
+  })
+  // Absent values are left out of the line, not written as null.
+  assert.ok(!('apiKeyId' in line('log-miss')) && !('code' in line('log-miss')) && !('cache' in line('log-create')))
+})

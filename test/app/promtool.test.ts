@@ -91,17 +91,26 @@ test(
     }
     assert.ok(!routes.has('/api/v1/products/1'))
     assert.ok(!routes.has('/api/v1/nope/42'))
-    assert.match(text, /^http_requests_total\{method="GET",route="\/api\/v1\/products\/:id",status_code="200"\} 1$/m)
-    assert.match(text, /^http_requests_total\{method="GET",route="\/api\/v1\/products\/:id",status_code="404"\} 1$/m)
-    assert.match(text, /^http_requests_total\{method="POST",route="\/api\/v1\/products",status_code="401"\} 1$/m)
-
     assert.match(
       text,
-      /^http_request_duration_seconds_bucket\{le="0\.001",method="GET",route="\/api\/v1\/products",status_code="200"\} \d+$/m
+      /^http_requests_total\{method="GET",route="\/api\/v1\/products\/:id",status_code="200",cache_result="miss"\} 1$/m
     )
     assert.match(
       text,
-      /^http_request_duration_seconds_bucket\{le="\+Inf",method="GET",route="\/api\/v1\/products",status_code="200"\} 1$/m
+      /^http_requests_total\{method="GET",route="\/api\/v1\/products\/:id",status_code="404",cache_result="miss"\} 1$/m
+    )
+    assert.match(
+      text,
+      /^http_requests_total\{method="POST",route="\/api\/v1\/products",status_code="401",cache_result="none"\} 1$/m
+    )
+
+    assert.match(
+      text,
+      /^http_request_duration_seconds_bucket\{le="0\.001",method="GET",route="\/api\/v1\/products",status_code="200",cache_result="miss"\} \d+$/m
+    )
+    assert.match(
+      text,
+      /^http_request_duration_seconds_bucket\{le="\+Inf",method="GET",route="\/api\/v1\/products",status_code="200",cache_result="miss"\} 1$/m
     )
     assert.match(text, /^# TYPE http_requests_in_flight gauge$/m)
     assert.match(text, /^http_requests_in_flight \d+$/m)

@@ -4,9 +4,26 @@ import type { ConnectionTarget } from '../../src/db/pool.js'
 import { projectRoot } from '../../src/lib/project-root.js'
 import type { AuditRow } from '../../src/modules/audit/repository.js'
 
-/** Every audit entry, in chain order, read on the primary. */
-export async function auditRows(app: FastifyInstance): Promise<AuditRow[]> {
-  return (await app.db.primary.query<AuditRow>('SELECT * FROM audit_log ORDER BY id')).rows
+export type LinkedRow = AuditRow & { position: number | null; prev_hash: Buffer | null; hash: Buffer | null }
+
+/** Every audit entry in write (id) order with its chain link (null columns until sealed), read on the primary. */
+export async function auditRows(app: FastifyInstance): Promise<LinkedRow[]> {
+  return (
+    await app.db.primary.query<LinkedRow>(
+      `SELECT a.*, c.position, c.prev_hash, c.hash FROM audit_log a
+         LEFT JOIN audit_chain c ON c.entry_id = a.id ORDER BY a.id`
+    )
+  ).rows
+}
+
+/** The sealed entries in chain (position) order. */
+export async function chainRows(app: FastifyInstance): Promise<(LinkedRow & { position: number; hash: Buffer })[]> {
+  return (
+    await app.db.primary.query<LinkedRow & { position: number; hash: Buffer }>(
+      `SELECT a.*, c.position, c.prev_hash, c.hash FROM audit_chain c
+         JOIN audit_log a ON a.id = c.entry_id ORDER BY c.position`
+    )
+  ).rows
 }
 
 export const dbEnv = (target: ConnectionTarget) => ({
@@ -21,12 +38,13 @@ export const dbEnv = (target: ConnectionTarget) => ({
 export function runScript(
   file: string,
   args: string[],
-  target: ConnectionTarget
+  target: ConnectionTarget,
+  env: Record<string, string> = {}
 ): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', `scripts/${file}`, ...args], {
       cwd: projectRoot(),
-      env: { PATH: process.env.PATH, DOTENV_CONFIG_PATH: '/nonexistent', LOG_LEVEL: 'warn', ...dbEnv(target) },
+      env: { PATH: process.env.PATH, DOTENV_CONFIG_PATH: '/nonexistent', LOG_LEVEL: 'warn', ...dbEnv(target), ...env },
       stdio: ['ignore', 'pipe', 'pipe']
     })
     let out = ''

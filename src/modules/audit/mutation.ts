@@ -1,9 +1,9 @@
 import pg from 'pg'
 import type { Queryable } from '../../db/pool.js'
-import { withTransaction } from '../../db/pool.js'
+import { beforeCommit, takeCommitTail, withTransaction } from '../../db/pool.js'
 import { claimKey, type IdempotencyClaim, saveResponse } from '../idempotency/repository.js'
 import type { Actor, AuditAction, EntityType } from './chain.js'
-import { appendEntry } from './repository.js'
+import { appendEntry, appendEntrySql, type NewEntry } from './repository.js'
 
 /** Who is writing, from where: built once per request by the route, passed into every service mutation. */
 export interface WriteContext {
@@ -26,19 +26,23 @@ export const systemContext = (name: string): WriteContext => ({
 
 export interface Transactor {
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>
+  /** True when its COMMIT also sends the statements queued with beforeCommit() (withTransaction does). */
+  sendsCommitTail?: boolean
 }
 
 /** A transactor on a pool (a client per transaction) or on one client that is not in a transaction yet. */
 export function transactorOf(handle: pg.Pool | pg.ClientBase): Transactor {
-  if (handle instanceof pg.Pool) return { transaction: (fn) => withTransaction(handle, fn) }
+  if (handle instanceof pg.Pool) return { transaction: (fn) => withTransaction(handle, fn), sendsCommitTail: true }
   return {
+    sendsCommitTail: true,
     async transaction(fn) {
       await handle.query('BEGIN')
       try {
         const result = await fn(handle)
-        await handle.query('COMMIT')
+        await handle.query(`${takeCommitTail(handle)}COMMIT`)
         return result
       } catch (err) {
+        takeCommitTail(handle)
         await handle.query('ROLLBACK').catch(() => {})
         throw err
       }
@@ -117,7 +121,7 @@ export async function mutate<T>(
       if (stored) return { value: stored.body.data as T, audited: false }
     }
     const done = await change(tx)
-    await appendEntry(tx, {
+    const entry: NewEntry = {
       action: done.action,
       entityType: done.entityType,
       entityId: done.entityId,
@@ -128,8 +132,11 @@ export async function mutate<T>(
       oldValues: done.oldValues,
       newValues: done.newValues,
       changedFields: changedFields(done.oldValues, done.newValues)
-    })
+    }
     if (claim) await saveResponse(tx, claim, { success: true, data: done.value })
+    // The entry goes in the COMMIT's round trip when the transactor sends it there (it fails the commit if it fails).
+    if (db.sendsCommitTail) beforeCommit(tx, appendEntrySql(entry))
+    else await appendEntry(tx, entry)
     return { value: done.value, audited: true }
   })
   if (claim && !outcome.audited) claim.replayed = true

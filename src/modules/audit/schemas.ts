@@ -7,7 +7,7 @@ const Values = Type.Union([Type.Object({}, { additionalProperties: true }), Type
 
 export const AuditEntrySchema = Type.Object(
   {
-    id: Type.Integer({ description: 'Position in the hash chain' }),
+    id: Type.Integer({ description: 'Entry id (increasing in write order, with gaps; not the chain position)' }),
     occurredAt: Timestamp,
     action: AuditActionSchema,
     entityType: EntityTypeSchema,
@@ -26,8 +26,15 @@ export const AuditEntrySchema = Type.Object(
     oldValues: Values,
     newValues: Values,
     changedFields: Type.Array(Type.String()),
-    prevHash: Type.String({ description: 'Hex SHA-256 of the previous entry' }),
-    hash: Type.String({ description: 'Hex SHA-256 over prevHash and this entry' })
+    position: Type.Union([Type.Integer(), Type.Null()], {
+      description: 'Position in the hash chain once sealed (shortly after the write commits); null until then'
+    }),
+    prevHash: Type.Union([Type.String(), Type.Null()], {
+      description: 'Hex SHA-256 of the entry before this one in the chain; null until sealed'
+    }),
+    hash: Type.Union([Type.String(), Type.Null()], {
+      description: 'Hex SHA-256 over prevHash and this entry; null until sealed'
+    })
   },
   { additionalProperties: false }
 )

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { Counter } from 'prom-client'
+import { Counter, Histogram } from 'prom-client'
 import { canonicalJson } from '../../modules/audit/chain.js'
 import { systemContext, type WriteContext } from '../../modules/audit/mutation.js'
+import { createSealer } from '../../modules/audit/sealer.js'
 import { type RetentionResult, runRetention } from '../../modules/audit/service.js'
 
 declare module 'fastify' {
@@ -16,6 +17,8 @@ declare module 'fastify' {
       context(request: FastifyRequest, successStatus?: number): WriteContext
       /** One retention run now (the timer calls this every AUDIT_RETENTION_INTERVAL_MS). */
       runRetention(): Promise<RetentionResult>
+      /** A seal pass now that sees every entry committed before the call (skipped if another instance seals). */
+      seal(): Promise<void>
     }
   }
   interface FastifyRequest {
@@ -44,6 +47,8 @@ export default fp(
       labelNames: ['outcome'],
       registers
     })
+    // Every outcome from 0, so increase() over an alert's window sees the first failure too.
+    for (const outcome of ['completed', 'skipped', 'failed']) runs.inc({ outcome }, 0)
     const removed = new Counter({
       name: 'audit_retention_rows_removed_total',
       help: 'Audit entries removed by retention',
@@ -54,6 +59,44 @@ export default fp(
       help: 'Expired Idempotency-Key records removed',
       registers
     })
+
+    const sealed = new Counter({
+      name: 'audit_entries_sealed_total',
+      help: 'Audit entries this instance chained into the hash chain',
+      registers
+    })
+    const sealRuns = new Counter({
+      name: 'audit_seal_runs_total',
+      help: 'Seal passes by outcome (skipped: another instance held the seal lock)',
+      labelNames: ['outcome'],
+      registers
+    })
+    const sealLag = new Histogram({
+      name: 'audit_seal_lag_seconds',
+      help: 'Time from an audit entry being written to it being sealed',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+      registers
+    })
+    const sealer = createSealer({
+      pool: app.db.primary,
+      intervalMs: config.AUDIT_SEAL_INTERVAL_MS,
+      nudgeMs: Math.min(50, config.AUDIT_SEAL_INTERVAL_MS),
+      onPass(result) {
+        sealRuns.inc({ outcome: result.ran ? 'completed' : 'skipped' })
+        sealed.inc(result.sealed)
+        for (const lag of result.lagSeconds) sealLag.observe(lag)
+        if (result.missing.length)
+          app.log.warn({ entryIds: result.missing }, 'audit entries were removed before they could be sealed')
+      },
+      onError(err) {
+        sealRuns.inc({ outcome: 'failed' })
+        app.log.warn({ err }, 'audit seal pass failed; retrying at the next interval')
+      }
+    })
+    const onAudited = () => {
+      entries.inc()
+      sealer.nudge()
+    }
 
     app.decorateRequest('writeContext', null)
 
@@ -68,7 +111,7 @@ export default fp(
         ip: request.ip ?? null,
         userAgent: typeof userAgent === 'string' ? userAgent.slice(0, USER_AGENT_MAX) : null,
         requestId: request.id,
-        onAudited: () => entries.inc()
+        onAudited
       }
       const key = request.headers['idempotency-key']
       if (successStatus !== undefined && principal && typeof key === 'string') {
@@ -108,7 +151,13 @@ export default fp(
       }
     }
 
-    app.decorate('audit', { context, runRetention: retention })
+    app.decorate('audit', { context, runRetention: retention, seal: () => sealer.sealNow() })
+
+    app.addHook('onReady', (done) => {
+      sealer.start()
+      done()
+    })
+    app.addHook('onClose', () => sealer.stop())
 
     if (config.AUDIT_RETENTION_INTERVAL_MS > 0) {
       let running: Promise<unknown> | undefined

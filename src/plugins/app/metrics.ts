@@ -2,15 +2,36 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { HotCounter } from '../../lib/hot-counter.js'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import type { CacheResult } from '../../cache/cache.js'
 import { AppError } from '../../errors.js'
 import { bearerToken } from '../../lib/bearer.js'
+import { type BuildInfo, buildInfo } from '../../lib/build-info.js'
 
-export function createMetrics() {
+/** @fastify/under-pressure's reasons for shedding a request. */
+const SHED_REASONS = ['eventLoopDelay', 'eventLoopUtilization', 'heapUsedBytes', 'rssBytes'] as const
+
+export function createMetrics(build: BuildInfo = buildInfo(undefined)) {
   const registry = new Registry()
   // A plain number on the request path, read by the gauge when scraped.
   const requestsInFlight = { count: 0 }
   collectDefaultMetrics({ register: registry })
-  const labelNames = ['method', 'route', 'status_code'] as const
+  // cache_result tells reads answered from the cache (hit) from those that read the database (miss, bypass:
+  // the cache was unavailable or off; none: the route has no cache), for their latency targets.
+  const labelNames = ['method', 'route', 'status_code', 'cache_result'] as const
+  new Gauge({
+    name: 'catalog_build_info',
+    help: 'Always 1; the labels say what runs: package version, commit and Node.js version',
+    labelNames: ['version', 'commit', 'node_version'],
+    registers: [registry]
+  }).set({ ...build }, 1)
+  const shed = new Counter({
+    name: 'http_requests_shed_total',
+    help: 'Requests answered 503 by load protection, by the limit that was over (under-pressure type)',
+    labelNames: ['reason'],
+    registers: [registry]
+  })
+  // Every reason from 0, so rate() sees the first shed request.
+  for (const reason of SHED_REASONS) shed.inc({ reason }, 0)
   const requests = new HotCounter({
     name: 'http_requests_total',
     help: 'HTTP requests answered',
@@ -19,10 +40,11 @@ export function createMetrics() {
   })
   const unroutedLabels = HotCounter.labelsBy((key: string) => {
     const [method, status] = key.split(' ')
-    return { method, route: 'unmatched', status_code: Number(status) }
+    return { method, route: 'unmatched', status_code: Number(status), cache_result: 'none' }
   })
   return {
     registry,
+    shed,
     requests,
     /** Answers given before routing (bad URL, over-long parameter, HTTP parser errors): no hook sees them. */
     countUnrouted(method: string, status: number) {
@@ -32,7 +54,8 @@ export function createMetrics() {
       name: 'http_request_duration_seconds',
       help: 'Time from request to response',
       labelNames,
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      // 0.05, 0.2 and 0.3 are the latency targets (prometheus/rules/recording.yml): p95 against them is exact.
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2.5, 5, 10],
       registers: [registry]
     }),
     requestsInFlight,
@@ -66,6 +89,10 @@ declare module 'fastify' {
   interface FastifyInstance {
     metrics: Metrics
   }
+  interface FastifyRequest {
+    /** Whether the response came from the cache; set by respondCached, 'none' on routes without a cache. */
+    cacheResult: CacheResult
+  }
   interface FastifyContextConfig {
     /** Counted in catalog_operations_total when the route succeeds, e.g. ['product', 'create']. */
     operation?: [entity: string, operation: string]
@@ -75,8 +102,9 @@ declare module 'fastify' {
 export default fp(
   async (app) => {
     const { config } = app.appOptions
-    const metrics = createMetrics()
+    const metrics = createMetrics(buildInfo(config.GIT_COMMIT))
     app.decorate('metrics', metrics)
+    app.decorateRequest('cacheResult', 'none')
 
     app.server.on('connection', (socket) => {
       metrics.connections.inc()
@@ -97,21 +125,34 @@ export default fp(
     const operationLabels = new WeakMap<[string, string], { entity: string; operation: string }>()
     // One labels object per route, method and status (HotCounter counts by object); keyed by the route's
     // config object, which Fastify keeps per route.
-    type RequestLabels = { method: string; route: string; status_code: number }
+    type RequestLabels = { method: string; route: string; status_code: number; cache_result: CacheResult }
     const labelsByRoute = new WeakMap<object, Map<string, RequestLabels>>()
-    function requestLabels(routeConfig: object, method: string, route: string, status: number): RequestLabels {
+    function requestLabels(
+      routeConfig: object,
+      method: string,
+      route: string,
+      status: number,
+      cache: CacheResult
+    ): RequestLabels {
       let known = labelsByRoute.get(routeConfig)
       if (!known) labelsByRoute.set(routeConfig, (known = new Map<string, RequestLabels>()))
-      const key = `${method} ${status}`
+      const key = `${method} ${status} ${cache}`
       let labels = known.get(key)
-      if (!labels || labels.route !== route) known.set(key, (labels = { method, route, status_code: status }))
+      if (!labels || labels.route !== route)
+        known.set(key, (labels = { method, route, status_code: status, cache_result: cache }))
       return labels
     }
     app.addHook('onResponse', (request, reply, done) => {
       // routeOptions is a getter that builds a new object: read once.
       const { url, config: routeConfig } = request.routeOptions
       // The route template, never the raw URL: label cardinality stays bounded.
-      const labels = requestLabels(routeConfig, request.method, url ?? 'unmatched', reply.statusCode)
+      const labels = requestLabels(
+        routeConfig,
+        request.method,
+        url ?? 'unmatched',
+        reply.statusCode,
+        request.cacheResult
+      )
       metrics.requests.inc(labels)
       metrics.duration.observe(labels, reply.elapsedTime / 1000)
       const operation = routeConfig.operation
@@ -134,7 +175,8 @@ export default fp(
     }
 
     if (config.METRICS_PORT === undefined) {
-      app.get('/metrics', { schema: { hide: true } }, scrape)
+      // Never shed: an overloaded instance is the one whose metrics matter, and a failed scrape reads as "down".
+      app.get('/metrics', { schema: { hide: true }, config: { pressureHandler: () => undefined } }, scrape)
       return
     }
     // A separate listener keeps the scrape endpoint off the public port (e.g. reachable only inside the VPC).

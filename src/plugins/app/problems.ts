@@ -95,6 +95,7 @@ export function problemBody(error: AppError, requestId: string, instance?: strin
 /** Sends `error` as RFC 9457 problem+json; also usable where no route context exists (framework errors). */
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: AppError) {
   request.server.metrics?.errors.inc({ code: error.code })
+  request.errorCode = error.code
   if (error.headers) reply.headers(error.headers)
   reply.header('x-request-id', request.id)
   const path = request.url.split('?')[0]
@@ -106,8 +107,16 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, error:
 
 const ROUTABLE: HTTPMethod[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE']
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The code of the problem this request was answered with, for its log line; null until one is sent. */
+    errorCode: ErrorCode | null
+  }
+}
+
 export default fp(
   async (app) => {
+    app.decorateRequest('errorCode', null)
     const handle = (err: unknown, request: FastifyRequest, reply: FastifyReply) => {
       const error = toAppError(err)
       if (error.status >= 500) {

@@ -1,0 +1,200 @@
+import type pg from 'pg'
+import { entryHash } from './chain.js'
+import { type AuditRow, rowToContent } from './repository.js'
+
+// Any constant shared by every instance: one sealer at a time across the fleet.
+export const SEAL_LOCK_KEY = 7_261_005
+
+/** Entries chained per seal transaction: a few milliseconds of work, so the lock is never held for long. */
+export const SEAL_BATCH_SIZE = 1000
+
+export interface SealResult {
+  /** False when another instance held the seal lock (it seals the same queue). */
+  ran: boolean
+  sealed: number
+  /** Seconds from each sealed entry's write to its sealing. */
+  lagSeconds: number[]
+  /** Queued entry ids whose entry no longer exists (removed before it could be sealed). */
+  missing: number[]
+}
+
+type PendingRow = { pending_id: number; lag_seconds: number } & { [K in keyof AuditRow]: AuditRow[K] | null }
+const isPresent = (row: PendingRow): row is PendingRow & AuditRow => row.id !== null
+
+/**
+ * One seal transaction: takes up to `batchSize` committed entries off audit_pending, in id order, and links
+ * each to the one before, continuing from the chain head. Entries still in an open transaction are invisible
+ * here and are taken by a later pass, so the chain's order is its own (position), not the id order.
+ * The transaction-scoped advisory lock keeps a second sealer out; the head's row lock would serialise one
+ * that ignored it. Writers never touch either.
+ */
+async function sealBatch(client: pg.ClientBase, batchSize: number): Promise<SealResult> {
+  const none: SealResult = { ran: false, sealed: 0, lagSeconds: [], missing: [] }
+  await client.query('BEGIN')
+  try {
+    const { rows: locked } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [
+      SEAL_LOCK_KEY
+    ])
+    if (!locked[0]?.ok) {
+      await client.query('ROLLBACK')
+      return none
+    }
+    const { rows: heads } = await client.query<{ last_position: number; last_hash: Buffer }>(
+      'SELECT last_position, last_hash FROM audit_chain_head FOR UPDATE'
+    )
+    const head = heads[0]
+    if (!head) throw new Error('audit_chain_head has no row (migration 003 not applied?)')
+    const { rows } = await client.query<PendingRow>(
+      `WITH taken AS (
+         DELETE FROM audit_pending
+          WHERE entry_id IN (SELECT entry_id FROM audit_pending ORDER BY entry_id LIMIT $1)
+         RETURNING entry_id
+       )
+       SELECT t.entry_id AS pending_id, a.*,
+              extract(epoch FROM clock_timestamp() - a.occurred_at)::float8 AS lag_seconds
+         FROM taken t LEFT JOIN audit_log a ON a.id = t.entry_id
+        ORDER BY t.entry_id`,
+      [batchSize]
+    )
+    const result: SealResult = { ran: true, sealed: 0, lagSeconds: [], missing: [] }
+    const positions: number[] = []
+    const ids: number[] = []
+    const prevHashes: Buffer[] = []
+    const hashes: Buffer[] = []
+    let position = head.last_position
+    let prev = head.last_hash
+    for (const row of rows) {
+      if (!isPresent(row)) {
+        result.missing.push(row.pending_id)
+        continue
+      }
+      const hash = entryHash(prev, rowToContent(row))
+      position += 1
+      positions.push(position)
+      ids.push(row.id)
+      prevHashes.push(prev)
+      hashes.push(hash)
+      result.lagSeconds.push(Math.max(0, row.lag_seconds))
+      prev = hash
+    }
+    if (ids.length) {
+      await client.query(
+        `WITH links AS (
+           INSERT INTO audit_chain (position, entry_id, prev_hash, hash)
+           SELECT * FROM unnest($1::bigint[], $2::integer[], $3::bytea[], $4::bytea[])
+         )
+         UPDATE audit_chain_head SET last_position = $5, last_hash = $6`,
+        [positions, ids, prevHashes, hashes, position, prev]
+      )
+    }
+    await client.query('COMMIT')
+    result.sealed = ids.length
+    return result
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {})
+    throw err
+  }
+}
+
+/**
+ * Seals everything committed so far with `client` (not in a transaction), batch by batch, unless another
+ * session holds the seal lock. The CLI calls it after its writes, as no instance may be running to seal them.
+ */
+export async function sealWith(client: pg.ClientBase, batchSize = SEAL_BATCH_SIZE): Promise<SealResult> {
+  const total: SealResult = { ran: false, sealed: 0, lagSeconds: [], missing: [] }
+  for (;;) {
+    const pass = await sealBatch(client, batchSize)
+    if (!pass.ran) return total
+    total.ran = true
+    total.sealed += pass.sealed
+    total.lagSeconds.push(...pass.lagSeconds)
+    total.missing.push(...pass.missing)
+    if (pass.sealed + pass.missing.length < batchSize) return total
+  }
+}
+
+/** Seals everything committed so far on a client of `pool`, unless another instance holds the seal lock. */
+export async function sealPending(pool: pg.Pool, batchSize = SEAL_BATCH_SIZE): Promise<SealResult> {
+  const client = await pool.connect()
+  let broken: Error | undefined
+  try {
+    return await sealWith(client, batchSize)
+  } catch (err) {
+    broken = err as Error
+    throw err
+  } finally {
+    client.release(broken)
+  }
+}
+
+export interface SealerOptions {
+  pool: pg.Pool
+  /** A pass at least this often (0 = this instance never seals on its own). */
+  intervalMs: number
+  /** After a write, a pass this soon (coalescing the writes of that moment into one pass). */
+  nudgeMs: number
+  onPass: (result: SealResult) => void
+  onError: (err: unknown) => void
+}
+
+/**
+ * Runs seal passes on a timer and shortly after writes, never two at once in this process. Every instance runs
+ * one; the advisory lock lets one of them work at a time, and whichever runs seals every instance's entries,
+ * including those of an instance that crashed between its commit and the next pass.
+ */
+export function createSealer(options: SealerOptions) {
+  let running: Promise<void> | undefined
+  let again = false
+  let soon: NodeJS.Timeout | undefined
+  let timer: NodeJS.Timeout | undefined
+  let closed = false
+
+  const pass = (): Promise<void> => {
+    if (running) {
+      again = true
+      return running
+    }
+    running = sealPending(options.pool)
+      .then(
+        (result) => options.onPass(result),
+        (err: unknown) => options.onError(err)
+      )
+      .finally(() => {
+        running = undefined
+        if (again && !closed) {
+          again = false
+          nudge()
+        }
+      })
+    return running
+  }
+
+  function nudge(): void {
+    if (closed || options.intervalMs === 0 || soon) return
+    soon = setTimeout(() => {
+      soon = undefined
+      void pass()
+    }, options.nudgeMs)
+    soon.unref()
+  }
+
+  return {
+    /** Runs a pass that sees every entry committed before this call, and resolves when it is done. */
+    async sealNow(): Promise<void> {
+      while (running) await running
+      await pass()
+    },
+    nudge,
+    start(): void {
+      if (options.intervalMs === 0) return
+      timer = setInterval(() => void pass(), options.intervalMs)
+      timer.unref()
+    },
+    async stop(): Promise<void> {
+      closed = true
+      clearInterval(timer)
+      clearTimeout(soon)
+      await running
+    }
+  }
+}
