@@ -69,7 +69,13 @@ test(`when SIGTERM arrives while ${CLIENTS} keep-alive clients send without paus
   const target = await createTestDatabase(t)
   await seedCatalog(await connect(t, target), { products: 50 })
   for (let run = 1; run <= RUNS; run++) {
-    const server = await startServer(t, target, { SHUTDOWN_DRAIN_MS: '1500', LOG_LEVEL: 'warn' })
+    // The grace is a bound, not a wait: it ends as soon as every connection has had its last answer. It is long
+    // here because on a loaded machine a client can stall over a second between two requests.
+    const server = await startServer(t, target, {
+      SHUTDOWN_DRAIN_MS: '1500',
+      SHUTDOWN_GRACE_MS: '5000',
+      LOG_LEVEL: 'warn'
+    })
     const traffic = load(server.port)
     await sleep(400)
     server.child.kill('SIGTERM')
