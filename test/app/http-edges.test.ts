@@ -133,14 +133,8 @@ test("when Node's HTTP parser rejects a request, then the answer is problem+json
     assert.equal(Number(res.headers['content-length']), Buffer.byteLength(res.body), name)
   }
   const metrics = await app.inject({ method: 'GET', url: '/metrics' })
-  assert.match(
-    metrics.body,
-    /http_requests_total\{method="unknown",route="unmatched",status_code="400",cache_result="none"\} 3/
-  )
-  assert.match(
-    metrics.body,
-    /http_requests_total\{method="unknown",route="unmatched",status_code="431",cache_result="none"\} 1/
-  )
+  assert.match(metrics.body, /http_requests_total\{method="unknown",route="unmatched",status_code="400"[^}]*\} 3/)
+  assert.match(metrics.body, /http_requests_total\{method="unknown",route="unmatched",status_code="431"[^}]*\} 1/)
 })
 
 test('when a path parameter is over-long, then the 414 has the security headers and is counted in http_requests_total', async (t) => {
@@ -151,9 +145,6 @@ test('when a path parameter is over-long, then the 414 has the security headers 
     securityHeaders(res.headers)
   }
   const metrics = await app.inject({ method: 'GET', url: '/metrics' })
-  assert.match(
-    metrics.body,
-    /http_requests_total\{method="GET",route="unmatched",status_code="414",cache_result="none"\} 2/
-  )
+  assert.match(metrics.body, /http_requests_total\{method="GET",route="unmatched",status_code="414"[^}]*\} 2/)
   assert.match(metrics.body, /http_errors_total\{code="URI_TOO_LONG"\} 2/)
 })
