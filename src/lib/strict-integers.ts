@@ -7,7 +7,7 @@ const DECIMAL = /^(0|[1-9][0-9]*)$/
 const MESSAGE = 'must be a whole number in plain decimal digits (no sign, leading zero, exponent, fraction or spaces)'
 
 interface Validator {
-  (data: unknown): boolean | unknown
+  (data: unknown): unknown
   errors?: unknown
 }
 

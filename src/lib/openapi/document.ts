@@ -106,7 +106,7 @@ function errorResponses(facets: Facets): Record<string, Response> {
   for (const [status, list] of [...byStatus].sort(([a], [b]) => a - b)) {
     responses[status] = {
       description: STATUS_TEXT[status] ?? ERRORS[list[0] as ErrorCode].title,
-      content: { [PROBLEM_TYPE]: { schema: problemOf(list, '#/components/schemas/Problem') as Json } }
+      content: { [PROBLEM_TYPE]: { schema: problemOf(list, '#/components/schemas/Problem') } }
     }
   }
   return responses
