@@ -15,7 +15,7 @@ test('when a database with entries chained before migration 003 is migrated, the
     all.filter((m) => m.version <= 2)
   )
   // Three entries as the earlier code appended them: id = chain position, hashes in audit_log, head moved.
-  let prev = GENESIS_HASH
+  let prev: Buffer = GENESIS_HASH
   for (let id = 1; id <= 3; id++) {
     const content: AuditContent = {
       id,
