@@ -99,7 +99,7 @@ test(
   async (t) => {
     const copy = await imageCopy()
     const target = await createTestDatabase(t, { empty: true })
-    const env = await containerEnv(t, copy, dbEnv(target))
+    const env = await containerEnv(t, copy, { ...dbEnv(target), CURSOR_SECRET: 'image-test-cursor-secret-0123456789' })
     const npm = (...args: string[]) => exec(['npm', 'run', '-s', ...args], copy.app, env)
 
     const migrated = await npm('migrate')
