@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util'
 import { ROLES, type Role } from '../src/modules/api-keys/schemas.js'
 import { createApiKey, listAllApiKeys, revokeApiKey } from '../src/modules/api-keys/service.js'
-import { systemContext } from '../src/modules/audit/mutation.js'
-import { sealWith } from '../src/modules/audit/sealer.js'
+import { systemContext } from '../src/writes/mutation.js'
+import { sealWith } from '../src/writes/sealer.js'
 import { cliConfig, fail, withClient } from './cli.js'
 
 const USAGE = `usage:

@@ -1,4 +1,4 @@
-import { verifyChain } from '../src/modules/audit/verify.js'
+import { verifyChain } from '../src/writes/verify.js'
 import { cliConfig, withClient } from './cli.js'
 
 // npm run audit:verify — walks the sealed audit hash chain from the oldest kept entry, then looks for entries

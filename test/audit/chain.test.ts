@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { entryHash } from '../../src/modules/audit/chain.js'
-import { rowToContent } from '../../src/modules/audit/repository.js'
-import { verifyChain } from '../../src/modules/audit/verify.js'
+import { entryHash } from '../../src/writes/audit-chain.js'
+import { rowToContent } from '../../src/writes/audit-log.js'
+import { verifyChain } from '../../src/writes/verify.js'
 import { apiKey, bearer, build, type TestApp } from '../helper.js'
 import { auditRows, chainRows, runScript } from './support.js'
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { verifyChain } from '../../src/modules/audit/verify.js'
+import { verifyChain } from '../../src/writes/verify.js'
 import { apiKey, bearer, build, connect } from '../helper.js'
 
 let serial = 0

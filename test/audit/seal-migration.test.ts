@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { loadMigrations, migrate } from '../../src/db/migrate.js'
-import { type AuditContent, entryHash, GENESIS_HASH } from '../../src/modules/audit/chain.js'
-import { verifyChain } from '../../src/modules/audit/verify.js'
+import { type AuditContent, entryHash, GENESIS_HASH } from '../../src/writes/audit-chain.js'
+import { verifyChain } from '../../src/writes/verify.js'
 import { apiKey, bearer, build, connect, createTestDatabase } from '../helper.js'
 import { chainRows } from './support.js'
 

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import type { FastifyInstance } from 'fastify'
 import type { ConnectionTarget } from '../../src/db/pool.js'
 import { projectRoot } from '../../src/lib/project-root.js'
-import type { AuditRow } from '../../src/modules/audit/repository.js'
+import type { AuditRow } from '../../src/writes/audit-log.js'
 
 export type LinkedRow = AuditRow & { position: number | null; prev_hash: Buffer | null; hash: Buffer | null }
 

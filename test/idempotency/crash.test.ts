@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import pg from 'pg'
 import { createApiKey } from '../../src/modules/api-keys/service.js'
-import { verifyChain } from '../../src/modules/audit/verify.js'
+import { verifyChain } from '../../src/writes/verify.js'
 import { connect, createTestDatabase } from '../helper.js'
 import { startServer } from '../server-process.js'
 

@@ -11,7 +11,7 @@ import {
   type Transactor,
   transactorOf,
   type WriteContext
-} from '../audit/mutation.js'
+} from '../../writes/mutation.js'
 import * as repo from './repository.js'
 import type { ApiKey, CreateApiKey, ListApiKeysQuery } from './schemas.js'
 

@@ -1,55 +1,9 @@
-import pg from 'pg'
 import { Conditions, type KeysetOrder, keysetQuery } from '../../db/keyset.js'
 import type { Queryable } from '../../db/pool.js'
 import type { CursorKey } from '../../lib/cursor.js'
-import type { AuditAction, AuditContent, EntityType } from './chain.js'
+import type { AuditAction, EntityType } from '../../writes/audit-chain.js'
+import { AUDIT_COLUMNS, type AuditRow, type ChainLink, rowToContent } from '../../writes/audit-log.js'
 import type { AuditEntry } from './schemas.js'
-
-export interface AuditRow {
-  id: number
-  occurred_at: Date
-  action: AuditAction
-  entity_type: EntityType
-  entity_id: number
-  actor_type: 'api_key' | 'system'
-  actor_id: number | null
-  actor_name: string
-  actor_role: string | null
-  ip: string | null
-  user_agent: string | null
-  request_id: string | null
-  old_values: Record<string, unknown> | null
-  new_values: Record<string, unknown> | null
-  changed_fields: string[]
-}
-
-/** An entry's place in the hash chain, once sealed (audit_chain). */
-export interface ChainLink {
-  position: number
-  entry_id: number
-  prev_hash: Buffer
-  hash: Buffer
-}
-
-const COLUMNS =
-  'id, occurred_at, action, entity_type, entity_id, actor_type, actor_id, actor_name, actor_role, ip, user_agent, request_id, ' +
-  'old_values, new_values, changed_fields'
-
-/** The hashed content of a stored entry, exactly as it was hashed when appended. */
-export const rowToContent = (row: AuditRow): AuditContent => ({
-  id: row.id,
-  occurredAt: row.occurred_at.toISOString(),
-  action: row.action,
-  entityType: row.entity_type,
-  entityId: row.entity_id,
-  actor: { type: row.actor_type, id: row.actor_id, name: row.actor_name, role: row.actor_role },
-  ip: row.ip,
-  userAgent: row.user_agent,
-  requestId: row.request_id,
-  oldValues: row.old_values,
-  newValues: row.new_values,
-  changedFields: row.changed_fields
-})
 
 /** The API shape of an entry; `link` is undefined while the entry waits for the sealer. */
 export const rowToAuditEntry = (row: AuditRow, link: ChainLink | undefined): AuditEntry => ({
@@ -58,73 +12,6 @@ export const rowToAuditEntry = (row: AuditRow, link: ChainLink | undefined): Aud
   prevHash: link?.prev_hash.toString('hex') ?? null,
   hash: link?.hash.toString('hex') ?? null
 })
-
-/** What a mutation tells the log; the id and time come from the database. */
-export type NewEntry = Omit<AuditContent, 'id' | 'occurredAt'>
-
-const APPEND = (values: string) => `WITH entry AS (
-  INSERT INTO audit_log (${COLUMNS}) VALUES (DEFAULT, clock_timestamp(), ${values}) RETURNING id
-)
-INSERT INTO audit_pending (entry_id) SELECT id FROM entry`
-
-const entryValues = (entry: NewEntry): (string | number | string[] | null)[] => [
-  entry.action,
-  entry.entityType,
-  entry.entityId,
-  entry.actor.type,
-  entry.actor.id,
-  entry.actor.name,
-  entry.actor.role,
-  entry.ip,
-  entry.userAgent,
-  entry.requestId,
-  entry.oldValues === null ? null : JSON.stringify(entry.oldValues),
-  entry.newValues === null ? null : JSON.stringify(entry.newValues),
-  entry.changedFields
-]
-const CASTS = [
-  'text',
-  'text',
-  'integer',
-  'text',
-  'integer',
-  'text',
-  'text',
-  'text',
-  'text',
-  'text',
-  'jsonb',
-  'jsonb',
-  'text[]'
-]
-
-/**
- * Appends one entry with the caller's transaction client, in one statement: the entry and its place in the
- * sealer's queue (audit_pending) commit with the change or not at all. No shared row is touched, so concurrent
- * writers never wait for each other here; the sealer chains the entry after it commits (sealer.ts).
- */
-export async function appendEntry(tx: Queryable, entry: NewEntry): Promise<void> {
-  await tx.query(APPEND(CASTS.map((cast, i) => `$${i + 1}::${cast}`).join(', ')), entryValues(entry))
-}
-
-function literal(value: string | number | string[] | null, cast: string): string {
-  if (value === null) return `NULL::${cast}`
-  if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value)) throw new TypeError(`not an integer: ${value}`)
-    return String(value)
-  }
-  if (Array.isArray(value)) return `ARRAY[${value.map((v) => pg.escapeLiteral(v)).join(', ')}]::${cast}`
-  return `${pg.escapeLiteral(value)}::${cast}`
-}
-
-/**
- * The same append as SQL without parameters (values as escaped literals), for beforeCommit(): sent in the
- * COMMIT's round trip, it costs the write no round trip of its own.
- */
-export function appendEntrySql(entry: NewEntry): string {
-  const values = entryValues(entry)
-  return APPEND(CASTS.map((cast, i) => literal(values[i] ?? null, cast)).join(', '))
-}
 
 export interface AuditFilter {
   entityType?: EntityType
@@ -155,7 +42,7 @@ export function listEntriesQuery(filter: AuditFilter, after: CursorKey | undefin
   if (filter.requestId !== undefined) where.add(`request_id = ${where.param(filter.requestId)}`)
   if (filter.from !== undefined) where.add(`occurred_at >= ${where.param(filter.from)}::timestamptz`)
   if (filter.to !== undefined) where.add(`occurred_at < ${where.param(filter.to)}::timestamptz`)
-  return keysetQuery(`SELECT ${COLUMNS} FROM audit_log`, where, NEWEST, after, limit)
+  return keysetQuery(`SELECT ${AUDIT_COLUMNS} FROM audit_log`, where, NEWEST, after, limit)
 }
 
 export async function listEntries(
@@ -166,90 +53,4 @@ export async function listEntries(
 ): Promise<AuditRow[]> {
   const { text, values } = listEntriesQuery(filter, after, limit)
   return (await q.query<AuditRow>(text, values)).rows
-}
-
-/** The chain links of `ids` (entries not sealed yet have none). */
-export async function chainLinks(q: Queryable, ids: number[]): Promise<Map<number, ChainLink>> {
-  if (!ids.length) return new Map()
-  const { rows } = await q.query<ChainLink>(
-    'SELECT position, entry_id, prev_hash, hash FROM audit_chain WHERE entry_id = ANY($1::integer[])',
-    [ids]
-  )
-  return new Map(rows.map((r) => [r.entry_id, r]))
-}
-
-/** A sealed link with its entry (null columns when the entry is gone), for the verifier. */
-export type SealedRow = ChainLink & { [K in keyof AuditRow]: AuditRow[K] | null }
-
-/** Links after `afterPosition` in chain order, each with its entry. */
-export async function chainSegment(q: Queryable, afterPosition: number, limit: number): Promise<SealedRow[]> {
-  const { rows } = await q.query<SealedRow>(
-    `SELECT c.position, c.entry_id, c.prev_hash, c.hash, a.* FROM audit_chain c
-       LEFT JOIN audit_log a ON a.id = c.entry_id
-      WHERE c.position > $1 ORDER BY c.position LIMIT $2`,
-    [afterPosition, limit]
-  )
-  return rows
-}
-
-export async function chainHead(q: Queryable): Promise<{ lastPosition: number; lastHash: Buffer }> {
-  const { rows } = await q.query<{ last_position: number; last_hash: Buffer }>(
-    'SELECT last_position, last_hash FROM audit_chain_head'
-  )
-  const row = rows[0]
-  if (!row) throw new Error('audit_chain_head has no row')
-  return { lastPosition: row.last_position, lastHash: row.last_hash }
-}
-
-export interface Unsealed {
-  /** Entries no link seals. */
-  total: number
-  /** Of those, entries written more than the bound ago. */
-  overdue: number
-  /** The oldest overdue ones, at most the limit asked for. */
-  oldest: { id: number; ageMs: number }[]
-}
-
-/** Entries that no link seals: how many, how many are older than `boundMs`, and the oldest of those. */
-export async function unsealedEntries(q: Queryable, boundMs: number, limit: number): Promise<Unsealed> {
-  const { rows } = await q.query<{ total: number; overdue: number; oldest: { id: number; ageMs: number }[] | null }>(
-    `WITH unsealed AS (
-       SELECT a.id, a.occurred_at FROM audit_log a
-        WHERE NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.entry_id = a.id)
-     ), overdue AS (
-       SELECT id, occurred_at FROM unsealed WHERE occurred_at < clock_timestamp() - make_interval(secs => $1 / 1000.0)
-     )
-     SELECT (SELECT count(*) FROM unsealed) AS total, (SELECT count(*) FROM overdue) AS overdue,
-            (SELECT json_agg(json_build_object('id', id, 'ageMs',
-                      round(extract(epoch FROM clock_timestamp() - occurred_at) * 1000)))
-               FROM (SELECT * FROM overdue ORDER BY occurred_at, id LIMIT $2) o) AS oldest`,
-    [boundMs, limit]
-  )
-  const row = rows[0]
-  return { total: row?.total ?? 0, overdue: row?.overdue ?? 0, oldest: row?.oldest ?? [] }
-}
-
-/**
- * Removes up to `batch` of the oldest sealed entries with their links, and only the chain's prefix of entries
- * older than the cutoff, so what stays is still one unbroken chain. Unsealed entries are never removed. One
- * short statement per batch: the rows it locks are old ones no writer touches, and appends never wait for it.
- */
-export async function deleteExpiredBatch(q: Queryable, retentionDays: number, batch: number): Promise<number> {
-  const { rowCount } = await q.query(
-    `WITH oldest AS (
-       SELECT c.position, c.entry_id, a.occurred_at
-         FROM audit_chain c LEFT JOIN audit_log a ON a.id = c.entry_id
-        ORDER BY c.position LIMIT $2
-     ), keep_from AS (
-       SELECT min(position) AS position FROM oldest WHERE occurred_at >= now() - make_interval(days => $1)
-     ), links AS (
-       DELETE FROM audit_chain
-        WHERE position IN (SELECT position FROM oldest
-                            WHERE position < coalesce((SELECT position FROM keep_from), 9223372036854775807))
-       RETURNING entry_id
-     )
-     DELETE FROM audit_log WHERE id IN (SELECT entry_id FROM links)`,
-    [retentionDays, batch]
-  )
-  return rowCount ?? 0
 }

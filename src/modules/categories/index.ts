@@ -14,7 +14,7 @@ import {
   ListCategoriesQuerySchema,
   UpdateCategorySchema
 } from './schemas.js'
-import { IdempotencyKeyHeader } from '../idempotency/schemas.js'
+import { IdempotencyKeyHeader } from '../../writes/idempotency.js'
 import { IfMatchHeader, IfNoneMatchHeader } from '../../lib/etag-headers.js'
 import * as service from './service.js'
 

@@ -6,7 +6,7 @@ import type { CursorCodec } from '../../lib/cursor.js'
 import { assertIfMatch, etagOf } from '../../lib/etag.js'
 import { slugify } from '../../lib/slug.js'
 import { AppError } from '../../errors.js'
-import { created, deleted, mutate, updated, type WriteContext } from '../audit/mutation.js'
+import { created, deleted, mutate, updated, type WriteContext } from '../../writes/mutation.js'
 import * as repo from './repository.js'
 import type { Category, CategoryTree, CreateCategory, ListCategoriesQuery, UpdateCategory } from './schemas.js'
 

@@ -8,7 +8,7 @@ import { paginate } from '../../lib/pagination.js'
 import { withHeaders } from '../../lib/openapi/headers.js'
 import { IdParams, Ok, PageOf, errorResponses } from '../../lib/schemas.js'
 import { CreateProductSchema, ListProductsQuerySchema, ProductSchema, UpdateProductSchema } from './schemas.js'
-import { IdempotencyKeyHeader } from '../idempotency/schemas.js'
+import { IdempotencyKeyHeader } from '../../writes/idempotency.js'
 import { IfMatchHeader, IfNoneMatchHeader } from '../../lib/etag-headers.js'
 import * as service from './service.js'
 

@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { Counter, Histogram } from 'prom-client'
-import { canonicalJson } from '../../modules/audit/chain.js'
-import { systemContext, type WriteContext } from '../../modules/audit/mutation.js'
-import { createSealer } from '../../modules/audit/sealer.js'
-import { type RetentionResult, runRetention } from '../../modules/audit/service.js'
+import { canonicalJson } from '../../writes/audit-chain.js'
+import { systemContext, type WriteContext } from '../../writes/mutation.js'
+import { createSealer } from '../../writes/sealer.js'
+import { type RetentionResult, runRetention } from '../../writes/retention.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

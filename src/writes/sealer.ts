@@ -1,6 +1,6 @@
 import type pg from 'pg'
-import { entryHash } from './chain.js'
-import { type AuditRow, rowToContent } from './repository.js'
+import { entryHash } from './audit-chain.js'
+import { type AuditRow, rowToContent } from './audit-log.js'
 
 // Any constant shared by every instance: one sealer at a time across the fleet.
 export const SEAL_LOCK_KEY = 7_261_005

@@ -1,7 +1,7 @@
 import pg from 'pg'
-import type { Queryable } from '../../db/pool.js'
-import { entryHash, GENESIS_HASH } from './chain.js'
-import * as repo from './repository.js'
+import type { Queryable } from '../db/pool.js'
+import { entryHash, GENESIS_HASH } from './audit-chain.js'
+import * as repo from './audit-log.js'
 
 export type VerifyProblem = 'altered' | 'deleted' | 'inserted' | 'unsealed'
 

@@ -1,9 +1,9 @@
 import pg from 'pg'
-import type { Queryable } from '../../db/pool.js'
-import { beforeCommit, takeCommitTail, withTransaction } from '../../db/pool.js'
-import { claimKey, type IdempotencyClaim, saveResponse } from '../idempotency/repository.js'
-import type { Actor, AuditAction, EntityType } from './chain.js'
-import { appendEntry, appendEntrySql, type NewEntry } from './repository.js'
+import type { Queryable } from '../db/pool.js'
+import { beforeCommit, takeCommitTail, withTransaction } from '../db/pool.js'
+import { claimKey, type IdempotencyClaim, saveResponse } from './idempotency.js'
+import type { Actor, AuditAction, EntityType } from './audit-chain.js'
+import { appendEntry, appendEntrySql, type NewEntry } from './audit-log.js'
 
 /** Who is writing, from where: built once per request by the route, passed into every service mutation. */
 export interface WriteContext {
