@@ -3,7 +3,7 @@ import { gunzipSync, brotliDecompressSync } from 'node:zlib'
 import { test } from 'node:test'
 import { negotiateEncoding } from '../../src/lib/compression.js'
 import { API_CSP, DOCS_CSP } from '../../src/plugins/external/helmet.js'
-import { build, seed, serverTarget } from '../helper.js'
+import { apiKey, bearer, build, seed, serverTarget } from '../helper.js'
 import { freePort } from '../../src/lib/free-port.js'
 
 test('when any API response is sent, then it carries the security headers and the strict API policy', async (t) => {
@@ -134,7 +134,9 @@ test('when an allowed origin calls, then it gets CORS headers and a working pref
     headers: { origin: 'https://admin.example' }
   })
   assert.equal(listed.headers['access-control-allow-origin'], 'https://admin.example')
-  assert.match(String(listed.headers['access-control-expose-headers']), /etag/)
+  const exposed = String(listed.headers['access-control-expose-headers']).split(', ')
+  for (const name of ['etag', 'x-consistency-token', 'idempotent-replayed', 'ratelimit', 'retry-after'])
+    assert.ok(exposed.includes(name), `${name} is exposed to the browser`)
 
   const preflight = await app.inject({
     method: 'OPTIONS',
@@ -207,6 +209,18 @@ test('when TRUST_PROXY is a hop count, then that many proxies are believed', asy
 test('when TRUST_PROXY lists CIDRs, then only those peers may set the client IP', async (t) => {
   assert.equal(await clientIp(t, '10.0.0.0/8', '10.0.0.5', '203.0.113.9'), '203.0.113.9')
   assert.equal(await clientIp(t, '10.0.0.0/8', '192.0.2.1', '203.0.113.9'), '192.0.2.1')
+})
+
+test('when a body fails more fields than a problem lists, then the answer names the first 50 of them', async (t) => {
+  const app = await build(t)
+  const key = await apiKey(app)
+  const payload: Record<string, unknown> = { sku: 'MANY-ERRORS', name: 'Many errors', priceCents: 100, currency: 'USD' }
+  for (let i = 0; i < 80; i++) payload[`unknown${i}`] = i
+  const res = await app.inject({ method: 'POST', url: '/api/v1/products', headers: bearer(key), payload })
+  assert.equal(res.statusCode, 400)
+  assert.equal(res.json().code, 'VALIDATION_FAILED')
+  assert.equal(res.json().errors.length, 50)
+  assert.equal(res.json().errors[0].field, 'unknown0')
 })
 
 test('when a known path is called with an unsupported method, then 405 problem+json with Allow', async (t) => {

@@ -4,7 +4,8 @@ const METHODS = 'GET, HEAD, POST, PATCH, DELETE'
 const ALLOWED_HEADERS =
   'authorization, content-type, if-match, if-none-match, idempotency-key, x-request-id, x-consistency-token'
 const EXPOSED_HEADERS =
-  'etag, link, location, retry-after, x-request-id, ratelimit, ratelimit-policy, x-consistency-token'
+  'etag, link, location, retry-after, x-request-id, ratelimit, ratelimit-policy, x-consistency-token, ' +
+  'idempotent-replayed'
 const MAX_AGE_SECONDS = '600'
 
 /**

@@ -2,7 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import FindMyWay, { type HTTPMethod } from 'find-my-way'
 import fp from 'fastify-plugin'
 import { databaseFault } from '../../db/errors.js'
-import { NAME_PATTERN, TEXT_PATTERN } from '../../lib/schemas.js'
+import { MAX_FIELD_ERRORS, NAME_PATTERN, TEXT_PATTERN } from '../../lib/schemas.js'
 import { reportError } from '../../lib/sentry.js'
 import { AppError, ERRORS, type ErrorCode, type FieldError, problemType } from '../../errors.js'
 
@@ -39,7 +39,11 @@ export function validationFieldErrors(issues: ValidationIssue[], part?: string):
   for (const issue of issues) {
     // Unions report one error per branch; the first one per field is enough to act on.
     const field = fieldOf(issue) || part || 'body'
-    if (!byField.has(field)) byField.set(field, messageOf(issue))
+    if (!byField.has(field)) {
+      // A hostile body can fail thousands of fields; the answer names the first MAX_FIELD_ERRORS of them.
+      if (byField.size === MAX_FIELD_ERRORS) break
+      byField.set(field, messageOf(issue))
+    }
   }
   return [...byField].map(([field, message]) => ({ field, message }))
 }
