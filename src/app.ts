@@ -22,6 +22,7 @@ import cache from './plugins/app/cache.js'
 import cacheControl from './plugins/app/cache-control.js'
 import db from './plugins/app/db.js'
 import healthPlugin from './plugins/app/health.js'
+import identity from './plugins/app/identity.js'
 import metrics from './plugins/app/metrics.js'
 import problems from './plugins/app/problems.js'
 import rateLimit from './plugins/app/rate-limit.js'
@@ -181,6 +182,7 @@ export default async function catalogApp(app: FastifyInstance, opts: AppOptions)
   await app.register(underPressure)
   await app.register(swagger)
   await app.register(db)
+  await app.register(identity)
   await app.register(auth)
   await app.register(redis)
   await app.register(cache)

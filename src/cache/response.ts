@@ -61,15 +61,16 @@ export async function respondCached(
   produce: Loader,
   notModified?: (etag: string) => boolean
 ) {
-  // A deferred rate-limit decision (deferRateLimit) rides with the cache lookup: a refused request gets its
-  // 429 before any answer, and before any database read.
-  const gate = reply.request.rateLimitGate
+  // The lookup starts at once (it may share a Redis call with the request's admission); loading and answering
+  // wait for the request to be admitted (see request.admitted).
+  const { request } = reply
   if (!cache) {
-    reply.request.cacheResult = 'bypass'
-    await gate?.wait()
-    return sendStored(reply, toStored(await produce(readContextOf(reply.request.headers))), notModified)
+    request.cacheResult = 'bypass'
+    await request.admitted()
+    return sendStored(reply, toStored(await produce(readContextOf(request.headers))), notModified)
   }
-  const stored = await cache.getView(key, produce, gate ? { ...options, gate } : options, toStored, reply.request)
-  await gate?.wait()
+  const beforeLoad = () => request.admitted()
+  const stored = await cache.getView(key, produce, { ...options, beforeLoad }, toStored, request)
+  await request.admitted()
   return sendStored(reply, stored, notModified)
 }
