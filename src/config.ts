@@ -287,6 +287,19 @@ function describeAccepted(key: string): string {
  * Reads the configuration from `env` (after `.env` was loaded into it), applies defaults and
  * fails with one message per bad variable. Empty strings count as unset.
  */
+/** The configuration, or on a bad value its problems on stderr and exit 78 (EX_CONFIG): for processes' entry points. */
+export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    return loadConfig(env)
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`)
+      process.exit(78)
+    }
+    throw err
+  }
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const raw: Record<string, unknown> = {}
   for (const key of Object.keys(ConfigSchema.properties)) {

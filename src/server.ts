@@ -4,7 +4,7 @@ import fp from 'fastify-plugin'
 import pino from 'pino'
 import catalogApp, { serverOptions } from './app.js'
 import { unknownVariables } from './config-checks.js'
-import { type Config, ConfigError, ConfigSchema, loadConfig } from './config.js'
+import { type Config, ConfigError, ConfigSchema, loadConfigOrExit } from './config.js'
 import { prepareDatabase } from './db/bootstrap.js'
 import { closeListener } from './lib/graceful-close.js'
 import { flushSentry, initSentry, reportError } from './lib/sentry.js'
@@ -24,20 +24,8 @@ function listenError(err: NodeJS.ErrnoException & { port?: number }, config: Con
   )
 }
 
-function configOrExit(): Config {
-  try {
-    return loadConfig()
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`)
-      process.exit(78) // EX_CONFIG
-    }
-    throw err
-  }
-}
-
 async function main() {
-  const config = configOrExit()
+  const config = loadConfigOrExit()
   await initSentry(config) // a no-op when instrument.js ran first or SENTRY_DSN is unset
   const bootLog = pino({ level: config.LOG_LEVEL })
   for (const { name, closest } of unknownVariables(process.env, Object.keys(ConfigSchema.properties))) {
