@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { Counter, type Registry } from 'prom-client'
 import { BoundedMap } from '../lib/bounded-map.js'
-import { HotCounter } from '../lib/hot-counter.js'
+import { type CounterSeries, HotCounter } from '../lib/hot-counter.js'
 import type { ReadContext } from '../db/read-context.js'
 import type { RedisConnection } from '../redis/connection.js'
 import { type CacheStore, EPOCH_TAG } from './store.js'
@@ -34,14 +34,13 @@ export interface GetOptions {
 export function createCacheMetrics(registry: Registry) {
   const labelNames = ['cache'] as const
   return {
-    // Counted on every hit: see HotCounter. One labels object per cache name.
+    // Counted on every hit: see HotCounter.
     hits: new HotCounter({
       name: 'cache_hits_total',
       help: 'Cache lookups answered from the cache',
       labelNames,
       registers: [registry]
     }),
-    hitLabels: HotCounter.labelsBy((cache: string) => ({ cache })),
     misses: new Counter({
       name: 'cache_misses_total',
       help: 'Cache lookups that ran the loader',
@@ -83,6 +82,8 @@ interface LocalEntry {
 export class Cache {
   private readonly local: BoundedMap<string, LocalEntry>
   private readonly flights = new Map<string, Promise<string>>()
+  /** Each cache name's hit series, found once (a cache name is its label key). */
+  private readonly hitSeries = new Map<string, CounterSeries<'cache'>>()
   /** After an outage the cache is bypassed until then (see the recovery listener). */
   private bypassUntil = 0
 
@@ -154,7 +155,7 @@ export class Cache {
       if (local) {
         versions = await this.guard(versionsOf)
         if (versions === local.versions) {
-          metrics.hits.inc(metrics.hitLabels(cache))
+          this.hitsOf(cache).inc()
           report.cacheResult = 'hit'
           return { value: local.value, entry: local }
         }
@@ -165,7 +166,7 @@ export class Cache {
       if (stored !== null) {
         const newline = stored.indexOf('\n')
         if (stored.slice(0, newline) === versions) {
-          metrics.hits.inc(metrics.hitLabels(cache))
+          this.hitsOf(cache).inc()
           const value = stored.slice(newline + 1)
           report.cacheResult = 'hit'
           return { value, entry: this.remember(key, versions, value, options) }
@@ -240,6 +241,12 @@ export class Cache {
       this.flights.set(key, flight)
     }
     return flight
+  }
+
+  private hitsOf(cache: string): CounterSeries<'cache'> {
+    let series = this.hitSeries.get(cache)
+    if (!series) this.hitSeries.set(cache, (series = this.options.metrics.hits.series({ cache })))
+    return series
   }
 
   private guard<T>(fn: () => Promise<T>): Promise<T> {

@@ -87,8 +87,17 @@ export default fp(
       labelNames: ['backend', 'outcome'],
       registers
     })
+    const seriesOf = (backend: Backend) => ({
+      allowed: decisions.series({ backend, outcome: 'allowed' }),
+      denied: decisions.series({ backend, outcome: 'denied' })
+    })
+    const decisionSeries = {
+      redis: seriesOf('redis'),
+      memory: seriesOf('memory'),
+      memory_fallback: seriesOf('memory_fallback')
+    }
     const countDecision = (backend: Backend, decision: Decision) =>
-      decisions.inc({ backend, outcome: decision.allowed ? 'allowed' : 'denied' })
+      decisionSeries[backend][decision.allowed ? 'allowed' : 'denied'].inc()
     let onFallback = false
 
     /** Sets the RateLimit headers and throws the 429 when the quota is used up. */
