@@ -15,7 +15,6 @@ import auditLogs from './modules/audit/index.js'
 import categories from './modules/categories/index.js'
 import health from './modules/health/index.js'
 import products from './modules/products/index.js'
-import testSupport from './modules/test-support/index.js'
 import audit from './plugins/app/audit.js'
 import auth from './plugins/app/auth.js'
 import cache from './plugins/app/cache.js'
@@ -190,7 +189,6 @@ export default async function catalogApp(app: FastifyInstance, opts: AppOptions)
   await app.register(audit)
 
   await app.register(health)
-  if (config.NODE_ENV === 'test' && config.ENABLE_TEST_ROUTES) await app.register(testSupport)
   await app.register(
     async (api) => {
       await api.register(products)

@@ -215,7 +215,6 @@ export const ConfigSchema = Type.Object({
     1000
   ),
   SHUTDOWN_TIMEOUT_MS: ms('Upper bound for a graceful stop', 30000),
-  ENABLE_TEST_ROUTES: bool('Registers /test/* fault-injection routes; honoured only with NODE_ENV=test', false),
   AUDIT_RETENTION_DAYS: Type.Integer({
     minimum: 1,
     default: 365,
