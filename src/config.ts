@@ -1,7 +1,7 @@
 import { Ajv } from 'ajv'
 import { type Static, Type } from 'typebox'
 import { productionProblems } from './config-checks.js'
-import { parseRules } from './rate-limit/rules.js'
+import { parseRules } from './lib/rate-limit-rules.js'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 

@@ -5,11 +5,11 @@ import pino from 'pino'
 import catalogApp, { serverOptions } from './app.js'
 import { unknownVariables } from './config-checks.js'
 import { type Config, ConfigError, ConfigSchema, loadConfigOrExit } from './config.js'
-import { prepareDatabase } from './db/bootstrap.js'
+import { prepareDatabase } from './bootstrap.js'
 import { closeListener } from './lib/graceful-close.js'
 import { flushSentry, initSentry, reportError } from './lib/sentry.js'
 import { StartupError } from './lib/startup-error.js'
-import { startupSummary } from './lib/startup-summary.js'
+import { startupSummary } from './startup-summary.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 

@@ -1,7 +1,7 @@
 import { BoundedMap } from '../lib/bounded-map.js'
 import type { RedisConnection } from '../redis/connection.js'
 import type { GcraReply } from '../redis/turn-batch.js'
-import type { Policy } from './rules.js'
+import type { Policy } from '../lib/rate-limit-rules.js'
 
 /** What a decision tells the client: remaining quota and seconds until it resets (or, when denied, until one is free). */
 export interface Decision {

@@ -4,7 +4,7 @@ import { Counter } from 'prom-client'
 import { AppError } from '../../errors.js'
 import { HotCounter } from '../../lib/hot-counter.js'
 import { type Decision, MemoryLimiter, RedisLimiter } from '../../rate-limit/gcra.js'
-import { type Policy, parseRules, selectPolicy } from '../../rate-limit/rules.js'
+import { type Policy, parseRules, selectPolicy } from '../../lib/rate-limit-rules.js'
 import type { Identity } from './identity.js'
 
 const EXEMPT = /^\/(health(\/|$)|metrics$)/
