@@ -25,7 +25,8 @@ function observedClient(observer: PoolObserver): typeof pg.Client {
   return class ObservedClient extends pg.Client {
     // pg's query has a dozen overloads; they all end in this one implementation.
     override query(...args: unknown[]): never {
-      const run = (): never => Reflect.apply(super.query, this, args) as never
+      // Spread as one overload's parameters for the compiler; at run time pg gets exactly `args`.
+      const run = (): never => super.query(...(args as [pg.QueryConfig])) as never
       const first = args[0] as { text?: unknown; submit?: unknown } | string | undefined
       const text = typeof first === 'string' ? first : first?.text
       if (typeof text !== 'string' || (typeof first === 'object' && typeof first?.submit === 'function')) return run()
