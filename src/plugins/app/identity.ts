@@ -24,6 +24,10 @@ const KEY_CACHE_MAX = 10_000
 const MAX_TOKEN_LENGTH = 200
 
 const ANONYMOUS: Identity = { kind: 'anonymous' }
+
+/** Health checks and the scrape: no API key, no rate limit, nothing that waits for the database. */
+export const isUnadmitted = (path: string) => /^\/(health(\/|$)|metrics$)/.test(path)
+const UNADMITTED_PREFIX = /^\/(health|metrics)/
 const MALFORMED: Identity = { kind: 'malformed' }
 const UNKNOWN: Identity = { kind: 'unknown' }
 
@@ -91,6 +95,11 @@ export default fp(
     // Set by the hook below before anything reads it.
     app.decorateRequest('identity', null as never)
     app.addHook('onRequest', (request, _reply, done) => {
+      // The raw URL first: routeOptions is a getter that builds an object, too dear for every request.
+      if (UNADMITTED_PREFIX.test(request.url) && isUnadmitted(request.routeOptions.url ?? request.url)) {
+        request.identity = ANONYMOUS
+        return done()
+      }
       const identity = identities.resolve(request.headers.authorization)
       if (!(identity instanceof Promise)) {
         request.identity = identity

@@ -5,9 +5,7 @@ import { AppError } from '../../errors.js'
 import { HotCounter } from '../../lib/hot-counter.js'
 import { type Decision, MemoryLimiter, RedisLimiter } from '../../rate-limit/gcra.js'
 import { type Policy, parseRules, selectPolicy } from '../../lib/rate-limit-rules.js'
-import type { Identity } from './identity.js'
-
-const EXEMPT = /^\/(health(\/|$)|metrics$)/
+import { type Identity, isUnadmitted } from './identity.js'
 
 type Backend = 'redis' | 'memory' | 'memory_fallback'
 
@@ -145,7 +143,7 @@ export default fp(
     app.addHook('onRequest', (request, reply, done) => {
       // routeOptions is a getter that builds a new object: read once.
       const { url: route, config: routeConfig } = request.routeOptions
-      if (EXEMPT.test(route ?? request.url)) return done()
+      if (isUnadmitted(route ?? request.url)) return done()
       const identity = request.identity
       const policy = selectPolicy(
         rules,
