@@ -116,7 +116,7 @@ export class Cache {
     })
   }
 
-  /** As get, handing back `view(value)`; computed once per in-process entry (e.g. the body as a Buffer). */
+  /** The value for `key` (loaded on a miss) as `view(value)`, computed once per in-process entry (e.g. a Buffer). */
   async getView<T>(
     key: string,
     loader: Loader,

@@ -11,7 +11,7 @@ type Backend = 'redis' | 'memory' | 'memory_fallback'
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The request's rate-limit decision while it is still being made (see `admitted`); null once known. */
+    /** On public reads, the rate-limit decision the request carries (see `admitted`); null where onRequest waited. */
     admission: Promise<void> | null
     /**
      * Resolves when the request may read the database or answer; rejects with its 429 when its quota is used
