@@ -1,6 +1,7 @@
 // Type-aware linting for the whole TypeScript tree; formatting is Prettier's job.
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
+import { layers } from './eslint.layers.js'
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.data/**', 'coverage/**', 'infra/cdk.out/**'] },
@@ -40,6 +41,7 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-return': 'off'
     }
   },
+  ...layers,
   { files: ['**/*.js', '**/*.mjs'], ...tseslint.configs.disableTypeChecked },
   // Plain JavaScript has no compiler to know Node's globals.
   { files: ['**/*.js', '**/*.mjs'], languageOptions: { globals: { process: 'readonly', URL: 'readonly' } } }

@@ -3,7 +3,8 @@ import { ROLES, type Role } from '../src/modules/api-keys/schemas.js'
 import { createApiKey, listAllApiKeys, revokeApiKey } from '../src/modules/api-keys/service.js'
 import { systemContext } from '../src/writes/mutation.js'
 import { sealWith } from '../src/writes/sealer.js'
-import { cliConfig, fail, withClient } from './cli.js'
+import { fail, withClient } from './cli.js'
+import { loadConfigOrExit } from '../src/config.js'
 
 const USAGE = `usage:
   npm run apikey -- create --name NAME --role admin|editor
@@ -16,7 +17,7 @@ const { values, positionals } = parseArgs({
 })
 const [command, arg] = positionals
 
-const config = cliConfig()
+const config = loadConfigOrExit()
 switch (command) {
   case 'create': {
     const name = values.name?.trim()

@@ -1,9 +1,10 @@
 import { verifyChain } from '../src/writes/verify.js'
-import { cliConfig, withClient } from './cli.js'
+import { withClient } from './cli.js'
+import { loadConfigOrExit } from '../src/config.js'
 
 // npm run audit:verify — walks the sealed audit hash chain from the oldest kept entry, then looks for entries
 // unsealed longer than AUDIT_SEAL_MAX_DELAY_MS; exit 1 at the first problem.
-const config = cliConfig()
+const config = loadConfigOrExit()
 const result = await withClient(config, (client) => verifyChain(client, { maxDelayMs: config.AUDIT_SEAL_MAX_DELAY_MS }))
 if (result.ok) {
   const chain = result.checked

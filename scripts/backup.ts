@@ -1,13 +1,14 @@
 import { mkdir, rename, rm, stat } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { cliConfig, withTarget } from './cli.js'
+import { withTarget } from './cli.js'
+import { loadConfigOrExit } from '../src/config.js'
 import { pgToolEnv, runPgTool, timestamp } from './pg-tools.js'
 
 // npm run backup [-- --out FILE]: a pg_dump of the configured database in custom format (compressed; pg_restore
 // can restore it whole or table by table). Needs pg_dump on PATH, as new as the server.
 const { values } = parseArgs({ options: { out: { type: 'string' } } })
-const config = cliConfig()
+const config = loadConfigOrExit()
 const file = resolve(values.out ?? join('backups', `${config.DB_NAME}-${timestamp()}.dump`))
 const partial = `${file}.partial`
 await mkdir(dirname(file), { recursive: true })

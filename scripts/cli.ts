@@ -1,21 +1,9 @@
 import 'dotenv/config'
 import pg from 'pg'
 import pino from 'pino'
-import { type Config, ConfigError, loadConfig, usesEmbeddedDatabase } from '../src/config.js'
+import { type Config, usesEmbeddedDatabase } from '../src/config.js'
 import { EmbeddedPostgresMissingError, startEmbeddedPostgres } from '../src/db/embedded.js'
-import { type ConnectionTarget, primaryTarget } from '../src/db/pool.js'
-
-export function cliConfig(): Config {
-  try {
-    return loadConfig()
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`)
-      process.exit(78)
-    }
-    throw err
-  }
-}
+import { type ConnectionTarget, primaryTarget, sslOptions } from '../src/db/pool.js'
 
 async function startEmbedded(config: Config, log: pino.Logger) {
   try {
@@ -45,10 +33,10 @@ export async function withTarget<T>(config: Config, fn: (target: ConnectionTarge
   }
 }
 
-/** Runs `fn` with a client of the configured database (see withTarget). */
+/** Runs `fn` with a client of the configured database (see withTarget), with TLS as the server's pools have it. */
 export function withClient<T>(config: Config, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   return withTarget(config, async (target) => {
-    const client = new pg.Client({ ...target, ssl: config.DB_SSL ? { rejectUnauthorized: true } : undefined })
+    const client = new pg.Client({ ...target, ssl: sslOptions(config) })
     try {
       await client.connect()
       return await fn(client)

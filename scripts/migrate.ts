@@ -1,6 +1,7 @@
 import { migrate } from '../src/db/migrate.js'
-import { cliConfig, withClient } from './cli.js'
+import { withClient } from './cli.js'
+import { loadConfigOrExit } from '../src/config.js'
 
 // npm run migrate: applies pending migrations (safe to run from several processes at once).
-const applied = await withClient(cliConfig(), (client) => migrate(client))
+const applied = await withClient(loadConfigOrExit(), (client) => migrate(client))
 process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n')

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import pg from 'pg'
-import { cliConfig, fail, withTarget } from './cli.js'
+import { fail, withTarget } from './cli.js'
+import { loadConfigOrExit } from '../src/config.js'
 import { pgToolEnv, runPgTool, timestamp } from './pg-tools.js'
 
 // npm run restore -- FILE [--database NAME]: restores a backup of `npm run backup` into a NEW database, never over
@@ -11,7 +12,7 @@ const { values, positionals } = parseArgs({ allowPositionals: true, options: { d
 const [file] = positionals
 if (!file || positionals.length > 1) fail(USAGE)
 if (!existsSync(file)) fail(`${file} does not exist`)
-const config = cliConfig()
+const config = loadConfigOrExit()
 const database = values.database ?? `${config.DB_NAME}_restored_${timestamp().toLowerCase()}`
 if (!/^[a-z_][a-z0-9_]{0,62}$/.test(database))
   fail(`--database must be 1-63 lower-case letters, digits or underscores, not starting with a digit\n${USAGE}`)

@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util'
 import { migrate } from '../src/db/migrate.js'
 import { seedCatalog } from '../src/db/seed.js'
-import { cliConfig, fail, withClient } from './cli.js'
+import { fail, withClient } from './cli.js'
+import { loadConfigOrExit } from '../src/config.js'
 
 // npm run seed [-- --products N]: loads the demo catalog; a second run adds nothing.
 const { values } = parseArgs({ options: { products: { type: 'string' } } })
@@ -10,7 +11,7 @@ if (!Number.isInteger(products) || products < 0 || products > 10_000_000)
   fail('--products must be an integer from 0 to 10000000')
 
 const started = Date.now()
-const result = await withClient(cliConfig(), async (client) => {
+const result = await withClient(loadConfigOrExit(), async (client) => {
   await migrate(client)
   return seedCatalog(client, {
     products,

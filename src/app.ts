@@ -15,13 +15,13 @@ import auditLogs from './modules/audit/index.js'
 import categories from './modules/categories/index.js'
 import health from './modules/health/index.js'
 import products from './modules/products/index.js'
-import testSupport from './modules/test-support/index.js'
 import audit from './plugins/app/audit.js'
 import auth from './plugins/app/auth.js'
 import cache from './plugins/app/cache.js'
 import cacheControl from './plugins/app/cache-control.js'
 import db from './plugins/app/db.js'
 import healthPlugin from './plugins/app/health.js'
+import identity from './plugins/app/identity.js'
 import metrics from './plugins/app/metrics.js'
 import problems from './plugins/app/problems.js'
 import rateLimit from './plugins/app/rate-limit.js'
@@ -31,7 +31,7 @@ import cors from './plugins/app/cors.js'
 import helmet from './plugins/external/helmet.js'
 import swagger from './plugins/external/swagger.js'
 import underPressure from './plugins/external/under-pressure.js'
-import { clientErrorHandler, sendFrameworkError } from './lib/client-error.js'
+import { clientErrorHandler, sendFrameworkError } from './plugins/app/client-error.js'
 import { parseJsonBody } from './lib/json-body.js'
 import { lazyChildLogger } from './lib/request-logger.js'
 import { strictIntegers } from './lib/strict-integers.js'
@@ -181,6 +181,7 @@ export default async function catalogApp(app: FastifyInstance, opts: AppOptions)
   await app.register(underPressure)
   await app.register(swagger)
   await app.register(db)
+  await app.register(identity)
   await app.register(auth)
   await app.register(redis)
   await app.register(cache)
@@ -188,7 +189,6 @@ export default async function catalogApp(app: FastifyInstance, opts: AppOptions)
   await app.register(audit)
 
   await app.register(health)
-  if (config.NODE_ENV === 'test' && config.ENABLE_TEST_ROUTES) await app.register(testSupport)
   await app.register(
     async (api) => {
       await api.register(products)

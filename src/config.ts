@@ -1,7 +1,7 @@
 import { Ajv } from 'ajv'
 import { type Static, Type } from 'typebox'
 import { productionProblems } from './config-checks.js'
-import { parseRules } from './rate-limit/rules.js'
+import { parseRules } from './lib/rate-limit-rules.js'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -215,7 +215,6 @@ export const ConfigSchema = Type.Object({
     1000
   ),
   SHUTDOWN_TIMEOUT_MS: ms('Upper bound for a graceful stop', 30000),
-  ENABLE_TEST_ROUTES: bool('Registers /test/* fault-injection routes; honoured only with NODE_ENV=test', false),
   AUDIT_RETENTION_DAYS: Type.Integer({
     minimum: 1,
     default: 365,
@@ -287,6 +286,19 @@ function describeAccepted(key: string): string {
  * Reads the configuration from `env` (after `.env` was loaded into it), applies defaults and
  * fails with one message per bad variable. Empty strings count as unset.
  */
+/** The configuration, or on a bad value its problems on stderr and exit 78 (EX_CONFIG): for processes' entry points. */
+export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    return loadConfig(env)
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`)
+      process.exit(78)
+    }
+    throw err
+  }
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const raw: Record<string, unknown> = {}
   for (const key of Object.keys(ConfigSchema.properties)) {

@@ -16,16 +16,19 @@ export interface ServerProcess {
 }
 
 /**
- * The real server (src/server.ts, with Sentry's instrument first) as a child process on `database`,
+ * The real server (src/server.ts, with Sentry's instrument first; test/test-server.ts with `testRoutes`) as a child process on `database`,
  * listening on a free port; killed after the test if it is still running.
  */
 export async function startServer(
   t: Hooks,
   database: ConnectionTarget,
-  env: Record<string, string> = {}
+  env: Record<string, string> = {},
+  /** testRoutes: the entry point test/test-server.ts, which adds the fault-injection routes (test-routes.ts). */
+  options: { testRoutes?: boolean } = {}
 ): Promise<ServerProcess> {
   const port = await freePort()
-  const child = spawn(process.execPath, ['--import', 'tsx', '--import', './src/instrument.ts', 'src/server.ts'], {
+  const entry = options.testRoutes ? 'test/test-server.ts' : 'src/server.ts'
+  const child = spawn(process.execPath, ['--import', 'tsx', '--import', './src/instrument.ts', entry], {
     cwd: projectRoot(),
     env: {
       PATH: process.env.PATH,

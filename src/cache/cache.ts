@@ -1,8 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { Counter, type Registry } from 'prom-client'
-import { HotCounter } from '../lib/hot-counter.js'
+import { BoundedMap } from '../lib/bounded-map.js'
+import { type CounterSeries, HotCounter } from '../lib/hot-counter.js'
 import type { ReadContext } from '../db/read-context.js'
-import type { RateLimitGate } from '../rate-limit/gate.js'
 import type { RedisConnection } from '../redis/connection.js'
 import { type CacheStore, EPOCH_TAG } from './store.js'
 
@@ -25,24 +25,22 @@ export interface GetOptions {
   /** Seconds; CACHE_TTL_SECONDS when unset. */
   ttl?: number
   /**
-   * A request's pending rate-limit decision: carried by the version lookup where the store can (else sent
-   * alongside it), and waited for before the loader runs or joins another lookup's load, so a refused
-   * request never reaches the database. Hits do not wait for it here.
+   * Awaited before the loader runs or joins another lookup's load (e.g. the request's admission): when it
+   * rejects, the lookup fails with its reason and nothing is read. Hits do not wait for it here.
    */
-  gate?: RateLimitGate
+  beforeLoad?: () => Promise<void>
 }
 
 export function createCacheMetrics(registry: Registry) {
   const labelNames = ['cache'] as const
   return {
-    // Counted on every hit: see HotCounter. One labels object per cache name.
+    // Counted on every hit: see HotCounter.
     hits: new HotCounter({
       name: 'cache_hits_total',
       help: 'Cache lookups answered from the cache',
       labelNames,
       registers: [registry]
     }),
-    hitLabels: HotCounter.labelsBy((cache: string) => ({ cache })),
     misses: new Counter({
       name: 'cache_misses_total',
       help: 'Cache lookups that ran the loader',
@@ -66,10 +64,6 @@ export function createCacheMetrics(registry: Registry) {
 
 export type CacheMetrics = ReturnType<typeof createCacheMetrics>
 
-type CarriedReply = Awaited<ReturnType<Required<CacheStore>['versionsWithLimit']>>
-const replyLimit = (reply: CarriedReply) => reply.limit
-const replyVersions = (reply: CarriedReply) => reply.versions
-
 interface LocalEntry {
   versions: string
   value: string
@@ -86,8 +80,10 @@ interface LocalEntry {
  * loader, never to possibly stale local copies.
  */
 export class Cache {
-  private readonly local = new Map<string, LocalEntry>()
+  private readonly local: BoundedMap<string, LocalEntry>
   private readonly flights = new Map<string, Promise<string>>()
+  /** Each cache name's hit series, found once (a cache name is its label key). */
+  private readonly hitSeries = new Map<string, CounterSeries<'cache'>>()
   /** After an outage the cache is bypassed until then (see the recovery listener). */
   private bypassUntil = 0
 
@@ -109,6 +105,7 @@ export class Cache {
       fillContext?: () => Promise<ReadContext>
     }
   ) {
+    this.local = new BoundedMap(options.redis ? options.localMaxEntries : 0)
     options.redis?.onRecovery(async () => {
       // Writes during the outage may have missed their invalidation: nothing stored before is trusted. Other
       // instances that missed invalidations bump the epoch when they recover, which may be a little later
@@ -119,15 +116,7 @@ export class Cache {
     })
   }
 
-  get backend() {
-    return this.store.backend
-  }
-
-  async get(key: string, loader: Loader, options: GetOptions): Promise<string> {
-    return (await this.lookup(key, loader, options)).value
-  }
-
-  /** As get, handing back `view(value)`; computed once per in-process entry (e.g. the body as a Buffer). */
+  /** The value for `key` (loaded on a miss) as `view(value)`, computed once per in-process entry (e.g. a Buffer). */
   async getView<T>(
     key: string,
     loader: Loader,
@@ -154,15 +143,11 @@ export class Cache {
     if (redis && (!redis.available() || (this.bypassUntil !== 0 && Date.now() < this.bypassUntil))) {
       metrics.fallbacks.inc({ cache })
       report.cacheResult = 'bypass'
-      await options.gate?.wait()
+      await options.beforeLoad?.()
       return { value: await this.direct(loader) }
     }
     const tags = [EPOCH_TAG, ...options.tags]
-    const { gate } = options
-    const carries = gate !== undefined && this.store.versionsWithLimit !== undefined
-    // Without a store that carries it, the decision goes out now, beside the lookup.
-    if (gate && !carries) void gate.wait()
-    const versionsOf = carries ? () => this.versionsCarrying(tags, gate) : () => this.store.versions(tags)
+    const versionsOf = () => this.store.versions(tags)
     let versions: string
     try {
       const local = this.localEntry(key)
@@ -170,7 +155,7 @@ export class Cache {
       if (local) {
         versions = await this.guard(versionsOf)
         if (versions === local.versions) {
-          metrics.hits.inc(metrics.hitLabels(cache))
+          this.hitsOf(cache).inc()
           report.cacheResult = 'hit'
           return { value: local.value, entry: local }
         }
@@ -181,7 +166,7 @@ export class Cache {
       if (stored !== null) {
         const newline = stored.indexOf('\n')
         if (stored.slice(0, newline) === versions) {
-          metrics.hits.inc(metrics.hitLabels(cache))
+          this.hitsOf(cache).inc()
           const value = stored.slice(newline + 1)
           report.cacheResult = 'hit'
           return { value, entry: this.remember(key, versions, value, options) }
@@ -192,12 +177,12 @@ export class Cache {
       metrics.fallbacks.inc({ cache })
       report.cacheResult = 'bypass'
       this.options.log.debug({ err, cache }, 'cache lookup failed; using the loader')
-      await gate?.wait()
+      await options.beforeLoad?.()
       return { value: await this.direct(loader) }
     }
     metrics.misses.inc({ cache })
     report.cacheResult = 'miss'
-    await gate?.wait()
+    await options.beforeLoad?.()
     // Concurrent misses with the same versions share one load; a lookup after a write sees other versions
     // and starts its own, so it never joins a load that may have read the data before the write.
     const value = await this.flight(`${key}\u0000${versions}`, async (context) => {
@@ -234,16 +219,6 @@ export class Cache {
     }
   }
 
-  /** The versions, with the gate's rate-limit decision made in the same call while it is still to be made. */
-  private versionsCarrying(tags: string[], gate: RateLimitGate): Promise<string> {
-    const call = gate.take()
-    const store = this.store as Required<CacheStore>
-    if (!call) return store.versions(tags)
-    const both = store.versionsWithLimit(tags, call)
-    gate.settle(both.then(replyLimit))
-    return both.then(replyVersions)
-  }
-
   /**
    * Without the shared versions there is no telling whether another instance wrote since a load began, so
    * no load is shared: each lookup reads for itself.
@@ -268,6 +243,12 @@ export class Cache {
     return flight
   }
 
+  private hitsOf(cache: string): CounterSeries<'cache'> {
+    let series = this.hitSeries.get(cache)
+    if (!series) this.hitSeries.set(cache, (series = this.options.metrics.hits.series({ cache })))
+    return series
+  }
+
   private guard<T>(fn: () => Promise<T>): Promise<T> {
     return this.options.redis ? this.options.redis.run(fn) : fn()
   }
@@ -282,19 +263,13 @@ export class Cache {
   }
 
   private remember(key: string, versions: string, value: string, options: GetOptions): LocalEntry | undefined {
-    const max = this.options.redis ? this.options.localMaxEntries : 0
-    if (max <= 0) return undefined
+    if (this.local.max === 0) return undefined
     const entry: LocalEntry = {
       versions,
       value,
       expiresAt: Date.now() + (options.ttl ?? this.options.defaultTtl) * 1000
     }
-    this.local.delete(key)
     this.local.set(key, entry)
-    if (this.local.size > max) {
-      const oldest = this.local.keys().next().value
-      if (oldest !== undefined) this.local.delete(oldest)
-    }
     return entry
   }
 }

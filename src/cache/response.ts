@@ -1,5 +1,12 @@
 import type { FastifyReply } from 'fastify'
 import { readContextOf } from '../db/read-context.js'
+import {
+  COMPRESSION_THRESHOLD_BYTES,
+  compressBody,
+  type Encoding,
+  negotiateEncoding,
+  varyOnEncoding
+} from '../lib/compression.js'
 import type { Cache, GetOptions, Loader } from './cache.js'
 
 /**
@@ -29,13 +36,14 @@ export function decodeResponse(stored: string): { headers: [string, string][]; b
 
 interface StoredResponse {
   headers: [string, string][]
-  /** The same Buffer on every hit of an entry: compression keeps its compressed variants with it. */
   body: Buffer
+  /** The body compressed, per encoding, made when first asked for: kept with the entry for its next hits. */
+  compressed: Partial<Record<Encoding, Buffer>>
 }
 
 const toStored = (stored: string): StoredResponse => {
   const { headers, body } = decodeResponse(stored)
-  return { headers, body: Buffer.from(body, 'utf8') }
+  return { headers, body: Buffer.from(body, 'utf8'), compressed: {} }
 }
 
 /** Sends a stored response; a 304 when `notModified` accepts its ETag. */
@@ -45,7 +53,14 @@ export function sendStored(reply: FastifyReply, stored: StoredResponse, notModif
     // RFC 9110 §15.4.5: a 304 has no body, so no Content-Type or Content-Length of one (send() with nothing).
     if (name === 'etag' && notModified?.(value)) return reply.code(304).removeHeader('content-type').send()
   }
-  return reply.type('application/json; charset=utf-8').send(stored.body)
+  reply.type('application/json; charset=utf-8')
+  // Compressed here rather than by the compression plugin's onSend, which passes a body with a Content-Encoding.
+  if (stored.body.length < COMPRESSION_THRESHOLD_BYTES) return reply.send(stored.body)
+  varyOnEncoding(reply)
+  const encoding = negotiateEncoding(reply.request.headers['accept-encoding'])
+  if (!encoding) return reply.send(stored.body)
+  const body = (stored.compressed[encoding] ??= compressBody(stored.body, encoding))
+  return reply.header('content-encoding', encoding).header('content-length', body.length).send(body)
 }
 
 /**
@@ -61,15 +76,16 @@ export async function respondCached(
   produce: Loader,
   notModified?: (etag: string) => boolean
 ) {
-  // A deferred rate-limit decision (deferRateLimit) rides with the cache lookup: a refused request gets its
-  // 429 before any answer, and before any database read.
-  const gate = reply.request.rateLimitGate
+  // The lookup starts at once (it may share a Redis call with the request's admission); loading and answering
+  // wait for the request to be admitted (see request.admitted).
+  const { request } = reply
   if (!cache) {
-    reply.request.cacheResult = 'bypass'
-    await gate?.wait()
-    return sendStored(reply, toStored(await produce(readContextOf(reply.request.headers))), notModified)
+    request.cacheResult = 'bypass'
+    await request.admitted()
+    return sendStored(reply, toStored(await produce(readContextOf(request.headers))), notModified)
   }
-  const stored = await cache.getView(key, produce, gate ? { ...options, gate } : options, toStored, reply.request)
-  await gate?.wait()
+  const beforeLoad = () => request.admitted()
+  const stored = await cache.getView(key, produce, { ...options, beforeLoad }, toStored, request)
+  await request.admitted()
   return sendStored(reply, stored, notModified)
 }

@@ -1,17 +1,27 @@
 import type pg from 'pg'
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import type { PoolObserver } from './observed-pool.js'
 
 export type RoutingDecision = 'replica' | 'primary' | 'fallback'
 
 /** What the database layer reports; the db plugin backs it with prom-client, scripts and unit tests with nothing. */
 export interface DbMetrics {
-  /** Pool sizes, acquire time, and every query's duration by operation and table. */
-  instrument(pool: pg.Pool, name: string): void
+  /** Where pool `name` reports its checkout times and every query's duration (by operation and table). */
+  observer(name: string): PoolObserver
+  /** Reports the sizes of pool `name`. */
+  watch(pool: pg.Pool, name: string): void
   routed(decision: RoutingDecision, reason: string): void
   replicaState(name: string, state: { up: boolean; lagMs: number | undefined }): void
 }
 
-export const noDbMetrics: DbMetrics = { instrument: () => {}, routed: () => {}, replicaState: () => {} }
+const unobserved: PoolObserver = { acquired: () => {}, queried: () => {} }
+
+export const noDbMetrics: DbMetrics = {
+  observer: () => unobserved,
+  watch: () => {},
+  routed: () => {},
+  replicaState: () => {}
+}
 
 const OPERATIONS = new Set([
   'select',
@@ -51,8 +61,6 @@ export function createQueryClassifier() {
     return { operation, table }
   }
 }
-
-type Callback = (err: Error | null, ...rest: unknown[]) => void
 
 export function createDbMetrics(registry: Registry): DbMetrics {
   const pools = new Map<string, pg.Pool>()
@@ -114,64 +122,20 @@ export function createDbMetrics(registry: Registry): DbMetrics {
   })
   const classify = createQueryClassifier()
 
-  function instrumentClient(client: pg.PoolClient, poolName: string) {
-    const query = client.query.bind(client) as (...args: unknown[]) => unknown
-    ;(client as { query: unknown }).query = function (this: pg.PoolClient, ...args: unknown[]) {
-      const first = args[0] as { text?: unknown; submit?: unknown } | string
-      const text = typeof first === 'string' ? first : first?.text
-      if (typeof text !== 'string' || (typeof first === 'object' && typeof first?.submit === 'function'))
-        return query.apply(this, args)
-      const { operation, table } = classify(text)
-      const started = performance.now()
-      const done = (err: unknown) =>
-        queries.observe(
-          { pool: poolName, operation, table, outcome: err ? 'error' : 'ok' },
-          (performance.now() - started) / 1000
-        )
-      const last = args.at(-1)
-      if (typeof last === 'function') {
-        args[args.length - 1] = (err: Error | null, ...rest: unknown[]) => {
-          done(err)
-          ;(last as Callback)(err, ...rest)
-        }
-        return query.apply(this, args)
-      }
-      const result = query.apply(this, args) as Promise<unknown> | undefined
-      result?.then?.(
-        () => done(undefined),
-        (err: unknown) => done(err)
-      )
-      return result
-    }
-  }
-
   return {
-    instrument(pool, name) {
-      pools.set(name, pool)
-      pool.on('connect', (client) => instrumentClient(client, name))
-      // pg-pool's own query() goes through this.connect, so wrapping the instance times every checkout.
-      const connect = pool.connect.bind(pool) as (cb?: Callback) => Promise<pg.PoolClient> | undefined
-      ;(pool as { connect: unknown }).connect = (cb?: Callback) => {
-        const started = performance.now()
-        const observe = (err: unknown) =>
-          acquire.observe({ pool: name, outcome: err ? 'error' : 'ok' }, (performance.now() - started) / 1000)
-        if (typeof cb === 'function') {
-          return connect((err, ...rest) => {
-            observe(err)
-            cb(err, ...rest)
-          })
+    observer(pool) {
+      return {
+        acquired(seconds, failed) {
+          acquire.observe({ pool, outcome: failed ? 'error' : 'ok' }, seconds)
+        },
+        queried(text, seconds, failed) {
+          const { operation, table } = classify(text)
+          queries.observe({ pool, operation, table, outcome: failed ? 'error' : 'ok' }, seconds)
         }
-        return connect()?.then(
-          (client) => {
-            observe(undefined)
-            return client
-          },
-          (err: unknown) => {
-            observe(err)
-            throw err
-          }
-        )
       }
+    },
+    watch(pool, name) {
+      pools.set(name, pool)
     },
     routed(decision, reason) {
       routing.inc({ decision, reason })

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import pg from 'pg'
 import type { Config } from '../config.js'
+import { ObservedPool, type PoolObserver } from './observed-pool.js'
 
 /** What repositories need of a pool or a client: one parameterised statement at a time. */
 export interface Queryable {
@@ -54,6 +55,8 @@ export function createPool(
     applicationName?: string
     /** Replica pools: a short connect and query timeout, so a dead or silent replica hands its reads over fast. */
     fastFailMs?: number
+    /** Times checkouts and queries (see ObservedPool). */
+    observer?: PoolObserver
   }
 ): pg.Pool {
   const fast = options.fastFailMs || undefined
@@ -63,7 +66,7 @@ export function createPool(
   // The server cancels too: a read abandoned by the client would otherwise keep running on a slow replica.
   const statementTimeout =
     fast === undefined ? config.DB_STATEMENT_TIMEOUT : Math.min(config.DB_STATEMENT_TIMEOUT || fast, fast)
-  const pool = new pg.Pool({
+  const settings: pg.PoolConfig = {
     ...target,
     max: options.max,
     min: Math.min(config.DB_POOL_MIN, options.max),
@@ -77,7 +80,8 @@ export function createPool(
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
     application_name: options.applicationName ?? 'catalog-api'
-  })
+  }
+  const pool = options.observer ? new ObservedPool(settings, options.observer) : new pg.Pool(settings)
   pool.on('error', (err) => options.log.warn({ err, pool: options.name }, 'idle database connection failed'))
   pool.on('connect', (client) => {
     client.on('error', (err) => options.log.warn({ err, pool: options.name }, 'database connection failed'))

@@ -1,6 +1,7 @@
 import { brotliCompressSync, constants, createBrotliCompress, createGzip, gzipSync } from 'node:zlib'
 import type { Transform } from 'node:stream'
 import type { FastifyReply } from 'fastify'
+import { BoundedMap } from './bounded-map.js'
 
 export type Encoding = 'br' | 'gzip'
 
@@ -17,8 +18,7 @@ const COMPRESSIBLE = /^(?:text\/|application\/(?:[\w.+-]+\+)?(?:json|javascript|
 export const isCompressible = (contentType: unknown) =>
   typeof contentType === 'string' && COMPRESSIBLE.test(contentType)
 
-const negotiated = new Map<string, Encoding | null>()
-const NEGOTIATED_MAX = 256
+const negotiated = new BoundedMap<string, Encoding | null>(256)
 
 /**
  * The encoding to answer with for an Accept-Encoding header (RFC 9110 §12.5.3): br or gzip, whichever the
@@ -30,7 +30,6 @@ export function negotiateEncoding(header: string | undefined): Encoding | undefi
   let known = negotiated.get(header)
   if (known === undefined) {
     known = parseAcceptEncoding(header)
-    if (negotiated.size >= NEGOTIATED_MAX) negotiated.clear()
     negotiated.set(header, known)
   }
   return known ?? undefined

@@ -25,10 +25,3 @@ export function assertIfMatch(header: string | undefined, etag: string): void {
     throw new AppError('PRECONDITION_FAILED', `If-Match does not match the current ETag ${etag}`)
   }
 }
-
-/** The version an `If-Match` pins for a row, when it names exactly one ETag of that row. */
-export function versionFromIfMatch(header: string | undefined, id: number): number | undefined {
-  const match = header?.trim().match(/^"(\d+)\.(\d+)"$/)
-  if (!match || Number(match[1]) !== id) return undefined
-  return Number(match[2])
-}

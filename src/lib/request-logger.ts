@@ -11,7 +11,7 @@ type PinoLike = FastifyBaseLogger & { isLevelEnabled?: (level: string) => boolea
  * an enabled level. Making a pino child serializes its bindings, which costs more than everything else a
  * request does with its logger when the level (e.g. warn) writes nothing for a successful request.
  */
-class RequestLogger {
+class RequestLogger implements FastifyBaseLogger {
   private made: FastifyBaseLogger | undefined
 
   constructor(

@@ -1,6 +1,7 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
 import { type BreakerState, CircuitBreaker } from './breaker.js'
+import { RedisTurnBatch } from './turn-batch.js'
 
 export type RedisClient = Redis | Cluster
 
@@ -32,8 +33,9 @@ export class RedisUnavailableError extends Error {
 export class RedisConnection {
   readonly client: RedisClient
   readonly breaker: CircuitBreaker
+  /** The operations of one event-loop turn, sent together (see RedisTurnBatch). */
+  readonly batch: RedisTurnBatch
   private recoveryListeners: (() => Promise<void>)[] = []
-  private stateListeners: ((up: boolean) => void)[] = []
   private everReady = false
   private closing = false
   /** The last connection or command error, for the start-up summary and diagnostics. */
@@ -44,6 +46,7 @@ export class RedisConnection {
     private readonly log: FastifyBaseLogger
   ) {
     this.client = createClient(settings)
+    this.batch = new RedisTurnBatch(this.client)
     this.breaker = new CircuitBreaker(
       {
         failureThreshold: settings.breakerFailures,
@@ -63,7 +66,6 @@ export class RedisConnection {
         this.everReady = true
         // From now on a command sent while disconnected fails at once instead of waiting in a queue.
         this.client.options.enableOfflineQueue = false
-        this.notify(true)
       } else if (this.breaker.isOpen) this.breaker.probeSoon()
     })
     this.client.on('close', () => {
@@ -74,10 +76,6 @@ export class RedisConnection {
   /** Commands may be sent: connected, breaker closed. */
   available(): boolean {
     return this.client.status === 'ready' && !this.breaker.isOpen
-  }
-
-  get up(): boolean {
-    return this.available()
   }
 
   /** Runs `fn` against Redis, failing at once while unavailable; failures feed the breaker. */
@@ -96,10 +94,6 @@ export class RedisConnection {
   /** Runs before the breaker closes again; a failing listener keeps it open. */
   onRecovery(listener: () => Promise<void>): void {
     this.recoveryListeners.push(listener)
-  }
-
-  onStateChange(listener: (up: boolean) => void): void {
-    this.stateListeners.push(listener)
   }
 
   /** Waits for the first connection, at most `ms`; false when Redis did not answer in time. */
@@ -138,11 +132,6 @@ export class RedisConnection {
   private changed(state: BreakerState): void {
     if (state === 'open') this.log.warn('redis circuit open: requests use their fallbacks; probing in the background')
     else this.log.warn('redis circuit closed: redis is used again')
-    this.notify(state === 'closed')
-  }
-
-  private notify(up: boolean): void {
-    for (const listener of this.stateListeners) listener(up)
   }
 
   async close(): Promise<void> {
@@ -154,7 +143,7 @@ export class RedisConnection {
 }
 
 // Scripts go out when called: the version lookups of a whole event-loop turn are already one script call
-// (VersionBatch), and auto-pipelining would hold it back for another turn.
+// (RedisTurnBatch), and auto-pipelining would hold it back for another turn.
 const SENT_AT_ONCE = ['evalsha', 'eval']
 
 function createClient(settings: RedisSettings): RedisClient {

@@ -4,6 +4,7 @@ import { test } from 'node:test'
 import { negotiateEncoding } from '../../src/lib/compression.js'
 import { API_CSP, DOCS_CSP } from '../../src/plugins/external/helmet.js'
 import { apiKey, bearer, build, seed, serverTarget } from '../helper.js'
+import { withTestRoutes } from '../test-routes.js'
 import { freePort } from '../../src/lib/free-port.js'
 
 test('when any API response is sent, then it carries the security headers and the strict API policy', async (t) => {
@@ -245,11 +246,12 @@ test('when the server is configured, then its timeouts keep it behind the load b
 })
 
 test('when the event loop lags past the limit, then requests get 503 problem+json with Retry-After and liveness stays up', async (t) => {
-  const app = await build(t, {
-    ENABLE_TEST_ROUTES: 'true',
-    PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '30',
-    PRESSURE_SAMPLE_INTERVAL_MS: '50'
-  })
+  const app = await build(
+    t,
+    { PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '30', PRESSURE_SAMPLE_INTERVAL_MS: '50' },
+    undefined,
+    withTestRoutes
+  )
   await app.inject({ method: 'GET', url: '/test/block?ms=400' })
   // The sample that first sees the block's delay may run just before or just after the histogram records it, so
   // the shed answer comes within one or two sample intervals of the block's end; the next calm sample lifts it.

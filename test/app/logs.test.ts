@@ -5,7 +5,7 @@ import { logLines, startServer } from '../server-process.js'
 
 test('when requests are served, then each gets one JSON line with method, route, status, duration and request id, at the level its status calls for', async (t) => {
   const target = await createTestDatabase(t)
-  const server = await startServer(t, target, { ENABLE_TEST_ROUTES: 'true', LOG_LEVEL: 'info' })
+  const server = await startServer(t, target, { LOG_LEVEL: 'info' }, { testRoutes: true })
   const secret = 'ck_this-key-must-never-be-logged'
   const send = (path: string, id: string, headers: Record<string, string> = {}) =>
     fetch(`${server.url}${path}`, { headers: { 'x-request-id': id, ...headers } })
@@ -57,7 +57,7 @@ test('when requests are served, then each gets one JSON line with method, route,
 test('when LOG_LEVEL=warn, then successful requests write nothing and a failing one still logs with its request id', async (t) => {
   // Request loggers become pino children only when they write: the id must still be on every line written.
   const target = await createTestDatabase(t)
-  const server = await startServer(t, target, { ENABLE_TEST_ROUTES: 'true', LOG_LEVEL: 'warn' })
+  const server = await startServer(t, target, { LOG_LEVEL: 'warn' }, { testRoutes: true })
   const send = (path: string, id: string) => fetch(`${server.url}${path}`, { headers: { 'x-request-id': id } })
   assert.equal((await send('/api/v1/products?limit=1', 'warn-ok')).status, 200)
   assert.equal((await send('/api/v1/products/999999', 'warn-404')).status, 404)

@@ -50,7 +50,7 @@ test('when no DSN is set, then the Sentry SDK is not loaded at all', async (t) =
 test('when a request fails with a 500, then Sentry receives an event naming the error with request id, route and release; a 404 sends nothing', async (t) => {
   const sink = await sentrySink(t)
   const target = await createTestDatabase(t)
-  const server = await startServer(t, target, { ENABLE_TEST_ROUTES: 'true', SENTRY_DSN: sink.dsn, NODE_ENV: 'test' })
+  const server = await startServer(t, target, { SENTRY_DSN: sink.dsn, NODE_ENV: 'test' }, { testRoutes: true })
 
   const notFound = await fetch(`${server.url}/api/v1/products/999999`)
   assert.equal(notFound.status, 404)
@@ -96,7 +96,7 @@ test('when a request fails with a 500, then Sentry receives an event naming the 
 test('when the process crashes, then Sentry receives the crash before it exits', async (t) => {
   const sink = await sentrySink(t)
   const target = await createTestDatabase(t)
-  const server = await startServer(t, target, { ENABLE_TEST_ROUTES: 'true', SENTRY_DSN: sink.dsn })
+  const server = await startServer(t, target, { SENTRY_DSN: sink.dsn }, { testRoutes: true })
   await fetch(`${server.url}/test/crash`)
   const exit = await server.exited
   assert.equal(exit.code, 1)

@@ -18,11 +18,7 @@ async function seededDatabase(t: Parameters<typeof createTestDatabase>[0]) {
 test('when SIGTERM arrives under load with slow requests in flight, then every accepted request succeeds and the exit code is 0', async (t) => {
   const target = await seededDatabase(t)
   // Request lines at info: the server's own record of every request it accepted and answered.
-  const server = await startServer(t, target, {
-    ENABLE_TEST_ROUTES: 'true',
-    SHUTDOWN_DRAIN_MS: '1000',
-    LOG_LEVEL: 'info'
-  })
+  const server = await startServer(t, target, { SHUTDOWN_DRAIN_MS: '1000', LOG_LEVEL: 'info' }, { testRoutes: true })
 
   const client = { ok: 0, failedResponses: 0, refused: 0, reset: 0, otherErrors: [] as string[] }
   const instance = autocannon(
@@ -112,7 +108,7 @@ test('when SIGTERM starts the drain, then keep-alive connections stay open, and 
 
 test('when a second signal arrives while a slow request is in flight, then that request still completes', async (t) => {
   const target = await createTestDatabase(t)
-  const server = await startServer(t, target, { ENABLE_TEST_ROUTES: 'true', SHUTDOWN_DRAIN_MS: '200' })
+  const server = await startServer(t, target, { SHUTDOWN_DRAIN_MS: '200' }, { testRoutes: true })
   const slow = fetch(`${server.url}/test/sleep?ms=1500`)
   await sleep(300)
   server.child.kill('SIGTERM')
@@ -130,7 +126,7 @@ test('when a second signal arrives while a slow request is in flight, then that 
 
 test('when an uncaught exception happens, then it is logged and the process ends with code 1 after closing', async (t) => {
   const target = await createTestDatabase(t)
-  const server = await startServer(t, target, { ENABLE_TEST_ROUTES: 'true' })
+  const server = await startServer(t, target, {}, { testRoutes: true })
   const res = await fetch(`${server.url}/test/crash`)
   assert.equal(res.status, 200)
   const exit = await server.exited
@@ -145,7 +141,7 @@ test('when an uncaught exception happens, then it is logged and the process ends
 test('when the database connection of a running query is killed, then the request gets 503 and the process lives on', async (t) => {
   const target = await createTestDatabase(t)
   const admin = await connect(t, { ...target, database: 'postgres' })
-  const server = await startServer(t, target, { ENABLE_TEST_ROUTES: 'true' })
+  const server = await startServer(t, target, {}, { testRoutes: true })
   const pending = fetch(`${server.url}/test/db-sleep?ms=5000`)
   let killed = 0
   for (let i = 0; i < 50 && killed === 0; i++) {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { databaseFault } from '../../src/db/errors.js'
 import { apiKey, assertProblem, bearer, build } from '../helper.js'
+import { withTestRoutes } from '../test-routes.js'
 
 test('when PostgreSQL reports it cannot serve, then the fault maps to 503 with Retry-After, never 500', () => {
   const cases: [string, object][] = [
@@ -30,7 +31,7 @@ test('when PostgreSQL reports it cannot serve, then the fault maps to 503 with R
 })
 
 test('when every pool connection is busy past DB_CONNECTION_TIMEOUT, then the next request gets 503 problem+json', async (t) => {
-  const app = await build(t, { DB_POOL_MAX: '1', DB_CONNECTION_TIMEOUT: '300', ENABLE_TEST_ROUTES: 'true' })
+  const app = await build(t, { DB_POOL_MAX: '1', DB_CONNECTION_TIMEOUT: '300' }, undefined, withTestRoutes)
   const holding = app.inject({ method: 'GET', url: '/test/db-sleep?ms=1500' })
   await new Promise((resolve) => setTimeout(resolve, 200))
   const res = await app.inject({ method: 'GET', url: '/api/v1/products' })
@@ -40,7 +41,7 @@ test('when every pool connection is busy past DB_CONNECTION_TIMEOUT, then the ne
 })
 
 test('when a statement runs past DB_STATEMENT_TIMEOUT, then the server cancels it and the client gets 504, not a hang', async (t) => {
-  const app = await build(t, { DB_STATEMENT_TIMEOUT: '300', ENABLE_TEST_ROUTES: 'true' })
+  const app = await build(t, { DB_STATEMENT_TIMEOUT: '300' }, undefined, withTestRoutes)
   const started = Date.now()
   const res = await app.inject({ method: 'GET', url: '/test/db-sleep?ms=5000' })
   assert.ok(Date.now() - started < 3000)

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { test } from 'node:test'
 import type { LightMyRequestResponse } from 'fastify'
 import { build, connect, createTestDatabase, defer } from '../helper.js'
+import { withTestRoutes } from '../test-routes.js'
 import { refusingPostgres } from '../fake-postgres.js'
 import { ownPrimary } from '../pg-cluster.js'
 import { startServer } from '../server-process.js'
@@ -17,7 +18,7 @@ function assertUnavailable(res: LightMyRequestResponse, code = 'DATABASE_UNAVAIL
 }
 
 test('when every pool connection is busy, then a request waits at most DB_CONNECTION_TIMEOUT and gets 503 with Retry-After', async (t) => {
-  const app = await build(t, { DB_POOL_MAX: '1', DB_CONNECTION_TIMEOUT: '300', ENABLE_TEST_ROUTES: 'true' })
+  const app = await build(t, { DB_POOL_MAX: '1', DB_CONNECTION_TIMEOUT: '300' }, undefined, withTestRoutes)
   const holder = app.inject({ method: 'GET', url: '/test/db-sleep?ms=1500' })
   await sleep(150)
   const started = performance.now()
@@ -37,7 +38,7 @@ test('when every pool connection is busy, then a request waits at most DB_CONNEC
 })
 
 test('when a statement runs past DB_STATEMENT_TIMEOUT, then the server cancels it and the client gets 504 at once', async (t) => {
-  const app = await build(t, { DB_STATEMENT_TIMEOUT: '300', ENABLE_TEST_ROUTES: 'true' })
+  const app = await build(t, { DB_STATEMENT_TIMEOUT: '300' }, undefined, withTestRoutes)
   const started = performance.now()
   const res = await app.inject({ method: 'GET', url: '/test/db-sleep?ms=5000' })
   const ms = performance.now() - started

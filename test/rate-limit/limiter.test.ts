@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
 import { gcra } from '../../src/rate-limit/gcra.js'
-import { parseRules } from '../../src/rate-limit/rules.js'
+import { parseRules } from '../../src/lib/rate-limit-rules.js'
 import { apiKey, bearer, build } from '../helper.js'
 import { type Backend, backendTest as bothBackends, sleep } from '../redis-helper.js'
 import { metricSum } from '../db/metrics-util.js'

@@ -63,10 +63,12 @@ const apiKeys: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Ok(ApiKeySchema), ...errorResponses('API_KEY_NOT_FOUND') }
       }
     },
-    async (request) => ({
-      success: true as const,
-      data: await service.revokeApiKey(app.dbFor(request), request.params.id, app.audit.context(request))
-    })
+    async (request) => {
+      const data = await service.revokeApiKey(app.dbFor(request), request.params.id, app.audit.context(request))
+      // At once here; other instances stop trusting their lookup of it within KEY_CACHE_MS.
+      app.identities.forget(data.id)
+      return { success: true as const, data }
+    }
   )
 }
 

@@ -1,8 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto'
 import { Conditions, type KeysetOrder, keysetQuery } from '../../db/keyset.js'
 import type { Queryable } from '../../db/pool.js'
 import type { CursorKey } from '../../lib/cursor.js'
 import type { ApiKey, Role } from './schemas.js'
+import { hashKey } from '../../db/api-keys.js'
+
+export { findActiveKey, generateKey, hashKey, touchApiKey } from '../../db/api-keys.js'
 
 export interface ApiKeyRow {
   id: number
@@ -15,13 +17,6 @@ export interface ApiKeyRow {
 }
 
 const COLUMNS = 'id, name, role, key_prefix, created_at, last_used_at, revoked_at'
-
-export const hashKey = (key: string) => createHash('sha256').update(key, 'utf8').digest()
-
-/** A new random key; only its SHA-256 is ever stored. */
-export function generateKey(): string {
-  return `ck_${randomBytes(32).toString('base64url')}`
-}
 
 export const rowToApiKey = (row: ApiKeyRow): ApiKey => ({
   id: row.id,
@@ -40,14 +35,6 @@ export async function insertApiKey(q: Queryable, input: { name: string; role: Ro
     [input.name, input.role, hashKey(input.key), input.key.slice(0, 10)]
   )
   return rows[0] as ApiKeyRow
-}
-
-export async function findActiveKey(q: Queryable, key: string): Promise<ApiKeyRow | undefined> {
-  const { rows } = await q.query<ApiKeyRow>(
-    `SELECT ${COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL`,
-    [hashKey(key)]
-  )
-  return rows[0]
 }
 
 /**
@@ -97,11 +84,4 @@ export async function revokeApiKey(q: Queryable, id: number): Promise<ApiKeyRow 
     [id]
   )
   return rows[0]
-}
-
-export async function touchApiKey(q: Queryable, id: number): Promise<void> {
-  await q.query(
-    `UPDATE api_keys SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`,
-    [id]
-  )
 }

@@ -1,8 +1,9 @@
 import { type Static, Type } from 'typebox'
 import { Id, Out, PageQuery, Text, Timestamp } from '../../lib/schemas.js'
 
-export const ROLES = ['admin', 'editor'] as const
-export type Role = (typeof ROLES)[number]
+import { ROLES } from '../../db/api-keys.js'
+
+export { ROLES, type Role } from '../../db/api-keys.js'
 export const RoleSchema = Type.Enum([...ROLES])
 
 export const ApiKeySchema = Type.Object(

@@ -45,7 +45,7 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/categories',
     {
-      config: { operation: ['category', 'list'], deferRateLimit: true, publicRead: true },
+      config: { operation: ['category', 'list'], publicRead: true },
       schema: {
         tags,
         operationId: 'listCategories',
@@ -76,7 +76,7 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/categories/:id',
     {
-      config: { operation: ['category', 'read'], deferRateLimit: true, publicRead: true },
+      config: { operation: ['category', 'read'], publicRead: true },
       schema: {
         tags,
         operationId: 'getCategory',
@@ -111,7 +111,7 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/categories/:id/tree',
     {
-      config: { operation: ['category', 'tree'], deferRateLimit: true, publicRead: true },
+      config: { operation: ['category', 'tree'], publicRead: true },
       schema: {
         tags,
         operationId: 'getCategoryTree',

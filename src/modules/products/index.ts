@@ -37,7 +37,7 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/products',
     {
-      config: { operation: ['product', 'list'], deferRateLimit: true, publicRead: true },
+      config: { operation: ['product', 'list'], publicRead: true },
       schema: {
         tags,
         operationId: 'listProducts',
@@ -68,7 +68,7 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/products/:id',
     {
-      config: { operation: ['product', 'read'], deferRateLimit: true, publicRead: true },
+      config: { operation: ['product', 'read'], publicRead: true },
       schema: {
         tags,
         operationId: 'getProduct',

@@ -1,9 +1,8 @@
 import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
+import { type Role, touchApiKey } from '../../db/api-keys.js'
 import { AppError } from '../../errors.js'
-import { bearerToken } from '../../lib/bearer.js'
-import { findActiveKey, touchApiKey } from '../../modules/api-keys/repository.js'
-import type { Role } from '../../modules/api-keys/schemas.js'
+import { BoundedMap } from '../../lib/bounded-map.js'
 
 export interface Principal {
   id: number
@@ -22,35 +21,42 @@ declare module 'fastify' {
 }
 
 const TOUCH_INTERVAL_MS = 60_000
+const TOUCHED_MAX = 10_000
 
 function unauthorized(detail: string, error?: string): AppError {
   const challenge = error ? `Bearer realm="catalog-api", error="${error}"` : 'Bearer realm="catalog-api"'
   return new AppError('UNAUTHORIZED', detail, undefined, { 'www-authenticate': challenge })
 }
 
+/** Admits requests by the key in `request.identity` (see the identity plugin) and records its use. */
 export default fp(
   async (app) => {
     app.decorateRequest('principal', null)
-    const lastTouched = new Map<number, number>()
+    const lastTouched = new BoundedMap<number, number>(TOUCHED_MAX)
 
-    async function authenticate(request: FastifyRequest): Promise<Principal> {
-      const header = request.headers.authorization
-      if (!header) throw unauthorized('This operation needs an API key: Authorization: Bearer <key>')
-      const token = bearerToken(header)
-      if (!token || token.length > 200) throw unauthorized('Authorization must be "Bearer <key>"', 'invalid_request')
-      // Always the primary: a revocation must take effect at once.
-      const row = await findActiveKey(app.db.primary, token)
-      if (!row) throw unauthorized('Unknown or revoked API key', 'invalid_token')
-      const now = Date.now()
-      if ((lastTouched.get(row.id) ?? 0) < now - TOUCH_INTERVAL_MS) {
-        lastTouched.set(row.id, now)
-        touchApiKey(app.db.primary, row.id).catch((err) => request.log.warn({ err }, 'could not record API key use'))
+    function authenticate(request: FastifyRequest): Principal {
+      const identity = request.identity
+      switch (identity.kind) {
+        case 'anonymous':
+          throw unauthorized('This operation needs an API key: Authorization: Bearer <key>')
+        case 'malformed':
+          throw unauthorized('Authorization must be "Bearer <key>"', 'invalid_request')
+        case 'unknown':
+          throw unauthorized('Unknown or revoked API key', 'invalid_token')
+        case 'unverified':
+          throw identity.error
       }
-      return { id: row.id, name: row.name, role: row.role }
+      const { id, name, role } = identity.key
+      const now = Date.now()
+      if ((lastTouched.get(id) ?? 0) < now - TOUCH_INTERVAL_MS) {
+        lastTouched.set(id, now)
+        touchApiKey(app.db.primary, id).catch((err) => request.log.warn({ err }, 'could not record API key use'))
+      }
+      return { id, name, role }
     }
 
     app.decorate('authorize', (...roles: Role[]) => async (request: FastifyRequest, _reply: FastifyReply) => {
-      const principal = await authenticate(request)
+      const principal = authenticate(request)
       request.principal = principal
       if (!roles.includes(principal.role)) {
         throw new AppError(
@@ -60,5 +66,5 @@ export default fp(
       }
     })
   },
-  { name: 'auth', dependencies: ['db'] }
+  { name: 'auth', dependencies: ['db', 'identity'] }
 )

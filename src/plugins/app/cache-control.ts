@@ -4,7 +4,11 @@ import { CONSISTENCY_TOKEN_HEADER } from '../../db/read-context.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** A catalog read anyone may see: shared caches (a CDN) may keep its anonymous answers briefly. */
+    /**
+     * A catalog read anyone may see: shared caches (a CDN) may keep its anonymous answers briefly. Such a route
+     * answers through respondCached: its rate-limit decision is not awaited in onRequest (see the rate-limit
+     * plugin; test/rate-limit/admission.test.ts holds this for every route).
+     */
     publicRead?: boolean
   }
 }

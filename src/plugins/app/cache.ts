@@ -24,7 +24,7 @@ export default fp(
     const metrics = createCacheMetrics(app.metrics.registry)
     const { redis } = app
     const store = redis
-      ? new RedisStore(redis.client, config.REDIS_KEY_PREFIX)
+      ? new RedisStore(redis.client, redis.batch, config.REDIS_KEY_PREFIX)
       : new MemoryStore(config.CACHE_LOCAL_MAX_ENTRIES)
     const cache = new Cache(store, {
       defaultTtl: config.CACHE_TTL_SECONDS,

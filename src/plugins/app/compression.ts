@@ -4,7 +4,6 @@ import {
   COMPRESSION_THRESHOLD_BYTES,
   compressBody,
   compressStream,
-  type Encoding,
   isCompressible,
   negotiateEncoding,
   varyOnEncoding
@@ -16,18 +15,11 @@ const isStream = (payload: unknown): payload is NodeJS.ReadableStream =>
 /**
  * Response compression: br or gzip as the client accepts (see negotiateEncoding), for compressible types
  * (JSON, text, JavaScript, SVG) of 1 KB and more, and for streamed files (the documentation's assets).
- * Bodies that already carry a Content-Encoding pass untouched. A Buffer's compressed variants are kept with
- * it (weakly): a cache entry sends the same Buffer on every hit, so it is compressed once per encoding.
+ * Bodies that already carry a Content-Encoding pass untouched: the response cache compresses its entries
+ * itself and keeps the result with them (see sendStored).
  */
 export default fp(
   async (app) => {
-    const variants = new WeakMap<Buffer, Partial<Record<Encoding, Buffer>>>()
-    const compress = (payload: string | Buffer, encoding: Encoding) => {
-      if (typeof payload === 'string') return compressBody(payload, encoding)
-      let known = variants.get(payload)
-      if (!known) variants.set(payload, (known = {}))
-      return (known[encoding] ??= compressBody(payload, encoding))
-    }
     app.addHook('onSend', (request, reply, payload, done) => {
       if (
         payload === null ||
@@ -45,7 +37,7 @@ export default fp(
         varyOnEncoding(reply)
         const encoding = negotiateEncoding(request.headers['accept-encoding'])
         if (!encoding) return done(null, payload)
-        const compressed = compress(payload, encoding)
+        const compressed = compressBody(payload, encoding)
         reply.header('content-encoding', encoding)
         reply.header('content-length', compressed.length)
         return done(null, compressed)

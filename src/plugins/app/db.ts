@@ -38,8 +38,13 @@ export default fp(
   async (app) => {
     const { config, database } = app.appOptions
     const metrics = createDbMetrics(app.metrics.registry)
-    const primary = createPool(config, database, { max: config.DB_POOL_MAX, name: 'primary', log: app.log })
-    metrics.instrument(primary, 'primary')
+    const primary = createPool(config, database, {
+      max: config.DB_POOL_MAX,
+      name: 'primary',
+      log: app.log,
+      observer: metrics.observer('primary')
+    })
+    metrics.watch(primary, 'primary')
     const replicaPools = replicaHosts(config.DB_READ_REPLICA_HOST).map((host) => {
       const name = `replica:${host}`
       const target = { ...database, host, port: config.DB_READ_REPLICA_PORT }
@@ -47,9 +52,10 @@ export default fp(
         max: config.DB_READ_POOL_MAX,
         name,
         log: app.log,
-        fastFailMs: config.DB_REPLICA_TIMEOUT_MS
+        fastFailMs: config.DB_REPLICA_TIMEOUT_MS,
+        observer: metrics.observer(name)
       })
-      metrics.instrument(pool, name)
+      metrics.watch(pool, name)
       return { name, pool }
     })
     const replicas = new ReplicaSet(primary, replicaPools, {

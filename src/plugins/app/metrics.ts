@@ -1,6 +1,6 @@
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { HotCounter } from '../../lib/hot-counter.js'
+import { type CounterSeries, HotCounter } from '../../lib/hot-counter.js'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { CacheResult } from '../../cache/cache.js'
 import { AppError } from '../../errors.js'
@@ -38,17 +38,13 @@ export function createMetrics(build: BuildInfo = buildInfo(undefined)) {
     labelNames,
     registers: [registry]
   })
-  const unroutedLabels = HotCounter.labelsBy((key: string) => {
-    const [method, status] = key.split(' ')
-    return { method, route: 'unmatched', status_code: Number(status), cache_result: 'none' }
-  })
   return {
     registry,
     shed,
     requests,
     /** Answers given before routing (bad URL, over-long parameter, HTTP parser errors): no hook sees them. */
     countUnrouted(method: string, status: number) {
-      requests.inc(unroutedLabels(`${method} ${status}`))
+      requests.series({ method, route: 'unmatched', status_code: status, cache_result: 'none' }).inc()
     },
     duration: new Histogram({
       name: 'http_request_duration_seconds',
@@ -122,45 +118,33 @@ export default fp(
       reply.raw.on('close', closed)
       done()
     })
-    const operationLabels = new WeakMap<[string, string], { entity: string; operation: string }>()
-    // One labels object per route, method and status (HotCounter counts by object); keyed by the route's
-    // config object, which Fastify keeps per route.
+    // Each answer's label set found by its values (its key), once: the counter series and the histogram's labels.
     type RequestLabels = { method: string; route: string; status_code: number; cache_result: CacheResult }
-    const labelsByRoute = new WeakMap<object, Map<string, RequestLabels>>()
-    function requestLabels(
-      routeConfig: object,
-      method: string,
-      route: string,
-      status: number,
-      cache: CacheResult
-    ): RequestLabels {
-      let known = labelsByRoute.get(routeConfig)
-      if (!known) labelsByRoute.set(routeConfig, (known = new Map<string, RequestLabels>()))
-      const key = `${method} ${status} ${cache}`
-      let labels = known.get(key)
-      if (!labels || labels.route !== route)
-        known.set(key, (labels = { method, route, status_code: status, cache_result: cache }))
-      return labels
+    const seen = new Map<string, { labels: RequestLabels; series: CounterSeries }>()
+    function requestSeries(method: string, route: string, status: number, cache: CacheResult) {
+      const key = `${method} ${status} ${cache} ${route}`
+      let known = seen.get(key)
+      if (!known) {
+        const labels = { method, route, status_code: status, cache_result: cache }
+        seen.set(key, (known = { labels, series: metrics.requests.series(labels) }))
+      }
+      return known
     }
     app.addHook('onResponse', (request, reply, done) => {
       // routeOptions is a getter that builds a new object: read once.
       const { url, config: routeConfig } = request.routeOptions
       // The route template, never the raw URL: label cardinality stays bounded.
-      const labels = requestLabels(
-        routeConfig,
+      const { labels, series } = requestSeries(
         request.method,
         url ?? 'unmatched',
         reply.statusCode,
         request.cacheResult
       )
-      metrics.requests.inc(labels)
+      series.inc()
       metrics.duration.observe(labels, reply.elapsedTime / 1000)
       const operation = routeConfig.operation
-      if (operation && reply.statusCode < 400) {
-        let counted = operationLabels.get(operation)
-        if (!counted) operationLabels.set(operation, (counted = { entity: operation[0], operation: operation[1] }))
-        metrics.operations.inc(counted)
-      }
+      if (operation && reply.statusCode < 400)
+        metrics.operations.series({ entity: operation[0], operation: operation[1] }).inc()
       done()
     })
 

@@ -132,12 +132,12 @@ export default fp(
       sendProblem(request, reply, error)
     }
     app.setErrorHandler((err, request, reply) => {
-      const gate = request.rateLimitGate
-      if (!gate) return handle(err, request, reply)
-      // A deferred rate-limit decision (deferRateLimit) comes first: a refused request gets its 429, and
-      // every answer carries the RateLimit headers.
-      request.rateLimitGate = null
-      return gate.wait().then(
+      const admission = request.admission
+      if (!admission) return handle(err, request, reply)
+      // A pending admission comes first (see the rate-limit plugin): a refused request gets its 429, and every
+      // answer carries the RateLimit headers.
+      request.admission = null
+      return admission.then(
         () => handle(err, request, reply),
         (refusal: unknown) => handle(refusal, request, reply)
       )

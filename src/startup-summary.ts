@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import type { Config } from '../config.js'
-import type { PreparedDatabase } from '../db/bootstrap.js'
-import { replicaHosts } from '../plugins/app/db.js'
-import { projectRoot } from './project-root.js'
+import type { Config } from './config.js'
+import type { PreparedDatabase } from './bootstrap.js'
+import { replicaHosts } from './plugins/app/db.js'
+import { projectRoot } from './lib/project-root.js'
 
 function version(): string {
   try {

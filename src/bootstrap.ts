@@ -1,13 +1,13 @@
 import type pg from 'pg'
-import { type Config, usesEmbeddedDatabase } from '../config.js'
-import { countActiveKeys } from '../modules/api-keys/repository.js'
-import { createApiKey, registerApiKey } from '../modules/api-keys/service.js'
-import { systemContext } from '../writes/mutation.js'
-import { startEmbeddedPostgres } from './embedded.js'
-import { migrate } from './migrate.js'
-import { type ConnectionTarget, primaryTarget, sslOptions } from './pool.js'
-import { catalogIsEmpty, seedCatalog } from './seed.js'
-import { connectAtStartup } from './startup.js'
+import { type Config, usesEmbeddedDatabase } from './config.js'
+import { countActiveKeys } from './modules/api-keys/repository.js'
+import { createApiKey, registerApiKey } from './modules/api-keys/service.js'
+import { systemContext } from './writes/mutation.js'
+import { startEmbeddedPostgres } from './db/embedded.js'
+import { migrate } from './db/migrate.js'
+import { type ConnectionTarget, primaryTarget, sslOptions } from './db/pool.js'
+import { catalogIsEmpty, seedCatalog } from './db/seed.js'
+import { connectAtStartup } from './db/startup.js'
 
 interface Logger {
   info(obj: object, msg: string): void

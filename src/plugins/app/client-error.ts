@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { AppError } from '../errors.js'
-import { PROBLEM_CONTENT_TYPE, problemBody, sendProblem, toAppError } from '../plugins/app/problems.js'
-import { API_CSP, securityHeaders } from '../plugins/external/helmet.js'
+import { AppError } from '../../errors.js'
+import { PROBLEM_CONTENT_TYPE, problemBody, sendProblem, toAppError } from './problems.js'
+import { API_CSP, securityHeaders } from '../external/helmet.js'
 
 // The headers every API answer carries, for answers that no hook sees.
 const FIXED_HEADERS: [string, string][] = [...securityHeaders(), ['content-security-policy', API_CSP]]

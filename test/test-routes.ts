@@ -1,11 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
 
 /**
- * Fault injection for the test suite only (NODE_ENV=test and ENABLE_TEST_ROUTES=true): a slow request,
- * an unexpected error, a crash outside any request, a blocked event loop.
+ * Fault injection for the tests: a slow request, an unexpected error, a crash outside any request, a blocked
+ * event loop, a slow query. Registered next to the app by `build(t, env, target, withTestRoutes)` and by the
+ * server entry point test/test-server.ts (`startServer(..., { testRoutes: true })`); never part of src/.
  */
-const testSupport: FastifyPluginAsyncTypebox = async (app) => {
+export const testRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const opts = {
     schema: {
       hide: true,
@@ -38,4 +40,7 @@ const testSupport: FastifyPluginAsyncTypebox = async (app) => {
   })
 }
 
-export default testSupport
+/** build()'s setup that adds the fault-injection routes. */
+export const withTestRoutes = (app: FastifyInstance) => {
+  void app.register(testRoutes)
+}

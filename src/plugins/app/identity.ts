@@ -1,0 +1,115 @@
+import fp from 'fastify-plugin'
+import { type ActiveKeyRow, findActiveKey } from '../../db/api-keys.js'
+import type { Queryable } from '../../db/pool.js'
+import { bearerToken } from '../../lib/bearer.js'
+import { BoundedMap } from '../../lib/bounded-map.js'
+
+/** Who sent a request, as its Authorization header says. */
+export type Identity =
+  | { kind: 'anonymous' }
+  /** Not `Bearer <token>`, or a token longer than any key. */
+  | { kind: 'malformed' }
+  /** Not an active key (unknown or revoked). */
+  | { kind: 'unknown' }
+  /** The database could not tell (it is unavailable): `error` is why. */
+  | { kind: 'unverified'; error: unknown }
+  | { kind: 'key'; key: ActiveKeyRow }
+
+/**
+ * How long a key's lookup is trusted: a key revoked on another instance keeps working there at most this long
+ * (on the instance that revoked it, at once). Documented in docs/api.md.
+ */
+export const KEY_CACHE_MS = 10_000
+const KEY_CACHE_MAX = 10_000
+const MAX_TOKEN_LENGTH = 200
+
+const ANONYMOUS: Identity = { kind: 'anonymous' }
+
+/** Health checks and the scrape: no API key, no rate limit, nothing that waits for the database. */
+export const isUnadmitted = (path: string) => /^\/(health(\/|$)|metrics$)/.test(path)
+const UNADMITTED_PREFIX = /^\/(health|metrics)/
+const MALFORMED: Identity = { kind: 'malformed' }
+const UNKNOWN: Identity = { kind: 'unknown' }
+
+/**
+ * Resolves Authorization headers to identities, once per request, through one bounded cache of key lookups
+ * (known and unknown tokens alike, so made-up keys do not reach the database each time). Failed lookups are
+ * not kept.
+ */
+export class Identities {
+  private readonly known: BoundedMap<string, { identity: Identity; expires: number }>
+
+  constructor(
+    private readonly db: () => Queryable,
+    max = KEY_CACHE_MAX,
+    private readonly ttlMs = KEY_CACHE_MS
+  ) {
+    this.known = new BoundedMap(max)
+  }
+
+  /** At once unless the key must be looked up. */
+  resolve(header: string | undefined): Identity | Promise<Identity> {
+    if (!header) return ANONYMOUS
+    const token = bearerToken(header)
+    if (!token || token.length > MAX_TOKEN_LENGTH) return MALFORMED
+    const known = this.known.get(token)
+    if (known && known.expires > Date.now()) return known.identity
+    return this.lookUp(token)
+  }
+
+  /** Forgets every cached lookup of key `id` (it was just revoked here). */
+  forget(id: number): void {
+    for (const [token, { identity }] of this.known.entries())
+      if (identity.kind === 'key' && identity.key.id === id) this.known.delete(token)
+  }
+
+  private async lookUp(token: string): Promise<Identity> {
+    const now = Date.now()
+    let identity: Identity
+    try {
+      const row = await findActiveKey(this.db(), token)
+      identity = row ? { kind: 'key', key: row } : UNKNOWN
+    } catch (error) {
+      return { kind: 'unverified', error }
+    }
+    this.known.set(token, { identity, expires: now + this.ttlMs })
+    return identity
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    identities: Identities
+  }
+  interface FastifyRequest {
+    /** Who sent the request; resolved once, in onRequest, before auth and rate limiting read it. */
+    identity: Identity
+  }
+}
+
+/** Resolves `request.identity` for every request (keys on the primary: a key just created works at once). */
+export default fp(
+  async (app) => {
+    const identities = new Identities(() => app.db.primary)
+    app.decorate('identities', identities)
+    // Set by the hook below before anything reads it.
+    app.decorateRequest('identity', null as never)
+    app.addHook('onRequest', (request, _reply, done) => {
+      // The raw URL first: routeOptions is a getter that builds an object, too dear for every request.
+      if (UNADMITTED_PREFIX.test(request.url) && isUnadmitted(request.routeOptions.url ?? request.url)) {
+        request.identity = ANONYMOUS
+        return done()
+      }
+      const identity = identities.resolve(request.headers.authorization)
+      if (!(identity instanceof Promise)) {
+        request.identity = identity
+        return done()
+      }
+      void identity.then((resolved) => {
+        request.identity = resolved
+        done()
+      })
+    })
+  },
+  { name: 'identity', dependencies: ['db'] }
+)
