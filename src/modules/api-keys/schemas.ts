@@ -1,9 +1,12 @@
 import { type Static, Type } from 'typebox'
 import { Id, Out, PageQuery, Text, Timestamp } from '../../lib/schemas.js'
 
-export const ROLES = ['admin', 'editor'] as const
+/** admin: everything; editor: catalog writes; storefront: catalog reads only (drafts stay hidden). */
+export const ROLES = ['admin', 'editor', 'storefront'] as const
 export type Role = (typeof ROLES)[number]
-export const RoleSchema = Type.Enum([...ROLES])
+export const RoleSchema = Type.Enum([...ROLES], {
+  description: 'admin: everything; editor: catalog writes and drafts; storefront: reads of active products only'
+})
 
 export const ApiKeySchema = Type.Object(
   {
