@@ -12,6 +12,54 @@ export const CURRENCIES: readonly string[] = Intl.supportedValuesOf('currency')
 export const minorUnits = (currency: string) =>
   new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2
 
+const at = '2026-01-15T09:30:00.000Z'
+const size = (id: number, value: string, usd: number, eur: number) => ({
+  id,
+  sku: `TEE-BLK-${value}`,
+  title: value,
+  optionValues: [value],
+  prices: [
+    { currency: 'USD', amountCents: usd },
+    { currency: 'EUR', amountCents: eur }
+  ],
+  compareAtPrices: null,
+  stock: 12,
+  barcode: null,
+  weightGrams: 180,
+  position: id - 101,
+  version: 1,
+  createdAt: at,
+  updatedAt: at
+})
+
+/** The worked example of the docs: a T-shirt in three sizes, priced in USD and EUR, with two images. */
+const T_SHIRT = {
+  id: 42,
+  name: 'Organic cotton T-shirt',
+  slug: 'organic-cotton-t-shirt',
+  description: 'Heavyweight organic cotton, black.',
+  categoryId: 3,
+  status: 'active',
+  tags: ['cotton', 'summer'],
+  options: [{ name: 'Size', values: ['S', 'M', 'L'] }],
+  variants: [size(101, 'S', 1999, 1899), size(102, 'M', 1999, 1899), size(103, 'L', 2499, 2299)],
+  media: [
+    {
+      id: 7,
+      url: 'https://cdn.example.com/tee-black-front.jpg',
+      alt: 'Front',
+      width: 1200,
+      height: 1600,
+      variantIds: []
+    },
+    { id: 8, url: 'https://cdn.example.com/tee-black-back.jpg', alt: 'Back', width: 1200, height: 1600, variantIds: [] }
+  ],
+  priceRange: { USD: { min: 1999, max: 2499 }, EUR: { min: 1899, max: 2299 } },
+  version: 1,
+  createdAt: at,
+  updatedAt: at
+}
+
 export const MAX_OPTIONS = 3
 export const MAX_OPTION_VALUES = 100
 export const MAX_VARIANTS = 100
@@ -83,7 +131,7 @@ export const VariantSchema = Type.Object(
     createdAt: Timestamp,
     updatedAt: Timestamp
   },
-  { additionalProperties: false, title: 'Variant' }
+  { additionalProperties: false, title: 'Variant', example: T_SHIRT.variants[0] }
 )
 export type Variant = Static<typeof VariantSchema>
 
@@ -103,7 +151,7 @@ export const MediaSchema = Type.Object(
     height: Nullable(Int32({ minimum: 1 })),
     variantIds: Type.Array(Id, { maxItems: MAX_VARIANTS, description: 'Variants this image shows (empty: all)' })
   },
-  { additionalProperties: false, title: 'Media' }
+  { additionalProperties: false, title: 'Media', example: T_SHIRT.media[0] }
 )
 export type Media = Static<typeof MediaSchema>
 
@@ -155,7 +203,7 @@ export const ProductSchema = Type.Object(
     createdAt: Timestamp,
     updatedAt: Timestamp
   },
-  { additionalProperties: false, title: 'Product' }
+  { additionalProperties: false, title: 'Product', example: T_SHIRT }
 )
 export type Product = Static<typeof ProductSchema>
 

@@ -124,7 +124,7 @@ function requestedVariants(input: CreateProduct): CreateVariant[] {
     return input.variants
   }
   if (input.options?.length) throw invalidField('variants', 'a product with options needs its variants')
-  if (input.sku === undefined) throw invalidField('variants', 'give variants, or sku (and a price) for one variant')
+  if (input.sku === undefined) throw invalidField('sku', 'required unless variants are given')
   if ((input.priceCents === undefined) !== (input.currency === undefined)) {
     throw invalidField(input.priceCents === undefined ? 'priceCents' : 'currency', 'give priceCents with currency')
   }
