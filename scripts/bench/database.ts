@@ -126,7 +126,9 @@ export async function countProducts(client: pg.Client): Promise<number> {
  * could remove them (Ctrl+C also stops the embedded PostgreSQL, so the run's own cleanup cannot reach it).
  */
 export async function removeEarlierRunData(client: pg.Client): Promise<void> {
-  const products = await client.query("DELETE FROM products WHERE sku LIKE 'BENCH-%'")
+  const products = await client.query(
+    "DELETE FROM products WHERE id IN (SELECT product_id FROM product_variants WHERE sku LIKE 'BENCH-%')"
+  )
   const keys = await client.query("DELETE FROM api_keys WHERE name = 'bootstrap-admin'")
   if (products.rowCount || keys.rowCount) {
     note(`removed ${products.rowCount} products and ${keys.rowCount} API keys left by an interrupted earlier run`)
@@ -135,7 +137,10 @@ export async function removeEarlierRunData(client: pg.Client): Promise<void> {
 
 /** Removes what a run left behind: the products it created and its admin key. */
 export async function removeRunData(client: pg.Client, skuPrefix: string, apiKey: string): Promise<void> {
-  const { rowCount } = await client.query("DELETE FROM products WHERE sku LIKE $1 || '%'", [skuPrefix])
+  const { rowCount } = await client.query(
+    "DELETE FROM products WHERE id IN (SELECT product_id FROM product_variants WHERE sku LIKE $1 || '%')",
+    [skuPrefix]
+  )
   if (rowCount) note(`removed the ${rowCount} products this run created`)
   await client.query('DELETE FROM api_keys WHERE key_hash = $1', [hashKey(apiKey)])
 }

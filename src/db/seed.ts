@@ -70,7 +70,7 @@ WITH source AS (
     lower(regexp_replace(name, '[^A-Za-z0-9]+', '-', 'g')) || '-demo-' || i,
     'A ' || lower(adj) || ' ' || lower(material) || ' ' || lower(noun) || ' for everyday use. Item number ' || i || '.',
     ($3::integer[])[1 + (i::bigint * 31) % cardinality($3::integer[])],
-    (CASE WHEN i % 10 = 0 THEN 'draft' WHEN i % 25 = 1 THEN 'archived' ELSE 'active' END)::product_status,
+    (CASE WHEN i % 10 = 0 THEN 'draft' WHEN i % 25 = 13 THEN 'archived' ELSE 'active' END)::product_status,
     ARRAY[lower(adj), lower(material)] || CASE WHEN i % 9 = 0 THEN ARRAY['sale'] ELSE ARRAY[]::text[] END,
     jsonb_build_array(jsonb_build_object('name', option_name, 'values', to_jsonb(option_values))),
     jsonb_build_array(

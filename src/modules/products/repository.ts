@@ -20,6 +20,8 @@ export interface ProductRow {
   updated_at: Date
   /** The sort key of a price-sorted list (the lowest variant price in its currency). */
   min_cents?: number
+  /** Its variants in order, when read with them (one round trip: timestamps arrive as JSON strings). */
+  variants?: VariantRow[]
 }
 
 const COLUMNS =
@@ -63,7 +65,7 @@ export const rowToProductFields = (row: ProductRow) => ({
   updatedAt: row.updated_at.toISOString()
 })
 
-export const rowToProduct = (row: ProductRow, variants: VariantRow[]): Product => {
+export const rowToProduct = (row: ProductRow, variants: VariantRow[] = row.variants ?? []): Product => {
   const { media, options, ...fields } = rowToProductFields(row)
   return {
     ...fields,
@@ -72,6 +74,24 @@ export const rowToProduct = (row: ProductRow, variants: VariantRow[]): Product =
     media,
     priceRange: priceRangeOf(variants)
   }
+}
+
+// The variants of each row as a JSON array, in the same query: a read is one round trip, and a list page one query.
+// A lateral join evaluated per row the outer scan yields, so a page aggregates the variants of its own rows only.
+const VARIANTS_JOIN = ` LEFT JOIN LATERAL (SELECT coalesce(json_agg(v ORDER BY v.position, v.id), '[]'::json) AS variants
+      FROM product_variants v WHERE v.product_id = products.id) pv ON true`
+
+/** A product with its variants, in one query. */
+export async function findProductWithVariants(
+  q: Queryable,
+  by: { id: number } | { slug: string }
+): Promise<ProductRow | undefined> {
+  const [column, value] = 'id' in by ? ['id', by.id] : ['slug', by.slug]
+  const { rows } = await q.query<ProductRow>(
+    `SELECT ${COLUMNS}, pv.variants FROM products${VARIANTS_JOIN} WHERE ${column} = $1`,
+    [value]
+  )
+  return rows[0]
 }
 
 export async function findProductById(
@@ -83,11 +103,6 @@ export async function findProductById(
     `SELECT ${COLUMNS} FROM products WHERE id = $1${opts.forUpdate ? ' FOR UPDATE' : ''}`,
     [id]
   )
-  return rows[0]
-}
-
-export async function findProductBySlug(q: Queryable, slug: string): Promise<ProductRow | undefined> {
-  const { rows } = await q.query<ProductRow>(`SELECT ${COLUMNS} FROM products WHERE slug = $1`, [slug])
   return rows[0]
 }
 
@@ -157,7 +172,7 @@ export async function listProducts(
   const from = priced
     ? `(SELECT ${PRICED_COLUMNS}, pp.min_cents, pp.currency, p.search FROM product_prices pp JOIN products p ON p.id = pp.product_id) products`
     : 'products'
-  const select = `SELECT ${COLUMNS}${priced ? ', min_cents' : ''} FROM ${from}`
+  const select = `SELECT ${COLUMNS}${priced ? ', min_cents' : ''}, pv.variants FROM ${from}${VARIANTS_JOIN}`
   const { text, values } = keysetQuery(select, where, SORTS[sort], after, limit)
   const { rows } = await q.query<ProductRow>(text, values)
   return rows

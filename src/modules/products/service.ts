@@ -57,20 +57,18 @@ const visible = (row: repo.ProductRow | undefined, visibility: Visibility) =>
   row !== undefined && (visibility === 'all' || row.status === 'active')
 
 export async function getProduct({ db }: ProductDeps, id: number, visibility: Visibility): Promise<Product> {
-  const reader = db.reader()
-  const row = await repo.findProductById(reader, id)
+  const row = await repo.findProductWithVariants(db.reader(), { id })
   if (!row || !visible(row, visibility)) throw productNotFound(id)
-  return (await withVariants(reader, [row]))[0] as Product
+  return repo.rowToProduct(row)
 }
 
 export async function getProductBySlug({ db }: ProductDeps, slug: string, visibility: Visibility): Promise<Product> {
-  const reader = db.reader()
-  const row = await repo.findProductBySlug(reader, slug)
+  const row = await repo.findProductWithVariants(db.reader(), { slug })
   if (!row || !visible(row, visibility)) throw productNotFound(slug)
-  return (await withVariants(reader, [row]))[0] as Product
+  return repo.rowToProduct(row)
 }
 
-/** One page: the product rows, then their variants (plus the category subtree when asked): at most 3 queries. */
+/** One page: one query for the products with their variants (plus the category subtree when asked). */
 export async function listProducts(
   { db, cursors, defaultCurrency }: ProductDeps,
   query: ListProductsQuery,
@@ -107,13 +105,12 @@ export async function listProducts(
     after,
     query.limit
   )
-  const page = toPage(
+  return toPage(
     rows,
     query.limit,
-    (row) => row,
+    (row) => repo.rowToProduct(row),
     (row) => cursors.encode(scope, repo.productCursorKey(query.sort, row))
   )
-  return { items: await withVariants(reader, page.items), nextCursor: page.nextCursor }
 }
 
 /** The variants a create asks for: its `variants`, or the one default variant of the flat fields. */

@@ -15,9 +15,12 @@ export interface VariantRow {
   weight_grams: number | null
   position: number
   version: number
-  created_at: Date
-  updated_at: Date
+  /** A Date from a row, an ISO string from the JSON of a product read (findProductWithVariants). */
+  created_at: Date | string
+  updated_at: Date | string
 }
+
+const iso = (at: Date | string) => (typeof at === 'string' ? new Date(at) : at).toISOString()
 
 const COLUMNS =
   'id, product_id, sku, title, option_values, prices, compare_at_prices, stock, barcode, weight_grams, position, ' +
@@ -35,8 +38,8 @@ export const rowToVariant = (row: VariantRow): Variant => ({
   weightGrams: row.weight_grams,
   position: row.position,
   version: row.version,
-  createdAt: row.created_at.toISOString(),
-  updatedAt: row.updated_at.toISOString()
+  createdAt: iso(row.created_at),
+  updatedAt: iso(row.updated_at)
 })
 
 /** The variants of the given products in one query, grouped by product in their order. */
