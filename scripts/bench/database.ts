@@ -5,7 +5,7 @@ import { type Config, ConfigError, loadConfig } from '../../src/config.js'
 import { startEmbeddedPostgres } from '../../src/db/embedded.js'
 import { migrate } from '../../src/db/migrate.js'
 import { type ConnectionTarget, primaryTarget } from '../../src/db/pool.js'
-import { seedCatalog } from '../../src/db/seed.js'
+import { VARIANTS_PER_PRODUCT, seedCatalog } from '../../src/db/seed.js'
 import { hashKey } from '../../src/modules/api-keys/repository.js'
 import { type Cleanup, note } from './processes.js'
 
@@ -96,10 +96,10 @@ export async function prepareCatalog(client: pg.Client, products: number): Promi
 
   // seedCatalog re-checks every batch even when nothing is missing; skip it when all N products are there.
   const { rows } = await client.query<{ n: number }>(
-    'SELECT count(*)::integer AS n FROM products WHERE sku BETWEEN $1 AND $2',
-    [demoSku(1), demoSku(products)]
+    'SELECT count(*)::integer AS n FROM product_variants WHERE sku >= $1 AND sku < $2',
+    [demoSku(1), demoSku(products + 1)]
   )
-  if (rows[0]?.n === products) {
+  if (rows[0]?.n === products * VARIANTS_PER_PRODUCT) {
     note(`the catalog already holds the ${products} demo products`)
     return
   }
