@@ -1,9 +1,13 @@
 import type { FastifyReply } from 'fastify'
+import type { TSchema } from 'typebox'
+import type { ErrorCode } from '../errors.js'
 import { encodeResponse, respondCached } from '../cache/response.js'
 import type { Cache, GetOptions } from '../cache/cache.js'
 import type { ReadContext } from '../db/read-context.js'
 import { etagOf, ifNoneMatchHits } from './etag.js'
+import { withHeaders } from './openapi/headers.js'
 import { paginate } from './pagination.js'
+import { NotModified, Ok, errorResponses } from './schemas.js'
 
 /**
  * The three shapes of a cached catalog read. Each loader runs only on a cache miss, reading as the fill
@@ -59,4 +63,27 @@ export function readValue<T>(reply: FastifyReply, read: CachedRead, load: (conte
   return respondCached(reply, read.cache, read.key, read.options, async (context) =>
     encodeResponse({}, reply.serialize({ success: true as const, data: await load(context) }))
   )
+}
+
+/** The responses of a cached entity read: 200 with its ETag, 304, and the route's own errors. */
+export const entityReadResponses = (schema: TSchema, ...codes: ErrorCode[]) => ({
+  200: withHeaders(Ok(schema), 'ETag'),
+  304: withHeaders(NotModified, 'ETag'),
+  ...errorResponses(...codes)
+})
+
+/** A write's answer: `{ success, data }` with the entity's ETag (and the status, 200 unless given). */
+export function sendVersioned<T extends { id: number; version: number }>(reply: FastifyReply, entity: T, status = 200) {
+  reply.code(status).header('etag', etagOf(entity.id, entity.version))
+  return { success: true as const, data: entity }
+}
+
+/** A create's answer: 201, `Location`, and the new entity with its ETag. */
+export function sendCreated<T extends { id: number; version: number }>(
+  reply: FastifyReply,
+  location: string,
+  entity: T
+) {
+  reply.header('location', location)
+  return sendVersioned(reply, entity, 201)
 }

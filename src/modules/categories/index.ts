@@ -1,9 +1,15 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
+import {
+  entityReadResponses,
+  readEntity,
+  readPage,
+  readValue,
+  sendCreated,
+  sendVersioned
+} from '../../lib/cached-read.js'
 import { Type } from 'typebox'
 import type { ReadContext } from '../../db/read-context.js'
-import { readEntity, readPage, readValue } from '../../lib/cached-read.js'
-import { etagOf } from '../../lib/etag.js'
 import { withHeaders } from '../../lib/openapi/headers.js'
 import {
   CacheHeaders,
@@ -11,7 +17,7 @@ import {
   IdempotentConditionalHeaders,
   IdempotentHeaders
 } from '../../lib/request-headers.js'
-import { IdParams, NotModified, Ok, PageOf, SlugParams, errorResponses } from '../../lib/schemas.js'
+import { IdParams, Ok, PageOf, SlugParams, errorResponses } from '../../lib/schemas.js'
 import {
   CategorySchema,
   CategoryTreeSchema,
@@ -69,11 +75,7 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
         security: [],
         params: IdParams,
         headers: CacheHeaders,
-        response: {
-          200: withHeaders(Ok(CategorySchema), 'ETag'),
-          304: withHeaders(NotModified, 'ETag'),
-          ...errorResponses('CATEGORY_NOT_FOUND')
-        }
+        response: entityReadResponses(CategorySchema, 'CATEGORY_NOT_FOUND')
       }
     },
     (request, reply) =>
@@ -99,11 +101,7 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
         security: [],
         params: SlugParams,
         headers: CacheHeaders,
-        response: {
-          200: withHeaders(Ok(CategorySchema), 'ETag'),
-          304: withHeaders(NotModified, 'ETag'),
-          ...errorResponses('CATEGORY_NOT_FOUND')
-        }
+        response: entityReadResponses(CategorySchema, 'CATEGORY_NOT_FOUND')
       }
     },
     (request, reply) =>
@@ -163,11 +161,7 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const category = await service.createCategory(requestDeps(request), request.body, app.audit.context(request, 201))
-      reply
-        .code(201)
-        .header('location', `/api/v1/categories/${category.id}`)
-        .header('etag', etagOf(category.id, category.version))
-      return { success: true as const, data: category }
+      return sendCreated(reply, `/api/v1/categories/${category.id}`, category)
     }
   )
 
@@ -204,8 +198,7 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
         request.headers['if-match'],
         app.audit.context(request, 200)
       )
-      reply.header('etag', etagOf(category.id, category.version))
-      return { success: true as const, data: category }
+      return sendVersioned(reply, category)
     }
   )
 

@@ -1,9 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
+import { entityReadResponses, readEntity, readPage, sendCreated, sendVersioned } from '../../lib/cached-read.js'
 import { Type } from 'typebox'
 import type { ReadContext } from '../../db/read-context.js'
-import { readEntity, readPage } from '../../lib/cached-read.js'
-import { etagOf } from '../../lib/etag.js'
 import { withHeaders } from '../../lib/openapi/headers.js'
 import {
   CacheHeaders,
@@ -11,7 +10,7 @@ import {
   IdempotentConditionalHeaders,
   IdempotentHeaders
 } from '../../lib/request-headers.js'
-import { IdParams, NotModified, Ok, PageOf, SlugParams, errorResponses } from '../../lib/schemas.js'
+import { IdParams, Ok, PageOf, SlugParams, errorResponses } from '../../lib/schemas.js'
 import { CreateProductSchema, ListProductsQuerySchema, ProductSchema, UpdateProductSchema } from './schemas.js'
 import * as service from './service.js'
 import variantRoutes from './variant-routes.js'
@@ -81,11 +80,7 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
         security: [{}, { bearerAuth: [] }],
         params: IdParams,
         headers: CacheHeaders,
-        response: {
-          200: withHeaders(Ok(ProductSchema), 'ETag'),
-          304: withHeaders(NotModified, 'ETag'),
-          ...errorResponses('PRODUCT_NOT_FOUND')
-        }
+        response: entityReadResponses(ProductSchema, 'PRODUCT_NOT_FOUND')
       }
     },
     (request, reply) =>
@@ -112,11 +107,7 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
         security: [{}, { bearerAuth: [] }],
         params: SlugParams,
         headers: CacheHeaders,
-        response: {
-          200: withHeaders(Ok(ProductSchema), 'ETag'),
-          304: withHeaders(NotModified, 'ETag'),
-          ...errorResponses('PRODUCT_NOT_FOUND')
-        }
+        response: entityReadResponses(ProductSchema, 'PRODUCT_NOT_FOUND')
       }
     },
     (request, reply) =>
@@ -151,11 +142,7 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const product = await service.createProduct(requestDeps(request), request.body, app.audit.context(request, 201))
-      reply
-        .code(201)
-        .header('location', `/api/v1/products/${product.id}`)
-        .header('etag', etagOf(product.id, product.version))
-      return { success: true as const, data: product }
+      return sendCreated(reply, `/api/v1/products/${product.id}`, product)
     }
   )
 
@@ -186,8 +173,7 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
         request.headers['if-match'],
         app.audit.context(request, 200)
       )
-      reply.header('etag', etagOf(product.id, product.version))
-      return { success: true as const, data: product }
+      return sendVersioned(reply, product)
     }
   )
 

@@ -27,6 +27,16 @@ export function checkBarcode(field: string, barcode: string | null | undefined):
   }
 }
 
+/** The fields of one variant the schema cannot check: one price per currency, a valid GTIN. */
+export function checkVariantFields(
+  variant: Pick<CreateVariant, 'compareAtPrices' | 'barcode'> & { prices?: Price[] },
+  prefix = ''
+): void {
+  checkPrices(`${prefix}prices`, variant.prices)
+  checkPrices(`${prefix}compareAtPrices`, variant.compareAtPrices)
+  checkBarcode(`${prefix}barcode`, variant.barcode)
+}
+
 export function checkOptions(options: ProductOption[]): void {
   const names = new Set<string>()
   for (const [i, option] of options.entries()) {
@@ -68,9 +78,7 @@ export function checkVariants(options: ProductOption[], variants: CreateVariant[
   const skus = new Set<string>()
   for (const [i, variant] of variants.entries()) {
     const field = `variants[${i}]`
-    checkPrices(`${field}.prices`, variant.prices)
-    checkPrices(`${field}.compareAtPrices`, variant.compareAtPrices)
-    checkBarcode(`${field}.barcode`, variant.barcode)
+    checkVariantFields(variant, `${field}.`)
     const values = variant.optionValues ?? []
     checkOptionValues(`${field}.optionValues`, options, values)
     const key = combinationKey(values)

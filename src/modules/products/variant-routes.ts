@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
+import { sendCreated, sendVersioned } from '../../lib/cached-read.js'
 import { Type } from 'typebox'
-import { etagOf } from '../../lib/etag.js'
 import { withHeaders } from '../../lib/openapi/headers.js'
 import { ConditionalHeaders, IdempotentConditionalHeaders } from '../../lib/request-headers.js'
 import { Id, IdParams, Ok, errorResponses } from '../../lib/schemas.js'
@@ -55,11 +55,7 @@ const variantRoutes: FastifyPluginAsyncTypebox<{ deps: (request: FastifyRequest)
         request.headers['if-match'],
         app.audit.context(request, 201)
       )
-      reply
-        .code(201)
-        .header('location', `/api/v1/products/${request.params.id}/variants/${variant.id}`)
-        .header('etag', etagOf(variant.id, variant.version))
-      return { success: true as const, data: variant }
+      return sendCreated(reply, `/api/v1/products/${request.params.id}/variants/${variant.id}`, variant)
     }
   )
 
@@ -97,8 +93,7 @@ const variantRoutes: FastifyPluginAsyncTypebox<{ deps: (request: FastifyRequest)
         request.headers['if-match'],
         app.audit.context(request, 200)
       )
-      reply.header('etag', etagOf(variant.id, variant.version))
-      return { success: true as const, data: variant }
+      return sendVersioned(reply, variant)
     }
   )
 
@@ -160,8 +155,7 @@ const variantRoutes: FastifyPluginAsyncTypebox<{ deps: (request: FastifyRequest)
         request.headers['if-match'],
         app.audit.context(request, 200)
       )
-      reply.header('etag', etagOf(variant.id, variant.version))
-      return { success: true as const, data: variant }
+      return sendVersioned(reply, variant)
     }
   )
 
@@ -192,8 +186,7 @@ const variantRoutes: FastifyPluginAsyncTypebox<{ deps: (request: FastifyRequest)
         request.headers['if-match'],
         app.audit.context(request, 200)
       )
-      reply.header('etag', etagOf(product.id, product.version))
-      return { success: true as const, data: product }
+      return sendVersioned(reply, product)
     }
   )
 }

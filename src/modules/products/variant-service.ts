@@ -2,7 +2,7 @@ import { assertIfMatch, etagOf } from '../../lib/etag.js'
 import { AppError } from '../../errors.js'
 import { created, deleted, mutate, updated, type WriteContext } from '../../writes/mutation.js'
 import * as repo from './repository.js'
-import { checkBarcode, checkMedia, checkOptionValues, checkPrices, combinationKey, titleOf } from './rules.js'
+import { checkMedia, checkOptionValues, checkVariantFields, combinationKey, titleOf } from './rules.js'
 import type { CreateVariant, Product, ReplaceMedia, StockAdjustment, UpdateVariant, Variant } from './schemas.js'
 import { MAX_VARIANTS } from './schemas.js'
 import { lockProduct, mapWriteError, mediaValues, type ProductDeps, withVariants } from './service.js'
@@ -35,9 +35,7 @@ export async function createVariant(
   ifMatch: string | undefined,
   ctx: WriteContext
 ): Promise<Variant> {
-  checkPrices('prices', input.prices)
-  checkPrices('compareAtPrices', input.compareAtPrices)
-  checkBarcode('barcode', input.barcode)
+  checkVariantFields(input)
   try {
     return await mutate(db, ctx, async (tx) => {
       const product = await lockProduct(tx, productId, ifMatch)
@@ -89,9 +87,7 @@ export async function updateVariant(
   ifMatch: string | undefined,
   ctx: WriteContext
 ): Promise<Variant> {
-  checkPrices('prices', patch.prices)
-  checkPrices('compareAtPrices', patch.compareAtPrices)
-  checkBarcode('barcode', patch.barcode)
+  checkVariantFields(patch)
   try {
     return await mutate(db, ctx, async (tx) => {
       const { product, variant } = await lockVariant(tx, productId, id)
