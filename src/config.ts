@@ -141,6 +141,12 @@ export const ConfigSchema = Type.Object({
     description:
       'Overrides, ";"-separated "name: selector max/window": selector is "METHOD[,METHOD] /route" (a route template or *) or "role:ROLE" (API keys); e.g. "writes: POST,PATCH,DELETE * 30/60s; editors: role:editor 1000/15m" (docs/operations.md)'
   }),
+  RATE_LIMIT_STOREFRONT: Type.String({
+    default: '6000/1m',
+    pattern: '^[0-9]+/[0-9]+(ms|s|m|h)$',
+    description:
+      'Quota of each storefront API key ("max/window"), unless RATE_LIMIT_RULES has a role:storefront rule: one key serves many shoppers'
+  }),
   RATE_LIMIT_FALLBACK_DIVISOR: Type.Integer({
     minimum: 1,
     default: 1,
@@ -157,6 +163,10 @@ export const ConfigSchema = Type.Object({
     description: 'Comma-separated list of allowed browser origins (empty = none)'
   }),
   SWAGGER_HOST: optionalText('Public host (and optional scheme) used as the OpenAPI server URL, e.g. api.example.com'),
+  DEFAULT_CURRENCY: Type.Enum([...Intl.supportedValuesOf('currency')], {
+    default: 'USD',
+    description: 'ISO 4217 currency of minPrice, maxPrice and the price sorts of product lists without ?currency='
+  }),
   CURSOR_SECRET: optionalText('Key that signs pagination cursors; set the same value on every instance'),
   BOOTSTRAP_ADMIN_API_KEY: optionalText('An admin API key registered at start (for compose and CI)'),
   REQUEST_TIMEOUT_MS: ms('A request (headers and body) must arrive within this many ms (0 = none)', 30_000),

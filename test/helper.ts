@@ -108,7 +108,10 @@ export async function build(
 }
 
 /** A new API key of `role` in the app's database. */
-export async function apiKey(app: FastifyInstance, role: 'admin' | 'editor' = 'editor'): Promise<string> {
+export async function apiKey(
+  app: FastifyInstance,
+  role: 'admin' | 'editor' | 'storefront' = 'editor'
+): Promise<string> {
   return (await createApiKey(app.db.primary, { name: `test-${role}`, role })).key
 }
 

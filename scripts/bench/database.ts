@@ -5,7 +5,7 @@ import { type Config, ConfigError, loadConfig } from '../../src/config.js'
 import { startEmbeddedPostgres } from '../../src/db/embedded.js'
 import { migrate } from '../../src/db/migrate.js'
 import { type ConnectionTarget, primaryTarget } from '../../src/db/pool.js'
-import { seedCatalog } from '../../src/db/seed.js'
+import { VARIANTS_PER_PRODUCT, seedCatalog } from '../../src/db/seed.js'
 import { hashKey } from '../../src/modules/api-keys/repository.js'
 import { type Cleanup, note } from './processes.js'
 
@@ -96,10 +96,10 @@ export async function prepareCatalog(client: pg.Client, products: number): Promi
 
   // seedCatalog re-checks every batch even when nothing is missing; skip it when all N products are there.
   const { rows } = await client.query<{ n: number }>(
-    'SELECT count(*)::integer AS n FROM products WHERE sku BETWEEN $1 AND $2',
-    [demoSku(1), demoSku(products)]
+    'SELECT count(*)::integer AS n FROM product_variants WHERE sku >= $1 AND sku < $2',
+    [demoSku(1), demoSku(products + 1)]
   )
-  if (rows[0]?.n === products) {
+  if (rows[0]?.n === products * VARIANTS_PER_PRODUCT) {
     note(`the catalog already holds the ${products} demo products`)
     return
   }
@@ -126,7 +126,9 @@ export async function countProducts(client: pg.Client): Promise<number> {
  * could remove them (Ctrl+C also stops the embedded PostgreSQL, so the run's own cleanup cannot reach it).
  */
 export async function removeEarlierRunData(client: pg.Client): Promise<void> {
-  const products = await client.query("DELETE FROM products WHERE sku LIKE 'BENCH-%'")
+  const products = await client.query(
+    "DELETE FROM products WHERE id IN (SELECT product_id FROM product_variants WHERE sku LIKE 'BENCH-%')"
+  )
   const keys = await client.query("DELETE FROM api_keys WHERE name = 'bootstrap-admin'")
   if (products.rowCount || keys.rowCount) {
     note(`removed ${products.rowCount} products and ${keys.rowCount} API keys left by an interrupted earlier run`)
@@ -135,7 +137,10 @@ export async function removeEarlierRunData(client: pg.Client): Promise<void> {
 
 /** Removes what a run left behind: the products it created and its admin key. */
 export async function removeRunData(client: pg.Client, skuPrefix: string, apiKey: string): Promise<void> {
-  const { rowCount } = await client.query("DELETE FROM products WHERE sku LIKE $1 || '%'", [skuPrefix])
+  const { rowCount } = await client.query(
+    "DELETE FROM products WHERE id IN (SELECT product_id FROM product_variants WHERE sku LIKE $1 || '%')",
+    [skuPrefix]
+  )
   if (rowCount) note(`removed the ${rowCount} products this run created`)
   await client.query('DELETE FROM api_keys WHERE key_hash = $1', [hashKey(apiKey)])
 }

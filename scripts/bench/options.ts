@@ -6,6 +6,7 @@ export const SCENARIO_NAMES = [
   'product-by-id',
   'filtered-sorted',
   'deep-page',
+  'price-page',
   'cached-first-page',
   'cached-product-by-id',
   'create-product',

@@ -59,7 +59,10 @@ async function firstPage(): Promise<Scenario> {
 }
 
 async function productById({ client }: ScenarioContext): Promise<Scenario> {
-  const { rows } = await client.query<{ ids: string | null }>("SELECT string_agg(id::text, ',') AS ids FROM products")
+  // Anonymous readers see active products only (a draft is 404 to them).
+  const { rows } = await client.query<{ ids: string | null }>(
+    "SELECT string_agg(id::text, ',') AS ids FROM products WHERE status = 'active'"
+  )
   const ids = Int32Array.from((rows[0]?.ids ?? '').split(',').filter(Boolean), Number)
   if (!ids.length) throw new Error('the catalog has no products')
   const randomId = () => ids[Math.floor(Math.random() * ids.length)]
@@ -99,7 +102,7 @@ async function deepPage({ client, products, cursorSecret }: ScenarioContext): Pr
   }
   // The cursor the API would have put in page (page-1)'s Link header: the key of that page's last row.
   const { rows } = await client.query<{ created_at: Date; id: number }>(
-    'SELECT created_at, id FROM products ORDER BY created_at DESC, id DESC OFFSET $1 LIMIT 1',
+    "SELECT created_at, id FROM products WHERE status = 'active' ORDER BY created_at DESC, id DESC OFFSET $1 LIMIT 1",
     [(page - 1) * PAGE_SIZE - 1]
   )
   const last = rows[0]
@@ -111,6 +114,32 @@ async function deepPage({ client, products, cursorSecret }: ScenarioContext): Pr
   const request = get(`/api/v1/products?limit=${PAGE_SIZE}&cursor=${encodeURIComponent(cursor)}`)
   return {
     description: `GET /api/v1/products?limit=${PAGE_SIZE}&cursor=<page ${page} of newest>`,
+    expectStatus: 200,
+    source: request,
+    check: pageOf(PAGE_SIZE),
+    details: { page, path: request.path }
+  }
+}
+
+/** A page sorted by the lowest variant price in a currency other than the default, through product_prices. */
+async function pricePage({ client, products, cursorSecret }: ScenarioContext): Promise<Scenario> {
+  const page = Math.min(5000, Math.floor(products / PAGE_SIZE / 2))
+  const first = get(`/api/v1/products?sort=price&currency=EUR&limit=${PAGE_SIZE}`)
+  if (page < 2) return { description: describe(first), expectStatus: 200, source: first, check: pageOf(PAGE_SIZE) }
+  const { rows } = await client.query<{ min_cents: number; product_id: number }>(
+    `SELECT min_cents, product_id FROM product_prices WHERE currency = 'EUR' AND status = 'active'
+      ORDER BY min_cents, product_id OFFSET $1 LIMIT 1`,
+    [(page - 1) * PAGE_SIZE - 1]
+  )
+  const last = rows[0]
+  if (!last) throw new Error(`fewer than ${(page - 1) * PAGE_SIZE} active products are priced in EUR`)
+  const cursor = createCursorCodec(cursorSecret, 'catalog-api').encode('products:price:EUR', [
+    last.min_cents,
+    last.product_id
+  ])
+  const request = get(`${first.path}&cursor=${encodeURIComponent(cursor)}`)
+  return {
+    description: `GET /api/v1/products?sort=price&currency=EUR&limit=${PAGE_SIZE}&cursor=<page ${page} by EUR price>`,
     expectStatus: 200,
     source: request,
     check: pageOf(PAGE_SIZE),
@@ -143,13 +172,20 @@ async function createProduct({ apiKey, skuPrefix }: ScenarioContext): Promise<Sc
 const PATCHED_PRODUCTS = 2000
 
 async function patchProduct({ apiKey, skuPrefix, client }: ScenarioContext): Promise<Scenario> {
-  const { rows } = await client.query<{ id: number; version: number }>(
-    `INSERT INTO products (sku, name, slug, price_cents, currency)
-     SELECT $1 || g, 'Patched ' || g, lower($1) || g, 100, 'USD' FROM generate_series(1, $2) g
-     RETURNING id, version`,
+  // Products of one variant each; the scenario changes the variant's price and stock (the price table follows).
+  const { rows } = await client.query<{ id: number; product_id: number; version: number }>(
+    `WITH p AS (
+       INSERT INTO products (name, slug)
+       SELECT 'Patched ' || g, lower($1) || g FROM generate_series(1, $2) g
+       RETURNING id, slug
+     )
+     INSERT INTO product_variants (product_id, sku, title, prices)
+     SELECT id, $1 || right(slug, -length($1)), 'Default', '[{"currency": "USD", "amountCents": 100}]' FROM p
+     RETURNING id, product_id, version`,
     [`${skuPrefix}P-`, PATCHED_PRODUCTS]
   )
   const ids = rows.map((r) => r.id)
+  const productOf = new Map(rows.map((r) => [r.id, r.product_id]))
   /** Round robin over the products, each If-Match naming the version the previous PATCH of it left. */
   const patches = (versions: Map<number, number>) => {
     let counter = 0
@@ -161,18 +197,22 @@ async function patchProduct({ apiKey, skuPrefix, client }: ScenarioContext): Pro
       versions.set(id, version + 1)
       return {
         method: 'PATCH',
-        path: `/api/v1/products/${id}`,
+        path: `/api/v1/products/${productOf.get(id)}/variants/${id}`,
         headers: {
           authorization: `Bearer ${apiKey}`,
           'content-type': 'application/json',
           'if-match': `"${id}.${version}"`
         },
-        body: JSON.stringify({ priceCents: 100 + (counter % 100_000), stock: counter % 1000 })
+        body: JSON.stringify({
+          prices: [{ currency: 'USD', amountCents: 100 + (counter % 100_000) }],
+          stock: counter % 1000
+        })
       }
     }
   }
   return {
-    description: 'PATCH /api/v1/products/<id> {priceCents, stock} with If-Match: "<id>.<current version>"',
+    description:
+      'PATCH /api/v1/products/<id>/variants/<variantId> {prices, stock} with If-Match: "<variantId>.<current version>"',
     expectStatus: 200,
     source: patches(new Map(rows.map((r) => [r.id, r.version]))),
     // The ceilings answer without changing anything: their requests must not advance the API's versions.
@@ -218,7 +258,7 @@ const HOT_PRODUCTS = 10_000
 
 async function cachedProductById(ctx: ScenarioContext): Promise<Scenario> {
   const { rows } = await ctx.client.query<{ id: number }>(
-    'SELECT id FROM products ORDER BY created_at DESC, id DESC LIMIT $1',
+    "SELECT id FROM products WHERE status = 'active' ORDER BY created_at DESC, id DESC LIMIT $1",
     [HOT_PRODUCTS]
   )
   const ids = rows.map((r) => r.id)
@@ -241,6 +281,7 @@ export const SCENARIOS: Record<ScenarioName, (ctx: ScenarioContext) => Promise<S
   'product-by-id': productById,
   'filtered-sorted': filteredSorted,
   'deep-page': deepPage,
+  'price-page': pricePage,
   'cached-first-page': cachedFirstPage,
   'cached-product-by-id': cachedProductById,
   'create-product': createProduct,

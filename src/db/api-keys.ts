@@ -11,7 +11,8 @@ export function generateKey(): string {
 }
 
 /** What a key may do: editors write the catalog, admins also manage keys and read the audit log. */
-export const ROLES = ['admin', 'editor'] as const
+/** admin: everything; editor: catalog writes; storefront: catalog reads only (drafts stay hidden). */
+export const ROLES = ['admin', 'editor', 'storefront'] as const
 export type Role = (typeof ROLES)[number]
 
 export interface ActiveKeyRow {

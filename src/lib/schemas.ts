@@ -22,6 +22,8 @@ export const Slug = Type.String({
   description: 'lower-case letters, digits and single dashes'
 })
 
+export const SlugParams = Type.Object({ slug: Slug }, { additionalProperties: false })
+
 export const INT32_MAX = 2_147_483_647
 
 /** A whole number PostgreSQL stores as `integer`. */
@@ -31,6 +33,9 @@ export const Int32 = (options: { minimum?: number; maximum?: number; default?: n
 export const Id = Int32({ minimum: 1, description: 'Numeric id' })
 
 export const IdParams = Type.Object({ id: Id }, { additionalProperties: false })
+
+/** The 304 of a cached read whose ETag the client already holds. */
+export const NotModified = Type.Null({ description: 'Not modified: the ETag in If-None-Match is current' })
 
 export const Timestamp = Type.String({ format: 'date-time', maxLength: 32, example: '2026-01-15T09:30:00.000Z' })
 

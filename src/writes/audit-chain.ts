@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto'
 export const GENESIS_HASH = Buffer.alloc(32)
 
 export type AuditAction = 'create' | 'update' | 'delete'
-export type EntityType = 'product' | 'category' | 'api_key'
+export type EntityType = 'product' | 'category' | 'api_key' | 'variant' | 'media'
 
 export interface Actor {
   type: 'api_key' | 'system'

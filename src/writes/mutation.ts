@@ -57,6 +57,8 @@ export interface AuditedChange<T> {
   entityId: number
   oldValues: Record<string, unknown> | null
   newValues: Record<string, unknown> | null
+  /** Further entities changed in the same transaction (a product's variants): one entry each, after this one. */
+  also?: AuditedChange<unknown>[]
 }
 
 // Bookkeeping columns every update changes; listing them would hide what the writer changed.
@@ -118,28 +120,30 @@ export async function mutate<T>(
   const outcome = await db.transaction(async (tx) => {
     if (claim) {
       const stored = await claimKey(tx, claim)
-      if (stored) return { value: stored.body.data as T, audited: false }
+      if (stored) return { value: stored.body.data as T, audited: 0 }
     }
     const done = await change(tx)
-    const entry: NewEntry = {
-      action: done.action,
-      entityType: done.entityType,
-      entityId: done.entityId,
+    const entries = [done, ...(done.also ?? [])].map((c): NewEntry => ({
+      action: c.action,
+      entityType: c.entityType,
+      entityId: c.entityId,
       actor: ctx.actor,
       ip: ctx.ip,
       userAgent: ctx.userAgent,
       requestId: ctx.requestId,
-      oldValues: done.oldValues,
-      newValues: done.newValues,
-      changedFields: changedFields(done.oldValues, done.newValues)
-    }
+      oldValues: c.oldValues,
+      newValues: c.newValues,
+      changedFields: changedFields(c.oldValues, c.newValues)
+    }))
     if (claim) await saveResponse(tx, claim, { success: true, data: done.value })
-    // The entry goes in the COMMIT's round trip when the transactor sends it there (it fails the commit if it fails).
-    if (db.sendsCommitTail) beforeCommit(tx, appendEntrySql(entry))
-    else await appendEntry(tx, entry)
-    return { value: done.value, audited: true }
+    // The entries go in the COMMIT's round trip when the transactor sends it there (they fail the commit if they fail).
+    for (const entry of entries) {
+      if (db.sendsCommitTail) beforeCommit(tx, appendEntrySql(entry))
+      else await appendEntry(tx, entry)
+    }
+    return { value: done.value, audited: entries.length }
   })
-  if (claim && !outcome.audited) claim.replayed = true
-  if (outcome.audited) ctx.onAudited?.()
+  if (claim && outcome.audited === 0) claim.replayed = true
+  for (let i = 0; i < outcome.audited; i++) ctx.onAudited?.()
   return outcome.value
 }

@@ -109,7 +109,8 @@ async function exercise(api: string, key: string, round: number): Promise<void> 
       name: 'Scraped lamp',
       priceCents: 1999,
       currency: 'USD',
-      stock: 3
+      stock: 3,
+      status: 'active'
     })
   })
   assert.equal(created.status, 201, await created.clone().text())

@@ -55,7 +55,7 @@ test(
     const unauthorized = await app.inject({
       method: 'POST',
       url: '/api/v1/products',
-      payload: { sku: 'PROM-1', name: 'Metric', priceCents: 100, currency: 'USD' }
+      payload: { sku: 'PROM-1', name: 'Metric', priceCents: 100, currency: 'USD', status: 'active' }
     })
     assert.equal(unauthorized.statusCode, 401)
     assert.equal((await app.inject({ method: 'GET', url: '/api/v1/nope/42' })).statusCode, 404)
@@ -127,7 +127,7 @@ test('when a product is created and a rejected create follows, then only the suc
     method: 'POST',
     url: '/api/v1/products',
     headers: bearer(await apiKey(app, 'editor')),
-    payload: { sku: 'PROM-2', name: 'Counted', priceCents: 100, currency: 'USD' }
+    payload: { sku: 'PROM-2', name: 'Counted', priceCents: 100, currency: 'USD', status: 'active' }
   })
   assert.equal(created.statusCode, 201)
   const rejected = await app.inject({ method: 'POST', url: '/api/v1/products', payload: { sku: 'PROM-3' } })

@@ -30,7 +30,7 @@ test('when products, categories and API keys are created, updated and deleted ov
   const category = await send('POST', '/api/v1/categories', { name: 'Lamps' })
   await send('PATCH', `/api/v1/categories/${category.id}`, { description: 'Bright things' })
   const created = await send('POST', '/api/v1/products', product('AUD-1'))
-  await send('PATCH', `/api/v1/products/${created.id}`, { priceCents: 2499, stock: 3 })
+  await send('PATCH', `/api/v1/products/${created.id}`, { description: 'Brighter', tags: ['lamps'] })
   await send('DELETE', `/api/v1/products/${created.id}`)
   await send('DELETE', `/api/v1/categories/${category.id}`)
   const key = await send('POST', '/api/v1/api-keys', { name: 'robot', role: 'editor' })
@@ -43,6 +43,7 @@ test('when products, categories and API keys are created, updated and deleted ov
       `category:create:${category.id}`,
       `category:update:${category.id}`,
       `product:create:${created.id}`,
+      `variant:create:${created.variants[0].id}`,
       `product:update:${created.id}`,
       `product:delete:${created.id}`,
       `category:delete:${category.id}`,
@@ -60,15 +61,17 @@ test('when products, categories and API keys are created, updated and deleted ov
     assert.equal(e.request_id, 'req-audit-1')
     assert.ok(e.occurred_at instanceof Date)
   }
-  const [, , pCreate, pUpdate, pDelete] = entries
+  const [, , pCreate, vCreate, pUpdate, pDelete] = entries
   assert.equal(pCreate?.old_values, null)
-  assert.equal(pCreate?.new_values?.sku, 'AUD-1')
-  assert.deepEqual(pUpdate?.changed_fields, ['priceCents', 'stock'])
-  assert.equal(pUpdate?.old_values?.priceCents, 1999)
-  assert.equal(pUpdate?.new_values?.priceCents, 2499)
+  assert.equal(pCreate?.new_values?.name, 'Lamp AUD-1')
+  assert.equal(vCreate?.new_values?.sku, 'AUD-1')
+  assert.deepEqual(vCreate?.new_values?.prices, [{ currency: 'USD', amountCents: 1999 }])
+  assert.deepEqual(pUpdate?.changed_fields, ['description', 'tags'])
+  assert.equal(pUpdate?.old_values?.description, '')
+  assert.equal(pUpdate?.new_values?.description, 'Brighter')
   assert.equal(pDelete?.new_values, null)
-  assert.equal(pDelete?.old_values?.priceCents, 2499)
-  assert.deepEqual(entries[7]?.changed_fields, ['revokedAt'])
+  assert.equal(pDelete?.old_values?.description, 'Brighter')
+  assert.deepEqual(entries[8]?.changed_fields, ['revokedAt'])
 })
 
 test('when the TRUST_PROXY setting names no proxy, then the audit entry records the peer address, not X-Forwarded-For', async (t) => {
@@ -121,7 +124,7 @@ test('when the audit insert fails, then the change is rolled back: no product, c
     headers: bearer(admin),
     payload: product('AUD-KEEP')
   })
-  const kept = ok.json().data as { id: number; priceCents: number }
+  const kept = ok.json().data as { id: number; description: string }
   const category = (
     await app.inject({ method: 'POST', url: '/api/v1/categories', headers: bearer(admin), payload: { name: 'Kept' } })
   ).json().data
@@ -146,7 +149,7 @@ test('when the audit insert fails, then the change is rolled back: no product, c
   type Write = { method: 'POST' | 'PATCH' | 'DELETE'; url: string; payload?: object }
   const attempts: [string, Write][] = [
     ['product create', { method: 'POST', url: '/api/v1/products', payload: product('AUD-LOST') }],
-    ['product update', { method: 'PATCH', url: `/api/v1/products/${kept.id}`, payload: { priceCents: 1 } }],
+    ['product update', { method: 'PATCH', url: `/api/v1/products/${kept.id}`, payload: { description: 'Lost' } }],
     ['product delete', { method: 'DELETE', url: `/api/v1/products/${kept.id}` }],
     ['category create', { method: 'POST', url: '/api/v1/categories', payload: { name: 'Lost' } }],
     ['category update', { method: 'PATCH', url: `/api/v1/categories/${category.id}`, payload: { name: 'Renamed' } }],
@@ -159,8 +162,8 @@ test('when the audit insert fails, then the change is rolled back: no product, c
     assert.equal(res.statusCode, 500, `${what}: ${res.body}`)
   }
   assert.deepEqual(await counts(), countsBefore)
-  const row = (await app.db.primary.query('SELECT price_cents FROM products WHERE id = $1', [kept.id])).rows[0]
-  assert.equal(row?.price_cents, kept.priceCents, 'the update did not commit')
+  const row = (await app.db.primary.query('SELECT description FROM products WHERE id = $1', [kept.id])).rows[0]
+  assert.equal(row?.description, kept.description, 'the update did not commit')
   const cat = (await app.db.primary.query('SELECT name FROM categories WHERE id = $1', [category.id])).rows[0]
   assert.equal(cat?.name, 'Kept', 'the category rename did not commit')
   const key = (await app.db.primary.query('SELECT revoked_at FROM api_keys WHERE id = $1', [other.id])).rows[0]

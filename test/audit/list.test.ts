@@ -28,7 +28,7 @@ test('when the log is filtered by entity, action, actor, request id or time, the
       payload
     })
     assert.equal(res.statusCode, 201, res.body)
-    return res.json().data as { id: number }
+    return res.json().data as { id: number; variants?: { id: number }[] }
   }
   const p1 = await post(
     editor,
@@ -47,7 +47,7 @@ test('when the log is filtered by entity, action, actor, request id or time, the
     method: 'PATCH',
     url: `/api/v1/products/${p1.id}`,
     headers: { ...bearer(admin), 'x-request-id': 'req-p1-up' },
-    payload: { stock: 9 }
+    payload: { description: 'Updated' }
   })
   assert.equal(patched.statusCode, 200)
 
@@ -64,11 +64,16 @@ test('when the log is filtered by entity, action, actor, request id or time, the
   ])
   assert.deepEqual(await list('entityType=category'), [`category:${c1.id}:create:req-c1`])
   assert.deepEqual(await list('action=update'), [`product:${p1.id}:update:req-p1-up`])
+  // A create writes the product's entry, then one per variant.
   assert.deepEqual(await list(`actorId=${editorId}`), [
     `category:${c1.id}:create:req-c1`,
+    `variant:${p1.variants?.[0]?.id}:create:req-p1`,
     `product:${p1.id}:create:req-p1`
   ])
-  assert.deepEqual(await list('requestId=req-p2'), [`product:${p2.id}:create:req-p2`])
+  assert.deepEqual(await list('requestId=req-p2'), [
+    `variant:${p2.variants?.[0]?.id}:create:req-p2`,
+    `product:${p2.id}:create:req-p2`
+  ])
   const all = (
     await app.db.primary.query<{ id: number; at: string }>(
       `SELECT id, to_json(occurred_at)#>>'{}' AS at FROM audit_log ORDER BY id`

@@ -43,7 +43,7 @@ test('when 32 writers create and patch products through 3 instances at once, the
     method: 'POST',
     url: '/api/v1/products',
     headers: bearer(key),
-    payload: { sku: 'HOT', name: 'Contended', priceCents: 1, currency: 'EUR' }
+    payload: { sku: 'HOT', name: 'Contended', priceCents: 1, currency: 'EUR', status: 'active' }
   })
   assert.equal(hot.statusCode, 201)
   const hotId = hot.json().data.id as number
@@ -73,7 +73,7 @@ test('when 32 writers create and patch products through 3 instances at once, the
           method: 'PATCH',
           url: `/api/v1/products/${hotId}`,
           headers: { ...bearer(key), 'if-match': String(current.headers.etag) },
-          payload: { stock: current.json().data.stock + 1 }
+          payload: { description: `${Number(current.json().data.description || 0) + 1}` }
         })
         if (res.statusCode === 200) break
         assert.equal(res.statusCode, 412, res.body)
@@ -86,21 +86,21 @@ test('when 32 writers create and patch products through 3 instances at once, the
 
   const app = via(0)
   // Every increment landed exactly once: no lost update.
-  const { rows: finals } = await app.db.primary.query<{ stock: number; version: number }>(
-    'SELECT stock, version FROM products WHERE id = $1',
+  const { rows: finals } = await app.db.primary.query<{ description: string; version: number }>(
+    'SELECT description, version FROM products WHERE id = $1',
     [hotId]
   )
-  assert.deepEqual(finals[0], { stock: patched, version: 1 + patched })
+  assert.deepEqual(finals[0], { description: String(patched), version: 1 + patched })
   const { rows: counts } = await app.db.primary.query<{ n: number }>(
-    "SELECT count(*)::int AS n FROM products WHERE sku LIKE 'W%'"
+    "SELECT count(*)::int AS n FROM product_variants WHERE sku LIKE 'W%'"
   )
   assert.equal(counts[0]?.n, replayed, 'one product per create, none from a retry')
 
   assert.equal(await sealedWithin(app, 5000), 0, 'every entry sealed within the bound')
   const rows = await chainRows(app)
   const entries = await auditRows(app)
-  // The key, the hot product, 96 creates, 96 patches.
-  assert.equal(entries.length, 2 + 96 + 96)
+  // The key, the hot product and its variant, 96 creates with a variant each, 96 patches.
+  assert.equal(entries.length, 3 + 2 * 96 + 96)
   assert.equal(rows.length, entries.length)
   assert.deepEqual(
     rows.map((r) => r.position),
@@ -143,28 +143,28 @@ test('when an instance commits writes and dies before any seal (its sealer off, 
   server.child.kill('SIGKILL')
   await server.exited
   const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_pending')
-  assert.equal(rows[0]?.n, 6, 'the key and 5 creates committed, none sealed')
+  assert.equal(rows[0]?.n, 11, 'the key and 5 creates (a product and its variant each) committed, none sealed')
 
   await sleep(1200)
   // Within a generous bound they are only waiting; past a 1 s bound they are named, oldest first.
   const waiting = await runScript('audit-verify.ts', [], target, { AUDIT_SEAL_MAX_DELAY_MS: '600000' })
   assert.equal(waiting.code, 0, waiting.out)
-  assert.match(waiting.out, /audit chain intact: no sealed entries; 6 newer entries await sealing/)
+  assert.match(waiting.out, /audit chain intact: no sealed entries; 11 newer entries await sealing/)
   const overdue = await runScript('audit-verify.ts', [], target, {
     AUDIT_SEAL_MAX_DELAY_MS: '1000',
     AUDIT_SEAL_INTERVAL_MS: '0'
   })
   assert.equal(overdue.code, 1, overdue.out)
-  assert.match(overdue.out, /BROKEN at entry 1 \(unsealed\): 6 entries written more than 1000 ms ago are not sealed/)
+  assert.match(overdue.out, /BROKEN at entry 1 \(unsealed\): 11 entries written more than 1000 ms ago are not sealed/)
 
   // A fresh instance on the same database seals them by itself, on its timer.
   const restarted = await build(t, { AUDIT_SEAL_INTERVAL_MS: '200' }, target)
   assert.equal(await sealedWithin(restarted, 5000), 0)
   assert.deepEqual(await verifyChain(db, { maxDelayMs: 1000 }), {
     ok: true,
-    checked: 6,
+    checked: 11,
     firstPosition: 1,
-    lastPosition: 6,
+    lastPosition: 11,
     unsealed: 0
   })
 })
@@ -186,7 +186,7 @@ test('when another session holds the seal lock, then this instance skips its pas
   assert.equal((await chainRows(app)).length, 0)
   await other.query('SELECT pg_advisory_unlock(7261005)')
   await app.audit.seal()
-  assert.equal((await chainRows(app)).length, 2)
+  assert.equal((await chainRows(app)).length, 3, 'the key, the product and its variant')
 })
 
 test('when AUDIT_SEAL_INTERVAL_MS is not below AUDIT_SEAL_MAX_DELAY_MS, then loading the configuration fails naming both', () => {
@@ -212,8 +212,10 @@ test("when a write's values hold quotes, backslashes and non-ASCII text, then it
   })
   assert.equal(res.statusCode, 201, res.body)
   await app.audit.seal()
-  const entry = (await auditRows(app)).at(-1)
-  assert.deepEqual(entry?.new_values, res.json().data)
+  const entry = (await auditRows(app)).find((e) => e.entity_type === 'product')
+  // The product's entry holds its own fields; its variant has an entry of its own.
+  const { variants: _variants, priceRange: _range, ...fields } = res.json().data
+  assert.deepEqual(entry?.new_values, fields)
   assert.equal(entry?.user_agent, `agent 'x' \\ y`)
   assert.deepEqual(entry?.changed_fields.includes('name'), true)
   assert.equal((await verifyChain(app.db.primary, { maxDelayMs: 5000 })).ok, true)

@@ -62,8 +62,8 @@ async function row(app: TestApp, id: number) {
 async function insertProduct(app: TestApp, categoryId: number): Promise<number> {
   const tag = randomBytes(4).toString('hex')
   const { rows } = await app.db.primary.query<{ id: number }>(
-    `INSERT INTO products (sku, name, slug, price_cents, currency, category_id) VALUES ($1, $2, $3, 100, 'USD', $4) RETURNING id`,
-    [`T-${tag}`, `Test product ${tag}`, `test-product-${tag}`, categoryId]
+    `INSERT INTO products (name, slug, category_id) VALUES ($1, $2, $3) RETURNING id`,
+    [`Test product ${tag}`, `test-product-${tag}`, categoryId]
   )
   return rows[0]!.id
 }

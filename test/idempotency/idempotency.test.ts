@@ -55,7 +55,7 @@ test('when a PATCH is retried with the same key, then the first response is repl
       method: 'PATCH',
       url: `${PRODUCTS}/${created.id}`,
       headers: withKey(key, 'bump-1'),
-      payload: { stock: 7 }
+      payload: { description: 'Seven' }
     })
   const first = await patch()
   const again = await patch()

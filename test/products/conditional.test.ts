@@ -15,7 +15,7 @@ async function createProduct(app: FastifyInstance, key: string, sku = 'COND-1') 
     method: 'POST',
     url: PRODUCTS,
     headers: bearer(key),
-    payload: { sku, name: `Product ${sku}`, priceCents: 1000, currency: 'USD', stock: 10 }
+    payload: { sku, name: `Product ${sku}`, priceCents: 1000, currency: 'USD', stock: 10, status: 'active' }
   })
   assert.equal(res.statusCode, 201, res.body)
   return { product: res.json().data as { id: number; version: number }, etag: res.headers.etag as string }
@@ -89,7 +89,7 @@ test('when a product was patched, then its old ETag no longer gives 304 and the 
   const { product, etag: oldEtag } = await createProduct(app, key)
   assert.equal((await get(app, product.id, { 'if-none-match': oldEtag })).statusCode, 304)
 
-  const patched = await patch(app, key, product.id, { priceCents: 1234 })
+  const patched = await patch(app, key, product.id, { slug: 'p-1234' })
   assert.equal(patched.statusCode, 200, patched.body)
   const newEtag = patched.headers.etag as string
   assert.equal(newEtag, `"${product.id}.2"`)
@@ -97,7 +97,7 @@ test('when a product was patched, then its old ETag no longer gives 304 and the 
   const stale = await get(app, product.id, { 'if-none-match': oldEtag })
   assert.equal(stale.statusCode, 200)
   assert.equal(stale.headers.etag, newEtag)
-  assert.equal(stale.json().data.priceCents, 1234)
+  assert.equal(stale.json().data.slug, 'p-1234')
   assert.equal(stale.json().data.version, 2)
 
   const fresh = await get(app, product.id, { 'if-none-match': newEtag })
@@ -122,7 +122,7 @@ test('when a product is patched with a stale or foreign If-Match, then 412 and n
   const key = await apiKey(app, 'editor')
   const { product } = await createProduct(app, key)
   const { product: other } = await createProduct(app, key, 'COND-2')
-  assert.equal((await patch(app, key, product.id, { stock: 11 })).statusCode, 200) // now version 2
+  assert.equal((await patch(app, key, product.id, { description: '11' })).statusCode, 200) // now version 2
   const before = await productRow(app, product.id)
   const cases: [string, string][] = [
     ['the previous version', `"${product.id}.1"`],
@@ -133,7 +133,7 @@ test('when a product is patched with a stale or foreign If-Match, then 412 and n
   ]
   for (const [what, ifMatch] of cases) {
     await t.test(`when PATCH If-Match is ${what} (${ifMatch}), then 412`, async () => {
-      const res = await patch(app, key, product.id, { stock: 99, name: 'Overwritten' }, ifMatch)
+      const res = await patch(app, key, product.id, { description: '99', name: 'Overwritten' }, ifMatch)
       assertProblem(res, 412, 'PRECONDITION_FAILED')
       assert.deepEqual(await productRow(app, product.id), before)
     })
@@ -145,23 +145,23 @@ test('when a product is patched with its current If-Match, then 200 with version
   const key = await apiKey(app, 'editor')
   const { product, etag } = await createProduct(app, key)
 
-  const first = await patch(app, key, product.id, { stock: 20 }, etag)
+  const first = await patch(app, key, product.id, { description: '20' }, etag)
   assert.equal(first.statusCode, 200, first.body)
   assert.equal(first.json().data.version, 2)
   assert.equal(first.headers.etag, `"${product.id}.2"`)
 
-  const listed = await patch(app, key, product.id, { stock: 21 }, `"${product.id}.1", "${product.id}.2"`)
+  const listed = await patch(app, key, product.id, { description: '21' }, `"${product.id}.1", "${product.id}.2"`)
   assert.equal(listed.statusCode, 200, listed.body)
   assert.equal(listed.json().data.version, 3)
 
-  const star = await patch(app, key, product.id, { stock: 22 }, '*')
+  const star = await patch(app, key, product.id, { description: '22' }, '*')
   assert.equal(star.statusCode, 200, star.body)
   assert.equal(star.json().data.version, 4)
   assert.equal(star.headers.etag, `"${product.id}.4"`)
 
   const row = await productRow(app, product.id)
   assert.ok(row)
-  assert.deepEqual([row.stock, row.version], [22, 4])
+  assert.deepEqual([row.description, row.version], ['22', 4])
   // The ETag a PATCH returns is the one GET now serves.
   assert.equal((await get(app, product.id)).headers.etag, star.headers.etag)
 })
@@ -169,7 +169,7 @@ test('when a product is patched with its current If-Match, then 200 with version
 test('when If-Match: * is sent for a product that does not exist, then PATCH and DELETE answer 404', async (t) => {
   const app = await build(t)
   const key = await apiKey(app, 'admin')
-  assertProblem(await patch(app, key, 2_000_000_000, { stock: 1 }, '*'), 404, 'PRODUCT_NOT_FOUND')
+  assertProblem(await patch(app, key, 2_000_000_000, { description: '1' }, '*'), 404, 'PRODUCT_NOT_FOUND')
   assertProblem(await del(app, key, 2_000_000_000, '*'), 404, 'PRODUCT_NOT_FOUND')
   assert.equal(await count(app, 'products'), 0)
 })
@@ -178,7 +178,7 @@ test('when a product is deleted with a stale If-Match, then 412 and it is still 
   const app = await build(t)
   const key = await apiKey(app, 'admin')
   const { product, etag } = await createProduct(app, key)
-  assert.equal((await patch(app, key, product.id, { stock: 3 })).statusCode, 200)
+  assert.equal((await patch(app, key, product.id, { description: '3' })).statusCode, 200)
   const before = await productRow(app, product.id)
   for (const ifMatch of [etag, `"${product.id}.3"`, `W/"${product.id}.2"`]) {
     await t.test(`when DELETE If-Match is ${ifMatch}, then 412`, async () => {
@@ -223,8 +223,8 @@ test('when two PATCHes race with the same If-Match, then exactly one gets 200 an
     const version = round // version before this round
     const ifMatch = `"${product.id}.${version}"`
     const [a, b] = await Promise.all([
-      patch(app, key, product.id, { priceCents: 100_000 + round, name: `A${round}` }, ifMatch),
-      patch(app, key, product.id, { priceCents: 200_000 + round, name: `B${round}` }, ifMatch)
+      patch(app, key, product.id, { slug: `p-${100_000 + round}`, name: `A${round}` }, ifMatch),
+      patch(app, key, product.id, { slug: `p-${200_000 + round}`, name: `B${round}` }, ifMatch)
     ])
     const statuses = [a.statusCode, b.statusCode].sort()
     assert.deepEqual(statuses, [200, 412], `round ${round}: ${a.statusCode} ${a.body} / ${b.statusCode} ${b.body}`)
@@ -236,11 +236,7 @@ test('when two PATCHes race with the same If-Match, then exactly one gets 200 an
     // The stored row is exactly the winner's write: the loser changed nothing.
     const row = await productRow(app, product.id)
     assert.ok(row)
-    assert.deepEqual(
-      [row.version, row.price_cents, row.name],
-      [version + 1, won.priceCents, won.name],
-      `round ${round}`
-    )
+    assert.deepEqual([row.version, row.slug, row.name], [version + 1, won.slug, won.name], `round ${round}`)
   }
   const row = await productRow(app, product.id)
   assert.equal(row?.version, 11)
@@ -252,8 +248,8 @@ test('when two unconditional PATCHes race, then both succeed and the version ris
   const { product } = await createProduct(app, key)
   for (let round = 0; round < 5; round++) {
     const [a, b] = await Promise.all([
-      patch(app, key, product.id, { stock: 1 + round }),
-      patch(app, key, product.id, { priceCents: 50 + round })
+      patch(app, key, product.id, { description: String(1 + round) }),
+      patch(app, key, product.id, { slug: `p-${50 + round}` })
     ])
     assert.equal(a.statusCode, 200, a.body)
     assert.equal(b.statusCode, 200, b.body)
@@ -263,7 +259,7 @@ test('when two unconditional PATCHes race, then both succeed and the version ris
   const row = await productRow(app, product.id)
   assert.ok(row)
   // Different fields in each racer: both writes are kept.
-  assert.deepEqual([row.version, row.stock, row.price_cents], [11, 5, 54])
+  assert.deepEqual([row.version, row.description, row.slug], [11, '5', 'p-54'])
 })
 
 test('when a PATCH and a DELETE race with the same If-Match, then exactly one succeeds and the row reflects it', async (t) => {
@@ -272,13 +268,13 @@ test('when a PATCH and a DELETE race with the same If-Match, then exactly one su
   for (let round = 0; round < 5; round++) {
     const { product, etag } = await createProduct(app, admin, `RACE-${round}`)
     const [p, d] = await Promise.all([
-      patch(app, admin, product.id, { stock: 77 }, etag),
+      patch(app, admin, product.id, { description: '77' }, etag),
       del(app, admin, product.id, etag)
     ])
     const row = await productRow(app, product.id)
     if (p.statusCode === 200) {
       assertProblem(d, 412, 'PRECONDITION_FAILED')
-      assert.deepEqual([row?.version, row?.stock], [2, 77])
+      assert.deepEqual([row?.version, row?.description], [2, '77'])
     } else {
       assert.equal(d.statusCode, 204, d.body)
       assert.equal(row, undefined)

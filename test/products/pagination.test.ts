@@ -48,23 +48,51 @@ async function catalog(t: TestContext, products = PRODUCTS): Promise<TestApp> {
   // 24 extra rows: created_at shared in two groups (one with milliseconds), price shared in three groups (one
   // equal to a seeded product's price), name shared in two groups (one equal to a seeded product's name).
   await app.db.primary.query(`
-    INSERT INTO products (sku, name, slug, description, price_cents, currency, category_id, stock, status, created_at, updated_at)
-    SELECT 'TIE-' || g,
-           CASE WHEN g % 2 = 0 THEN 'Twin Lamp' ELSE 'Modern Steel Lamp 1' END,
-           'tie-' || g,
-           'A twin',
-           CASE g % 3 WHEN 0 THEN 5000 WHEN 1 THEN 100 + 7919 ELSE 42 END,
-           'USD', NULL, 1, 'active',
-           CASE WHEN g % 2 = 0 THEN timestamptz '2025-01-01T00:03:00Z' ELSE timestamptz '2025-01-01T00:02:30.123Z' END,
-           now()
-    FROM generate_series(1, 24) AS g`)
-  await app.db.primary.query('ANALYZE products')
+    WITH tie AS (
+      INSERT INTO products (name, slug, description, category_id, status, created_at, updated_at)
+      SELECT CASE WHEN g % 2 = 0 THEN 'Twin Lamp' ELSE 'Modern Steel Lamp 1' END,
+             'tie-' || g,
+             'A twin',
+             NULL, 'active',
+             CASE WHEN g % 2 = 0 THEN timestamptz '2025-01-01T00:03:00Z' ELSE timestamptz '2025-01-01T00:02:30.123Z' END,
+             now()
+      FROM generate_series(1, 24) AS g
+      RETURNING id, slug
+    )
+    INSERT INTO product_variants (product_id, sku, title, prices, stock)
+    SELECT id, 'TIE-' || g, 'Default',
+           jsonb_build_array(jsonb_build_object('currency', 'USD',
+             'amountCents', CASE g % 3 WHEN 0 THEN 5000 WHEN 1 THEN 100 + 7919 ELSE 42 END)), 1
+    FROM tie CROSS JOIN LATERAL (SELECT substring(slug FROM 5)::integer AS g) n`)
+  await app.db.primary.query('ANALYZE products, product_variants, product_prices')
   return app
 }
 
+/**
+ * The products as the oracle sees them: price_cents is the lowest variant price in USD (the default currency), and a
+ * price sort or filter leaves out products without one.
+ */
+const PRICED = `(SELECT p.*, pp.min_cents AS price_cents FROM products p
+                  LEFT JOIN product_prices pp ON pp.product_id = p.id AND pp.currency = 'USD') products`
+
+/** A product's price as the lists sort it: its lowest variant price in USD. */
+const priceOf = (p: Product) => p.priceRange.USD?.min ?? -1
+
+/** The lists below are read with an admin key: it sees every status, as the oracle's queries do. */
+const staff = new WeakMap<TestApp, Record<string, string>>()
+async function get(app: TestApp, url: string) {
+  let headers = staff.get(app)
+  if (!headers) {
+    headers = bearer(await apiKey(app, 'admin'))
+    staff.set(app, headers)
+  }
+  return app.inject({ method: 'GET', url, headers })
+}
+
 async function sqlIds(app: TestApp, sort: ProductSort, where = 'TRUE', values: unknown[] = []): Promise<number[]> {
+  const priced = sort.endsWith('price') || /price_cents/.test(where)
   const { rows } = await app.db.primary.query<{ id: number }>(
-    `SELECT id FROM products WHERE ${where} ORDER BY ${ORDER_SQL[sort]}`,
+    `SELECT id FROM ${PRICED} WHERE ${where}${priced ? ' AND price_cents IS NOT NULL' : ''} ORDER BY ${ORDER_SQL[sort]}`,
     values
   )
   return rows.map((r) => r.id)
@@ -100,15 +128,9 @@ function assertOrdered(items: Product[], sort: ProductSort) {
         `newest order broken ${where}`
       )
     } else if (sort === 'price') {
-      assert.ok(
-        a.priceCents < b.priceCents || (a.priceCents === b.priceCents && a.id < b.id),
-        `price order broken ${where}`
-      )
+      assert.ok(priceOf(a) < priceOf(b) || (priceOf(a) === priceOf(b) && a.id < b.id), `price order broken ${where}`)
     } else if (sort === '-price') {
-      assert.ok(
-        a.priceCents > b.priceCents || (a.priceCents === b.priceCents && a.id > b.id),
-        `-price order broken ${where}`
-      )
+      assert.ok(priceOf(a) > priceOf(b) || (priceOf(a) === priceOf(b) && a.id > b.id), `-price order broken ${where}`)
     } else if (a.name === b.name) {
       assert.ok(a.id < b.id, `name tie order broken ${where}`)
     }
@@ -138,7 +160,7 @@ async function walk(
   const maxPages = opts.maxPages ?? 1000
   for (let n = 0; ; n++) {
     assert.ok(n < maxPages, `the walk did not end within ${maxPages} pages`)
-    const res = await app.inject({ method: 'GET', url })
+    const res = await get(app, url)
     assert.equal(res.statusCode, 200, `${url.length > 300 ? `${url.slice(0, 300)}…` : url} → ${res.body}`)
     const body = res.json<PageBody>()
     assert.equal(body.success, true)
@@ -190,7 +212,7 @@ function assertNoDuplicates(items: { id: number }[]) {
 
 /** A cursor for page 2 of `params`. */
 async function cursorOf(app: TestApp, params: Params): Promise<string> {
-  const res = await app.inject({ method: 'GET', url: listUrl(params) })
+  const res = await get(app, listUrl(params))
   assert.equal(res.statusCode, 200, res.body)
   const cursor = res.json<PageBody>().pagination.cursor
   assert.ok(cursor, 'the first page has a cursor')
@@ -281,7 +303,7 @@ test('when no limit is given, then pages hold 20 products; limit=1 and limit=100
     [1, 1],
     [100, 100]
   ] as const) {
-    const res = await app.inject({ method: 'GET', url: listUrl(limit === undefined ? {} : { limit }) })
+    const res = await get(app, listUrl(limit === undefined ? {} : { limit }))
     assert.equal(res.statusCode, 200, res.body)
     const body = res.json<PageBody>()
     assert.equal(body.data.length, size, `limit ${limit}`)
@@ -386,7 +408,7 @@ for (const status of ['draft', 'active', 'archived'] as const) {
 test('when filtered by minPrice and maxPrice, then both bounds are inclusive and every product in range is listed', async (t) => {
   const app = await catalog(t)
   const byPrice = await app.db.primary.query<{ price_cents: number }>(
-    'SELECT price_cents FROM products ORDER BY price_cents, id'
+    `SELECT price_cents FROM ${PRICED} WHERE price_cents IS NOT NULL ORDER BY price_cents, id`
   )
   const lo = (byPrice.rows[100] as { price_cents: number }).price_cents
   const hi = (byPrice.rows[250] as { price_cents: number }).price_cents
@@ -394,9 +416,13 @@ test('when filtered by minPrice and maxPrice, then both bounds are inclusive and
 
   const inRange = await walk(app, { minPrice: lo, maxPrice: hi, sort: 'price', limit: 13 })
   assert.deepEqual(ids(inRange.items), await sqlIds(app, 'price', 'price_cents BETWEEN $1 AND $2', [lo, hi]))
-  assert.ok(inRange.items.every((p) => p.priceCents >= lo && p.priceCents <= hi))
-  assert.equal(inRange.items[0]?.priceCents, lo, 'a product priced exactly minPrice is included')
-  assert.equal(inRange.items.at(-1)?.priceCents, hi, 'a product priced exactly maxPrice is included')
+  assert.ok(inRange.items.every((p) => priceOf(p) >= lo && priceOf(p) <= hi))
+  assert.equal(inRange.items[0] && priceOf(inRange.items[0]), lo, 'a product priced exactly minPrice is included')
+  assert.equal(
+    inRange.items.at(-1) && priceOf(inRange.items.at(-1) as Product),
+    hi,
+    'a product priced exactly maxPrice is included'
+  )
 
   const minOnly = await walk(app, { minPrice: lo, sort: '-price', limit: 13 })
   assert.deepEqual(ids(minOnly.items), await sqlIds(app, '-price', 'price_cents >= $1', [lo]))
@@ -468,7 +494,7 @@ test('when category tree, status and price filters are combined with a descendin
     sort: '-price',
     limit: 3
   })
-  assert.ok(items.every((p) => p.status === 'active' && p.priceCents >= 20000 && p.priceCents <= 80000))
+  assert.ok(items.every((p) => p.status === 'active' && priceOf(p) >= 20000 && priceOf(p) <= 80000))
   assert.deepEqual(ids(items), expected)
 })
 
@@ -539,9 +565,9 @@ test('when products are created between page requests of a price walk, then pre-
         const last = page.data.at(-1) as Product
         // Below the cursor, equal to it (a tie that sorts after it by id), just above it, and across the range.
         const candidates = [
-          Math.max(0, last.priceCents - 1),
-          last.priceCents,
-          last.priceCents + 1,
+          Math.max(0, priceOf(last) - 1),
+          priceOf(last),
+          priceOf(last) + 1,
           (n * 7919) % 100_000,
           0,
           150_000
@@ -563,7 +589,7 @@ test('when products are created between page requests of a price walk, then pre-
           const product = res.json<{ data: Product }>().data
           // The product sorts after the cursor (price asc, id asc) iff it costs at least the cursor's price: its id is larger.
           assert.ok(product.id > last.id)
-          ;(product.priceCents >= last.priceCents ? aheadOfCursor : behindCursor).push(product.id)
+          ;(priceOf(product) >= priceOf(last) ? aheadOfCursor : behindCursor).push(product.id)
         }
       }
     }
@@ -635,7 +661,7 @@ test('when the payload of an issued cursor is altered, then 400 INVALID_CURSOR',
   const cursor = await cursorOf(app, { sort: 'price', limit: 7 })
   const [payload, signature] = cursor.split('.') as [string, string]
   const decoded = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { s: string; k: [number, number] }
-  assert.equal(decoded.s, 'products:price', 'the payload is readable JSON (sanity check of the tampering below)')
+  assert.equal(decoded.s, 'products:price:USD', 'the payload is readable JSON (sanity check of the tampering below)')
 
   const tampered = [
     // Skip ahead: a lower price in the key, signature kept.
@@ -702,10 +728,10 @@ test('when a cursor issued by the categories list is used for products, then 400
 test('when a cursor is built by hand with a made-up signature, then 400 INVALID_CURSOR', async (t) => {
   const app = await catalog(t, 60)
   const { rows } = await app.db.primary.query<{ price_cents: number; id: number }>(
-    'SELECT price_cents, id FROM products ORDER BY price_cents, id OFFSET 20 LIMIT 1'
+    `SELECT price_cents, id FROM ${PRICED} ORDER BY price_cents, id OFFSET 20 LIMIT 1`
   )
   const row = rows[0] as { price_cents: number; id: number }
-  const payload = Buffer.from(JSON.stringify({ s: 'products:price', k: [row.price_cents, row.id] })).toString(
+  const payload = Buffer.from(JSON.stringify({ s: 'products:price:USD', k: [row.price_cents, row.id] })).toString(
     'base64url'
   )
   for (const signature of [
@@ -847,7 +873,7 @@ test('when minPrice exceeds maxPrice, then 400 VALIDATION_FAILED; equal bounds a
   assert.match(body.detail, /maxPrice/)
   const equal = await app.inject({ method: 'GET', url: listUrl({ minPrice: 5000, maxPrice: 5000 }) })
   assert.equal(equal.statusCode, 200, equal.body)
-  assert.ok(equal.json<PageBody>().data.every((p) => p.priceCents === 5000))
+  assert.ok(equal.json<PageBody>().data.every((p) => priceOf(p) === 5000))
 })
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -877,7 +903,7 @@ async function explain(q: Queryable, options: string, sql: { text: string; value
 test('when a deep page is read, then the query enters the sort index at the cursor: an Index Scan with no Sort and no OFFSET', async (t) => {
   const app = await build(t)
   await seed(app, 20_000)
-  await app.db.primary.query('ANALYZE products')
+  await app.db.primary.query('ANALYZE products, product_variants, product_prices')
   // Released in `finally`, not in t.after: app.close() (an earlier after hook) waits for every client of the pool.
   const client = await app.db.primary.connect()
   try {
@@ -911,7 +937,7 @@ test('when a deep page is read, then the query enters the sort index at the curs
       {
         name: 'price',
         sort: 'price',
-        index: 'products_price_idx',
+        index: 'product_prices_min_idx',
         direction: 'Forward',
         where: 'TRUE',
         filter: {},
@@ -920,7 +946,7 @@ test('when a deep page is read, then the query enters the sort index at the curs
       {
         name: '-price',
         sort: '-price',
-        index: 'products_price_idx',
+        index: 'product_prices_min_idx',
         direction: 'Backward',
         where: 'TRUE',
         filter: {},
@@ -947,7 +973,7 @@ test('when a deep page is read, then the query enters the sort index at the curs
       {
         name: 'price within a category',
         sort: 'price',
-        index: 'products_category_price_idx',
+        index: 'product_prices_category_min_idx',
         direction: 'Forward',
         where: `category_id = ${leaf}`,
         filter: { categoryIds: [leaf] },
@@ -959,19 +985,19 @@ test('when a deep page is read, then the query enters the sort index at the curs
       await t.test(`${c.name}: Index Scan on ${c.index}`, async () => {
         const limit = 20
         const { rows: deep } = await client.query<ProductRow>(
-          `SELECT * FROM products WHERE ${c.where} ORDER BY ${ORDER_SQL[c.sort]} OFFSET ${c.depth} LIMIT 1`
+          `SELECT *, price_cents AS min_cents FROM ${PRICED} WHERE ${c.where} ORDER BY ${ORDER_SQL[c.sort]} OFFSET ${c.depth} LIMIT 1`
         )
         assert.ok(deep[0], `the table has more than ${c.depth} rows for this case`)
         const after = productCursorKey(c.sort, deep[0])
 
         captured.length = 0
-        const rows = await listProducts(capturing, c.filter, c.sort, after, limit)
+        const rows = await listProducts(capturing, { ...c.filter, currency: 'USD' }, c.sort, after, limit)
         assert.equal(captured.length, 1, 'one query per page')
         const sql = captured[0] as { text: string; values: unknown[] }
 
         // The page itself is right at this depth: the limit+1 rows after the cursor row.
         const { rows: next } = await client.query<{ id: number }>(
-          `SELECT id FROM products WHERE ${c.where} ORDER BY ${ORDER_SQL[c.sort]} OFFSET ${c.depth + 1} LIMIT ${limit + 1}`
+          `SELECT id FROM ${PRICED} WHERE ${c.where} ORDER BY ${ORDER_SQL[c.sort]} OFFSET ${c.depth + 1} LIMIT ${limit + 1}`
         )
         assert.deepEqual(ids(rows), ids(next))
 

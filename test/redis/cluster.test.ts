@@ -40,7 +40,7 @@ test(
         method: 'POST',
         url: '/api/v1/products',
         headers: bearer(key),
-        payload: { sku: `CL-${i}`, name: `v0`, priceCents: 100, currency: 'EUR' }
+        payload: { sku: `CL-${i}`, name: `v0`, priceCents: 100, currency: 'EUR', status: 'active' }
       })
       ids.push(res.json().data.id)
     }

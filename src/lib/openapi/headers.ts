@@ -20,7 +20,7 @@ export const RESPONSE_HEADERS = {
   },
   Location: {
     description: 'URL of the created resource',
-    schema: text(64, '^/api/v1/[a-z-]+/[0-9]+$'),
+    schema: text(96, '^/api/v1/[a-z-]+/[0-9]+(/[a-z-]+/[0-9]+)?$'),
     example: '/api/v1/products/42'
   },
   Link: {

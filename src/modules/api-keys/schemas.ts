@@ -4,7 +4,9 @@ import { Id, Out, PageQuery, Text, Timestamp } from '../../lib/schemas.js'
 import { ROLES } from '../../db/api-keys.js'
 
 export { ROLES, type Role } from '../../db/api-keys.js'
-export const RoleSchema = Type.Enum([...ROLES])
+export const RoleSchema = Type.Enum([...ROLES], {
+  description: 'admin: everything; editor: catalog writes and drafts; storefront: reads of active products only'
+})
 
 export const ApiKeySchema = Type.Object(
   {

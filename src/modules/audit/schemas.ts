@@ -2,7 +2,7 @@ import { type Static, Type } from 'typebox'
 import { Id, Int32, Out, PageQuery, Text, Timestamp } from '../../lib/schemas.js'
 
 export const AuditActionSchema = Type.Enum(['create', 'update', 'delete'])
-export const EntityTypeSchema = Type.Enum(['product', 'category', 'api_key'])
+export const EntityTypeSchema = Type.Enum(['product', 'category', 'api_key', 'variant', 'media'])
 const Values = Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()], {
   description: 'The entity as it was (oldValues) or became (newValues); null on create (old) and on delete (new)'
 })

@@ -1,12 +1,23 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
+import {
+  entityReadResponses,
+  readEntity,
+  readPage,
+  readValue,
+  sendCreated,
+  sendVersioned
+} from '../../cache/cached-read.js'
 import { Type } from 'typebox'
-import { encodeResponse, respondCached } from '../../cache/response.js'
 import type { ReadContext } from '../../db/read-context.js'
-import { etagOf, ifNoneMatchHits } from '../../lib/etag.js'
-import { paginate } from '../../lib/pagination.js'
 import { withHeaders } from '../../lib/openapi/headers.js'
-import { IdParams, Ok, PageOf, errorResponses } from '../../lib/schemas.js'
+import {
+  CacheHeaders,
+  ConditionalHeaders,
+  IdempotentConditionalHeaders,
+  IdempotentHeaders
+} from '../../lib/request-headers.js'
+import { IdParams, Ok, PageOf, SlugParams, errorResponses } from '../../lib/schemas.js'
 import {
   CategorySchema,
   CategoryTreeSchema,
@@ -14,11 +25,9 @@ import {
   ListCategoriesQuerySchema,
   UpdateCategorySchema
 } from './schemas.js'
-import { IdempotencyKeyHeader } from '../../writes/idempotency.js'
-import { IfMatchHeader, IfNoneMatchHeader } from '../../lib/etag-headers.js'
 import * as service from './service.js'
 
-// Cache tags: a category's own entry; lists and trees change with any category write.
+// Cache tags: a category's own entry; lists, trees and by-slug reads change with any category write.
 const categoryTag = (id: number) => `category:${id}`
 const changesCategories = () => ['categories']
 const changesCategory = (request: { params: unknown }) => [
@@ -27,13 +36,6 @@ const changesCategory = (request: { params: unknown }) => [
 ]
 
 const tags = ['categories']
-const ConditionalHeaders = Type.Object({ 'if-match': IfMatchHeader })
-const CacheHeaders = Type.Object({ 'if-none-match': IfNoneMatchHeader })
-const IdempotentHeaders = Type.Object({ 'idempotency-key': IdempotencyKeyHeader })
-const IdempotentConditionalHeaders = Type.Object({
-  ...ConditionalHeaders.properties,
-  'idempotency-key': IdempotencyKeyHeader
-})
 
 const categories: FastifyPluginAsyncTypebox = async (app) => {
   // A cache miss reads where the cache's fill context allows; everything else as the request's token asks.
@@ -41,6 +43,7 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
   const requestDeps = (request: FastifyRequest) => ({ db: app.dbFor(request), cursors: app.cursors })
   const canWrite = app.authorize('editor', 'admin')
   const canDelete = app.authorize('admin')
+  const listOptions = { name: 'category-list', tags: ['categories'] }
 
   app.get(
     '/categories',
@@ -56,20 +59,8 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     (request, reply) =>
-      respondCached(
-        reply,
-        app.cache,
-        `categories:${request.url}`,
-        { name: 'category-list', tags: ['categories'] },
-        async (context) => {
-          const page = await service.listCategories(fillDeps(context), request.query)
-          const body = {
-            success: true as const,
-            data: page.items,
-            pagination: paginate(request, reply, page.nextCursor)
-          }
-          return encodeResponse({ link: reply.getHeader('link') }, reply.serialize(body))
-        }
+      readPage(reply, { cache: app.cache, key: `categories:${request.url}`, options: listOptions }, (context) =>
+        service.listCategories(fillDeps(context), request.query)
       )
   )
 
@@ -84,27 +75,44 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
         security: [],
         params: IdParams,
         headers: CacheHeaders,
-        response: {
-          200: withHeaders(Ok(CategorySchema), 'ETag'),
-          304: withHeaders(Type.Null({ description: 'Not modified: the ETag in If-None-Match is current' }), 'ETag'),
-          ...errorResponses('CATEGORY_NOT_FOUND')
-        }
+        response: entityReadResponses(CategorySchema, 'CATEGORY_NOT_FOUND')
       }
     },
     (request, reply) =>
-      respondCached(
+      readEntity(
         reply,
-        app.cache,
-        categoryTag(request.params.id),
-        { name: 'category', tags: [categoryTag(request.params.id)] },
-        async (context) => {
-          const category = await service.getCategory(fillDeps(context), request.params.id)
-          return encodeResponse(
-            { etag: etagOf(category.id, category.version) },
-            reply.serialize({ success: true as const, data: category })
-          )
+        {
+          cache: app.cache,
+          key: categoryTag(request.params.id),
+          options: { name: 'category', tags: [categoryTag(request.params.id)] }
         },
-        (etag) => ifNoneMatchHits(request.headers['if-none-match'], etag)
+        (context) => service.getCategory(fillDeps(context), request.params.id)
+      )
+  )
+
+  app.get(
+    '/categories/by-slug/:slug',
+    {
+      config: { operation: ['category', 'read'], publicRead: true },
+      schema: {
+        tags,
+        operationId: 'getCategoryBySlug',
+        summary: 'Get a category by its slug (ETag; If-None-Match → 304)',
+        security: [],
+        params: SlugParams,
+        headers: CacheHeaders,
+        response: entityReadResponses(CategorySchema, 'CATEGORY_NOT_FOUND')
+      }
+    },
+    (request, reply) =>
+      readEntity(
+        reply,
+        {
+          cache: app.cache,
+          key: `category-slug:${request.params.slug}`,
+          options: { name: 'category', tags: ['categories'] }
+        },
+        (context) => service.getCategoryBySlug(fillDeps(context), request.params.slug)
       )
   )
 
@@ -122,19 +130,14 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     (request, reply) =>
-      respondCached(
+      readValue(
         reply,
-        app.cache,
-        `category-tree:${request.params.id}`,
-        { name: 'category-tree', tags: ['categories'] },
-        async (context) =>
-          encodeResponse(
-            {},
-            reply.serialize({
-              success: true as const,
-              data: await service.getCategoryTree(fillDeps(context), request.params.id)
-            })
-          )
+        {
+          cache: app.cache,
+          key: `category-tree:${request.params.id}`,
+          options: { name: 'category-tree', tags: ['categories'] }
+        },
+        (context) => service.getCategoryTree(fillDeps(context), request.params.id)
       )
   )
 
@@ -158,11 +161,7 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const category = await service.createCategory(requestDeps(request), request.body, app.audit.context(request, 201))
-      reply
-        .code(201)
-        .header('location', `/api/v1/categories/${category.id}`)
-        .header('etag', etagOf(category.id, category.version))
-      return { success: true as const, data: category }
+      return sendCreated(reply, `/api/v1/categories/${category.id}`, category)
     }
   )
 
@@ -199,8 +198,7 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
         request.headers['if-match'],
         app.audit.context(request, 200)
       )
-      reply.header('etag', etagOf(category.id, category.version))
-      return { success: true as const, data: category }
+      return sendVersioned(reply, category)
     }
   )
 

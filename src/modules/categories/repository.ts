@@ -39,6 +39,11 @@ export async function findCategoryById(
   return rows[0]
 }
 
+export async function findCategoryBySlug(q: Queryable, slug: string): Promise<CategoryRow | undefined> {
+  const { rows } = await q.query<CategoryRow>(`SELECT ${COLUMNS} FROM categories WHERE slug = $1`, [slug])
+  return rows[0]
+}
+
 /** The category and every category below it. */
 export async function descendantIds(q: Queryable, id: number): Promise<number[]> {
   const { rows } = await q.query<{ id: number }>(

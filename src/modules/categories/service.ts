@@ -34,6 +34,12 @@ export async function getCategory({ db }: CategoryDeps, id: number): Promise<Cat
   return repo.rowToCategory(row)
 }
 
+export async function getCategoryBySlug({ db }: CategoryDeps, slug: string): Promise<Category> {
+  const row = await repo.findCategoryBySlug(db.reader(), slug)
+  if (!row) throw new AppError('CATEGORY_NOT_FOUND', `No category with slug ${slug}`)
+  return repo.rowToCategory(row)
+}
+
 export async function getCategoryTree({ db }: CategoryDeps, id: number): Promise<CategoryTree> {
   const reader = db.reader()
   const row = await repo.findCategoryById(reader, id)

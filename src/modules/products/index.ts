@@ -1,67 +1,70 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
+import { entityReadResponses, readEntity, readPage, sendCreated, sendVersioned } from '../../cache/cached-read.js'
 import { Type } from 'typebox'
-import { encodeResponse, respondCached } from '../../cache/response.js'
 import type { ReadContext } from '../../db/read-context.js'
-import { etagOf, ifNoneMatchHits } from '../../lib/etag.js'
-import { paginate } from '../../lib/pagination.js'
 import { withHeaders } from '../../lib/openapi/headers.js'
-import { IdParams, Ok, PageOf, errorResponses } from '../../lib/schemas.js'
+import {
+  CacheHeaders,
+  ConditionalHeaders,
+  IdempotentConditionalHeaders,
+  IdempotentHeaders
+} from '../../lib/request-headers.js'
+import { IdParams, Ok, PageOf, SlugParams, errorResponses } from '../../lib/schemas.js'
 import { CreateProductSchema, ListProductsQuerySchema, ProductSchema, UpdateProductSchema } from './schemas.js'
-import { IdempotencyKeyHeader } from '../../writes/idempotency.js'
-import { IfMatchHeader, IfNoneMatchHeader } from '../../lib/etag-headers.js'
 import * as service from './service.js'
+import variantRoutes from './variant-routes.js'
 
-// Cache tags: a product's own entry, and every list page (category filters also depend on the tree).
-const productTag = (id: number) => `product:${id}`
+// Cache tags: a product's own entries, and every list page and by-slug read (category filters also depend on the
+// tree). Anonymous and storefront readers share entries; editor and admin reads (which see drafts) have their own.
+export const productTag = (id: number) => `product:${id}`
 const listTags = (categoryId?: number) => (categoryId === undefined ? ['products'] : ['products', 'categories'])
 const changesList = () => ['products']
-const changesProduct = (request: { params: unknown }) => ['products', productTag((request.params as { id: number }).id)]
+export const changesProduct = (request: { params: unknown }) => [
+  'products',
+  productTag((request.params as { id: number }).id)
+]
 
 const tags = ['products']
-const ConditionalHeaders = Type.Object({ 'if-match': IfMatchHeader })
-const CacheHeaders = Type.Object({ 'if-none-match': IfNoneMatchHeader })
-const IdempotentHeaders = Type.Object({ 'idempotency-key': IdempotencyKeyHeader })
-const IdempotentConditionalHeaders = Type.Object({
-  ...ConditionalHeaders.properties,
-  'idempotency-key': IdempotencyKeyHeader
-})
+
+/** What the request's key may see: drafts and archived products only with an editor or admin key. */
+export const visibilityOf = (request: FastifyRequest): service.Visibility =>
+  request.principal?.role === 'editor' || request.principal?.role === 'admin' ? 'all' : 'public'
 
 const products: FastifyPluginAsyncTypebox = async (app) => {
+  const defaultCurrency = app.appOptions.config.DEFAULT_CURRENCY
   // A cache miss reads where the cache's fill context allows; everything else as the request's token asks.
-  const fillDeps = (context: ReadContext) => ({ db: app.db.scoped(context), cursors: app.cursors })
-  const requestDeps = (request: FastifyRequest) => ({ db: app.dbFor(request), cursors: app.cursors })
+  const fillDeps = (context: ReadContext) => ({ db: app.db.scoped(context), cursors: app.cursors, defaultCurrency })
+  const requestDeps = (request: FastifyRequest) => ({ db: app.dbFor(request), cursors: app.cursors, defaultCurrency })
   const canWrite = app.authorize('editor', 'admin')
   const canDelete = app.authorize('admin')
+  const scope = (request: FastifyRequest) => (visibilityOf(request) === 'all' ? 'all:' : '')
 
   app.get(
     '/products',
     {
       config: { operation: ['product', 'list'], publicRead: true },
+      onRequest: app.identify,
       schema: {
         tags,
         operationId: 'listProducts',
-        summary: 'List products (keyset pagination)',
-        security: [],
+        summary: 'List products with their variants, prices and media (keyset pagination)',
+        description:
+          'Anonymous and storefront readers see active products only; status=draft|archived needs an editor or admin key.',
+        security: [{}, { bearerAuth: [] }],
         querystring: ListProductsQuerySchema,
-        response: { 200: withHeaders(PageOf(ProductSchema), 'Link') }
+        response: { 200: withHeaders(PageOf(ProductSchema), 'Link'), ...errorResponses('FORBIDDEN') }
       }
     },
     (request, reply) =>
-      respondCached(
+      readPage(
         reply,
-        app.cache,
-        `products:${request.url}`,
-        { name: 'product-list', tags: listTags(request.query.categoryId) },
-        async (context) => {
-          const page = await service.listProducts(fillDeps(context), request.query)
-          const body = {
-            success: true as const,
-            data: page.items,
-            pagination: paginate(request, reply, page.nextCursor)
-          }
-          return encodeResponse({ link: reply.getHeader('link') }, reply.serialize(body))
-        }
+        {
+          cache: app.cache,
+          key: `products:${scope(request)}${request.url}`,
+          options: { name: 'product-list', tags: listTags(request.query.categoryId) }
+        },
+        (context) => service.listProducts(fillDeps(context), request.query, visibilityOf(request))
       )
   )
 
@@ -69,34 +72,53 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
     '/products/:id',
     {
       config: { operation: ['product', 'read'], publicRead: true },
+      onRequest: app.identify,
       schema: {
         tags,
         operationId: 'getProduct',
-        summary: 'Get a product (ETag; If-None-Match → 304)',
-        security: [],
+        summary: 'Get a product (ETag; If-None-Match → 304; a non-active one only with an editor or admin key)',
+        security: [{}, { bearerAuth: [] }],
         params: IdParams,
         headers: CacheHeaders,
-        response: {
-          200: withHeaders(Ok(ProductSchema), 'ETag'),
-          304: withHeaders(Type.Null({ description: 'Not modified: the ETag in If-None-Match is current' }), 'ETag'),
-          ...errorResponses('PRODUCT_NOT_FOUND')
-        }
+        response: entityReadResponses(ProductSchema, 'PRODUCT_NOT_FOUND')
       }
     },
     (request, reply) =>
-      respondCached(
+      readEntity(
         reply,
-        app.cache,
-        productTag(request.params.id),
-        { name: 'product', tags: [productTag(request.params.id)] },
-        async (context) => {
-          const product = await service.getProduct(fillDeps(context), request.params.id)
-          return encodeResponse(
-            { etag: etagOf(product.id, product.version) },
-            reply.serialize({ success: true as const, data: product })
-          )
+        {
+          cache: app.cache,
+          key: `${productTag(request.params.id)}:${scope(request)}`,
+          options: { name: 'product', tags: [productTag(request.params.id)] }
         },
-        (etag) => ifNoneMatchHits(request.headers['if-none-match'], etag)
+        (context) => service.getProduct(fillDeps(context), request.params.id, visibilityOf(request))
+      )
+  )
+
+  app.get(
+    '/products/by-slug/:slug',
+    {
+      config: { operation: ['product', 'read'], publicRead: true },
+      onRequest: app.identify,
+      schema: {
+        tags,
+        operationId: 'getProductBySlug',
+        summary: 'Get a product by its slug (ETag; If-None-Match → 304)',
+        security: [{}, { bearerAuth: [] }],
+        params: SlugParams,
+        headers: CacheHeaders,
+        response: entityReadResponses(ProductSchema, 'PRODUCT_NOT_FOUND')
+      }
+    },
+    (request, reply) =>
+      readEntity(
+        reply,
+        {
+          cache: app.cache,
+          key: `product-slug:${scope(request)}${request.params.slug}`,
+          options: { name: 'product', tags: ['products'] }
+        },
+        (context) => service.getProductBySlug(fillDeps(context), request.params.slug, visibilityOf(request))
       )
   )
 
@@ -108,23 +130,19 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         operationId: 'createProduct',
-        summary: 'Create a product (editor or admin)',
+        summary: 'Create a product with its options, variants and media in one transaction (editor or admin)',
         security: [{ bearerAuth: [] }],
         headers: IdempotentHeaders,
         body: CreateProductSchema,
         response: {
           201: withHeaders(Ok(ProductSchema), 'Location', 'ETag'),
-          ...errorResponses('SKU_TAKEN', 'SLUG_TAKEN', 'UNKNOWN_CATEGORY')
+          ...errorResponses('SKU_TAKEN', 'SLUG_TAKEN', 'UNKNOWN_CATEGORY', 'INVALID_OPTION_VALUES')
         }
       }
     },
     async (request, reply) => {
       const product = await service.createProduct(requestDeps(request), request.body, app.audit.context(request, 201))
-      reply
-        .code(201)
-        .header('location', `/api/v1/products/${product.id}`)
-        .header('etag', etagOf(product.id, product.version))
-      return { success: true as const, data: product }
+      return sendCreated(reply, `/api/v1/products/${product.id}`, product)
     }
   )
 
@@ -136,14 +154,14 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         operationId: 'updateProduct',
-        summary: 'Update some fields of a product (editor or admin; If-Match for optimistic locking)',
+        summary: 'Update the product’s own fields (editor or admin; If-Match: the product’s ETag)',
         security: [{ bearerAuth: [] }],
         params: IdParams,
         headers: IdempotentConditionalHeaders,
         body: UpdateProductSchema,
         response: {
           200: withHeaders(Ok(ProductSchema), 'ETag'),
-          ...errorResponses('PRODUCT_NOT_FOUND', 'SKU_TAKEN', 'SLUG_TAKEN', 'UNKNOWN_CATEGORY', 'PRECONDITION_FAILED')
+          ...errorResponses('PRODUCT_NOT_FOUND', 'SLUG_TAKEN', 'UNKNOWN_CATEGORY', 'PRECONDITION_FAILED')
         }
       }
     },
@@ -155,8 +173,7 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
         request.headers['if-match'],
         app.audit.context(request, 200)
       )
-      reply.header('etag', etagOf(product.id, product.version))
-      return { success: true as const, data: product }
+      return sendVersioned(reply, product)
     }
   )
 
@@ -168,7 +185,7 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         operationId: 'deleteProduct',
-        summary: 'Delete a product (admin; If-Match for optimistic locking)',
+        summary: 'Delete a product with its variants (admin; If-Match: the product’s ETag)',
         security: [{ bearerAuth: [] }],
         params: IdParams,
         headers: ConditionalHeaders,
@@ -188,6 +205,8 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
       return reply.code(204).send(null)
     }
   )
+
+  await app.register(variantRoutes, { deps: requestDeps })
 }
 
 export default products

@@ -1,42 +1,98 @@
 import { Conditions, type KeysetOrder, keysetQuery, setClause } from '../../db/keyset.js'
 import type { Queryable } from '../../db/pool.js'
 import type { CursorKey } from '../../lib/cursor.js'
-import type { CreateProduct, Product, ProductSort, UpdateProduct } from './schemas.js'
+import type { VariantRow } from './variant-repository.js'
+import { rowToVariant } from './variant-repository.js'
+import type { Media, Product, ProductOption, ProductSort, UpdateProduct } from './schemas.js'
 
 export interface ProductRow {
   id: number
-  sku: string
   name: string
   slug: string
   description: string
-  price_cents: number
-  currency: string
   category_id: number | null
-  stock: number
   status: Product['status']
+  tags: string[]
+  options: ProductOption[]
+  media: Media[]
   version: number
   created_at: Date
   updated_at: Date
+  /** The sort key of a price-sorted list (the lowest variant price in its currency). */
+  min_cents?: number
+  /** Its variants in order, when read with them (one round trip: timestamps arrive as JSON strings). */
+  variants?: VariantRow[]
 }
 
 const COLUMNS =
-  'id, sku, name, slug, description, price_cents, currency, category_id, stock, status, version, created_at, updated_at'
+  'id, name, slug, description, category_id, status, tags, options, media, version, created_at, updated_at'
+// In a price-sorted list the id, status and category come from product_prices, so the filters, keyset condition
+// and order are conditions on its indexes.
+const FROM_PRICES = new Set(['status', 'category_id'])
+const PRICED_COLUMNS = COLUMNS.split(', ')
+  .map((c) => (c === 'id' ? 'pp.product_id AS id' : FROM_PRICES.has(c) ? `pp.${c}` : `p.${c}`))
+  .join(', ')
 
-export const rowToProduct = (row: ProductRow): Product => ({
+/** The lowest and highest price per currency over the variants. */
+export function priceRangeOf(variants: VariantRow[]): Product['priceRange'] {
+  const range: Product['priceRange'] = {}
+  for (const v of variants) {
+    for (const { currency, amountCents } of v.prices) {
+      const r = range[currency]
+      if (!r) range[currency] = { min: amountCents, max: amountCents }
+      else {
+        if (amountCents < r.min) r.min = amountCents
+        if (amountCents > r.max) r.max = amountCents
+      }
+    }
+  }
+  return range
+}
+
+/** The product's fields as its audit entries record them (variants have entries of their own). */
+export const rowToProductFields = (row: ProductRow) => ({
   id: row.id,
-  sku: row.sku,
   name: row.name,
   slug: row.slug,
   description: row.description,
-  priceCents: row.price_cents,
-  currency: row.currency,
   categoryId: row.category_id,
-  stock: row.stock,
   status: row.status,
+  tags: row.tags,
+  options: row.options,
+  media: row.media,
   version: row.version,
   createdAt: row.created_at.toISOString(),
   updatedAt: row.updated_at.toISOString()
 })
+
+export const rowToProduct = (row: ProductRow, variants: VariantRow[] = row.variants ?? []): Product => {
+  const { media, options, ...fields } = rowToProductFields(row)
+  return {
+    ...fields,
+    options,
+    variants: variants.map(rowToVariant),
+    media,
+    priceRange: priceRangeOf(variants)
+  }
+}
+
+// The variants of each row as a JSON array, in the same query: a read is one round trip, and a list page one query.
+// A lateral join evaluated per row the outer scan yields, so a page aggregates the variants of its own rows only.
+const VARIANTS_JOIN = ` LEFT JOIN LATERAL (SELECT coalesce(json_agg(v ORDER BY v.position, v.id), '[]'::json) AS variants
+      FROM product_variants v WHERE v.product_id = products.id) pv ON true`
+
+/** A product with its variants, in one query. */
+export async function findProductWithVariants(
+  q: Queryable,
+  by: { id: number } | { slug: string }
+): Promise<ProductRow | undefined> {
+  const [column, value] = 'id' in by ? ['id', by.id] : ['slug', by.slug]
+  const { rows } = await q.query<ProductRow>(
+    `SELECT ${COLUMNS}, pv.variants FROM products${VARIANTS_JOIN} WHERE ${column} = $1`,
+    [value]
+  )
+  return rows[0]
+}
 
 export async function findProductById(
   q: Queryable,
@@ -53,22 +109,34 @@ export async function findProductById(
 /** Keyset order per sort: the column, direction, and how a row becomes the cursor key. */
 const SORTS: Record<ProductSort, KeysetOrder<ProductRow>> = {
   newest: { column: 'created_at', cast: 'timestamptz', desc: true, key: (r) => [r.created_at.toISOString(), r.id] },
-  price: { column: 'price_cents', cast: 'integer', desc: false, key: (r) => [r.price_cents, r.id] },
-  '-price': { column: 'price_cents', cast: 'integer', desc: true, key: (r) => [r.price_cents, r.id] },
-  name: { column: 'name', cast: 'text', desc: false, key: (r) => [r.name, r.id] }
+  name: { column: 'name', cast: 'text', desc: false, key: (r) => [r.name, r.id] },
+  // Price sorts walk product_prices (currency, min_cents, product_id); `id` there is the product's id.
+  price: { column: 'min_cents', cast: 'integer', desc: false, key: (r) => [r.min_cents as number, r.id] },
+  '-price': { column: 'min_cents', cast: 'integer', desc: true, key: (r) => [r.min_cents as number, r.id] }
 }
 
 export interface ProductFilter {
   categoryIds?: number[]
+  /** The one status a reader may see or asked for; none: every status. */
   status?: Product['status']
+  currency: string
   minPrice?: number
   maxPrice?: number
+  tags?: string[]
+  sku?: string
+  hasStock?: boolean
   q?: string
 }
 
 export const productCursorKey = (sort: ProductSort, row: ProductRow) => SORTS[sort].key(row)
 
-/** One page in keyset order, fetching one row more than `limit` so the caller knows whether more follow. */
+const usesPrices = (filter: ProductFilter, sort: ProductSort) =>
+  sort === 'price' || sort === '-price' || filter.minPrice !== undefined || filter.maxPrice !== undefined
+
+/**
+ * One page in keyset order, fetching one row more than `limit` so the caller knows whether more follow. A
+ * price sort or filter reads product_prices in `currency`: products with no price there are left out.
+ */
 export async function listProducts(
   q: Queryable,
   filter: ProductFilter,
@@ -77,60 +145,96 @@ export async function listProducts(
   limit: number
 ): Promise<ProductRow[]> {
   const where = new Conditions()
+  const priced = usesPrices(filter, sort)
   const ids = filter.categoryIds
   if (ids) {
     where.add(
       ids.length === 1 ? `category_id = ${where.param(ids[0])}` : `category_id = ANY(${where.param(ids)}::integer[])`
     )
   }
-  if (filter.status) where.add(`status = ${where.param(filter.status)}`)
-  if (filter.minPrice !== undefined) where.add(`price_cents >= ${where.param(filter.minPrice)}`)
-  if (filter.maxPrice !== undefined) where.add(`price_cents <= ${where.param(filter.maxPrice)}`)
-  if (filter.q) where.add(`search @@ websearch_to_tsquery('english', ${where.param(filter.q)})`)
-  const { text, values } = keysetQuery(`SELECT ${COLUMNS} FROM products`, where, SORTS[sort], after, limit)
+  if (filter.status) where.add(`status = ${where.param(filter.status)}::product_status`)
+  if (priced) where.add(`currency = ${where.param(filter.currency)}`)
+  if (filter.minPrice !== undefined) where.add(`min_cents >= ${where.param(filter.minPrice)}`)
+  if (filter.maxPrice !== undefined) where.add(`min_cents <= ${where.param(filter.maxPrice)}`)
+  if (filter.tags) where.add(`tags @> ${where.param(filter.tags)}::text[]`)
+  if (filter.sku) where.add(`id IN (SELECT product_id FROM product_variants WHERE sku = ${where.param(filter.sku)})`)
+  if (filter.hasStock !== undefined) {
+    where.add(
+      `${filter.hasStock ? '' : 'NOT '}EXISTS (SELECT 1 FROM product_variants v WHERE v.product_id = products.id AND v.stock > 0)`
+    )
+  }
+  if (filter.q) {
+    const term = where.param(filter.q)
+    where.add(
+      `(search @@ websearch_to_tsquery('english', ${term}) OR id IN (SELECT product_id FROM product_variants WHERE sku = ${term}))`
+    )
+  }
+  const from = priced
+    ? `(SELECT ${PRICED_COLUMNS}, pp.min_cents, pp.currency, p.search FROM product_prices pp JOIN products p ON p.id = pp.product_id) products`
+    : 'products'
+  const select = `SELECT ${COLUMNS}${priced ? ', min_cents' : ''}, pv.variants FROM ${from}${VARIANTS_JOIN}`
+  const { text, values } = keysetQuery(select, where, SORTS[sort], after, limit)
   const { rows } = await q.query<ProductRow>(text, values)
   return rows
 }
 
 export async function insertProduct(
   q: Queryable,
-  input: Required<Omit<CreateProduct, 'categoryId'>> & { categoryId: number | null }
+  input: Pick<ProductRow, 'name' | 'slug' | 'description' | 'category_id' | 'status' | 'tags' | 'options'>
 ): Promise<ProductRow> {
   const { rows } = await q.query<ProductRow>(
-    `INSERT INTO products (sku, name, slug, description, price_cents, currency, category_id, stock, status)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${COLUMNS}`,
+    `INSERT INTO products (name, slug, description, category_id, status, tags, options)
+     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${COLUMNS}`,
     [
-      input.sku,
       input.name,
       input.slug,
       input.description,
-      input.priceCents,
-      input.currency,
-      input.categoryId,
-      input.stock,
-      input.status
+      input.category_id,
+      input.status,
+      input.tags,
+      JSON.stringify(input.options)
     ]
   )
   return rows[0] as ProductRow
 }
 
 const UPDATABLE: Record<keyof UpdateProduct, string> = {
-  sku: 'sku',
   name: 'name',
   slug: 'slug',
   description: 'description',
-  priceCents: 'price_cents',
-  currency: 'currency',
   categoryId: 'category_id',
-  stock: 'stock',
-  status: 'status'
+  status: 'status',
+  tags: 'tags'
 }
 
 export async function updateProduct(q: Queryable, id: number, patch: UpdateProduct): Promise<ProductRow> {
   const { sets, values } = setClause(patch, UPDATABLE)
   const { rows } = await q.query<ProductRow>(
-    `UPDATE products SET ${sets}, version = version + 1, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
+    `UPDATE products SET ${sets ? `${sets}, ` : ''}version = version + 1, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
     [id, ...values]
+  )
+  return rows[0] as ProductRow
+}
+
+/** A change below the product (a variant, the media): its version moves so its ETag and cache entry do. */
+export async function touchProduct(q: Queryable, id: number): Promise<ProductRow> {
+  return updateProduct(q, id, {})
+}
+
+/** Replaces the ordered media list; new ids come from product_media_id_seq. */
+export async function replaceMedia(
+  q: Queryable,
+  id: number,
+  media: Omit<Media, 'id'>[],
+  opts: { bump: boolean } = { bump: true }
+): Promise<ProductRow> {
+  const { rows } = await q.query<ProductRow>(
+    `UPDATE products SET media = coalesce((
+        SELECT jsonb_agg(jsonb_build_object('id', nextval('product_media_id_seq')) || m.item ORDER BY m.n)
+          FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS m(item, n)), '[]')
+        ${opts.bump ? ', version = version + 1, updated_at = now()' : ''}
+      WHERE id = $1 RETURNING ${COLUMNS}`,
+    [id, JSON.stringify(media)]
   )
   return rows[0] as ProductRow
 }

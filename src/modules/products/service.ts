@@ -1,31 +1,39 @@
 import type { Database } from '../../db/database.js'
 import { toPage } from '../../db/keyset.js'
 import { isForeignKeyViolation, isUniqueViolation } from '../../db/errors.js'
+import type { Queryable } from '../../db/pool.js'
 import type { CursorCodec } from '../../lib/cursor.js'
 import { assertIfMatch, etagOf } from '../../lib/etag.js'
 import { slugify } from '../../lib/slug.js'
 import { AppError, invalidField } from '../../errors.js'
-import { created, deleted, mutate, updated, type WriteContext } from '../../writes/mutation.js'
+import { type AuditedChange, created, deleted, mutate, updated, type WriteContext } from '../../writes/mutation.js'
 import { descendantIds } from '../categories/repository.js'
 import * as repo from './repository.js'
-import type { CreateProduct, ListProductsQuery, Product, UpdateProduct } from './schemas.js'
+import { checkMedia, checkOptions, checkVariants, skuTaken, titleOf } from './rules.js'
+import type { CreateProduct, CreateVariant, ListProductsQuery, Product, UpdateProduct } from './schemas.js'
+import * as variants from './variant-repository.js'
 
 export interface ProductDeps {
   db: Database
   cursors: CursorCodec
+  defaultCurrency: string
 }
 
-const CURRENCIES = new Set(Intl.supportedValuesOf('currency'))
+/**
+ * What a reader may see: `public` (anonymous readers and storefront keys) sees active products only, and a
+ * product in another status is not found; `all` (editor and admin keys) sees every status.
+ */
+export type Visibility = 'public' | 'all'
 
-function checkCurrency(currency: string | undefined) {
-  if (currency !== undefined && !CURRENCIES.has(currency))
-    throw invalidField('currency', 'must be an ISO 4217 currency code')
-}
+export const productNotFound = (id: number | string) =>
+  new AppError('PRODUCT_NOT_FOUND', typeof id === 'number' ? `No product with id ${id}` : `No product with slug ${id}`)
 
-/** Turns constraint violations of a product write into the API's coded errors. */
-function mapWriteError(err: unknown): never {
-  if (isUniqueViolation(err, 'products_sku_key'))
-    throw new AppError('SKU_TAKEN', 'Another product already uses this sku')
+/** Turns constraint violations of a product or variant write into the API's coded errors. */
+export function mapWriteError(err: unknown): never {
+  if (isUniqueViolation(err, 'product_variants_sku_key')) {
+    const sku = /\(sku\)=\((.*)\)/.exec((err as { detail?: string }).detail ?? '')?.[1] ?? 'given'
+    throw skuTaken(sku)
+  }
   if (isUniqueViolation(err, 'products_slug_key'))
     throw new AppError('SLUG_TAKEN', 'Another product already uses this slug')
   if (isForeignKeyViolation(err, 'products_category_id_fkey')) {
@@ -36,20 +44,45 @@ function mapWriteError(err: unknown): never {
   throw err
 }
 
-export async function getProduct({ db }: ProductDeps, id: number): Promise<Product> {
-  const row = await repo.findProductById(db.reader(), id)
-  if (!row) throw new AppError('PRODUCT_NOT_FOUND', `No product with id ${id}`)
+/** Rows to API products: the variants of every row in one query. */
+export async function withVariants(q: Queryable, rows: repo.ProductRow[]): Promise<Product[]> {
+  const byProduct = await variants.variantsOf(
+    q,
+    rows.map((r) => r.id)
+  )
+  return rows.map((row) => repo.rowToProduct(row, byProduct.get(row.id) ?? []))
+}
+
+const visible = (row: repo.ProductRow | undefined, visibility: Visibility) =>
+  row !== undefined && (visibility === 'all' || row.status === 'active')
+
+export async function getProduct({ db }: ProductDeps, id: number, visibility: Visibility): Promise<Product> {
+  const row = await repo.findProductWithVariants(db.reader(), { id })
+  if (!row || !visible(row, visibility)) throw productNotFound(id)
   return repo.rowToProduct(row)
 }
 
+export async function getProductBySlug({ db }: ProductDeps, slug: string, visibility: Visibility): Promise<Product> {
+  const row = await repo.findProductWithVariants(db.reader(), { slug })
+  if (!row || !visible(row, visibility)) throw productNotFound(slug)
+  return repo.rowToProduct(row)
+}
+
+/** One page: one query for the products with their variants (plus the category subtree when asked). */
 export async function listProducts(
-  { db, cursors }: ProductDeps,
-  query: ListProductsQuery
+  { db, cursors, defaultCurrency }: ProductDeps,
+  query: ListProductsQuery,
+  visibility: Visibility
 ): Promise<{ items: Product[]; nextCursor: string | null }> {
   if (query.minPrice !== undefined && query.maxPrice !== undefined && query.minPrice > query.maxPrice) {
     throw invalidField('minPrice', 'must not exceed maxPrice')
   }
-  const after = query.cursor === undefined ? undefined : cursors.decode(`products:${query.sort}`, query.cursor)
+  if (visibility === 'public' && query.status !== undefined && query.status !== 'active') {
+    throw new AppError('FORBIDDEN', `Listing ${query.status} products needs an editor or admin key`)
+  }
+  const currency = query.currency ?? defaultCurrency
+  const scope = `products:${query.sort}${query.sort.endsWith('price') ? `:${currency}` : ''}`
+  const after = query.cursor === undefined ? undefined : cursors.decode(scope, query.cursor)
   const reader = db.reader()
   let categoryIds: number[] | undefined
   if (query.categoryId !== undefined) {
@@ -57,37 +90,102 @@ export async function listProducts(
   }
   const rows = await repo.listProducts(
     reader,
-    { categoryIds, status: query.status, minPrice: query.minPrice, maxPrice: query.maxPrice, q: query.q },
+    {
+      categoryIds,
+      status: visibility === 'public' ? 'active' : query.status,
+      currency,
+      minPrice: query.minPrice,
+      maxPrice: query.maxPrice,
+      tags: query.tag,
+      sku: query.sku,
+      hasStock: query.hasStock,
+      q: query.q
+    },
     query.sort,
     after,
     query.limit
   )
-  return toPage(rows, query.limit, repo.rowToProduct, (row) =>
-    cursors.encode(`products:${query.sort}`, repo.productCursorKey(query.sort, row))
+  return toPage(
+    rows,
+    query.limit,
+    (row) => repo.rowToProduct(row),
+    (row) => cursors.encode(scope, repo.productCursorKey(query.sort, row))
   )
 }
 
+/** The variants a create asks for: its `variants`, or the one default variant of the flat fields. */
+function requestedVariants(input: CreateProduct): CreateVariant[] {
+  const flat = (['sku', 'priceCents', 'currency', 'stock'] as const).filter((f) => input[f] !== undefined)
+  if (input.variants) {
+    if (flat.length) throw invalidField(flat[0] as string, 'give either variants or the flat default variant fields')
+    return input.variants
+  }
+  if (input.options?.length) throw invalidField('variants', 'a product with options needs its variants')
+  if (input.sku === undefined) throw invalidField('sku', 'required unless variants are given')
+  if ((input.priceCents === undefined) !== (input.currency === undefined)) {
+    throw invalidField(input.priceCents === undefined ? 'priceCents' : 'currency', 'give priceCents with currency')
+  }
+  const prices =
+    input.priceCents === undefined ? [] : [{ currency: input.currency as string, amountCents: input.priceCents }]
+  return [{ sku: input.sku, prices, stock: input.stock }]
+}
+
+const variantValues = (row: variants.VariantRow) => ({ ...variants.rowToVariant(row), productId: row.product_id })
+
 export async function createProduct({ db }: ProductDeps, input: CreateProduct, ctx: WriteContext): Promise<Product> {
-  checkCurrency(input.currency)
+  const options = input.options ?? []
+  checkOptions(options)
+  const wanted = requestedVariants(input)
+  checkVariants(options, wanted)
+  checkMedia(input.media ?? [], new Set())
   try {
     return await mutate(db, ctx, async (tx) => {
-      const row = await repo.insertProduct(tx, {
-        sku: input.sku,
+      let row = await repo.insertProduct(tx, {
         name: input.name,
-        slug: input.slug ?? slugify(`${input.name}-${input.sku}`),
+        slug: input.slug ?? slugify(`${input.name}-${wanted[0]?.sku ?? ''}`),
         description: input.description ?? '',
-        priceCents: input.priceCents,
-        currency: input.currency,
-        categoryId: input.categoryId ?? null,
-        stock: input.stock ?? 0,
-        status: input.status ?? 'draft'
+        category_id: input.categoryId ?? null,
+        status: input.status ?? 'draft',
+        tags: input.tags ?? [],
+        options
       })
-      return created('product', repo.rowToProduct(row))
+      const variantRows = await variants.insertVariants(
+        tx,
+        row.id,
+        wanted.map((v, position) => ({
+          sku: v.sku,
+          title: v.title ?? titleOf(v.optionValues ?? []),
+          optionValues: v.optionValues ?? [],
+          prices: v.prices,
+          compareAtPrices: v.compareAtPrices ?? null,
+          stock: v.stock ?? 0,
+          barcode: v.barcode ?? null,
+          weightGrams: v.weightGrams ?? null,
+          position
+        }))
+      )
+      if (input.media?.length) row = await repo.replaceMedia(tx, row.id, mediaValues(input.media), { bump: false })
+      const product = repo.rowToProduct(row, variantRows)
+      const change = created('product', repo.rowToProductFields(row))
+      const also: AuditedChange<unknown>[] = [
+        ...variantRows.map((v) => created('variant', variantValues(v))),
+        ...product.media.map((m) => created('media', { ...m, productId: row.id }))
+      ]
+      return { ...change, value: product, also }
     })
   } catch (err) {
     mapWriteError(err)
   }
 }
+
+export const mediaValues = (media: CreateProduct['media'] & object) =>
+  media.map((m) => ({
+    url: m.url,
+    alt: m.alt ?? '',
+    width: m.width ?? null,
+    height: m.height ?? null,
+    variantIds: m.variantIds ?? []
+  }))
 
 export async function updateProduct(
   { db }: ProductDeps,
@@ -96,17 +194,24 @@ export async function updateProduct(
   ifMatch: string | undefined,
   ctx: WriteContext
 ): Promise<Product> {
-  checkCurrency(patch.currency)
   try {
     return await mutate(db, ctx, async (tx) => {
-      const current = await repo.findProductById(tx, id, { forUpdate: true })
-      if (!current) throw new AppError('PRODUCT_NOT_FOUND', `No product with id ${id}`)
-      assertIfMatch(ifMatch, etagOf(current.id, current.version))
-      return updated('product', repo.rowToProduct(current), repo.rowToProduct(await repo.updateProduct(tx, id, patch)))
+      const current = await lockProduct(tx, id, ifMatch)
+      const row = await repo.updateProduct(tx, id, patch)
+      const change = updated('product', repo.rowToProductFields(current), repo.rowToProductFields(row))
+      return { ...change, value: (await withVariants(tx, [row]))[0] as Product }
     })
   } catch (err) {
     mapWriteError(err)
   }
+}
+
+/** Locks the product row for this transaction; with If-Match, only at the version it names. */
+export async function lockProduct(tx: Queryable, id: number, ifMatch?: string): Promise<repo.ProductRow> {
+  const current = await repo.findProductById(tx, id, { forUpdate: true })
+  if (!current) throw productNotFound(id)
+  assertIfMatch(ifMatch, etagOf(current.id, current.version))
+  return current
 }
 
 export async function deleteProduct(
@@ -116,10 +221,8 @@ export async function deleteProduct(
   ctx: WriteContext
 ): Promise<void> {
   await mutate(db, ctx, async (tx) => {
-    const current = await repo.findProductById(tx, id, { forUpdate: true })
-    if (!current) throw new AppError('PRODUCT_NOT_FOUND', `No product with id ${id}`)
-    assertIfMatch(ifMatch, etagOf(current.id, current.version))
+    const current = await lockProduct(tx, id, ifMatch)
     await repo.deleteProduct(tx, id)
-    return deleted('product', repo.rowToProduct(current))
+    return deleted('product', repo.rowToProductFields(current))
   })
 }

@@ -14,6 +14,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** An onRequest hook that admits only API keys with one of `roles`. */
     authorize(...roles: Role[]): onRequestAsyncHookHandler
+    /** An onRequest hook for reads open to everyone: a request with an API key gets its principal (or 401). */
+    identify: onRequestAsyncHookHandler
   }
   interface FastifyRequest {
     principal: Principal | null
@@ -54,6 +56,10 @@ export default fp(
       }
       return { id, name, role }
     }
+
+    app.decorate('identify', async (request: FastifyRequest) => {
+      if (request.headers.authorization !== undefined) request.principal = authenticate(request)
+    })
 
     app.decorate('authorize', (...roles: Role[]) => async (request: FastifyRequest, _reply: FastifyReply) => {
       const principal = authenticate(request)

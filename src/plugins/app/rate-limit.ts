@@ -61,6 +61,9 @@ export default fp(
     })
     if (!config.RATE_LIMIT_ENABLED) return
     const rules = parseRules(config.RATE_LIMIT_RULES)
+    // Storefront keys have their own quota unless the rules give them one.
+    if (!rules.some((r) => r.kind === 'role' && r.role === 'storefront'))
+      rules.push(...parseRules(`storefront: role:storefront ${config.RATE_LIMIT_STOREFRONT}`))
     const anonymous: Policy = {
       name: 'default',
       max: config.RATE_LIMIT_MAX_REQUESTS,

@@ -1,0 +1,148 @@
+import { setClause } from '../../db/keyset.js'
+import type { Queryable } from '../../db/pool.js'
+import type { Price, UpdateVariant, Variant } from './schemas.js'
+
+export interface VariantRow {
+  id: number
+  product_id: number
+  sku: string
+  title: string
+  option_values: string[]
+  prices: Price[]
+  compare_at_prices: Price[] | null
+  stock: number
+  barcode: string | null
+  weight_grams: number | null
+  position: number
+  version: number
+  /** A Date from a row, an ISO string from the JSON of a product read (findProductWithVariants). */
+  created_at: Date | string
+  updated_at: Date | string
+}
+
+const iso = (at: Date | string) => (typeof at === 'string' ? new Date(at) : at).toISOString()
+
+const COLUMNS =
+  'id, product_id, sku, title, option_values, prices, compare_at_prices, stock, barcode, weight_grams, position, ' +
+  'version, created_at, updated_at'
+
+export const rowToVariant = (row: VariantRow): Variant => ({
+  id: row.id,
+  sku: row.sku,
+  title: row.title,
+  optionValues: row.option_values,
+  prices: row.prices,
+  compareAtPrices: row.compare_at_prices,
+  stock: row.stock,
+  barcode: row.barcode,
+  weightGrams: row.weight_grams,
+  position: row.position,
+  version: row.version,
+  createdAt: iso(row.created_at),
+  updatedAt: iso(row.updated_at)
+})
+
+/** The variants of the given products in one query, grouped by product in their order. */
+export async function variantsOf(q: Queryable, productIds: number[]): Promise<Map<number, VariantRow[]>> {
+  const byProduct = new Map<number, VariantRow[]>(productIds.map((id) => [id, []]))
+  if (productIds.length === 0) return byProduct
+  const { rows } = await q.query<VariantRow>(
+    `SELECT ${COLUMNS} FROM product_variants WHERE product_id = ANY($1::integer[]) ORDER BY product_id, position, id`,
+    [productIds]
+  )
+  for (const row of rows) byProduct.get(row.product_id)?.push(row)
+  return byProduct
+}
+
+export async function findVariant(
+  q: Queryable,
+  productId: number,
+  id: number,
+  opts: { forUpdate?: boolean } = {}
+): Promise<VariantRow | undefined> {
+  const { rows } = await q.query<VariantRow>(
+    `SELECT ${COLUMNS} FROM product_variants WHERE id = $1 AND product_id = $2${opts.forUpdate ? ' FOR UPDATE' : ''}`,
+    [id, productId]
+  )
+  return rows[0]
+}
+
+export interface NewVariant {
+  sku: string
+  title: string
+  optionValues: string[]
+  prices: Price[]
+  compareAtPrices: Price[] | null
+  stock: number
+  barcode: string | null
+  weightGrams: number | null
+  position: number
+}
+
+/** Inserts variants in one statement, in order. */
+export async function insertVariants(q: Queryable, productId: number, variants: NewVariant[]): Promise<VariantRow[]> {
+  const { rows } = await q.query<VariantRow>(
+    `INSERT INTO product_variants (product_id, sku, title, option_values, prices, compare_at_prices, stock, barcode,
+                                   weight_grams, position)
+     SELECT $1, v.sku, v.title, ARRAY(SELECT jsonb_array_elements_text(v."optionValues")), v.prices,
+            v."compareAtPrices", v.stock, v.barcode, v."weightGrams", v.position
+       FROM jsonb_to_recordset($2::jsonb) AS v(sku text, title text, "optionValues" jsonb, prices jsonb,
+            "compareAtPrices" jsonb, stock integer, barcode text, "weightGrams" integer, position integer)
+     RETURNING ${COLUMNS}`,
+    [productId, JSON.stringify(variants)]
+  )
+  return rows.sort((a, b) => a.position - b.position)
+}
+
+const UPDATABLE: Record<keyof UpdateVariant, string> = {
+  sku: 'sku',
+  title: 'title',
+  optionValues: 'option_values',
+  prices: 'prices',
+  compareAtPrices: 'compare_at_prices',
+  stock: 'stock',
+  barcode: 'barcode',
+  weightGrams: 'weight_grams',
+  position: 'position'
+}
+
+export async function updateVariant(q: Queryable, id: number, patch: UpdateVariant): Promise<VariantRow> {
+  const json = (p?: Price[] | null) => (p === undefined || p === null ? p : JSON.stringify(p))
+  const { sets, values } = setClause(
+    { ...patch, prices: json(patch.prices), compareAtPrices: json(patch.compareAtPrices) },
+    UPDATABLE
+  )
+  const { rows } = await q.query<VariantRow>(
+    `UPDATE product_variants SET ${sets}, version = version + 1, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
+    [id, ...values]
+  )
+  return rows[0] as VariantRow
+}
+
+/** Adds `delta` unless the stock would fall below 0: one statement, so concurrent adjustments never oversell. */
+export async function adjustStock(
+  q: Queryable,
+  productId: number,
+  id: number,
+  delta: number
+): Promise<VariantRow | undefined> {
+  const { rows } = await q.query<VariantRow>(
+    `UPDATE product_variants SET stock = (stock + $3::bigint)::integer, version = version + 1, updated_at = now()
+      WHERE id = $1 AND product_id = $2 AND stock + $3::bigint >= 0 AND stock + $3::bigint <= 2147483647
+      RETURNING ${COLUMNS}`,
+    [id, productId, delta]
+  )
+  return rows[0]
+}
+
+export async function deleteVariant(q: Queryable, id: number): Promise<void> {
+  await q.query('DELETE FROM product_variants WHERE id = $1', [id])
+}
+
+export async function countVariants(q: Queryable, productId: number): Promise<number> {
+  const { rows } = await q.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM product_variants WHERE product_id = $1',
+    [productId]
+  )
+  return rows[0]?.n ?? 0
+}

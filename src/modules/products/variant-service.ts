@@ -1,0 +1,178 @@
+import { assertIfMatch, etagOf } from '../../lib/etag.js'
+import { AppError } from '../../errors.js'
+import { created, deleted, mutate, updated, type WriteContext } from '../../writes/mutation.js'
+import * as repo from './repository.js'
+import { checkMedia, checkOptionValues, checkVariantFields, combinationKey, titleOf } from './rules.js'
+import type { CreateVariant, Product, ReplaceMedia, StockAdjustment, UpdateVariant, Variant } from './schemas.js'
+import { MAX_VARIANTS } from './schemas.js'
+import { lockProduct, mapWriteError, mediaValues, type ProductDeps, withVariants } from './service.js'
+import * as variants from './variant-repository.js'
+
+const variantNotFound = (productId: number, id: number) =>
+  new AppError('VARIANT_NOT_FOUND', `Product ${productId} has no variant ${id}`)
+
+const audited = (row: variants.VariantRow) => ({ ...variants.rowToVariant(row), productId: row.product_id })
+
+/** No other variant of the product has this combination of option values. */
+async function assertCombinationFree(
+  siblings: variants.VariantRow[],
+  values: string[],
+  exceptId: number | null
+): Promise<void> {
+  const key = combinationKey(values)
+  if (siblings.some((v) => v.id !== exceptId && combinationKey(v.option_values) === key)) {
+    throw new AppError('INVALID_OPTION_VALUES', 'optionValues: another variant already has this combination', [
+      { field: 'optionValues', message: `another variant already has ${values.join(' / ') || 'no options'}` }
+    ])
+  }
+}
+
+/** Adds a variant (If-Match: the product's ETag). */
+export async function createVariant(
+  { db }: ProductDeps,
+  productId: number,
+  input: CreateVariant,
+  ifMatch: string | undefined,
+  ctx: WriteContext
+): Promise<Variant> {
+  checkVariantFields(input)
+  try {
+    return await mutate(db, ctx, async (tx) => {
+      const product = await lockProduct(tx, productId, ifMatch)
+      const values = input.optionValues ?? []
+      checkOptionValues('optionValues', product.options, values)
+      const siblings = (await variants.variantsOf(tx, [productId])).get(productId) ?? []
+      if (siblings.length >= MAX_VARIANTS) {
+        throw new AppError('VALIDATION_FAILED', `A product has at most ${MAX_VARIANTS} variants`, [
+          { field: 'variants', message: `at most ${MAX_VARIANTS}` }
+        ])
+      }
+      await assertCombinationFree(siblings, values, null)
+      const [row] = await variants.insertVariants(tx, productId, [
+        {
+          sku: input.sku,
+          title: input.title ?? titleOf(values),
+          optionValues: values,
+          prices: input.prices,
+          compareAtPrices: input.compareAtPrices ?? null,
+          stock: input.stock ?? 0,
+          barcode: input.barcode ?? null,
+          weightGrams: input.weightGrams ?? null,
+          position: Math.max(-1, ...siblings.map((v) => v.position)) + 1
+        }
+      ])
+      await repo.touchProduct(tx, productId)
+      const change = created('variant', audited(row as variants.VariantRow))
+      return { ...change, value: variants.rowToVariant(row as variants.VariantRow) }
+    })
+  } catch (err) {
+    mapWriteError(err)
+  }
+}
+
+/** Locks product and variant (in that order, as every variant write does) and checks If-Match on the variant. */
+async function lockVariant(tx: Parameters<typeof repo.findProductById>[0], productId: number, id: number) {
+  const product = await lockProduct(tx, productId)
+  const variant = await variants.findVariant(tx, productId, id, { forUpdate: true })
+  if (!variant) throw variantNotFound(productId, id)
+  return { product, variant }
+}
+
+/** Changes a variant (If-Match: the variant's ETag); `stock` is absolute here. */
+export async function updateVariant(
+  { db }: ProductDeps,
+  productId: number,
+  id: number,
+  patch: UpdateVariant,
+  ifMatch: string | undefined,
+  ctx: WriteContext
+): Promise<Variant> {
+  checkVariantFields(patch)
+  try {
+    return await mutate(db, ctx, async (tx) => {
+      const { product, variant } = await lockVariant(tx, productId, id)
+      assertIfMatch(ifMatch, etagOf(variant.id, variant.version))
+      if (patch.optionValues) {
+        checkOptionValues('optionValues', product.options, patch.optionValues)
+        const siblings = (await variants.variantsOf(tx, [productId])).get(productId) ?? []
+        await assertCombinationFree(siblings, patch.optionValues, id)
+      }
+      const row = await variants.updateVariant(tx, id, patch)
+      await repo.touchProduct(tx, productId)
+      return { ...updated('variant', audited(variant), audited(row)), value: variants.rowToVariant(row) }
+    })
+  } catch (err) {
+    mapWriteError(err)
+  }
+}
+
+/** Removes a variant (If-Match: the variant's ETag); a product keeps at least one. */
+export async function deleteVariant(
+  { db }: ProductDeps,
+  productId: number,
+  id: number,
+  ifMatch: string | undefined,
+  ctx: WriteContext
+): Promise<void> {
+  await mutate(db, ctx, async (tx) => {
+    const { variant } = await lockVariant(tx, productId, id)
+    assertIfMatch(ifMatch, etagOf(variant.id, variant.version))
+    if ((await variants.countVariants(tx, productId)) <= 1) {
+      throw new AppError(
+        'LAST_VARIANT',
+        `Variant ${id} is the last variant of product ${productId}; delete the product`
+      )
+    }
+    await variants.deleteVariant(tx, id)
+    await repo.touchProduct(tx, productId)
+    return deleted('variant', audited(variant))
+  })
+}
+
+/** Adds or takes stock atomically: never below 0 (409 INSUFFICIENT_STOCK, nothing changed). */
+export async function adjustStock(
+  { db }: ProductDeps,
+  productId: number,
+  id: number,
+  adjustment: StockAdjustment,
+  ifMatch: string | undefined,
+  ctx: WriteContext
+): Promise<Variant> {
+  return mutate(db, ctx, async (tx) => {
+    const { variant } = await lockVariant(tx, productId, id)
+    assertIfMatch(ifMatch, etagOf(variant.id, variant.version))
+    const row = await variants.adjustStock(tx, productId, id, adjustment.delta)
+    if (!row) {
+      throw new AppError(
+        'INSUFFICIENT_STOCK',
+        `Variant ${id} has ${variant.stock} in stock; ${adjustment.delta} would take it below 0`,
+        [{ field: 'delta', message: `only ${variant.stock} in stock` }],
+        undefined,
+        { stock: variant.stock }
+      )
+    }
+    await repo.touchProduct(tx, productId)
+    const change = updated('variant', audited(variant), { ...audited(row), stockAdjustment: adjustment })
+    return { ...change, value: variants.rowToVariant(row) }
+  })
+}
+
+/** Replaces the product's ordered media list in one call (If-Match: the product's ETag). */
+export async function replaceMedia(
+  { db }: ProductDeps,
+  productId: number,
+  input: ReplaceMedia,
+  ifMatch: string | undefined,
+  ctx: WriteContext
+): Promise<Product> {
+  return mutate(db, ctx, async (tx) => {
+    const current = await lockProduct(tx, productId, ifMatch)
+    const siblings = (await variants.variantsOf(tx, [productId])).get(productId) ?? []
+    checkMedia(input.media, new Set(siblings.map((v) => v.id)))
+    const row = await repo.replaceMedia(tx, productId, mediaValues(input.media))
+    const change = updated('product', repo.rowToProductFields(current), repo.rowToProductFields(row))
+    return { ...change, value: repo.rowToProduct(row, siblings) }
+  })
+}
+
+export { withVariants }
