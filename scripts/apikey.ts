@@ -6,7 +6,7 @@ import { sealWith } from '../src/writes/sealer.js'
 import { cliConfig, fail, withClient } from './cli.js'
 
 const USAGE = `usage:
-  npm run apikey -- create --name NAME --role admin|editor
+  npm run apikey -- create --name NAME --role admin|editor|events
   npm run apikey -- list
   npm run apikey -- revoke ID`
 

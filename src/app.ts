@@ -13,6 +13,7 @@ import type { ConnectionTarget } from './db/pool.js'
 import apiKeys from './modules/api-keys/index.js'
 import auditLogs from './modules/audit/index.js'
 import categories from './modules/categories/index.js'
+import events from './modules/events/index.js'
 import health from './modules/health/index.js'
 import products from './modules/products/index.js'
 import testSupport from './modules/test-support/index.js'
@@ -21,6 +22,7 @@ import auth from './plugins/app/auth.js'
 import cache from './plugins/app/cache.js'
 import cacheControl from './plugins/app/cache-control.js'
 import db from './plugins/app/db.js'
+import eventsPlugin from './plugins/app/events.js'
 import healthPlugin from './plugins/app/health.js'
 import metrics from './plugins/app/metrics.js'
 import problems from './plugins/app/problems.js'
@@ -186,6 +188,7 @@ export default async function catalogApp(app: FastifyInstance, opts: AppOptions)
   await app.register(cache)
   await app.register(rateLimit)
   await app.register(audit)
+  await app.register(eventsPlugin)
 
   await app.register(health)
   if (config.NODE_ENV === 'test' && config.ENABLE_TEST_ROUTES) await app.register(testSupport)
@@ -195,6 +198,7 @@ export default async function catalogApp(app: FastifyInstance, opts: AppOptions)
       await api.register(categories)
       await api.register(apiKeys)
       await api.register(auditLogs)
+      await api.register(events)
     },
     { prefix: '/api/v1' }
   )

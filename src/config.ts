@@ -243,6 +243,16 @@ export const ConfigSchema = Type.Object({
       'An audit entry still unsealed this long after it was written is reported by npm run audit:verify; ' +
       'must exceed AUDIT_SEAL_INTERVAL_MS'
   }),
+  EVENTS_ENABLED: bool(
+    'Record a change event for every committed catalog change (GET /api/v1/events, webhooks); false = none are recorded',
+    true
+  ),
+  EVENT_RETENTION_DAYS: Type.Integer({
+    minimum: 1,
+    default: 7,
+    description: 'Change events older than this leave the feed (independent of AUDIT_RETENTION_DAYS)'
+  }),
+  EVENT_RETENTION_INTERVAL_MS: ms('How often one instance removes expired change events (0 = never)', 3_600_000),
   IDEMPOTENCY_KEY_TTL_HOURS: Type.Integer({
     minimum: 24,
     default: 24,

@@ -17,6 +17,7 @@ export const ERRORS = {
   SLUG_TAKEN: { status: 409, title: 'Slug already in use' },
   CATEGORY_NOT_EMPTY: { status: 409, title: 'Category still has products or subcategories' },
   CATEGORY_CYCLE: { status: 409, title: 'Move would make the category tree cyclic' },
+  CURSOR_EXPIRED: { status: 410, title: 'The events after this cursor are no longer kept' },
   PRECONDITION_FAILED: { status: 412, title: 'Resource was modified (If-Match does not match)' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body too large' },
   URI_TOO_LONG: { status: 414, title: 'URI or path parameter too long' },

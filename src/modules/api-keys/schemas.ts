@@ -1,7 +1,7 @@
 import { type Static, Type } from 'typebox'
 import { Id, Out, PageQuery, Text, Timestamp } from '../../lib/schemas.js'
 
-export const ROLES = ['admin', 'editor'] as const
+export const ROLES = ['admin', 'editor', 'events'] as const
 export type Role = (typeof ROLES)[number]
 export const RoleSchema = Type.Enum([...ROLES])
 
