@@ -17,6 +17,7 @@ import events from './modules/events/index.js'
 import health from './modules/health/index.js'
 import products from './modules/products/index.js'
 import testSupport from './modules/test-support/index.js'
+import webhooks from './modules/webhooks/index.js'
 import audit from './plugins/app/audit.js'
 import auth from './plugins/app/auth.js'
 import cache from './plugins/app/cache.js'
@@ -28,6 +29,7 @@ import metrics from './plugins/app/metrics.js'
 import problems from './plugins/app/problems.js'
 import rateLimit from './plugins/app/rate-limit.js'
 import redis from './plugins/app/redis.js'
+import webhooksPlugin from './plugins/app/webhooks.js'
 import compression from './plugins/app/compression.js'
 import cors from './plugins/app/cors.js'
 import helmet from './plugins/external/helmet.js'
@@ -189,6 +191,7 @@ export default async function catalogApp(app: FastifyInstance, opts: AppOptions)
   await app.register(rateLimit)
   await app.register(audit)
   await app.register(eventsPlugin)
+  await app.register(webhooksPlugin)
 
   await app.register(health)
   if (config.NODE_ENV === 'test' && config.ENABLE_TEST_ROUTES) await app.register(testSupport)
@@ -199,6 +202,7 @@ export default async function catalogApp(app: FastifyInstance, opts: AppOptions)
       await api.register(apiKeys)
       await api.register(auditLogs)
       await api.register(events)
+      await api.register(webhooks)
     },
     { prefix: '/api/v1' }
   )

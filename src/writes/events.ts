@@ -74,7 +74,8 @@ export async function recordEvents(tx: Queryable, sealed: { entryId: number; eve
      SELECT w.id, s.position, s.type, s.entity_type || ':' || s.entity_id, p.event
        FROM stored s
        JOIN jsonb_to_recordset($1::jsonb) AS p(position bigint, event jsonb) ON p.position = s.position
-       JOIN webhooks w ON w.status <> 'disabled' AND ('*' = ANY (w.event_types) OR s.type = ANY (w.event_types))`,
+       JOIN webhooks w ON w.status <> 'disabled'
+        AND ('*' = ANY (w.event_types) OR s.type = ANY (w.event_types) OR s.entity_type || '.*' = ANY (w.event_types))`,
     [
       JSON.stringify(
         sealed.map(({ entryId, event: e }) => ({
