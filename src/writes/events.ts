@@ -125,7 +125,10 @@ export async function deleteExpiredEvents(q: Queryable, retentionDays: number, b
   return rows[0]?.n ?? 0
 }
 
-/** Removes expired events batch by batch on the instance that holds the lock; null when another one does. */
+/**
+ * Removes expired events, and finished webhook deliveries as old, batch by batch on the instance that holds the
+ * lock; the number of events removed, or null when another instance holds the lock.
+ */
 export async function runEventRetention(
   client: Queryable,
   retentionDays: number,
@@ -138,6 +141,16 @@ export async function runEventRetention(
   try {
     let removed = 0
     for (let n = batch; n === batch; removed += n) n = await deleteExpiredEvents(client, retentionDays, batch)
+    // Finished webhook deliveries (with their attempts) go with the events; pending ones stay until they finish.
+    for (let n = batch; n === batch;) {
+      const { rowCount } = await client.query(
+        `DELETE FROM webhook_deliveries WHERE id IN (
+           SELECT id FROM webhook_deliveries
+            WHERE status <> 'pending' AND created_at < now() - make_interval(days => $1) LIMIT $2)`,
+        [retentionDays, batch]
+      )
+      n = rowCount ?? 0
+    }
     return removed
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [EVENT_RETENTION_LOCK_KEY])

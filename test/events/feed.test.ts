@@ -158,6 +158,16 @@ test('when events are older than EVENT_RETENTION_DAYS, then retention removes th
   await app.db.primary.query(`UPDATE events SET occurred_at = now() - interval '8 days' WHERE position <= $1`, [
     old2?.id
   ])
+  // A finished webhook delivery as old goes too; a pending one stays.
+  const hook = await app.db.primary.query<{ id: number }>(
+    `INSERT INTO webhooks (url, event_types, secret) VALUES ('https://93.184.216.34/', '{*}', 'whsec_x') RETURNING id`
+  )
+  await app.db.primary.query(
+    `INSERT INTO webhook_deliveries (webhook_id, event_position, event_type, entity_key, event, status, created_at)
+     VALUES ($1, 1, 'category.created', 'category:1', '{}', 'delivered', now() - interval '8 days'),
+            ($1, 2, 'category.created', 'category:2', '{}', 'pending', now() - interval '8 days')`,
+    [hook.rows[0]?.id]
+  )
   const auditBefore = (await app.db.primary.query('SELECT count(*)::int AS n FROM audit_log')).rows[0].n
   assert.equal(await app.events.runRetention(), 2)
 
@@ -177,6 +187,11 @@ test('when events are older than EVENT_RETENTION_DAYS, then retention removes th
   )
   const auditAfter = (await app.db.primary.query('SELECT count(*)::int AS n FROM audit_log')).rows[0].n
   assert.equal(auditAfter, auditBefore, 'the audit trail keeps its entries')
+  const left = await app.db.primary.query<{ status: string }>('SELECT status FROM webhook_deliveries')
+  assert.deepEqual(
+    left.rows.map((r) => r.status),
+    ['pending']
+  )
 })
 
 test('when EVENTS_ENABLED is false, then writes are audited and sealed but record no events', async (t) => {

@@ -1,4 +1,4 @@
-import { lookup } from 'node:dns/promises'
+import dns from 'node:dns'
 import type { LookupFunction } from 'node:net'
 import ipaddr from 'ipaddr.js'
 
@@ -49,17 +49,31 @@ export function parseWebhookUrl(raw: string, policy: UrlPolicy): URL {
   return url
 }
 
+const DNS_TIMEOUT_MS = 1500
+
 const bare = (hostname: string) => hostname.replace(/^\[(.*)\]$/, '$1')
 
-/** Every address `hostname` stands for (itself when it is an IP literal). */
+/**
+ * Every address `hostname` stands for (itself when it is an IP literal): what the system resolver (hosts file
+ * included) and DNS itself answer, together, so a name is refused if either way leads to a refused address.
+ */
 async function addressesOf(hostname: string): Promise<{ address: string; family: number }[]> {
   const host = bare(hostname)
   if (ipaddr.isValid(host)) return [{ address: host, family: ipaddr.parse(host).kind() === 'ipv6' ? 6 : 4 }]
-  try {
-    return await lookup(host, { all: true, verbatim: true })
-  } catch {
-    throw new RefusedUrl(`host ${host} does not resolve`)
-  }
+  // The process's DNS servers, with a bounded wait (c-ares' default retries take far longer than a delivery may).
+  const resolver = new dns.promises.Resolver({ timeout: DNS_TIMEOUT_MS, tries: 2 })
+  resolver.setServers(dns.getServers())
+  const [system, v4, v6] = await Promise.allSettled([
+    dns.promises.lookup(host, { all: true, verbatim: true }),
+    resolver.resolve4(host),
+    resolver.resolve6(host)
+  ])
+  const found = new Map<string, number>()
+  if (system.status === 'fulfilled') for (const a of system.value) found.set(a.address, a.family)
+  if (v4.status === 'fulfilled') for (const a of v4.value) found.set(a, 4)
+  if (v6.status === 'fulfilled') for (const a of v6.value) found.set(a, 6)
+  if (!found.size) throw new RefusedUrl(`host ${host} does not resolve`)
+  return [...found].map(([address, family]) => ({ address, family }))
 }
 
 /** Resolves the host and refuses it if any of its addresses is in a refused range (unless allowPrivate). */

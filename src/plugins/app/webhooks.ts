@@ -116,10 +116,13 @@ export default fp(
       inFlight.add(job)
     }
 
+    // Slots are refilled in batches: one claim statement per half of the slots, not per finished delivery.
+    const refillAt = Math.max(1, Math.floor(config.WEBHOOK_CONCURRENCY / 2))
+
     /** Claims and starts what fits; the number started. */
     async function fill(): Promise<number> {
       const free = config.WEBHOOK_CONCURRENCY - inFlight.size
-      if (free <= 0 || closed) return 0
+      if (free <= 0 || closed || (free < refillAt && inFlight.size > 0)) return 0
       const rows = await claimDue(app.db.primary, free, leaseMs)
       for (const row of rows) attempt(row)
       return rows.length
@@ -144,7 +147,7 @@ export default fp(
           app.log.warn({ err }, 'webhook dispatch failed; retrying at the next interval')
         }
         if (closed) break
-        if (started > 0 && inFlight.size < config.WEBHOOK_CONCURRENCY) continue
+        if (started > 0 && config.WEBHOOK_CONCURRENCY - inFlight.size >= refillAt) continue
         // Woken by a finished attempt (a slot, or the next event of that entity), new events, or the interval.
         await Promise.race([
           new Promise<void>((resolve) => (kick = resolve)),
