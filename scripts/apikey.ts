@@ -7,7 +7,7 @@ import { fail, withClient } from './cli.js'
 import { loadConfigOrExit } from '../src/config.js'
 
 const USAGE = `usage:
-  npm run apikey -- create --name NAME --role admin|editor
+  npm run apikey -- create --name NAME --role admin|editor|events
   npm run apikey -- list
   npm run apikey -- revoke ID`
 

@@ -41,6 +41,7 @@ import {
 } from './bench/report.js'
 import { probe, SCENARIOS, type ScenarioContext } from './bench/scenarios.js'
 import { startSeedDesign } from './bench/seed-design.js'
+import { EVENT_SCENARIOS, type EventScenarioName, runEventScenario } from './bench/events.js'
 
 const DB_POOL_MAX = 20
 const SCENARIO_WRITES = new Set<ScenarioName>(['create-product', 'patch-product'])
@@ -59,6 +60,16 @@ async function startServer(
   extra: NodeJS.ProcessEnv,
   label: string
 ): Promise<string> {
+  return (await startServerProcess(db, secrets, extra, label)).url
+}
+
+/** The same, with a way to stop it before the run ends. */
+async function startServerProcess(
+  db: BenchDatabase,
+  secrets: RunSecrets,
+  extra: NodeJS.ProcessEnv,
+  label: string
+): Promise<{ url: string; stop: () => Promise<void> }> {
   const port = await freePort()
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -88,7 +99,7 @@ async function startServer(
   await waitForHttp200(`${baseUrl}/health`, server.child, 60_000, () => server.recentOutput())
   server.echo(true)
   note(`${label} ready at ${baseUrl} (pid ${server.child.pid})`)
-  return baseUrl
+  return { url: baseUrl, stop: server.stop }
 }
 
 /** REDIS_URL if set, else the local Redis on 127.0.0.1:6379 when it answers. */
@@ -110,7 +121,7 @@ async function benchRedisUrl(): Promise<string> {
 }
 
 async function runScenario(
-  name: ScenarioName,
+  name: keyof typeof SCENARIOS,
   ctx: ScenarioContext,
   settings: LoadSettings & { rounds: number }
 ): Promise<ScenarioResult> {
@@ -194,11 +205,18 @@ async function main(options: BenchOptions): Promise<number> {
   // The database scenarios measure the queries: no cache, no rate limit. The cached-* scenarios run against
   // a second server with everything on: the Redis cache, rate limiting through Redis (a quota too large to
   // trip), metrics, request ids, logs at warn.
-  const needsCached = options.scenarios.some((s) => s.startsWith('cached-'))
-  const needsPlain = options.scenarios.some((s) => !s.startsWith('cached-'))
-  const plainUrl = needsPlain
-    ? await startServer(db, secrets, { CACHE_ENABLED: 'false', RATE_LIMIT_ENABLED: 'false' }, 'server')
-    : ''
+  const isEventScenario = (s: ScenarioName): s is EventScenarioName =>
+    (EVENT_SCENARIOS as readonly string[]).includes(s)
+  const httpScenarios = options.scenarios.filter((s) => !isEventScenario(s))
+  const eventScenarios = options.scenarios.filter(isEventScenario)
+  const needsCached = httpScenarios.some((s) => s.startsWith('cached-'))
+  const needsPlain = httpScenarios.some((s) => !s.startsWith('cached-'))
+  // These servers deliver no webhooks: the event scenarios start their own servers once these have stopped.
+  const quiet = { WEBHOOK_DISPATCH_ENABLED: 'false' }
+  const plain = needsPlain
+    ? await startServerProcess(db, secrets, { ...quiet, CACHE_ENABLED: 'false', RATE_LIMIT_ENABLED: 'false' }, 'server')
+    : undefined
+  const plainUrl = plain?.url ?? ''
   let cachedUrl: string | undefined
   let redisUrl: string | undefined
   if (needsCached) {
@@ -209,6 +227,7 @@ async function main(options: BenchOptions): Promise<number> {
       db,
       secrets,
       {
+        ...quiet,
         REDIS_URL: redisUrl,
         REDIS_KEY_PREFIX: `bench:${runId}:`,
         CACHE_ENABLED: 'true',
@@ -219,7 +238,7 @@ async function main(options: BenchOptions): Promise<number> {
       'cached'
     )
   }
-  const baseUrl = plainUrl || (cachedUrl as string)
+  const baseUrl = plainUrl || (cachedUrl ?? '')
   const writes = options.scenarios.some((s) => SCENARIO_WRITES.has(s))
   const seedDesign =
     options.seedDesign && writes
@@ -241,7 +260,22 @@ async function main(options: BenchOptions): Promise<number> {
   }
 
   const results: ScenarioResult[] = []
-  for (const name of options.scenarios) results.push(await runScenario(name, ctx, settings))
+  for (const name of httpScenarios) results.push(await runScenario(name, ctx, settings))
+  if (eventScenarios.length) {
+    // The event scenarios compare settings of the sealer, which any running instance may run: alone, then.
+    await plain?.stop()
+    if (cachedUrl) note('the cached server keeps running: its sealer may take part in the event scenarios')
+    const eventCtx = {
+      client: db.client,
+      apiKey: secrets.apiKey,
+      skuPrefix,
+      connections: options.connections,
+      duration: options.duration,
+      start: (env: NodeJS.ProcessEnv, label: string) =>
+        startServerProcess(db, secrets, { CACHE_ENABLED: 'false', RATE_LIMIT_ENABLED: 'false', ...env }, label)
+    }
+    for (const name of eventScenarios) results.push(await runEventScenario(name, eventCtx))
+  }
 
   process.stdout.write(`\n${formatTable(results)}\n\n`)
   const path = options.out ?? defaultReportPath(root, startedAt)

@@ -13,19 +13,23 @@ import type { ConnectionTarget } from './db/pool.js'
 import apiKeys from './modules/api-keys/index.js'
 import auditLogs from './modules/audit/index.js'
 import categories from './modules/categories/index.js'
+import events from './modules/events/index.js'
 import health from './modules/health/index.js'
 import products from './modules/products/index.js'
+import webhooks from './modules/webhooks/index.js'
 import audit from './plugins/app/audit.js'
 import auth from './plugins/app/auth.js'
 import cache from './plugins/app/cache.js'
 import cacheControl from './plugins/app/cache-control.js'
 import db from './plugins/app/db.js'
+import eventsPlugin from './plugins/app/events.js'
 import healthPlugin from './plugins/app/health.js'
 import identity from './plugins/app/identity.js'
 import metrics from './plugins/app/metrics.js'
 import problems from './plugins/app/problems.js'
 import rateLimit from './plugins/app/rate-limit.js'
 import redis from './plugins/app/redis.js'
+import webhooksWorker from './modules/webhooks/worker.js'
 import compression from './plugins/app/compression.js'
 import cors from './plugins/app/cors.js'
 import helmet from './plugins/external/helmet.js'
@@ -187,6 +191,8 @@ export default async function catalogApp(app: FastifyInstance, opts: AppOptions)
   await app.register(cache)
   await app.register(rateLimit)
   await app.register(audit)
+  await app.register(eventsPlugin)
+  await app.register(webhooksWorker)
 
   await app.register(health)
   await app.register(
@@ -195,6 +201,8 @@ export default async function catalogApp(app: FastifyInstance, opts: AppOptions)
       await api.register(categories)
       await api.register(apiKeys)
       await api.register(auditLogs)
+      await api.register(events)
+      await api.register(webhooks)
     },
     { prefix: '/api/v1' }
   )

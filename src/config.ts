@@ -252,6 +252,56 @@ export const ConfigSchema = Type.Object({
       'An audit entry still unsealed this long after it was written is reported by npm run audit:verify; ' +
       'must exceed AUDIT_SEAL_INTERVAL_MS'
   }),
+  EVENTS_ENABLED: bool(
+    'Record a change event for every committed catalog change (GET /api/v1/events, webhooks); false = none are recorded',
+    true
+  ),
+  EVENT_RETENTION_DAYS: Type.Integer({
+    minimum: 1,
+    default: 7,
+    description: 'Change events older than this leave the feed (independent of AUDIT_RETENTION_DAYS)'
+  }),
+  EVENT_RETENTION_INTERVAL_MS: ms('How often one instance removes expired change events (0 = never)', 3_600_000),
+  WEBHOOK_ALLOW_HTTP: bool('Accept http:// webhook URLs (development only); false = https only', false),
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: bool(
+    'Accept webhook URLs that resolve to loopback, private, link-local, multicast or unspecified addresses (tests, ' +
+      'development); false = refused at creation and at every delivery',
+    false
+  ),
+  WEBHOOK_TIMEOUT_MS: Type.Integer({
+    minimum: 100,
+    maximum: 60_000,
+    default: 10_000,
+    description: 'A webhook delivery that has not answered within this time fails (and is retried)'
+  }),
+  WEBHOOK_DISPATCH_ENABLED: bool('This instance delivers webhooks (every instance may; none delivers twice)', true),
+  WEBHOOK_CONCURRENCY: Type.Integer({
+    minimum: 1,
+    maximum: 1000,
+    default: 32,
+    description: 'Webhook deliveries in flight at once per instance'
+  }),
+  WEBHOOK_DISPATCH_INTERVAL_MS: Type.Integer({
+    minimum: 10,
+    default: 1000,
+    description: 'How often an idle instance looks for due webhook deliveries (new events wake it at once)'
+  }),
+  WEBHOOK_RETRY_DELAYS: Type.String({
+    default: '5s,30s,5m,30m,2h,6h',
+    pattern: '^\\d+(ms|s|m|h)(,\\d+(ms|s|m|h))*$',
+    description: 'Waits before the 2nd, 3rd, … attempt of a failed delivery (each ±20 % jitter), e.g. 5s,30s,5m'
+  }),
+  WEBHOOK_RETRY_REPEAT: Type.String({
+    default: '12h',
+    pattern: '^\\d+(ms|s|m|h)$',
+    description: 'After WEBHOOK_RETRY_DELAYS, a failed delivery is retried this often'
+  }),
+  WEBHOOK_RETRY_FOR: Type.String({
+    default: '72h',
+    pattern: '^\\d+(ms|s|m|h)$',
+    description:
+      'A delivery still failing this long after its event is given up and its subscription disabled (with the reason)'
+  }),
   IDEMPOTENCY_KEY_TTL_HOURS: Type.Integer({
     minimum: 24,
     default: 24,

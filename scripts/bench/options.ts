@@ -10,7 +10,11 @@ export const SCENARIO_NAMES = [
   'cached-first-page',
   'cached-product-by-id',
   'create-product',
-  'patch-product'
+  'patch-product',
+  // Change events (scripts/bench/events.ts): each starts its own servers, after the others have stopped.
+  'webhook-deliveries',
+  'write-with-events',
+  'feed-latency'
 ] as const
 export type ScenarioName = (typeof SCENARIO_NAMES)[number]
 

@@ -276,7 +276,11 @@ async function cachedProductById(ctx: ScenarioContext): Promise<Scenario> {
   }
 }
 
-export const SCENARIOS: Record<ScenarioName, (ctx: ScenarioContext) => Promise<Scenario>> = {
+/** The load scenarios (the change-event ones are in events.ts). */
+export const SCENARIOS: Record<
+  Exclude<ScenarioName, 'webhook-deliveries' | 'write-with-events' | 'feed-latency'>,
+  (ctx: ScenarioContext) => Promise<Scenario>
+> = {
   'first-page': firstPage,
   'product-by-id': productById,
   'filtered-sorted': filteredSorted,

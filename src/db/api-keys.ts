@@ -11,8 +11,8 @@ export function generateKey(): string {
 }
 
 /** What a key may do: editors write the catalog, admins also manage keys and read the audit log. */
-/** admin: everything; editor: catalog writes; storefront: catalog reads only (drafts stay hidden). */
-export const ROLES = ['admin', 'editor', 'storefront'] as const
+/** admin: everything; editor: catalog writes; storefront: catalog reads only (drafts stay hidden); events: the change feed. */
+export const ROLES = ['admin', 'editor', 'storefront', 'events'] as const
 export type Role = (typeof ROLES)[number]
 
 export interface ActiveKeyRow {

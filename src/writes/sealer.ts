@@ -1,6 +1,7 @@
 import type pg from 'pg'
 import { entryHash } from './audit-chain.js'
 import { type AuditRow, rowToContent } from './audit-log.js'
+import { type ChangeEvent, entryToEvent, recordEvents } from './events.js'
 
 // Any constant shared by every instance: one sealer at a time across the fleet.
 export const SEAL_LOCK_KEY = 7_261_005
@@ -16,6 +17,8 @@ export interface SealResult {
   lagSeconds: number[]
   /** Queued entry ids whose entry no longer exists (removed before it could be sealed). */
   missing: number[]
+  /** Change events recorded with the sealed entries (src/writes/events.ts). */
+  events: number
 }
 
 type PendingRow = { pending_id: number; lag_seconds: number } & { [K in keyof AuditRow]: AuditRow[K] | null }
@@ -28,8 +31,8 @@ const isPresent = (row: PendingRow): row is PendingRow & AuditRow => row.id !== 
  * The transaction-scoped advisory lock keeps a second sealer out; the head's row lock would serialise one
  * that ignored it. Writers never touch either.
  */
-async function sealBatch(client: pg.ClientBase, batchSize: number): Promise<SealResult> {
-  const none: SealResult = { ran: false, sealed: 0, lagSeconds: [], missing: [] }
+async function sealBatch(client: pg.ClientBase, batchSize: number, events: boolean): Promise<SealResult> {
+  const none: SealResult = { ran: false, sealed: 0, lagSeconds: [], missing: [], events: 0 }
   await client.query('BEGIN')
   try {
     const { rows: locked } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [
@@ -56,7 +59,8 @@ async function sealBatch(client: pg.ClientBase, batchSize: number): Promise<Seal
         ORDER BY t.entry_id`,
       [batchSize]
     )
-    const result: SealResult = { ran: true, sealed: 0, lagSeconds: [], missing: [] }
+    const result: SealResult = { ran: true, sealed: 0, lagSeconds: [], missing: [], events: 0 }
+    const sealedEvents: { entryId: number; event: ChangeEvent }[] = []
     const positions: number[] = []
     const ids: number[] = []
     const prevHashes: Buffer[] = []
@@ -76,6 +80,8 @@ async function sealBatch(client: pg.ClientBase, batchSize: number): Promise<Seal
       hashes.push(hash)
       result.lagSeconds.push(Math.max(0, row.lag_seconds))
       prev = hash
+      const event = events ? entryToEvent(position, row) : null
+      if (event) sealedEvents.push({ entryId: row.id, event })
     }
     if (ids.length) {
       await client.query(
@@ -87,6 +93,9 @@ async function sealBatch(client: pg.ClientBase, batchSize: number): Promise<Seal
         [positions, ids, prevHashes, hashes, position, prev]
       )
     }
+    // The events take the entries' positions in this same transaction: the feed's order is the chain's.
+    await recordEvents(client, sealedEvents)
+    result.events = sealedEvents.length
     await client.query('COMMIT')
     result.sealed = ids.length
     return result
@@ -100,25 +109,26 @@ async function sealBatch(client: pg.ClientBase, batchSize: number): Promise<Seal
  * Seals everything committed so far with `client` (not in a transaction), batch by batch, unless another
  * session holds the seal lock. The CLI calls it after its writes, as no instance may be running to seal them.
  */
-export async function sealWith(client: pg.ClientBase, batchSize = SEAL_BATCH_SIZE): Promise<SealResult> {
-  const total: SealResult = { ran: false, sealed: 0, lagSeconds: [], missing: [] }
+export async function sealWith(client: pg.ClientBase, batchSize = SEAL_BATCH_SIZE, events = true): Promise<SealResult> {
+  const total: SealResult = { ran: false, sealed: 0, lagSeconds: [], missing: [], events: 0 }
   for (;;) {
-    const pass = await sealBatch(client, batchSize)
+    const pass = await sealBatch(client, batchSize, events)
     if (!pass.ran) return total
     total.ran = true
     total.sealed += pass.sealed
     total.lagSeconds.push(...pass.lagSeconds)
     total.missing.push(...pass.missing)
+    total.events += pass.events
     if (pass.sealed + pass.missing.length < batchSize) return total
   }
 }
 
 /** Seals everything committed so far on a client of `pool`, unless another instance holds the seal lock. */
-export async function sealPending(pool: pg.Pool, batchSize = SEAL_BATCH_SIZE): Promise<SealResult> {
+export async function sealPending(pool: pg.Pool, batchSize = SEAL_BATCH_SIZE, events = true): Promise<SealResult> {
   const client = await pool.connect()
   let broken: Error | undefined
   try {
-    return await sealWith(client, batchSize)
+    return await sealWith(client, batchSize, events)
   } catch (err) {
     broken = err as Error
     throw err
@@ -133,6 +143,8 @@ export interface SealerOptions {
   intervalMs: number
   /** After a write, a pass this soon (coalescing the writes of that moment into one pass). */
   nudgeMs: number
+  /** Record change events with the sealed entries (EVENTS_ENABLED). */
+  events: boolean
   onPass: (result: SealResult) => void
   onError: (err: unknown) => void
 }
@@ -154,7 +166,7 @@ export function createSealer(options: SealerOptions) {
       again = true
       return running
     }
-    running = sealPending(options.pool)
+    running = sealPending(options.pool, SEAL_BATCH_SIZE, options.events)
       .then(
         (result) => options.onPass(result),
         (err: unknown) => options.onError(err)

@@ -81,6 +81,7 @@ export default fp(
       pool: app.db.primary,
       intervalMs: config.AUDIT_SEAL_INTERVAL_MS,
       nudgeMs: Math.min(50, config.AUDIT_SEAL_INTERVAL_MS),
+      events: config.EVENTS_ENABLED,
       onPass(result) {
         sealRuns.inc({ outcome: result.ran ? 'completed' : 'skipped' })
         sealed.inc(result.sealed)

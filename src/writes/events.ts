@@ -1,0 +1,158 @@
+import type { Queryable } from '../db/pool.js'
+import type { Actor, AuditAction } from './audit-chain.js'
+import type { AuditRow } from './audit-log.js'
+
+/** Woken on every instance (LISTEN) when a seal pass has added events; the payload is the last position. */
+export const EVENTS_CHANNEL = 'catalog_events'
+
+/** Entity types whose changes are not catalog events (an API key's changes stay in the audit trail only). */
+const WITHOUT_EVENTS = new Set(['api_key'])
+
+/** A change event as the feed and webhooks carry it. */
+export interface ChangeEvent {
+  /** The feed position (the audit chain position of its entry): increasing in commit order. */
+  id: number
+  type: string
+  occurredAt: string
+  entity: { type: string; id: number }
+  /** The new representation; the old one for deletes. */
+  data: Record<string, unknown> | null
+  changedFields: string[]
+  requestId: string | null
+  actor: Actor
+}
+
+const PAST = { create: 'created', update: 'updated', delete: 'deleted' } as const satisfies Record<AuditAction, string>
+
+/**
+ * The event type of an audit entry, derived from its entity type and action, so a new entity type becomes events
+ * without changes here: `variant.updated`, and `<entity>.stock_changed` when stock is among the changed fields,
+ * `category.moved` when a category's parent changed.
+ */
+export function eventType(entityType: string, action: AuditAction, changedFields: readonly string[]): string {
+  if (action === 'update') {
+    if (changedFields.includes('stock')) return `${entityType}.stock_changed`
+    if (entityType === 'category' && changedFields.includes('parentId')) return 'category.moved'
+  }
+  return `${entityType}.${PAST[action]}`
+}
+
+/** The event of a sealed entry at `position`, or null for entity types without events. */
+export function entryToEvent(position: number, row: AuditRow): ChangeEvent | null {
+  if (WITHOUT_EVENTS.has(row.entity_type)) return null
+  return {
+    id: position,
+    type: eventType(row.entity_type, row.action, row.changed_fields),
+    occurredAt: row.occurred_at.toISOString(),
+    entity: { type: row.entity_type, id: row.entity_id },
+    data: row.action === 'delete' ? row.old_values : row.new_values,
+    changedFields: row.changed_fields,
+    requestId: row.request_id,
+    actor: { type: row.actor_type, id: row.actor_id, name: row.actor_name, role: row.actor_role }
+  }
+}
+
+/**
+ * Called by the sealer inside its seal transaction: stores the events of the entries it just chained, queues a
+ * delivery for every subscription that wants each one, and notifies every instance once the transaction commits.
+ * So an event, its deliveries and its position appear together, exactly when the seal commits.
+ */
+export async function recordEvents(tx: Queryable, sealed: { entryId: number; event: ChangeEvent }[]): Promise<void> {
+  if (!sealed.length) return
+  await tx.query(
+    `WITH stored AS (
+       INSERT INTO events (position, entry_id, occurred_at, type, entity_type, entity_id, data, changed_fields,
+                           request_id, actor)
+       SELECT e.position, e.entry_id, e.occurred_at, e.type, e.entity_type, e.entity_id, e.data,
+              ARRAY(SELECT jsonb_array_elements_text(e.changed_fields)), e.request_id, e.actor
+         FROM jsonb_to_recordset($1::jsonb) AS e(position bigint, entry_id integer, occurred_at timestamptz,
+              type text, entity_type text, entity_id integer, data jsonb, changed_fields jsonb, request_id text,
+              actor jsonb)
+       RETURNING position, type, entity_type, entity_id
+     )
+     INSERT INTO webhook_deliveries (webhook_id, event_position, event_type, entity_key, event)
+     SELECT w.id, s.position, s.type, s.entity_type || ':' || s.entity_id, p.event
+       FROM stored s
+       JOIN jsonb_to_recordset($1::jsonb) AS p(position bigint, event jsonb) ON p.position = s.position
+       JOIN webhooks w ON w.status <> 'disabled'
+        AND ('*' = ANY (w.event_types) OR s.type = ANY (w.event_types) OR s.entity_type || '.*' = ANY (w.event_types))`,
+    [
+      JSON.stringify(
+        sealed.map(({ entryId, event: e }) => ({
+          position: e.id,
+          entry_id: entryId,
+          occurred_at: e.occurredAt,
+          type: e.type,
+          entity_type: e.entity.type,
+          entity_id: e.entity.id,
+          data: e.data,
+          changed_fields: e.changedFields,
+          request_id: e.requestId,
+          actor: e.actor,
+          event: e
+        }))
+      )
+    ]
+  )
+  await tx.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, String(sealed.at(-1)?.event.id)])
+}
+
+// Any constant shared by every instance: one event retention run at a time across the fleet.
+const EVENT_RETENTION_LOCK_KEY = 7_261_006
+
+/**
+ * Removes up to `batch` of the oldest events, only the feed's prefix older than the cutoff, and moves the horizon
+ * (a cursor before it answers 410) in the same statement. Old rows only: writers and the sealer never wait.
+ */
+export async function deleteExpiredEvents(q: Queryable, retentionDays: number, batch: number): Promise<number> {
+  const { rows } = await q.query<{ n: number }>(
+    `WITH oldest AS (
+       SELECT position, occurred_at FROM events ORDER BY position LIMIT $2
+     ), keep_from AS (
+       SELECT min(position) AS position FROM oldest WHERE occurred_at >= now() - make_interval(days => $1)
+     ), gone AS (
+       DELETE FROM events
+        WHERE position IN (SELECT position FROM oldest
+                            WHERE position < coalesce((SELECT position FROM keep_from), 9223372036854775807))
+       RETURNING position
+     ), horizon AS (
+       UPDATE events_horizon SET pruned_through = greatest(pruned_through, (SELECT max(position) FROM gone))
+        WHERE EXISTS (SELECT 1 FROM gone)
+     )
+     SELECT count(*)::int AS n FROM gone`,
+    [retentionDays, batch]
+  )
+  return rows[0]?.n ?? 0
+}
+
+/**
+ * Removes expired events, and finished webhook deliveries as old, batch by batch on the instance that holds the
+ * lock; the number of events removed, or null when another instance holds the lock.
+ */
+export async function runEventRetention(
+  client: Queryable,
+  retentionDays: number,
+  batch: number
+): Promise<number | null> {
+  const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [
+    EVENT_RETENTION_LOCK_KEY
+  ])
+  if (!rows[0]?.ok) return null
+  try {
+    let removed = 0
+    for (let n = batch; n === batch; removed += n) n = await deleteExpiredEvents(client, retentionDays, batch)
+    // Finished webhook deliveries (with their attempts) go with the events; pending ones stay until they finish.
+    for (let n = batch; n === batch;) {
+      const { rowCount } = await client.query(
+        `DELETE FROM webhook_deliveries WHERE id IN (
+           SELECT id FROM webhook_deliveries
+            WHERE status <> 'pending' AND created_at < now() - make_interval(days => $1) LIMIT $2)`,
+        [retentionDays, batch]
+      )
+      n = rowCount ?? 0
+    }
+    return removed
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [EVENT_RETENTION_LOCK_KEY])
+  }
+}
