@@ -65,7 +65,7 @@ const apiKeys: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const data = await service.revokeApiKey(app.dbFor(request), request.params.id, app.audit.context(request))
-      // At once here; other instances stop trusting their lookup of it within KEY_CACHE_MS.
+      // Auth refuses it at once everywhere; rate limiting here stops counting it as a key at once too.
       app.identities.forget(data.id)
       return { success: true as const, data }
     }

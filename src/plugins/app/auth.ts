@@ -30,13 +30,21 @@ function unauthorized(detail: string, error?: string): AppError {
   return new AppError('UNAUTHORIZED', detail, undefined, { 'www-authenticate': challenge })
 }
 
-/** Admits requests by the key in `request.identity` (see the identity plugin) and records its use. */
+/**
+ * Admits requests by the key in `request.identity` (see the identity plugin), checked on the primary once per
+ * request: a cached lookup is verified first, so a revoked key is refused at once on every instance.
+ */
 export default fp(
   async (app) => {
     app.decorateRequest('principal', null)
     const lastTouched = new BoundedMap<number, number>(TOUCHED_MAX)
 
-    function authenticate(request: FastifyRequest): Principal {
+    async function authenticate(request: FastifyRequest): Promise<Principal> {
+      // A key grants something here: ask the primary unless this request already did, so a revocation counts at once.
+      if (!request.identityVerified) {
+        request.identity = await app.identities.verify(request.headers.authorization)
+        request.identityVerified = true
+      }
       const identity = request.identity
       switch (identity.kind) {
         case 'anonymous':
@@ -62,7 +70,7 @@ export default fp(
     })
 
     app.decorate('authorize', (...roles: Role[]) => async (request: FastifyRequest, _reply: FastifyReply) => {
-      const principal = authenticate(request)
+      const principal = await authenticate(request)
       request.principal = principal
       if (!roles.includes(principal.role)) {
         throw new AppError(

@@ -16,8 +16,9 @@ export type Identity =
   | { kind: 'key'; key: ActiveKeyRow }
 
 /**
- * How long a key's lookup is trusted: a key revoked on another instance keeps working there at most this long
- * (on the instance that revoked it, at once). Documented in docs/api.md.
+ * How long a key's lookup is trusted for rate limiting: a revoked key may still count as itself (rather than as
+ * its address) this long. Whatever a key grants is checked on the primary (see `verify`): a revocation takes
+ * effect at once there. Documented in docs/api.md.
  */
 export const KEY_CACHE_MS = 10_000
 const KEY_CACHE_MAX = 10_000
@@ -47,14 +48,25 @@ export class Identities {
     this.known = new BoundedMap(max)
   }
 
-  /** At once unless the key must be looked up. */
+  /** At once from the cache, unless the key must be looked up. */
   resolve(header: string | undefined): Identity | Promise<Identity> {
-    if (!header) return ANONYMOUS
-    const token = bearerToken(header)
-    if (!token || token.length > MAX_TOKEN_LENGTH) return MALFORMED
+    const token = this.token(header)
+    if (typeof token !== 'string') return token
     const known = this.known.get(token)
     if (known && known.expires > Date.now()) return known.identity
     return this.lookUp(token)
+  }
+
+  /** As resolve, always asking the primary (and refreshing the cache): for whatever a key grants. */
+  verify(header: string | undefined): Identity | Promise<Identity> {
+    const token = this.token(header)
+    return typeof token === 'string' ? this.lookUp(token) : token
+  }
+
+  private token(header: string | undefined): string | Identity {
+    if (!header) return ANONYMOUS
+    const token = bearerToken(header)
+    return !token || token.length > MAX_TOKEN_LENGTH ? MALFORMED : token
   }
 
   /** Forgets every cached lookup of key `id` (it was just revoked here). */
@@ -82,8 +94,10 @@ declare module 'fastify' {
     identities: Identities
   }
   interface FastifyRequest {
-    /** Who sent the request; resolved once, in onRequest, before auth and rate limiting read it. */
+    /** Who sent the request; resolved in onRequest, before auth and rate limiting read it. */
     identity: Identity
+    /** Whether `identity` was looked up on the primary for this request (not taken from the cache). */
+    identityVerified: boolean
   }
 }
 
@@ -94,6 +108,7 @@ export default fp(
     app.decorate('identities', identities)
     // Set by the hook below before anything reads it.
     app.decorateRequest('identity', null as never)
+    app.decorateRequest('identityVerified', false)
     app.addHook('onRequest', (request, _reply, done) => {
       // The raw URL first: routeOptions is a getter that builds an object, too dear for every request.
       if (UNADMITTED_PREFIX.test(request.url) && isUnadmitted(request.routeOptions.url ?? request.url)) {
@@ -107,6 +122,7 @@ export default fp(
       }
       void identity.then((resolved) => {
         request.identity = resolved
+        request.identityVerified = true
         done()
       })
     })
