@@ -15,7 +15,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** An onRequest hook that admits only API keys with one of `roles`. */
     authorize(...roles: Role[]): onRequestAsyncHookHandler
-    /** An onRequest hook for reads open to everyone: a request with an API key gets its principal (or 401). */
+    /** An onRequest hook for reads open to everyone: a known API key gets its principal; any other reads anonymously. */
     identify: onRequestAsyncHookHandler
   }
   interface FastifyRequest {
@@ -52,7 +52,11 @@ export default fp(
     }
 
     app.decorate('identify', async (request: FastifyRequest) => {
-      if (request.headers.authorization !== undefined) request.principal = await authenticate(request)
+      if (request.headers.authorization === undefined) return
+      request.principal = await authenticate(request).catch((err: unknown) => {
+        if (err instanceof AppError && err.code === 'UNAUTHORIZED') return null
+        throw err
+      })
     })
 
     app.decorate('authorize', (...roles: Role[]) => async (request: FastifyRequest, _reply: FastifyReply) => {
