@@ -62,6 +62,7 @@ test('when a database with entries chained before migration 003 is migrated, the
   assert.equal(res.statusCode, 201)
   await app.audit.seal()
   const rows = await chainRows(app)
+  // The three entries from before, the key, then the product and its variant.
   assert.deepEqual(
     rows.map((r) => [r.position, r.id]),
     [
@@ -69,15 +70,16 @@ test('when a database with entries chained before migration 003 is migrated, the
       [2, 2],
       [3, 3],
       [4, 4],
-      [5, 5]
+      [5, 5],
+      [6, 6]
     ]
   )
   assert.ok(rows[3]?.prev_hash?.equals(prev), 'the first entry sealed after the switch links to the last one before it')
   assert.deepEqual(await verifyChain(db, { maxDelayMs: 5000 }), {
     ok: true,
-    checked: 5,
+    checked: 6,
     firstPosition: 1,
-    lastPosition: 5,
+    lastPosition: 6,
     unsealed: 0
   })
 })

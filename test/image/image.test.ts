@@ -176,9 +176,11 @@ test(
       })
     })
     assert.equal(created.status, 201, await created.clone().text())
-    const list = (await (await fetch(`${url}/api/v1/products?limit=5`)).json()) as { data: { sku: string }[] }
+    const list = (await (await fetch(`${url}/api/v1/products?limit=5`)).json()) as {
+      data: { variants: { sku: string }[] }[]
+    }
     assert.deepEqual(
-      list.data.map((p) => p.sku),
+      list.data.map((p) => p.variants[0]?.sku),
       ['IMG-1']
     )
     // Traces sampled at 1: envelopes of this release reaching the sink show the SDK runs without the pruned packages.

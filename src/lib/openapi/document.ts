@@ -76,7 +76,11 @@ const GENERIC_CODES: [(f: Facets) => boolean, ErrorCode[]][] = [
     ({ method }) => method !== 'get' && method !== 'head',
     ['VALIDATION_FAILED', 'MALFORMED_JSON', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE']
   ],
-  [({ op }) => (op.security ?? []).length > 0, ['UNAUTHORIZED', 'FORBIDDEN']],
+  // Operations that need a key; `[{}, …]` makes a key optional (a read that a key may widen).
+  [
+    ({ op }) => (op.security ?? []).length > 0 && !(op.security ?? []).some((s) => Object.keys(s as Json).length === 0),
+    ['UNAUTHORIZED', 'FORBIDDEN']
+  ],
   [({ op }) => has(op, 'header', 'idempotency-key'), ['IDEMPOTENCY_KEY_IN_USE', 'IDEMPOTENCY_KEY_REUSED']]
 ]
 

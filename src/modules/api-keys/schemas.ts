@@ -5,7 +5,8 @@ import { ROLES } from '../../db/api-keys.js'
 
 export { ROLES, type Role } from '../../db/api-keys.js'
 export const RoleSchema = Type.Enum([...ROLES], {
-  description: 'admin: everything; editor: catalog writes and drafts; storefront: reads of active products only; events: the change feed only'
+  description:
+    'admin: everything; editor: catalog writes and drafts; storefront: reads of active products only; events: the change feed only'
 })
 
 export const ApiKeySchema = Type.Object(

@@ -14,7 +14,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** An onRequest hook that admits only API keys with one of `roles`. */
     authorize(...roles: Role[]): onRequestAsyncHookHandler
-    /** An onRequest hook for reads open to everyone: a request with an API key gets its principal (or 401). */
+    /** An onRequest hook for reads open to everyone: a known API key gets its principal; any other reads anonymously. */
     identify: onRequestAsyncHookHandler
   }
   interface FastifyRequest {
@@ -66,7 +66,11 @@ export default fp(
     }
 
     app.decorate('identify', async (request: FastifyRequest) => {
-      if (request.headers.authorization !== undefined) request.principal = authenticate(request)
+      // Reads trust this instance's key lookups (at most KEY_CACHE_MS old): no primary round trip per read. A key
+      // that is unknown, revoked or cannot be checked now reads as anonymous, which sees the least.
+      const identity = request.identity
+      request.principal =
+        identity.kind === 'key' ? { id: identity.key.id, name: identity.key.name, role: identity.key.role } : null
     })
 
     app.decorate('authorize', (...roles: Role[]) => async (request: FastifyRequest, _reply: FastifyReply) => {
