@@ -278,7 +278,7 @@ export const ConfigSchema = Type.Object({
   WEBHOOK_CONCURRENCY: Type.Integer({
     minimum: 1,
     maximum: 1000,
-    default: 32,
+    default: 64,
     description: 'Webhook deliveries in flight at once per instance'
   }),
   WEBHOOK_DISPATCH_INTERVAL_MS: Type.Integer({

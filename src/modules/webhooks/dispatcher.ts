@@ -4,7 +4,7 @@ import { type AttemptResult, send, type SendOptions } from './sender.js'
 import { signedHeaders } from './signing.js'
 import { nextDelayMs, type RetrySchedule } from './schedule.js'
 
-interface ClaimedRow {
+export interface ClaimedRow {
   id: number
   webhook_id: number
   event_position: number
@@ -48,65 +48,72 @@ export async function claimDue(pool: pg.Pool, limit: number, leaseMs: number): P
   return rows
 }
 
-export interface Outcome {
+export interface Finished {
+  row: ClaimedRow
   result: AttemptResult
-  /** The subscription was disabled: this delivery failed for the whole schedule. */
-  disabled: boolean
 }
 
-/** Stores the attempt and the delivery's next state; after the last failure, disables the subscription. */
-async function record(
-  pool: pg.Pool,
-  row: ClaimedRow,
-  result: AttemptResult,
-  schedule: RetrySchedule
-): Promise<boolean> {
+/** The delivery's next state after `result`, and the reason to disable the subscription when the schedule ended. */
+function nextState(row: ClaimedRow, result: AttemptResult, schedule: RetrySchedule) {
   const delay = result.outcome === 'delivered' ? 0 : nextDelayMs(schedule, row.attempts, row.age_ms)
   const status = result.outcome === 'delivered' ? 'delivered' : delay === null ? 'failed' : 'pending'
+  const last = `${result.outcome}${result.responseCode ? ` ${result.responseCode}` : ''}${result.error ? ` (${result.error})` : ''}`
   const reason =
     status === 'failed'
-      ? `event ${row.event_position} not delivered after ${row.attempts} attempts over ${Math.round(row.age_ms / 1000)} s; last: ${result.outcome}${result.responseCode ? ` ${result.responseCode}` : ''}${result.error ? ` (${result.error})` : ''}`.slice(
+      ? `event ${row.event_position} not delivered after ${row.attempts} attempts over ${Math.round(row.age_ms / 1000)} s; last: ${last}`.slice(
           0,
           1000
         )
       : null
-  await pool.query(
-    `WITH attempt AS (
+  return { status, delayMs: delay ?? 0, reason }
+}
+
+/**
+ * Stores finished attempts and their deliveries' next states in one statement; after a delivery's last failure, its
+ * subscription is disabled. The ids of the subscriptions disabled.
+ */
+export async function recordAttempts(pool: pg.Pool, finished: Finished[], schedule: RetrySchedule): Promise<number[]> {
+  if (!finished.length) return []
+  const records = finished.map(({ row, result }) => {
+    const next = nextState(row, result, schedule)
+    return {
+      id: row.id,
+      webhook_id: row.webhook_id,
+      duration_ms: result.durationMs,
+      outcome: result.outcome,
+      response_code: result.responseCode,
+      response_body: result.responseBody,
+      error: result.error,
+      status: next.status,
+      delay_ms: next.delayMs,
+      reason: next.reason
+    }
+  })
+  const { rows } = await pool.query<{ id: number }>(
+    `WITH r AS (
+       SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, webhook_id integer, duration_ms integer,
+              outcome text, response_code integer, response_body text, error text, status text, delay_ms float8,
+              reason text)
+     ), attempts AS (
        INSERT INTO webhook_attempts (delivery_id, duration_ms, outcome, response_code, response_body, error)
-       VALUES ($1, $2, $3, $4, $5, $6)
-     ), disabled AS (
-       UPDATE webhooks SET status = 'disabled', disabled_reason = $9, updated_at = now()
-        WHERE id = $10 AND $9::text IS NOT NULL AND status <> 'disabled'
+       SELECT id, duration_ms, outcome, response_code, response_body, error FROM r
+     ), deliveries AS (
+       UPDATE webhook_deliveries d SET status = r.status, leased_until = NULL,
+              next_attempt_at = now() + make_interval(secs => r.delay_ms / 1000.0),
+              delivered_at = CASE WHEN r.status = 'delivered' THEN now() END
+         FROM r WHERE d.id = r.id
      )
-     UPDATE webhook_deliveries SET status = $7, leased_until = NULL,
-            next_attempt_at = now() + make_interval(secs => $8 / 1000.0),
-            delivered_at = CASE WHEN $7 = 'delivered' THEN now() END
-      WHERE id = $1`,
-    [
-      row.id,
-      result.durationMs,
-      result.outcome,
-      result.responseCode,
-      result.responseBody,
-      result.error,
-      status,
-      delay ?? 0,
-      reason,
-      row.webhook_id
-    ]
+     UPDATE webhooks w SET status = 'disabled', disabled_reason = r.reason, updated_at = now()
+       FROM r WHERE w.id = r.webhook_id AND r.reason IS NOT NULL AND w.status <> 'disabled'
+     RETURNING w.id`,
+    [JSON.stringify(records)]
   )
-  return reason !== null
+  return rows.map((r) => r.id)
 }
 
 /** One attempt of a leased delivery: signed with the subscription's current (and, after a rotation, old) secret. */
-export async function deliver(
-  pool: pg.Pool,
-  row: ClaimedRow,
-  schedule: RetrySchedule,
-  options: SendOptions
-): Promise<Outcome> {
+export function attempt(row: ClaimedRow, options: SendOptions): Promise<AttemptResult> {
   const id = `evt_${row.event_position}`
   const body = JSON.stringify(row.event)
-  const result = await send(row.url, signedHeaders(signingSecrets(row), id, body), body, options)
-  return { result, disabled: await record(pool, row, result, schedule) }
+  return send(row.url, signedHeaders(signingSecrets(row), id, body), body, options)
 }

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import { Counter, Gauge, Histogram } from 'prom-client'
-import { claimDue, deliver } from './dispatcher.js'
+import { attempt, type ClaimedRow, claimDue, type Finished, recordAttempts } from './dispatcher.js'
 import { parseSchedule } from './schedule.js'
 import { createAgents, type SendOptions } from './sender.js'
 import type { UrlPolicy } from './ssrf.js'
@@ -98,21 +98,56 @@ export default fp(
     let closed = false
     let kick: (() => void) | undefined
 
-    const attempt = (row: Awaited<ReturnType<typeof claimDue>>[number]) => {
-      const job = deliver(app.db.primary, row, schedule, { ...send, policy })
-        .then(({ result, disabled }) => {
-          deliveries.inc({ outcome: result.outcome })
-          duration.observe(result.durationMs / 1000)
-          if (disabled) {
-            disabledNow.inc()
-            app.log.warn({ webhookId: row.webhook_id }, 'webhook disabled: deliveries failed for the whole schedule')
+    // Finished attempts are recorded together, one statement for all that finished meanwhile; a delivery holds its
+    // slot (and stays leased) until recorded, so the next event of its entity is not claimed before.
+    let finished: (Finished & { done: () => void })[] = []
+    let flushing: Promise<void> | undefined
+    const flush = (): Promise<void> => {
+      flushing ??= (async () => {
+        while (finished.length) {
+          const batch = finished
+          finished = []
+          try {
+            const disabled = await recordAttempts(app.db.primary, batch, schedule)
+            for (const { result } of batch) {
+              deliveries.inc({ outcome: result.outcome })
+              duration.observe(result.durationMs / 1000)
+            }
+            for (const webhookId of disabled) {
+              disabledNow.inc()
+              app.log.warn({ webhookId }, 'webhook disabled: deliveries failed for the whole schedule')
+            }
+          } catch (err) {
+            // Unrecorded attempts are retried when their lease expires (at least once, never lost).
+            app.log.warn({ err, deliveries: batch.length }, 'webhook attempts could not be recorded')
           }
-        })
-        .catch((err: unknown) => app.log.warn({ err, deliveryId: row.id }, 'webhook delivery could not be recorded'))
-        .finally(() => {
-          inFlight.delete(job)
-          kick?.()
-        })
+          for (const item of batch) item.done()
+        }
+      })().finally(() => {
+        flushing = undefined
+        if (finished.length) void flush()
+      })
+      return flushing
+    }
+
+    const start = (row: ClaimedRow) => {
+      const job = new Promise<void>((done) => {
+        Promise.resolve()
+          .then(() => attempt(row, { ...send, policy }))
+          .then(
+            (result) => finished.push({ row, result, done }),
+            (err: unknown) => {
+              // Not sent: the lease expires and the delivery is tried again.
+              app.log.warn({ err, deliveryId: row.id }, 'webhook delivery could not be attempted')
+              done()
+            }
+          )
+          .then(() => flush())
+          .catch(() => {})
+      }).finally(() => {
+        inFlight.delete(job)
+        kick?.()
+      })
       inFlight.add(job)
     }
 
@@ -124,7 +159,7 @@ export default fp(
       const free = config.WEBHOOK_CONCURRENCY - inFlight.size
       if (free <= 0 || closed || (free < refillAt && inFlight.size > 0)) return 0
       const rows = await claimDue(app.db.primary, free, leaseMs)
-      for (const row of rows) attempt(row)
+      for (const row of rows) start(row)
       return rows.length
     }
 
