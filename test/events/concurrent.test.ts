@@ -26,23 +26,30 @@ const slowTransactor = (app: TestApp, rollback: boolean): Transactor => ({
     })
 })
 
+type VariantRow = { id: number; sku: string; stock: number }
+
+/** A product with its one variant; the variant's audit entry (and so its event) carries the SKU. */
 async function createProduct(tx: Queryable, sku: string) {
-  const { rows } = await tx.query<{ id: number; sku: string; stock: number }>(
-    `INSERT INTO products (sku, name, slug, price_cents, currency) VALUES ($1, $1, lower($1), 1, 'EUR')
-     RETURNING id, sku, stock`,
+  const { rows: products } = await tx.query<{ id: number }>(
+    'INSERT INTO products (name, slug) VALUES ($1, lower($1)) RETURNING id',
     [sku]
   )
-  return created('product', rows[0] as { id: number; sku: string; stock: number })
+  const { rows } = await tx.query<VariantRow>(
+    `INSERT INTO product_variants (product_id, sku, title, prices)
+     VALUES ($1, $2, 'Default', '[{"currency": "EUR", "amountCents": 1}]') RETURNING id, sku, stock`,
+    [products[0]?.id, sku]
+  )
+  return created('variant', rows[0] as VariantRow)
 }
 
 async function addStock(tx: Queryable, id: number) {
-  const { rows } = await tx.query<{ id: number; sku: string; stock: number }>(
-    'UPDATE products SET stock = stock + 1 WHERE id = $1 RETURNING id, sku, stock',
+  const { rows } = await tx.query<VariantRow>(
+    'UPDATE product_variants SET stock = stock + 1 WHERE id = $1 RETURNING id, sku, stock',
     [id]
   )
-  const after = rows[0] as { id: number; sku: string; stock: number }
+  const after = rows[0] as VariantRow
   const before = { ...after, stock: after.stock - 1 }
-  return updated('product', before, after)
+  return updated('variant', before, after)
 }
 
 test('when 32 writers on 3 instances commit in another order than they began (random delays inside their transactions, some rolled back) while a consumer follows the feed, then it sees every committed change exactly once, per-entity in commit order, and nothing of a rollback', async (t) => {
@@ -106,20 +113,20 @@ test('when 32 writers on 3 instances commit in another order than they began (ra
     [...ids].sort((a, b) => a - b),
     'the feed is in position order'
   )
-  const createdSkus = seen.filter((e) => e.type === 'product.created').map((e) => String(e.data?.sku))
+  const createdSkus = seen.filter((e) => e.type === 'variant.created').map((e) => String(e.data?.sku))
   assert.deepEqual(new Set(createdSkus), committedSkus)
   assert.equal(createdSkus.length, committedSkus.size)
   for (const sku of rolledBackSkus) assert.ok(!createdSkus.includes(sku), `rolled back ${sku} has no event`)
-  // Per entity in commit order: each hot product's stock events count 1, 2, 3, … without a gap or repeat.
+  // Per entity in commit order: each hot variant's stock events count 1, 2, 3, … without a gap or repeat.
   for (const id of hot) {
     const stocks = seen
-      .filter((e) => e.type === 'product.stock_changed' && e.entity.id === id)
+      .filter((e) => e.type === 'variant.stock_changed' && e.entity.id === id)
       .map((e) => Number(e.data?.stock))
     const n = committedIncrements.get(id) ?? 0
     assert.deepEqual(
       stocks,
       Array.from({ length: n }, (_, i) => i + 1),
-      `stock events of product ${id}`
+      `stock events of variant ${id}`
     )
   }
   const { rows } = await first.db.primary.query<{ n: number }>('SELECT count(*)::int AS n FROM events')
@@ -151,8 +158,12 @@ test('when a consumer long-polls one instance and a change is committed through 
   })
   assert.equal(res.statusCode, 201)
   const page = await waiting
+  const product = res.json().data as { id: number; variants: { id: number }[] }
   assert.deepEqual(
     page.data.map((e) => [e.type, e.entity.id]),
-    [['product.created', res.json().data.id]]
+    [
+      ['product.created', product.id],
+      ['variant.created', product.variants[0]?.id]
+    ]
   )
 })

@@ -23,7 +23,14 @@ test('when products and categories are created, changed, moved and deleted, then
   ).json().data
   const patch = (url: string, payload: object) => app.inject({ method: 'PATCH', url, headers: bearer(admin), payload })
   assert.equal((await patch(`/api/v1/products/${product.id}`, { name: 'Desk lamp' })).statusCode, 200)
-  assert.equal((await patch(`/api/v1/products/${product.id}`, { stock: 7 })).statusCode, 200)
+  const variant = product.variants[0]
+  const stockPatch = await app.inject({
+    method: 'PATCH',
+    url: `/api/v1/products/${product.id}/variants/${variant.id}`,
+    headers: { ...bearer(admin), 'if-match': `"${variant.id}.${variant.version}"` },
+    payload: { stock: 7 }
+  })
+  assert.equal(stockPatch.statusCode, 200, stockPatch.body)
   assert.equal((await patch(`/api/v1/categories/${child.id}`, { parentId: parent.id })).statusCode, 200)
   const del = await app.inject({ method: 'DELETE', url: `/api/v1/products/${product.id}`, headers: bearer(admin) })
   assert.equal(del.statusCode, 204)
@@ -38,8 +45,9 @@ test('when products and categories are created, changed, moved and deleted, then
       ['category.created', 'category', parent.id],
       ['category.created', 'category', child.id],
       ['product.created', 'product', product.id],
+      ['variant.created', 'variant', variant.id],
       ['product.updated', 'product', product.id],
-      ['product.stock_changed', 'product', product.id],
+      ['variant.stock_changed', 'variant', variant.id],
       ['category.moved', 'category', child.id],
       ['product.deleted', 'product', product.id]
     ]
@@ -51,9 +59,12 @@ test('when products and categories are created, changed, moved and deleted, then
     'ids increase'
   )
   assert.equal(page.nextCursor, ids.at(-1))
-  const [, , created, renamed, stocked, moved, deleted] = page.data
-  assert.equal(created?.data?.sku, 'EV-1')
+  const [, , created, variantCreated, renamed, stocked, moved, deleted] = page.data
+  assert.equal(created?.data?.name, 'Lamp')
   assert.equal(created?.requestId, 'req-products')
+  // The product's variant is an entity of its own, created in the same request.
+  assert.equal(variantCreated?.data?.sku, 'EV-1')
+  assert.equal(variantCreated?.requestId, 'req-products')
   assert.deepEqual(created?.actor, { type: 'api_key', id: created?.actor.id, name: 'test-admin', role: 'admin' })
   assert.deepEqual(renamed?.changedFields, ['name'])
   assert.equal(renamed?.data?.name, 'Desk lamp')
@@ -63,7 +74,6 @@ test('when products and categories are created, changed, moved and deleted, then
   assert.equal(moved?.data?.parentId, parent.id)
   // A delete carries the representation before it.
   assert.equal(deleted?.data?.name, 'Desk lamp')
-  assert.equal(deleted?.data?.stock, 7)
 
   const after = await feed(app, reader, `after=${page.nextCursor}`)
   assert.deepEqual(after.data, [])
@@ -96,22 +106,28 @@ test('when the feed is filtered by types, then only those types (or all of an en
     headers: bearer(admin),
     payload: { sku: 'F-1', name: 'F', priceCents: 1, currency: 'EUR', categoryId: c.json().data.id }
   })
+  const v = p.json().data.variants[0]
   await app.inject({
     method: 'PATCH',
-    url: `/api/v1/products/${p.json().data.id}`,
-    headers: bearer(admin),
+    url: `/api/v1/products/${p.json().data.id}/variants/${v.id}`,
+    headers: { ...bearer(admin), 'if-match': `"${v.id}.${v.version}"` },
     payload: { stock: 3 }
   })
   await app.audit.seal()
-  const stock = await feed(app, reader, 'types=product.stock_changed')
+  const stock = await feed(app, reader, 'types=variant.stock_changed')
   assert.deepEqual(
     stock.data.map((e) => e.type),
-    ['product.stock_changed']
+    ['variant.stock_changed']
   )
   const products = await feed(app, reader, 'types=product.*,category.deleted')
   assert.deepEqual(
     products.data.map((e) => e.type),
-    ['product.created', 'product.stock_changed']
+    ['product.created']
+  )
+  const variants = await feed(app, reader, 'types=variant.*')
+  assert.deepEqual(
+    variants.data.map((e) => e.type),
+    ['variant.created', 'variant.stock_changed']
   )
   const bad = await app.inject({ method: 'GET', url: '/api/v1/events?types=product', headers: bearer(reader) })
   assertProblem(bad, 400, 'VALIDATION_FAILED')

@@ -55,7 +55,8 @@ test('when a database at migration 003 with products, categories and audit entri
       changedFields: ['currency', 'priceCents', 'sku']
     })
   }
-  assert.equal((await sealWith(db)).sealed, 5)
+  // Sealed as a 003 database is (its events table comes with 005).
+  assert.equal((await sealWith(db, undefined, false)).sealed, 5)
   const categoriesBefore = (await db.query('SELECT * FROM categories ORDER BY id')).rows
 
   assert.ok((await migrate(db, all)).includes('004_catalog_model.sql'))
