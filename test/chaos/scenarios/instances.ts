@@ -46,16 +46,20 @@ export async function instanceKilled(chaos: Chaos): Promise<void> {
   const check = await onPrimary(stack, async (db) => {
     const q = async (sql: string) => (await db.query<{ n: number }>(sql, [`KILL-${run}-%`])).rows[0]?.n ?? -1
     return {
-      rows: await q('SELECT count(*)::int AS n FROM products WHERE sku LIKE $1'),
-      distinct: await q('SELECT count(DISTINCT sku)::int AS n FROM products WHERE sku LIKE $1'),
-      withoutAudit: await q(`SELECT count(*)::int AS n FROM products p WHERE p.sku LIKE $1 AND NOT EXISTS (
-        SELECT 1 FROM audit_log a WHERE a.entity_type = 'product' AND a.entity_id = p.id AND a.action = 'create')`)
+      // Each created product has one (default) variant carrying the SKU.
+      rows: await q('SELECT count(DISTINCT product_id)::int AS n FROM product_variants WHERE sku LIKE $1'),
+      distinct: await q('SELECT count(DISTINCT sku)::int AS n FROM product_variants WHERE sku LIKE $1'),
+      withoutAudit: await q(`SELECT count(*)::int AS n FROM products p
+        WHERE EXISTS (SELECT 1 FROM product_variants v WHERE v.product_id = p.id AND v.sku LIKE $1)
+          AND NOT EXISTS (SELECT 1 FROM audit_log a
+                           WHERE a.entity_type = 'product' AND a.entity_id = p.id AND a.action = 'create')`)
     }
   })
   const changesWithoutAudit = await onPrimary(stack, async (db) => {
     // The seeded demo catalog is loaded without audit; every product made through the API has its entry.
     const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM products p
-      WHERE p.sku NOT LIKE 'DEMO-%' AND NOT EXISTS (
+      WHERE NOT EXISTS (SELECT 1 FROM product_variants v WHERE v.product_id = p.id AND v.sku LIKE 'DEMO-%')
+        AND NOT EXISTS (
         SELECT 1 FROM audit_log a WHERE a.entity_type = 'product' AND a.entity_id = p.id)`)
     return rows[0]?.n ?? -1
   })

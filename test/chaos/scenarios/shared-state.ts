@@ -24,7 +24,10 @@ export async function concurrentIdempotentPosts(chaos: Chaos): Promise<void> {
   const replays = answers.filter((a) => a.status === 201 && a.headers['idempotent-replayed'] === 'true')
   const inUse = answers.filter((a) => a.status === 409 && a.json().code === 'IDEMPOTENCY_KEY_IN_USE')
   const rows = await onPrimary(stack, async (db) => {
-    const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM products WHERE sku = $1', [sku])
+    const { rows } = await db.query<{ n: number }>(
+      'SELECT count(DISTINCT product_id)::int AS n FROM product_variants WHERE sku = $1',
+      [sku]
+    )
     return rows[0]?.n ?? -1
   })
   chaos.report('10 concurrent identical POSTs, one Idempotency-Key, three instances', {
