@@ -73,6 +73,7 @@ export class ReplicaSet {
   private samples: PrimarySample[] = []
   private timer: NodeJS.Timeout | undefined
   private polling: Promise<void> | undefined
+  private refreshing: Promise<void> | undefined
   private readonly pollIntervalMs: number
   private readonly cooldownMs: number
   private readonly tripAfter: number
@@ -142,6 +143,19 @@ export class ReplicaSet {
       this.polling = undefined
     })
     return this.polling
+  }
+
+  /**
+   * Reads every replica's replay position now, without asking the primary (never two at once): for a read that
+   * cannot wait for the next poll, such as a cache fill while the primary is down.
+   */
+  refreshReplicas(): Promise<void> {
+    this.refreshing ??= Promise.all(this.replicas.map((r) => this.pollReplica(r)))
+      .then(() => undefined)
+      .finally(() => {
+        this.refreshing = undefined
+      })
+    return this.refreshing
   }
 
   // Primary and replicas are polled side by side: a primary that hangs (pool exhausted, outage) must not keep

@@ -7,6 +7,7 @@ import { createApiKey } from '../../src/modules/api-keys/service.js'
 import { apiKey, bearer, build, type TestApp } from '../helper.js'
 import { query, type StreamingPair, streamingPair } from '../pg-cluster.js'
 import { tcpProxy } from '../tcp-proxy.js'
+import { parseLsn } from '../../src/db/lsn.js'
 import { metricLabels, metricSum } from './metrics-util.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -366,6 +367,24 @@ test('when code asks for the primary with forcePrimary, then its reads skip a he
   assert.equal(forced.scoped({ minLsn: '0/0' }).reader(), app.db.primary, 'a nested scope keeps forcePrimary')
   assert.notEqual(app.db.reader(), app.db.primary)
   assert.ok((await metricSum(app, 'db_read_routing_total', { decision: 'primary', reason: 'force_primary' })) >= 1)
+})
+
+test('when the primary stops before a poll saw the replica replay its last write, then fills still come from the replica', async (t) => {
+  const app = await appOn(t, { CACHE_ENABLED: 'true' })
+  const key = await apiKey(app)
+  await pair.caughtUp()
+  await sleep(1200) // the replica is up and fresh
+  // From here the background poll is stopped, so the positions it saw stay as they are: the primary's last sample
+  // is a write the replica had not replayed when it was last polled.
+  await app.db.replicas.stop()
+  const { id } = await createProduct(app, key)
+  const { rows } = await app.db.primary.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')
+  app.db.replicas.observePrimary(parseLsn(rows[0]?.lsn) as bigint, Date.now())
+  await pair.caughtUp()
+  await pair.primary.stop()
+  t.after(() => pair.primary.start())
+  const read = await app.inject({ method: 'GET', url: `/api/v1/products/${id}`, headers: bearer(key) })
+  assert.equal(read.statusCode, 200, read.body)
 })
 
 test('when the primary is down and the response cache is on, then cache misses are filled from the caught-up replica, not refused', async (t) => {

@@ -42,9 +42,11 @@ export default fp(
           return rows[0] ? { minLsn: rows[0].lsn } : { forcePrimary: true }
         } catch (err) {
           // The primary is down, so nothing commits: the last position the replica poll saw (≤ 500 ms old) lets
-          // an up-to-date replica serve reads meanwhile instead of failing them with the primary.
+          // an up-to-date replica serve reads meanwhile instead of failing them with the primary. The replicas'
+          // own positions are read again first: the last poll may have seen them before they replayed that position.
           const last = app.db.replicas.lastPrimaryLsn()
           if (last === undefined) throw err
+          await app.db.replicas.refreshReplicas()
           return { minLsn: last }
         }
       },
