@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/pool.js'
+import { inBatches, whileLocked } from '../db/maintenance.js'
 import type { Actor, AuditAction } from './audit-chain.js'
 import type { AuditRow } from './audit-log.js'
 
@@ -134,25 +135,19 @@ export async function runEventRetention(
   retentionDays: number,
   batch: number
 ): Promise<number | null> {
-  const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [
-    EVENT_RETENTION_LOCK_KEY
-  ])
-  if (!rows[0]?.ok) return null
-  try {
-    let removed = 0
-    for (let n = batch; n === batch; removed += n) n = await deleteExpiredEvents(client, retentionDays, batch)
+  const removed = await whileLocked(client, EVENT_RETENTION_LOCK_KEY, async () => {
+    const events = await inBatches(batch, () => deleteExpiredEvents(client, retentionDays, batch))
     // Finished webhook deliveries (with their attempts) go with the events; pending ones stay until they finish.
-    for (let n = batch; n === batch;) {
+    await inBatches(batch, async () => {
       const { rowCount } = await client.query(
         `DELETE FROM webhook_deliveries WHERE id IN (
            SELECT id FROM webhook_deliveries
             WHERE status <> 'pending' AND created_at < now() - make_interval(days => $1) LIMIT $2)`,
         [retentionDays, batch]
       )
-      n = rowCount ?? 0
-    }
-    return removed
-  } finally {
-    await client.query('SELECT pg_advisory_unlock($1)', [EVENT_RETENTION_LOCK_KEY])
-  }
+      return rowCount ?? 0
+    })
+    return events
+  })
+  return removed ?? null
 }

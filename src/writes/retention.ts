@@ -1,4 +1,5 @@
 import type pg from 'pg'
+import { inBatches, whileLocked } from '../db/maintenance.js'
 import { deleteExpiredBatch } from './audit-log.js'
 import { pruneKeys } from './idempotency.js'
 
@@ -21,19 +22,12 @@ const RETENTION_LOCK_KEY = 7_261_004
 export async function runRetention(pool: pg.Pool, opts: RetentionOptions): Promise<RetentionResult> {
   const client = await pool.connect()
   try {
-    const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [RETENTION_LOCK_KEY])
-    if (!rows[0]?.ok) return { ran: false, removed: 0, keysPruned: 0 }
-    try {
-      let removed = 0
-      for (let n = opts.batchSize; n === opts.batchSize; removed += n)
-        n = await deleteExpiredBatch(client, opts.retentionDays, opts.batchSize)
-      let keysPruned = 0
-      for (let n = opts.batchSize; n === opts.batchSize; keysPruned += n)
-        n = await pruneKeys(client, opts.idempotencyTtlHours, opts.batchSize)
-      return { ran: true, removed, keysPruned }
-    } finally {
-      await client.query('SELECT pg_advisory_unlock($1)', [RETENTION_LOCK_KEY])
-    }
+    const result = await whileLocked(client, RETENTION_LOCK_KEY, async () => ({
+      ran: true,
+      removed: await inBatches(opts.batchSize, () => deleteExpiredBatch(client, opts.retentionDays, opts.batchSize)),
+      keysPruned: await inBatches(opts.batchSize, () => pruneKeys(client, opts.idempotencyTtlHours, opts.batchSize))
+    }))
+    return result ?? { ran: false, removed: 0, keysPruned: 0 }
   } finally {
     client.release()
   }
