@@ -158,6 +158,20 @@ export class ReplicaSet {
     return this.refreshing
   }
 
+  /**
+   * Makes sure the replicas' known positions are recent enough to judge `minLsn`: when none that takes reads
+   * was seen at or past it, their positions are read again (shared with any refresh already running). Under
+   * steady writes the last poll (≤ 500 ms old) is always behind the primary's current position, so without
+   * this a fill that asks for that position would never go to a replica.
+   */
+  async refreshFor(minLsn: string): Promise<void> {
+    const needed = parseLsn(minLsn)
+    if (needed === undefined) return
+    const usable = this.replicas.filter((r) => r.up && r.lagMs !== undefined && r.lagMs <= this.options.maxLagMs)
+    if (!usable.length || usable.some((r) => r.replayLsn !== undefined && r.replayLsn >= needed)) return
+    await this.refreshReplicas()
+  }
+
   // Primary and replicas are polled side by side: a primary that hangs (pool exhausted, outage) must not keep
   // a recovered replica out of reads, nor stop replicas from serving while it is down.
   private async pollOnce(): Promise<void> {

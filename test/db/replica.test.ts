@@ -195,9 +195,25 @@ test('when the response cache is on and the replica replays late, then reads aft
   }
   await pair.setApplyDelay(0)
   await pair.caughtUp()
-  // Once the replicas' replay positions are polled again, a fill (after an invalidating write) may use the replica.
-  // How soon that poll runs depends on the machine's load, so each round writes, waits for replay and one poll
-  // interval, then reads; every read must be fresh, and within a few rounds a fill must come from the replica.
+  // Other writes keep moving the primary's position (here every 20 ms, as under production traffic), so the last
+  // poll is always behind the position a fill asks for: the fill must read the replica's position again to use it.
+  const noise = new pg.Client({ ...pair.primary.target, database: 'postgres' })
+  await noise.connect()
+  await noise.query('CREATE TABLE IF NOT EXISTS wal_noise (n int)')
+  let writing = true
+  const noiseLoop = (async () => {
+    while (writing) {
+      await noise.query('INSERT INTO wal_noise VALUES (1)')
+      await sleep(20)
+    }
+  })()
+  t.after(async () => {
+    writing = false
+    await noiseLoop
+    await noise.end()
+  })
+  // Each round writes, waits for replay and more than one poll interval, then reads; every read must be fresh,
+  // and within a few rounds a fill must come from the replica.
   let servedByReplica = false
   for (let round = 0; round < 8 && !servedByReplica; round++) {
     const description = `round ${round}`

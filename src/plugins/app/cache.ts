@@ -37,18 +37,21 @@ export default fp(
       // every write that invalidated this entry; a replica that replayed it is as good as the primary.
       fillContext: async () => {
         if (!app.db.replicas.replicas.length) return { forcePrimary: true }
+        let lsn: string | undefined
         try {
           const { rows } = await app.db.primary.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')
-          return rows[0] ? { minLsn: rows[0].lsn } : { forcePrimary: true }
+          lsn = rows[0]?.lsn
         } catch (err) {
           // The primary is down, so nothing commits: the last position the replica poll saw (≤ 500 ms old) lets
-          // an up-to-date replica serve reads meanwhile instead of failing them with the primary. The replicas'
-          // own positions are read again first: the last poll may have seen them before they replayed that position.
+          // an up-to-date replica serve reads meanwhile instead of failing them with the primary.
           const last = app.db.replicas.lastPrimaryLsn()
           if (last === undefined) throw err
-          await app.db.replicas.refreshReplicas()
+          await app.db.replicas.refreshFor(last)
           return { minLsn: last }
         }
+        if (lsn === undefined) return { forcePrimary: true }
+        await app.db.replicas.refreshFor(lsn)
+        return { minLsn: lsn }
       },
       ...(redis ? { redis } : {})
     })
