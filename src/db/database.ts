@@ -14,7 +14,7 @@ export interface Database {
   replicas: ReplicaSet
   reader(): Queryable
   /** Runs `fn` in a transaction on the primary; after COMMIT the session's consistency token is updated. */
-  transaction<T>(fn: (tx: pg.PoolClient) => Promise<T>): Promise<T>
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>
   /** Its COMMIT also sends the statements queued with beforeCommit() (see pool.ts). */
   sendsCommitTail: true
   /** The same database, reading as `context` allows and recording commits in `session`. */

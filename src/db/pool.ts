@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import pg from 'pg'
 import type { Config } from '../config.js'
+import { inlineParameters } from './inline.js'
 import { ObservedPool, type PoolObserver } from './observed-pool.js'
 
 /** What repositories need of a pool or a client: one parameterised statement at a time. */
@@ -111,28 +112,59 @@ export function takeCommitTail(tx: Queryable): string {
 }
 
 /**
+ * A transaction's client whose BEGIN travels with its first statement: that statement goes as one simple query,
+ * `BEGIN;` then the statement with its parameters inlined (inlineParameters), saving the round trip a BEGIN of
+ * its own costs. A statement whose values cannot be inlined is preceded by a separate BEGIN instead.
+ */
+class DeferredBegin implements Queryable {
+  begun = false
+
+  constructor(private readonly client: pg.PoolClient) {}
+
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string,
+    values?: unknown[]
+  ): Promise<pg.QueryResult<R>> {
+    if (this.begun) return this.client.query<R>(text, values)
+    this.begun = true
+    const inlined = inlineParameters(text, values)
+    if (inlined === undefined) {
+      await this.client.query('BEGIN')
+      return this.client.query<R>(text, values)
+    }
+    const results = (await this.client.query(`BEGIN;\n${inlined}`)) as unknown as pg.QueryResult<R>[]
+    return results[1] as pg.QueryResult<R>
+  }
+}
+
+/**
  * Runs `fn` in a transaction on one client of `pool`, which it must use for every query. With `onCommit`,
  * the primary's WAL position after the commit is handed to it (the consistency token of the write).
  */
 export async function withTransaction<T>(
   pool: pg.Pool,
-  fn: (tx: pg.PoolClient) => Promise<T>,
+  fn: (tx: Queryable) => Promise<T>,
   onCommit?: (lsn: string) => void
 ): Promise<T> {
   const client = await pool.connect()
+  const tx = new DeferredBegin(client)
   let broken: Error | undefined
   try {
-    await client.query('BEGIN')
-    const result = await fn(client)
-    const tail = takeCommitTail(client)
+    const result = await fn(tx)
+    const tail = takeCommitTail(tx)
+    // A transaction that sent nothing yet but queued statements opens and commits in this one round trip.
+    const head = tx.begun ? '' : 'BEGIN;\n'
+    if (!tx.begun && !tail) return result
     if (onCommit) {
-      const results = (await client.query(tail + COMMIT_WITH_LSN)) as unknown as pg.QueryResult<{ lsn: string }>[]
+      const results = (await client.query(head + tail + COMMIT_WITH_LSN)) as unknown as pg.QueryResult<{
+        lsn: string
+      }>[]
       const lsn = results.at(-1)?.rows[0]?.lsn
       if (lsn) onCommit(lsn)
-    } else await client.query(`${tail}COMMIT`)
+    } else await client.query(`${head}${tail}COMMIT`)
     return result
   } catch (err) {
-    takeCommitTail(client)
+    takeCommitTail(tx)
     // A failed ROLLBACK means the connection is unusable: destroy it instead of returning it to the pool.
     await client.query('ROLLBACK').catch((rollbackErr: Error) => {
       broken = rollbackErr

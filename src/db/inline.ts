@@ -1,0 +1,29 @@
+import pg from 'pg'
+import { prepareValue } from 'pg/lib/utils.js'
+
+const PLACEHOLDER = /\$(\d+)/g
+
+/**
+ * `text` with each `$n` replaced by `values[n-1]` as an escaped literal, so it can share a simple query (one
+ * round trip, no parameters) with other statements. Each value is converted exactly as node-postgres converts a
+ * parameter (`prepareValue`) and goes in as an untyped literal, which PostgreSQL types from its context as it
+ * types a parameter sent without a type (node-postgres sends every parameter that way). Undefined when a value
+ * cannot be written as text (bytea) or holds a NUL (a simple query's text ends at NUL): send it as parameters then.
+ * The statement text must not contain `$<digits>` other than its placeholders (our SQL never quotes one).
+ */
+export function inlineParameters(text: string, values: readonly unknown[] = []): string | undefined {
+  const literals: string[] = []
+  for (const value of values) {
+    const prepared = prepareValue(value)
+    if (prepared === null) literals.push('NULL')
+    else if (typeof prepared !== 'string' || prepared.includes('\0')) return undefined
+    else literals.push(pg.escapeLiteral(prepared))
+  }
+  let missing = false
+  const inlined = text.replace(PLACEHOLDER, (_, n: string) => {
+    const literal = literals[Number(n) - 1]
+    if (literal === undefined) missing = true
+    return literal ?? ''
+  })
+  return missing ? undefined : inlined
+}
