@@ -43,6 +43,7 @@ test('when requests are served, then each gets one JSON line with method, route,
   assert.equal(completed('req-404')[0]?.level, 30, '4xx at info')
   assert.equal(completed('req-401')[0]?.level, 30, '4xx at info')
   assert.equal(completed('req-500')[0]?.level, 50, '5xx at error')
+  assert.equal(completed('req-500')[0]?.code, 'INTERNAL', 'a 5xx line carries its error code')
   // Every line written while handling the failed request carries its id, including the error itself.
   const failure = byRequest('req-500').find((l) => l.msg === 'request failed')
   assert.ok(failure, 'the error is logged with the request id')

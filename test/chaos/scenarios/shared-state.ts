@@ -1,15 +1,19 @@
-// State the three instances share through PostgreSQL and Redis: one Idempotency-Key, one rate limit.
+// State the three instances share through PostgreSQL and Redis: one Idempotency-Key, one rate limit. Both run
+// under the steady load of the other scenarios (the admin key's own quota, so it takes nothing from the client's).
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { type Chaos, bearer, onPrimary, request } from '../support.js'
+import { describeFailures, figures } from '../load.js'
+import { type Chaos, bearer, loadOn, onPrimary, request, sleep } from '../support.js'
 
 export async function concurrentIdempotentPosts(chaos: Chaos): Promise<void> {
   const { stack } = chaos
   const key = `same-${randomBytes(6).toString('hex')}`
   const sku = `SAME-${key}`
   const body = { sku, name: 'Ten at once', priceCents: 1234, currency: 'USD' }
+  const load = loadOn(chaos)
+  await sleep(chaos.calmMs)
   // Ten at once, spread over the three instances directly so each one takes some.
   const answers = await Promise.all(
     Array.from({ length: 10 }, (_, i) =>
@@ -30,7 +34,11 @@ export async function concurrentIdempotentPosts(chaos: Chaos): Promise<void> {
     )
     return rows[0]?.n ?? -1
   })
+  await sleep(chaos.calmMs)
+  const samples = await load.stop()
+  const meanwhile = figures(samples)
   chaos.report('10 concurrent identical POSTs, one Idempotency-Key, three instances', {
+    load: meanwhile,
     created: created.length,
     replayed: replays.length,
     conflicts409: inUse.length,
@@ -42,6 +50,8 @@ export async function concurrentIdempotentPosts(chaos: Chaos): Promise<void> {
   assert.equal(replays.length + inUse.length, 9, 'the nine others were replays or 409 IDEMPOTENCY_KEY_IN_USE')
   const ids = new Set(replays.map((a) => a.json().data.id))
   for (const id of ids) assert.equal(id, created[0]!.json().data.id, 'a replay answers the same row')
+  assert.equal(meanwhile.failed, 0, `failed requests of the load: ${describeFailures(samples)}`)
+  assert.ok(meanwhile.requests > 0, 'the load ran meanwhile')
 }
 
 export async function sharedRateLimit(chaos: Chaos): Promise<void> {
@@ -52,6 +62,8 @@ export async function sharedRateLimit(chaos: Chaos): Promise<void> {
   const base = 2 + Math.floor(Math.random() * 200)
   const client = `127.0.${base}.2`
   const other = `127.0.${base}.3`
+  const load = loadOn(chaos)
+  await sleep(chaos.calmMs)
   const started = Date.now()
   const statuses: number[] = []
   for (let i = 0; i < quota + 30; i++)
@@ -62,6 +74,8 @@ export async function sharedRateLimit(chaos: Chaos): Promise<void> {
   const otherAllowed = (
     await Promise.all(Array.from({ length: 5 }, () => request(`${stack.url}/api/v1/categories`, { from: other })))
   ).filter((a) => a.status === 200).length
+  const samples = await load.stop()
+  const meanwhile = figures(samples)
   const access = await readFile(join(stack.dir, 'nginx-access.log'), 'utf8')
   const upstreams = new Set(
     access
@@ -77,10 +91,13 @@ export async function sharedRateLimit(chaos: Chaos): Promise<void> {
     allowed,
     limited429: limited,
     instancesThatAnswered: upstreams.size,
-    anotherAddressAllowed: `${otherAllowed}/5`
+    anotherAddressAllowed: `${otherAllowed}/5`,
+    load: meanwhile
   })
   assert.equal(upstreams.size, stack.instances.length, 'nginx spread the requests over every instance')
   assert.ok(allowed >= quota && allowed <= quota + refill, `${allowed} allowed, the quota is ${quota}`)
   assert.equal(allowed + limited, statuses.length, 'only 200 and 429')
   assert.equal(otherAllowed, 5, 'another client address has its own quota')
+  assert.equal(meanwhile.failed, 0, `failed requests of the load: ${describeFailures(samples)}`)
+  assert.ok(meanwhile.requests > 0, 'the load ran meanwhile')
 }
