@@ -283,6 +283,33 @@ test('secrets reach the tasks as ECS secrets, never as plain environment values'
 })
 
 test(
+  'the Sentry DSN secret starts empty, and an empty SENTRY_DSN is a valid configuration with Sentry off',
+  { skip },
+  async () => {
+    const { resources } = await synth()
+    const [id, secret] = only(
+      resources,
+      'AWS::SecretsManager::Secret',
+      (s) => s.Properties.Name === 'catalog/sentry-dsn'
+    )
+    const { dsn } = JSON.parse(secret.Properties.SecretString as string) as { dsn: string }
+    assert.equal(dsn, '')
+    const { containers } = taskDefinition(resources, 'catalog-api')
+    const ref = (containers.api?.Secrets as { Name: string; ValueFrom: Json }[]).find((s) => s.Name === 'SENTRY_DSN')
+    assert.ok(JSON.stringify(ref?.ValueFrom).includes(id) && JSON.stringify(ref?.ValueFrom).includes(':dsn::'))
+    const config = loadConfig({
+      NODE_ENV: 'production',
+      DB_HOST: 'db.example.internal',
+      DB_PASSWORD: 'x'.repeat(32),
+      CURSOR_SECRET: 'x'.repeat(32),
+      REDIS_URL: 'rediss://:token@redis.example.internal:6379',
+      SENTRY_DSN: dsn
+    })
+    assert.equal(config.SENTRY_DSN, undefined)
+  }
+)
+
+test(
   'migrations: a one-off task runs `npm run migrate` from the same image before the service updates',
   { skip },
   async () => {
