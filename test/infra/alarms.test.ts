@@ -125,7 +125,7 @@ test(
 )
 
 test(
-  'docs/deploy.md names every ECS secret, the migration task and the alarm count the stack has',
+  'docs/deploy.md names every ECS secret, the migration task, the alarm count, and the cost table counts the endpoints, NAT gateways, alarms, secrets and keys the stack has',
   { skip },
   async () => {
     const { resources } = await synth()
@@ -139,5 +139,22 @@ test(
     const alarms = ofType(resources, 'AWS::CloudWatch::Alarm').length
     assert.match(doc, new RegExp(`${alarms} CloudWatch alarms`))
     assert.equal((doc.match(/^fields .*$/gm) ?? []).length >= 2, true, 'two Logs Insights queries')
+    // The cost table counts what the stack creates.
+    const count = (type: string) => ofType(resources, type).length
+    const interfaces = ofType(resources, 'AWS::EC2::VPCEndpoint').filter(
+      ([, e]) => e.Properties.VpcEndpointType === 'Interface'
+    )
+    const azs = new Set(ofType(resources, 'AWS::EC2::Subnet').map(([, s]) => s.Properties.AvailabilityZone)).size
+    const row = (item: string) => doc.split('\n').find((line) => line.startsWith(`| ${item} |`)) ?? ''
+    assert.ok(row('VPC interface endpoints').includes(`${interfaces.length} endpoints × ${azs} AZs`), 'endpoints')
+    assert.ok(row('NAT gateway').includes(`${count('AWS::EC2::NatGateway')} gateway`), 'NAT gateways')
+    assert.match(row(`CloudWatch (logs, Container Insights, ${alarms} alarms, monitoring)`), /\$/, 'alarms')
+    const keys = count('AWS::KMS::Key')
+    assert.ok(
+      row('Secrets Manager, KMS').includes(
+        `${count('AWS::SecretsManager::Secret')} secrets, ${keys} key${keys === 1 ? '' : 's'}`
+      ),
+      'secrets and keys'
+    )
   }
 )
