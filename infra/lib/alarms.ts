@@ -3,6 +3,7 @@ import {
   aws_cloudwatch_actions as actions,
   aws_iam as iam,
   aws_kms as kms,
+  aws_logs as logs,
   aws_sns as sns,
   aws_sns_subscriptions as subscriptions,
   Duration,
@@ -14,6 +15,17 @@ import type { Database } from './database.js'
 import type { Edge } from './edge.js'
 import type { Service } from './service.js'
 import { LATENCY_TARGETS } from './settings.js'
+
+/**
+ * The app's own latency of reads served from the cache, from its request log: every `request completed` line of a
+ * cache hit carries `cache: "hit"` and `ms` (test/app/logs.test.ts). The ALB cannot tell a hit from a miss.
+ */
+export const CACHED_READ_METRIC = {
+  namespace: 'Catalog/Api',
+  name: 'CachedReadLatency',
+  filterPattern: '{ ($.msg = "request completed") && ($.cache = "hit") }',
+  value: '$.ms'
+} as const
 
 /** Thresholds, named so the tests and docs/deploy.md can quote them. */
 export const THRESHOLDS = {
@@ -103,11 +115,19 @@ export class Alarms extends Construct {
       `p95 of GET/HEAD over ${LATENCY_TARGETS.uncachedRead * 1000} ms (the uncached-read target; hits are faster)`,
       { periods: 3 }
     )
+    const cachedReads = new logs.MetricFilter(this, 'CachedReadLatency', {
+      logGroup: props.service.logGroup,
+      filterPattern: logs.FilterPattern.literal(CACHED_READ_METRIC.filterPattern),
+      metricNamespace: CACHED_READ_METRIC.namespace,
+      metricName: CACHED_READ_METRIC.name,
+      metricValue: CACHED_READ_METRIC.value,
+      unit: cloudwatch.Unit.MILLISECONDS
+    })
     alarm(
-      'read-latency-p50',
-      latency(reads, 'p50'),
-      LATENCY_TARGETS.cachedRead,
-      `p50 of GET/HEAD over ${LATENCY_TARGETS.cachedRead * 1000} ms: most reads are cache hits, so the median read is a hit (cached-read target)`,
+      'cached-read-latency-p95',
+      cachedReads.metric({ statistic: 'p95', period: fiveMinutes }),
+      LATENCY_TARGETS.cachedRead * 1000,
+      `p95 of reads served from the cache over ${LATENCY_TARGETS.cachedRead * 1000} ms (the cached-read target; the app's own duration, from its request log)`,
       { periods: 3 }
     )
     alarm(

@@ -77,6 +77,50 @@ test(
 )
 
 test(
+  "security groups out: the ALB reaches only the tasks' app port; tasks only PostgreSQL, Redis and HTTPS; the data stores nothing",
+  { skip },
+  async () => {
+    const { resources, infra } = await synth()
+    const { APP_PORT } = infra.settings
+    const groups = Object.fromEntries(
+      ofType(resources, 'AWS::EC2::SecurityGroup').map(([id, g]) => [
+        id,
+        (g.Properties.GroupDescription as string).split(':')[0]
+      ])
+    )
+    const name = (ref: unknown) => {
+      const id = (ref as { 'Fn::GetAtt'?: string[] })?.['Fn::GetAtt']?.[0] ?? ''
+      return groups[id] ?? id
+    }
+    const port = (p: unknown) => (typeof p === 'number' ? p : JSON.stringify(p).includes('Endpoint.Port') ? 5432 : '?')
+    // CDK's placeholder for "no egress at all" on a group that allows none.
+    const none = (r: Json) => r.CidrIp === '255.255.255.255/32' && r.IpProtocol === 'icmp'
+    const rules: string[] = []
+    for (const [id, g] of ofType(resources, 'AWS::EC2::SecurityGroup'))
+      for (const r of (g.Properties.SecurityGroupEgress ?? []) as Json[])
+        if (!none(r))
+          rules.push(`${groups[id]} → ${r.CidrIp ?? name(r.DestinationSecurityGroupId)}:${r.FromPort}-${r.ToPort}`)
+    for (const [, r] of ofType(resources, 'AWS::EC2::SecurityGroupEgress')) {
+      const p = r.Properties
+      rules.push(
+        `${name(p.GroupId)} → ${p.CidrIp ?? name(p.DestinationSecurityGroupId)}:${port(p.FromPort)}-${port(p.ToPort)}`
+      )
+    }
+    assert.deepEqual(
+      rules.sort(),
+      [
+        `Catalog ALB → Catalog API tasks:${APP_PORT}-${APP_PORT}`,
+        'Catalog API tasks → 0.0.0.0/0:443-443',
+        'Catalog API tasks → Catalog PostgreSQL:5432-5432',
+        'Catalog API tasks → Catalog Redis:6379-6379',
+        'Secret rotation function → Catalog PostgreSQL:5432-5432',
+        'Secret rotation function → VPC interface endpoints:443-443'
+      ].sort()
+    )
+  }
+)
+
+test(
   'the ALB: HTTPS with the context certificate and a TLS 1.2+ policy, HTTP redirects, 60 s idle, access logs',
   { skip },
   async () => {
@@ -237,6 +281,33 @@ test('secrets reach the tasks as ECS secrets, never as plain environment values'
     }
   }
 })
+
+test(
+  'the Sentry DSN secret starts empty, and an empty SENTRY_DSN is a valid configuration with Sentry off',
+  { skip },
+  async () => {
+    const { resources } = await synth()
+    const [id, secret] = only(
+      resources,
+      'AWS::SecretsManager::Secret',
+      (s) => s.Properties.Name === 'catalog/sentry-dsn'
+    )
+    const { dsn } = JSON.parse(secret.Properties.SecretString as string) as { dsn: string }
+    assert.equal(dsn, '')
+    const { containers } = taskDefinition(resources, 'catalog-api')
+    const ref = (containers.api?.Secrets as { Name: string; ValueFrom: Json }[]).find((s) => s.Name === 'SENTRY_DSN')
+    assert.ok(JSON.stringify(ref?.ValueFrom).includes(id) && JSON.stringify(ref?.ValueFrom).includes(':dsn::'))
+    const config = loadConfig({
+      NODE_ENV: 'production',
+      DB_HOST: 'db.example.internal',
+      DB_PASSWORD: 'x'.repeat(32),
+      CURSOR_SECRET: 'x'.repeat(32),
+      REDIS_URL: 'rediss://:token@redis.example.internal:6379',
+      SENTRY_DSN: dsn
+    })
+    assert.equal(config.SENTRY_DSN, undefined)
+  }
+)
 
 test(
   'migrations: a one-off task runs `npm run migrate` from the same image before the service updates',
