@@ -174,14 +174,17 @@ test('when events are older than EVENT_RETENTION_DAYS, then retention removes th
   await app.db.primary.query(`UPDATE events SET occurred_at = now() - interval '8 days' WHERE position <= $1`, [
     old2?.id
   ])
-  // A finished webhook delivery as old goes too; a pending one stays.
+  // A finished webhook delivery as old goes too; a pending one stays (its next attempt is an hour away, so the
+  // dispatcher of this app does not try it meanwhile).
   const hook = await app.db.primary.query<{ id: number }>(
     `INSERT INTO webhooks (url, event_types, secret) VALUES ('https://93.184.216.34/', '{*}', 'whsec_x') RETURNING id`
   )
   await app.db.primary.query(
-    `INSERT INTO webhook_deliveries (webhook_id, event_position, event_type, entity_key, event, status, created_at)
-     VALUES ($1, 1, 'category.created', 'category:1', '{}', 'delivered', now() - interval '8 days'),
-            ($1, 2, 'category.created', 'category:2', '{}', 'pending', now() - interval '8 days')`,
+    `INSERT INTO webhook_deliveries (webhook_id, event_position, event_type, entity_key, event, status, created_at,
+                                     next_attempt_at)
+     VALUES ($1, 1, 'category.created', 'category:1', '{}', 'delivered', now() - interval '8 days', now()),
+            ($1, 2, 'category.created', 'category:2', '{}', 'pending', now() - interval '8 days',
+             now() + interval '1 hour')`,
     [hook.rows[0]?.id]
   )
   const auditBefore = (await app.db.primary.query('SELECT count(*)::int AS n FROM audit_log')).rows[0].n
