@@ -1,8 +1,8 @@
 import { Conditions, type KeysetOrder, keysetQuery, setClause } from '../../db/keyset.js'
 import type { Queryable } from '../../db/pool.js'
 import type { CursorKey } from '../../lib/cursor.js'
-import type { VariantRow } from './variant-repository.js'
-import { rowToVariant } from './variant-repository.js'
+import type { NewVariant, VariantRow } from './variant-repository.js'
+import { insertVariantsSql, rowToVariant } from './variant-repository.js'
 import type { Media, Product, ProductOption, ProductSort, UpdateProduct } from './schemas.js'
 
 export interface ProductRow {
@@ -178,24 +178,37 @@ export async function listProducts(
   return rows
 }
 
-export async function insertProduct(
-  q: Queryable,
-  input: Pick<ProductRow, 'name' | 'slug' | 'description' | 'category_id' | 'status' | 'tags' | 'options'>
-): Promise<ProductRow> {
-  const { rows } = await q.query<ProductRow>(
-    `INSERT INTO products (name, slug, description, category_id, status, tags, options)
-     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${COLUMNS}`,
-    [
-      input.name,
-      input.slug,
-      input.description,
-      input.category_id,
-      input.status,
-      input.tags,
-      JSON.stringify(input.options)
-    ]
-  )
+type NewProduct = Pick<ProductRow, 'name' | 'slug' | 'description' | 'category_id' | 'status' | 'tags' | 'options'>
+
+const INSERT_PRODUCT = `INSERT INTO products (name, slug, description, category_id, status, tags, options)
+     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${COLUMNS}`
+const productValues = (input: NewProduct) => [
+  input.name,
+  input.slug,
+  input.description,
+  input.category_id,
+  input.status,
+  input.tags,
+  JSON.stringify(input.options)
+]
+
+export async function insertProduct(q: Queryable, input: NewProduct): Promise<ProductRow> {
+  const { rows } = await q.query<ProductRow>(INSERT_PRODUCT, productValues(input))
   return rows[0] as ProductRow
+}
+
+/** A product and its variants in one statement (one round trip); the variants come back in order. */
+export async function insertProductWithVariants(
+  q: Queryable,
+  input: NewProduct,
+  variants: NewVariant[]
+): Promise<ProductRow & { variants: VariantRow[] }> {
+  const { rows } = await q.query<ProductRow & { variants: VariantRow[] }>(
+    `WITH p AS (${INSERT_PRODUCT}), v AS (${insertVariantsSql('p.id', '$8', 'p, ')})
+     SELECT p.*, (SELECT coalesce(json_agg(v ORDER BY v.position, v.id), '[]'::json) FROM v) AS variants FROM p`,
+    [...productValues(input), JSON.stringify(variants)]
+  )
+  return rows[0] as ProductRow & { variants: VariantRow[] }
 }
 
 const UPDATABLE: Record<keyof UpdateProduct, string> = {

@@ -140,18 +140,17 @@ export async function createProduct({ db }: ProductDeps, input: CreateProduct, c
   checkMedia(input.media ?? [], new Set())
   try {
     return await mutate(db, ctx, async (tx) => {
-      let row = await repo.insertProduct(tx, {
-        name: input.name,
-        slug: input.slug ?? slugify(`${input.name}-${wanted[0]?.sku ?? ''}`),
-        description: input.description ?? '',
-        category_id: input.categoryId ?? null,
-        status: input.status ?? 'draft',
-        tags: input.tags ?? [],
-        options
-      })
-      const variantRows = await variants.insertVariants(
+      const inserted = await repo.insertProductWithVariants(
         tx,
-        row.id,
+        {
+          name: input.name,
+          slug: input.slug ?? slugify(`${input.name}-${wanted[0]?.sku ?? ''}`),
+          description: input.description ?? '',
+          category_id: input.categoryId ?? null,
+          status: input.status ?? 'draft',
+          tags: input.tags ?? [],
+          options
+        },
         wanted.map((v, position) => ({
           sku: v.sku,
           title: v.title ?? titleOf(v.optionValues ?? []),
@@ -164,6 +163,8 @@ export async function createProduct({ db }: ProductDeps, input: CreateProduct, c
           position
         }))
       )
+      let row: repo.ProductRow = inserted
+      const variantRows = inserted.variants
       if (input.media?.length) row = await repo.replaceMedia(tx, row.id, mediaValues(input.media), { bump: false })
       const product = repo.rowToProduct(row, variantRows)
       const change = created('product', repo.rowToProductFields(row))

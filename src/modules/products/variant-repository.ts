@@ -79,18 +79,22 @@ export interface NewVariant {
   position: number
 }
 
+/**
+ * The INSERT of variants for the product `productId` (an SQL expression) from the JSON array `variantsJson` (a
+ * parameter), returning their rows; `from` lists further tables the product id comes from (`p, `).
+ */
+export const insertVariantsSql = (productId: string, variantsJson: string, from = '') =>
+  `INSERT INTO product_variants (product_id, sku, title, option_values, prices, compare_at_prices, stock, barcode,
+                                 weight_grams, position)
+   SELECT ${productId}, v.sku, v.title, ARRAY(SELECT jsonb_array_elements_text(v."optionValues")), v.prices,
+          v."compareAtPrices", v.stock, v.barcode, v."weightGrams", v.position
+     FROM ${from}jsonb_to_recordset(${variantsJson}::jsonb) AS v(sku text, title text, "optionValues" jsonb,
+          prices jsonb, "compareAtPrices" jsonb, stock integer, barcode text, "weightGrams" integer, position integer)
+   RETURNING ${COLUMNS}`
+
 /** Inserts variants in one statement, in order. */
 export async function insertVariants(q: Queryable, productId: number, variants: NewVariant[]): Promise<VariantRow[]> {
-  const { rows } = await q.query<VariantRow>(
-    `INSERT INTO product_variants (product_id, sku, title, option_values, prices, compare_at_prices, stock, barcode,
-                                   weight_grams, position)
-     SELECT $1, v.sku, v.title, ARRAY(SELECT jsonb_array_elements_text(v."optionValues")), v.prices,
-            v."compareAtPrices", v.stock, v.barcode, v."weightGrams", v.position
-       FROM jsonb_to_recordset($2::jsonb) AS v(sku text, title text, "optionValues" jsonb, prices jsonb,
-            "compareAtPrices" jsonb, stock integer, barcode text, "weightGrams" integer, position integer)
-     RETURNING ${COLUMNS}`,
-    [productId, JSON.stringify(variants)]
-  )
+  const { rows } = await q.query<VariantRow>(insertVariantsSql('$1', '$2'), [productId, JSON.stringify(variants)])
   return rows.sort((a, b) => a.position - b.position)
 }
 
