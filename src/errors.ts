@@ -72,3 +72,12 @@ export const problemType = (code: string) => `/problems#${code.toLowerCase().rep
 /** A 400 for one field, for checks the JSON schema cannot express. */
 export const invalidField = (field: string, message: string) =>
   new AppError('VALIDATION_FAILED', `${field}: ${message}`, [{ field, message }])
+
+/** 401 with the Bearer challenge RFC 6750 asks for; `error` says why a given token was refused. */
+export function unauthorized(detail: string, error?: string): AppError {
+  const challenge = error ? `Bearer realm="catalog-api", error="${error}"` : 'Bearer realm="catalog-api"'
+  return new AppError('UNAUTHORIZED', detail, undefined, { 'www-authenticate': challenge })
+}
+
+/** The refusal of a key that is not (or no longer) active. */
+export const unknownKey = () => unauthorized('Unknown or revoked API key', 'invalid_token')

@@ -118,8 +118,15 @@ export function takeCommitTail(tx: Queryable): string {
  */
 class DeferredBegin implements Queryable {
   begun = false
+  /** Statements to run right after BEGIN, in the same round trip (see atBegin). */
+  opening = ''
 
   constructor(private readonly client: pg.PoolClient) {}
+
+  /** BEGIN and the opening statements, as the head of a simple query. */
+  head(): string {
+    return `BEGIN;\n${this.opening}`
+  }
 
   async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
     text: string,
@@ -129,12 +136,22 @@ class DeferredBegin implements Queryable {
     this.begun = true
     const inlined = inlineParameters(text, values)
     if (inlined === undefined) {
-      await this.client.query('BEGIN')
+      await this.client.query(this.head())
       return this.client.query<R>(text, values)
     }
-    const results = (await this.client.query(`BEGIN;\n${inlined}`)) as unknown as pg.QueryResult<R>[]
-    return results[1] as pg.QueryResult<R>
+    const results = (await this.client.query(this.head() + inlined)) as unknown as pg.QueryResult<R>[]
+    return results.at(-1) as pg.QueryResult<R>
   }
+}
+
+/**
+ * Runs `sql` (no parameters) at the start of `tx`'s transaction: in withTransaction's, queued to go right after
+ * BEGIN in the round trip of its first statement (so it runs before anything else and costs no round trip); in
+ * any other transaction, now. If it fails, the transaction fails before its first statement has run.
+ */
+export async function atBegin(tx: Queryable, sql: string): Promise<void> {
+  if (tx instanceof DeferredBegin && !tx.begun) tx.opening += `${sql};\n`
+  else await tx.query(sql)
 }
 
 /**
@@ -153,8 +170,8 @@ export async function withTransaction<T>(
     const result = await fn(tx)
     const tail = takeCommitTail(tx)
     // A transaction that sent nothing yet but queued statements opens and commits in this one round trip.
-    const head = tx.begun ? '' : 'BEGIN;\n'
-    if (!tx.begun && !tail) return result
+    const head = tx.begun ? '' : tx.head()
+    if (!tx.begun && !tail && !tx.opening) return result
     if (onCommit) {
       const results = (await client.query(head + tail + COMMIT_WITH_LSN)) as unknown as pg.QueryResult<{
         lsn: string

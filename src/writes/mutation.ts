@@ -1,6 +1,7 @@
 import pg from 'pg'
 import type { Queryable } from '../db/pool.js'
-import { beforeCommit, takeCommitTail, withTransaction } from '../db/pool.js'
+import { atBegin, beforeCommit, takeCommitTail, withTransaction } from '../db/pool.js'
+import { unknownKey } from '../errors.js'
 import { claimKey, type IdempotencyClaim, saveResponse } from './idempotency.js'
 import type { Actor, AuditAction, EntityType } from './audit-chain.js'
 import { appendEntry, appendEntrySql, type NewEntry } from './audit-log.js'
@@ -12,8 +13,20 @@ export interface WriteContext {
   userAgent: string | null
   requestId: string | null
   idempotency?: IdempotencyClaim
+  /**
+   * The API key the write was admitted with from this instance's cache of key lookups: the transaction checks it
+   * is still active before its first statement (a revoked key's write is refused with 401 and changes nothing).
+   */
+  keyToCheck?: number
   /** Called once per committed audit entry (metrics). */
   onAudited?: () => void
+}
+
+/** The SQLSTATE api_key_must_be_active() raises (migration 007). */
+const KEY_NOT_ACTIVE = 'CK401'
+const keyGuardSql = (keyId: number) => {
+  if (!Number.isSafeInteger(keyId)) throw new TypeError(`not a key id: ${keyId}`)
+  return `SELECT api_key_must_be_active(${keyId})`
 }
 
 /** Writes made outside HTTP (the apikey CLI, BOOTSTRAP_ADMIN_API_KEY) are recorded with a system actor. */
@@ -117,32 +130,37 @@ export async function mutate<T>(
   change: (tx: Queryable) => Promise<AuditedChange<T>>
 ): Promise<T> {
   const claim = ctx.idempotency
-  const outcome = await db.transaction(async (tx) => {
-    if (claim) {
-      const stored = await claimKey(tx, claim)
-      if (stored) return { value: stored.body.data as T, audited: 0 }
-    }
-    const done = await change(tx)
-    const entries = [done, ...(done.also ?? [])].map((c): NewEntry => ({
-      action: c.action,
-      entityType: c.entityType,
-      entityId: c.entityId,
-      actor: ctx.actor,
-      ip: ctx.ip,
-      userAgent: ctx.userAgent,
-      requestId: ctx.requestId,
-      oldValues: c.oldValues,
-      newValues: c.newValues,
-      changedFields: changedFields(c.oldValues, c.newValues)
-    }))
-    if (claim) await saveResponse(tx, claim, { success: true, data: done.value })
-    // The entries go in the COMMIT's round trip when the transactor sends it there (they fail the commit if they fail).
-    for (const entry of entries) {
-      if (db.sendsCommitTail) beforeCommit(tx, appendEntrySql(entry))
-      else await appendEntry(tx, entry)
-    }
-    return { value: done.value, audited: entries.length }
-  })
+  const outcome = await db
+    .transaction(async (tx) => {
+      if (ctx.keyToCheck !== undefined) await atBegin(tx, keyGuardSql(ctx.keyToCheck))
+      if (claim) {
+        const stored = await claimKey(tx, claim)
+        if (stored) return { value: stored.body.data as T, audited: 0 }
+      }
+      const done = await change(tx)
+      const entries = [done, ...(done.also ?? [])].map((c): NewEntry => ({
+        action: c.action,
+        entityType: c.entityType,
+        entityId: c.entityId,
+        actor: ctx.actor,
+        ip: ctx.ip,
+        userAgent: ctx.userAgent,
+        requestId: ctx.requestId,
+        oldValues: c.oldValues,
+        newValues: c.newValues,
+        changedFields: changedFields(c.oldValues, c.newValues)
+      }))
+      if (claim) await saveResponse(tx, claim, { success: true, data: done.value })
+      // The entries go in the COMMIT's round trip when the transactor sends it there (they fail the commit if they fail).
+      for (const entry of entries) {
+        if (db.sendsCommitTail) beforeCommit(tx, appendEntrySql(entry))
+        else await appendEntry(tx, entry)
+      }
+      return { value: done.value, audited: entries.length }
+    })
+    .catch((err: unknown) => {
+      throw (err as { code?: string })?.code === KEY_NOT_ACTIVE ? unknownKey() : err
+    })
   if (claim && outcome.audited === 0) claim.replayed = true
   for (let i = 0; i < outcome.audited; i++) ctx.onAudited?.()
   return outcome.value

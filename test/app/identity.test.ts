@@ -1,6 +1,7 @@
 // request.identity: resolved once per request, from one cache of key lookups, for auth and rate limiting alike.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { createApiKey } from '../../src/modules/api-keys/service.js'
 import { apiKey, bearer, build, type TestApp } from '../helper.js'
 
 /** How many SELECTs on api_keys the primary pool has run so far. */
@@ -33,11 +34,107 @@ test('when a key sends requests with rate limiting on, then each write looks it 
   assert.equal((await write(app, key, 'ID-2')).statusCode, 201)
   assert.equal(
     await keyLookups(app),
-    before + 2,
-    'a write checks its key on the primary (the cached lookup is verified)'
+    before + 1,
+    'a catalog write with a key this instance knows checks it in its own transaction, not in a lookup of its own'
   )
   assert.equal((await app.inject({ method: 'GET', url: '/api/v1/products', headers: bearer(key) })).statusCode, 200)
-  assert.equal(await keyLookups(app), before + 2, 'a public read uses the cached lookup')
+  assert.equal(await keyLookups(app), before + 1, 'a public read uses the cached lookup')
+  assert.equal((await app.inject({ method: 'GET', url: '/api/v1/audit-logs', headers: bearer(key) })).statusCode, 403)
+  assert.equal(await keyLookups(app), before + 2, 'a keyed operation that writes nothing asks the primary')
+})
+
+test('when a key this instance knows is revoked elsewhere, then every catalog write route answers 401 and changes nothing', async (t) => {
+  const app = await build(t)
+  const admin = bearer(await apiKey(app, 'admin'))
+  const revoked = await createApiKey(app.db.primary, { name: 'revoked elsewhere', role: 'admin' })
+  const p = '/api/v1/products'
+  const made = await app.inject({
+    method: 'POST',
+    url: p,
+    headers: admin,
+    payload: {
+      name: 'Tee',
+      options: [{ name: 'Size', values: ['S', 'M', 'L'] }],
+      variants: ['S', 'M'].map((size) => ({ sku: `REV-${size}`, optionValues: [size], prices: [], stock: 5 }))
+    }
+  })
+  assert.equal(made.statusCode, 201, made.body)
+  const product = made.json().data as { id: number; variants: { id: number }[] }
+  const variant = product.variants[0]?.id
+  const category = await app.inject({
+    method: 'POST',
+    url: '/api/v1/categories',
+    headers: admin,
+    payload: { name: 'C' }
+  })
+  const categoryId = category.json().data.id as number
+  // The key is used (and its lookup cached here), then revoked where this instance cannot see it happen.
+  const used = await app.inject({
+    method: 'POST',
+    url: '/api/v1/categories',
+    headers: bearer(revoked.key),
+    payload: { name: 'Made before revocation' }
+  })
+  assert.equal(used.statusCode, 201)
+  await app.db.primary.query('UPDATE api_keys SET revoked_at = now() WHERE id = $1', [revoked.id])
+
+  const state = async () => {
+    const { rows } = await app.db.primary.query(
+      `SELECT (SELECT json_agg(p ORDER BY id) FROM products p) AS products,
+              (SELECT json_agg(v ORDER BY id) FROM product_variants v) AS variants,
+              (SELECT json_agg(c ORDER BY id) FROM categories c) AS categories,
+              (SELECT count(*)::int FROM audit_log) AS audited`
+    )
+    return rows[0]
+  }
+  const before = await state()
+  const etag = async (url: string) => String((await app.inject({ url, headers: admin })).headers.etag)
+  const productTag = await etag(`${p}/${product.id}`)
+  const writes: { method: 'POST' | 'PATCH' | 'PUT' | 'DELETE'; url: string; payload?: object; ifMatch?: string }[] = [
+    { method: 'POST', url: p, payload: { sku: 'REV-NEW', name: 'New', priceCents: 100, currency: 'EUR' } },
+    { method: 'PATCH', url: `${p}/${product.id}`, payload: { name: 'Renamed' }, ifMatch: productTag },
+    { method: 'DELETE', url: `${p}/${product.id}`, ifMatch: productTag },
+    {
+      method: 'POST',
+      url: `${p}/${product.id}/variants`,
+      payload: { sku: 'REV-L', optionValues: ['L'], prices: [] },
+      ifMatch: productTag
+    },
+    {
+      method: 'PATCH',
+      url: `${p}/${product.id}/variants/${variant}`,
+      payload: { stock: 9 },
+      ifMatch: await etag(`${p}/${product.id}/variants/${variant}`)
+    },
+    {
+      method: 'DELETE',
+      url: `${p}/${product.id}/variants/${variant}`,
+      ifMatch: await etag(`${p}/${product.id}/variants/${variant}`)
+    },
+    {
+      method: 'POST',
+      url: `${p}/${product.id}/variants/${variant}/stock-adjustments`,
+      payload: { delta: -1, reason: 'count' }
+    },
+    { method: 'PUT', url: `${p}/${product.id}/media`, payload: { media: [] }, ifMatch: productTag },
+    { method: 'POST', url: '/api/v1/categories', payload: { name: 'After revocation' } },
+    { method: 'PATCH', url: `/api/v1/categories/${categoryId}`, payload: { name: 'Renamed' } },
+    { method: 'DELETE', url: `/api/v1/categories/${categoryId}` }
+  ]
+  for (const { ifMatch, ...write } of writes) {
+    const res = await app.inject({
+      ...write,
+      headers: { ...bearer(revoked.key), ...(ifMatch ? { 'if-match': ifMatch } : {}) }
+    })
+    assert.equal(res.statusCode, 401, `${write.method} ${write.url}: ${res.body}`)
+    assert.match(String(res.headers['www-authenticate']), /error="invalid_token"/)
+  }
+  assert.deepEqual(await state(), before, 'nothing changed')
+  // The same writes with a working key succeed: each request above was valid but for its key.
+  for (const { ifMatch, ...write } of writes.slice(0, 2)) {
+    const res = await app.inject({ ...write, headers: { ...admin, ...(ifMatch ? { 'if-match': ifMatch } : {}) } })
+    assert.ok(res.statusCode < 300, `${write.method} ${write.url} with a working key: ${res.body}`)
+  }
 })
 
 test('when a made-up key is sent, then it is refused each time, and public reads with it use the cached lookup', async (t) => {

@@ -41,8 +41,8 @@ const categories: FastifyPluginAsyncTypebox = async (app) => {
   // A cache miss reads where the cache's fill context allows; everything else as the request's token asks.
   const fillDeps = (context: ReadContext) => ({ db: app.db.scoped(context), cursors: app.cursors })
   const requestDeps = (request: FastifyRequest) => ({ db: app.dbFor(request), cursors: app.cursors })
-  const canWrite = app.authorize('editor', 'admin')
-  const canDelete = app.authorize('admin')
+  const canWrite = app.authorizeWrite('editor', 'admin')
+  const canDelete = app.authorizeWrite('admin')
   const listOptions = { name: 'category-list', tags: ['categories'] }
 
   app.get(

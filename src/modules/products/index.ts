@@ -36,8 +36,8 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
   // A cache miss reads where the cache's fill context allows; everything else as the request's token asks.
   const fillDeps = (context: ReadContext) => ({ db: app.db.scoped(context), cursors: app.cursors, defaultCurrency })
   const requestDeps = (request: FastifyRequest) => ({ db: app.dbFor(request), cursors: app.cursors, defaultCurrency })
-  const canWrite = app.authorize('editor', 'admin')
-  const canDelete = app.authorize('admin')
+  const canWrite = app.authorizeWrite('editor', 'admin')
+  const canDelete = app.authorizeWrite('admin')
   const scope = (request: FastifyRequest) => (visibilityOf(request) === 'all' ? 'all:' : '')
 
   app.get(

@@ -25,7 +25,7 @@ const variantRoutes: FastifyPluginAsyncTypebox<{ deps: (request: FastifyRequest)
   app,
   { deps }
 ) => {
-  const canWrite = app.authorize('editor', 'admin')
+  const canWrite = app.authorizeWrite('editor', 'admin')
   const security = [{ bearerAuth: [] }]
 
   app.post(

@@ -112,7 +112,8 @@ export default fp(
         ip: request.ip ?? null,
         userAgent: typeof userAgent === 'string' ? userAgent.slice(0, USER_AGENT_MAX) : null,
         requestId: request.id,
-        onAudited
+        onAudited,
+        ...(request.keyToCheck !== null ? { keyToCheck: request.keyToCheck } : {})
       }
       const key = request.headers['idempotency-key']
       if (successStatus !== undefined && principal && typeof key === 'string') {
