@@ -10,6 +10,8 @@ test('when a response differs from the OpenAPI document, then the contract check
       if (drift === 'etag') reply.header('etag', 'W/"not-ours"')
       if (drift === 'body') return done(null, '{"success":true,"data":{"id":"one"}}')
       if (drift === 'status') reply.code(418)
+      if (drift === 'shared-error')
+        reply.header('cache-control', 'public, max-age=0, s-maxage=5, stale-while-revalidate=5')
       done(null, payload)
     })
   })
@@ -23,6 +25,9 @@ test('when a response differs from the OpenAPI document, then the contract check
   await assert.rejects(app.contract.verify(), /GET \/api\/v1\/products\/1 → 200 \(getProduct\): body/)
   await app.inject({ method: 'GET', url: '/api/v1/products/1', headers: { 'x-test-drift': 'status' } })
   await assert.rejects(app.contract.verify(), /→ 418 \(getProduct\): status not documented/)
+  // An error a CDN could keep: the document says every error is private, no-store.
+  await app.inject({ method: 'GET', url: '/api/v1/products/999', headers: { 'x-test-drift': 'shared-error' } })
+  await assert.rejects(app.contract.verify(), /→ 404 \(getProduct\): Cache-Control: public, max-age=0/)
   // Outside the document: not checked.
   await app.inject({ method: 'GET', url: '/metrics', headers: { 'x-test-drift': 'status' } })
   await app.contract.verify()
