@@ -171,5 +171,21 @@ test('when the document is read, then currency is the ISO 4217 set the API accep
     checked++
   }
   assert.ok(checked >= 6, `${checked} examples checked`)
+  // Parameter and header examples too (a client generator or Swagger UI shows them as the value to send).
+  const inline: string[] = []
+  const walk = (node: unknown, at: string): void => {
+    if (!node || typeof node !== 'object') return
+    const schema = (node as Json).schema
+    if (schema?.example !== undefined) {
+      const { example, ...rest } = schema
+      const validate = ajv.compile(JSON.parse(JSON.stringify(rest).replaceAll('"#/components', '"doc#/components')))
+      if (!validate(example)) inline.push(`${at}: ${JSON.stringify(example)} ${JSON.stringify(validate.errors)}`)
+      checked++
+    }
+    for (const [key, value] of Object.entries(node)) walk(value, `${at}/${key}`)
+  }
+  walk(doc.paths, '#/paths')
+  assert.deepEqual(inline, [], 'parameter and header examples that fail their schema')
+  assert.ok(checked > 500, `${checked} examples checked`)
   assert.doesNotMatch(JSON.stringify(doc.components.schemas.Product.example), /2147483647/)
 })
