@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import type { AddressInfo } from 'node:net'
 import { test } from 'node:test'
 import { build, seed } from '../helper.js'
 
@@ -31,4 +32,20 @@ test('when a response differs from the OpenAPI document, then the contract check
   // Outside the document: not checked.
   await app.inject({ method: 'GET', url: '/metrics', headers: { 'x-test-drift': 'status' } })
   await app.contract.verify()
+})
+
+test('when an app that listens answers a socket with something the document does not describe, then the contract check names it', async (t) => {
+  const app = await build(t, {}, undefined, (instance) => {
+    instance.addHook('onSend', (request, reply, payload, done) => {
+      if (request.headers['x-test-drift'] === 'etag') reply.header('etag', 'W/"not-ours"')
+      done(null, payload)
+    })
+  })
+  await seed(app, 2)
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/api/v1/products/1`
+  assert.equal((await fetch(url)).status, 200)
+  await app.contract.verify()
+  assert.equal((await fetch(url, { headers: { 'x-test-drift': 'etag' } })).status, 200)
+  await assert.rejects(app.contract.verify(), /GET \/api\/v1\/products\/1 → 200 \(getProduct\): ETag: W\/"not-ours"/)
 })
