@@ -5,10 +5,11 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fas
 import { OpenAPIBackend } from 'openapi-backend'
 
 /**
- * The contract check: every response a test receives through `inject` is checked against the OpenAPI document the
- * app serves: the status is documented for the operation, the content type is a documented one, the body matches
- * its schema (openapi-backend's response validator) and every documented header is valid and, when required,
- * present. Requests outside the document (/metrics, /docs, unknown routes, 405) are not checked.
+ * The contract check: every response a test receives from an app of `build` (through `inject`, or over a socket
+ * when the app listens) is checked against the OpenAPI document the app serves: the status is documented for the
+ * operation, the content type is a documented one, the body matches its schema (openapi-backend's response
+ * validator) and every documented header is valid and, when required, present. Requests outside the document
+ * (/metrics, /docs, unknown routes, 405) are not checked, nor servers started as processes (test/server-process.ts).
  *
  * Responses are recorded as they arrive and checked when the test ends (before the app closes), so schema
  * compilation never sits between the requests of a timing-sensitive test. One validator per test process; its
@@ -28,6 +29,8 @@ interface Seen {
   status: number
   headers: Record<string, HeaderValue>
   body: string
+  /** Sent as a stream (a compressed answer seen before compression finished): its body is not checked. */
+  streamed?: boolean
 }
 
 interface Validators {
@@ -97,7 +100,7 @@ function mismatches({ api, header }: Validators, seen: Seen): string[] {
   const type = mediaType(seen.headers['content-type'])
   const types = Object.keys(documented.content ?? {})
   if (!types.includes(type ?? '')) problems.push(`${where}: content type ${type} is not one of ${types.join(', ')}`)
-  else if (seen.headers['content-encoding'] === undefined) {
+  else if (seen.headers['content-encoding'] === undefined && !seen.streamed) {
     const body = api.validateResponse(JSON.parse(seen.body), operation, seen.status)
     if (!body.valid) problems.push(`${where}: body ${JSON.stringify(body.errors)}; ${seen.body.slice(0, 500)}`)
   }
@@ -105,16 +108,38 @@ function mismatches({ api, header }: Validators, seen: Seen): string[] {
 }
 
 /**
- * Makes `app.inject` record every response; `verify` checks them all against the document and throws on the
- * first test that received one the document does not describe.
+ * Records every response the app sends: `inject` answers through a wrapper, answers over a real socket (a test
+ * that listens) through an onSend hook. `verify` checks them all against the document and throws on the first
+ * test that received one the document does not describe.
  */
 export interface Contract {
   verify(): Promise<void>
 }
 
-export function enforceContract(app: FastifyInstance): Contract {
-  const original = app.inject.bind(app) as unknown as (...args: unknown[]) => unknown
+type Payload = string | Buffer | NodeJS.ReadableStream | null | undefined
+
+/** The last onSend hook: what a real client receives, unless compressed (then its body is not checked). */
+function observeServed(app: FastifyInstance, responses: Seen[]): void {
+  app.addHook('onSend', (request, reply, payload: Payload, done) => {
+    // light-my-request marks its requests; those are recorded by the inject wrapper with their final headers.
+    if (!('_lightMyRequest' in request.raw)) {
+      responses.push({
+        method: request.method,
+        url: request.url,
+        status: reply.statusCode,
+        headers: reply.getHeaders(),
+        body: typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString() : '',
+        streamed: typeof payload !== 'string' && !Buffer.isBuffer(payload) && payload != null
+      })
+    }
+    done(null, payload)
+  })
+}
+
+/** Call before `app.ready()` (it adds a hook); `wrapInject` once the app is ready. */
+export function enforceContract(app: FastifyInstance): Contract & { wrapInject(): void } {
   const responses: Seen[] = []
+  observeServed(app, responses)
   const record = (res: LightMyRequestResponse) => {
     const req = res.raw.req as { method?: string; url?: string }
     responses.push({
@@ -126,13 +151,16 @@ export function enforceContract(app: FastifyInstance): Contract {
     })
     return res
   }
-  Object.assign(app, {
-    inject: (opts?: InjectOptions | string, callback?: unknown) =>
-      opts === undefined || callback !== undefined
-        ? original(opts, callback)
-        : (original(opts) as Promise<LightMyRequestResponse>).then(record)
-  })
   return {
+    wrapInject() {
+      const original = app.inject.bind(app) as unknown as (...args: unknown[]) => unknown
+      Object.assign(app, {
+        inject: (opts?: InjectOptions | string, callback?: unknown) =>
+          opts === undefined || callback !== undefined
+            ? original(opts, callback)
+            : (original(opts) as Promise<LightMyRequestResponse>).then(record)
+      })
+    },
     async verify() {
       if (!responses.length) return
       const contract = await contractOf(app)

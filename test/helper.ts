@@ -96,10 +96,11 @@ export async function build(
   const app = Fastify(serverOptions(config))
   await app.register(fp(catalogApp, { name: 'catalog-app' }), { config, database })
   setup?.(app)
+  const contract = enforceContract(app)
   await app.ready()
+  contract.wrapInject()
   defer(t, () => app.close())
   // Runs before the close above: every response the test received must match the OpenAPI document.
-  const contract = enforceContract(app)
   defer(t, () => contract.verify())
   return Object.assign<FastifyInstance, { target: ConnectionTarget; contract: Contract }>(app, {
     target: database,

@@ -124,6 +124,8 @@ test("when Node's HTTP parser rejects a request, then the answer is problem+json
     assert.equal(res.status, status, name)
     assert.match(res.headers['content-type'] ?? '', /^application\/problem\+json/, name)
     assert.equal(res.headers.connection, 'close', name)
+    assert.equal(res.headers['cache-control'], 'private, no-store', name)
+    assert.ok(!Number.isNaN(Date.parse(res.headers.date ?? '')), `${name}: Date`)
     securityHeaders(res.headers)
     const body = JSON.parse(res.body)
     assert.equal(body.code, code, name)

@@ -102,6 +102,36 @@ test('when the document is read, then 429, 503, 504 and every header the API sen
   assert.ok(headersOf('/api/v1/audit-logs', 'get', 401).includes('WWW-Authenticate'))
 })
 
+test("when the document is read, then only a public read's 200 and 304 may be public and every other answer is documented private, no-store", async (t) => {
+  const doc = await documentOf(t)
+  const shareable: string[] = []
+  for (const { op } of operations(doc)) {
+    for (const [status, response] of Object.entries(op.responses as Json)) {
+      const header = response.headers['Cache-Control']
+      assert.equal(header.required, true, `${op.operationId} ${status}`)
+      if (header.schema.enum) {
+        assert.deepEqual(header.schema.enum, ['private, no-store'], `${op.operationId} ${status}`)
+        assert.equal(header.schema.example, 'private, no-store', `${op.operationId} ${status}: its example`)
+      } else {
+        shareable.push(`${op.operationId} ${status}`)
+        assert.match(header.schema.example, /^public, max-age=0, s-maxage=\d+, stale-while-revalidate=\d+$/)
+        const pattern = new RegExp(header.schema.pattern)
+        assert.ok(pattern.test(header.schema.example) && pattern.test('private, no-store'), 'keyed reads are private')
+        assert.ok(!pattern.test('public, max-age=60'), `${op.operationId} ${status}: only the CDN form`)
+      }
+    }
+  }
+  const reads = ['listProducts', 'getProduct', 'getProductBySlug', 'listCategories', 'getCategory', 'getCategoryBySlug']
+  assert.deepEqual(
+    shareable.sort(),
+    [
+      ...reads.map((id) => `${id} 200`),
+      ...['getProduct', 'getProductBySlug', 'getCategory', 'getCategoryBySlug'].map((id) => `${id} 304`),
+      'getCategoryTree 200'
+    ].sort()
+  )
+})
+
 test('when the document is read, then each problem code enum is what that operation can answer', async (t) => {
   const doc = await documentOf(t)
   const get = doc.paths['/api/v1/products/{id}'].get
@@ -141,5 +171,21 @@ test('when the document is read, then currency is the ISO 4217 set the API accep
     checked++
   }
   assert.ok(checked >= 6, `${checked} examples checked`)
+  // Parameter and header examples too (a client generator or Swagger UI shows them as the value to send).
+  const inline: string[] = []
+  const walk = (node: unknown, at: string): void => {
+    if (!node || typeof node !== 'object') return
+    const schema = (node as Json).schema
+    if (schema?.example !== undefined) {
+      const { example, ...rest } = schema
+      const validate = ajv.compile(JSON.parse(JSON.stringify(rest).replaceAll('"#/components', '"doc#/components')))
+      if (!validate(example)) inline.push(`${at}: ${JSON.stringify(example)} ${JSON.stringify(validate.errors)}`)
+      checked++
+    }
+    for (const [key, value] of Object.entries(node)) walk(value, `${at}/${key}`)
+  }
+  walk(doc.paths, '#/paths')
+  assert.deepEqual(inline, [], 'parameter and header examples that fail their schema')
+  assert.ok(checked > 500, `${checked} examples checked`)
   assert.doesNotMatch(JSON.stringify(doc.components.schemas.Product.example), /2147483647/)
 })

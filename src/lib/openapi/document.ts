@@ -1,6 +1,6 @@
 import { ERRORS, type ErrorCode } from '../../errors.js'
 import { problemOf } from '../schemas.js'
-import { alwaysSent, headerObject } from './headers.js'
+import { alwaysSent, cacheControlObject, headerObject } from './headers.js'
 
 /**
  * The finishing pass over the document @fastify/swagger builds from the route schemas. Routes declare what
@@ -121,6 +121,9 @@ function addHeaders({ path, method, op }: Facets): void {
   const limited = path.startsWith('/api/')
   const writes = method === 'post' || method === 'patch' || method === 'delete'
   const idempotent = has(op, 'header', 'idempotency-key')
+  // A catalog read anyone may make (no key, or an optional one): the routes with `publicRead` in their config.
+  const publicRead =
+    limited && method === 'get' && (!op.security?.length || op.security.some((s) => !Object.keys(s as Json).length))
   for (const [status, response] of Object.entries(op.responses)) {
     const code = Number(status)
     if (response.description === 'Default Response') response.description = SUCCESS_TEXT[method]?.[code] ?? 'Success'
@@ -128,7 +131,7 @@ function addHeaders({ path, method, op }: Facets): void {
     for (const [name, value] of Object.entries(headers))
       headers[name] = { required: alwaysSent(name), ...(value as Json) }
     headers['X-Request-Id'] = headerObject('X-Request-Id', true)
-    headers['Cache-Control'] = headerObject('Cache-Control', true)
+    headers['Cache-Control'] = cacheControlObject(publicRead && (code === 200 || code === 304))
     if (limited) {
       headers.RateLimit = headerObject('RateLimit')
       headers['RateLimit-Policy'] = headerObject('RateLimit-Policy')

@@ -68,10 +68,17 @@ export const RESPONSE_HEADERS = {
   'Cache-Control': {
     description:
       'Anonymous catalog reads: public, max-age=0, s-maxage and stale-while-revalidate of CDN_MAX_AGE_SECONDS; everything else: private, no-store',
-    schema: text(128),
+    schema: text(128, '^(public, max-age=0, s-maxage=[0-9]+, stale-while-revalidate=[0-9]+|private, no-store)$'),
     example: 'public, max-age=0, s-maxage=5, stale-while-revalidate=5'
   }
 } satisfies Record<string, HeaderSpec>
+
+/** Cache-Control of every answer a shared cache may not keep: errors, writes, keyed and admin operations. */
+const PRIVATE_CACHE_CONTROL: HeaderSpec = {
+  description: 'Not to be stored by any cache',
+  schema: { type: 'string', enum: ['private, no-store'] },
+  example: 'private, no-store'
+}
 
 export type ResponseHeader = keyof typeof RESPONSE_HEADERS
 
@@ -93,4 +100,11 @@ export const alwaysSent = (name: string) => !(RESPONSE_HEADERS as Record<string,
 export function headerObject(name: ResponseHeader, required = false) {
   const { description, schema, example } = RESPONSE_HEADERS[name]
   return { description, required, schema: { ...schema, example } }
+}
+
+/** Cache-Control as an answer carries it: only a public read's 200 and 304 may be `public` (when anonymous). */
+export function cacheControlObject(shareable: boolean) {
+  if (shareable) return headerObject('Cache-Control', true)
+  const { description, schema, example } = PRIVATE_CACHE_CONTROL
+  return { description, required: true, schema: { ...schema, example } }
 }

@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { AppError } from '../../errors.js'
 import { PROBLEM_CONTENT_TYPE, problemBody, sendProblem, toAppError } from './problems.js'
 import { API_CSP, securityHeaders } from '../external/helmet.js'
+import { PRIVATE } from './cache-control.js'
 
 // The headers every API answer carries, for answers that no hook sees.
 const FIXED_HEADERS: [string, string][] = [...securityHeaders(), ['content-security-policy', API_CSP]]
@@ -51,6 +52,8 @@ export function clientErrorHandler(
     `content-type: ${PROBLEM_CONTENT_TYPE}`,
     `content-length: ${Buffer.byteLength(body)}`,
     'connection: close',
+    `date: ${new Date().toUTCString()}`,
+    `cache-control: ${PRIVATE}`,
     `x-request-id: ${id}`,
     ...FIXED_HEADERS.map(([name, value]) => `${name}: ${value}`)
   ]
