@@ -6,11 +6,11 @@ import { execFile, execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
-import { createConnection } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import pg from 'pg'
 import { migrate } from '../src/db/migrate.js'
+import { tcpAccepts } from './stack/processes.js'
 
 const root = new URL('..', import.meta.url).pathname
 const required = process.env.REQUIRE_SERVICES === '1'
@@ -26,21 +26,6 @@ async function findTests(dir: string): Promise<string[]> {
   return out.sort()
 }
 
-function reachable(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host, port, timeout: 1000 })
-    socket.once('connect', () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once('error', () => resolve(false))
-    socket.once('timeout', () => {
-      socket.destroy()
-      resolve(false)
-    })
-  })
-}
-
 interface PgServer {
   target: { host: string; port: number; user: string; password: string }
   stop(): Promise<void>
@@ -54,7 +39,7 @@ async function startPostgres(): Promise<PgServer> {
       user: process.env.TEST_PG_USER ?? 'postgres',
       password: process.env.TEST_PG_PASSWORD ?? ''
     }
-    if (!(await reachable(target.host, target.port)))
+    if (!(await tcpAccepts(target.port, target.host)))
       throw new Error(`PostgreSQL is not reachable at ${target.host}:${target.port}`)
     return { target, stop: async () => {} }
   }
@@ -144,7 +129,7 @@ async function main() {
 
     const redisHost = process.env.TEST_REDIS_HOST ?? '127.0.0.1'
     const redisPort = Number(process.env.TEST_REDIS_PORT ?? 6379)
-    const redis = await reachable(redisHost, redisPort)
+    const redis = await tcpAccepts(redisPort, redisHost)
     if (!redis && required)
       throw new Error(`REQUIRE_SERVICES=1 but Redis is not reachable at ${redisHost}:${redisPort}`)
     if (!redis) console.log('# Redis not reachable: Redis-backed tests are reported as skipped')

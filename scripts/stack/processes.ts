@@ -1,6 +1,7 @@
 // Child processes the stack owns: spawned with their output in a log file, stopped by PID and nothing else.
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
+import { createConnection } from 'node:net'
 import { promisify } from 'node:util'
 
 export const run = promisify(execFile)
@@ -89,4 +90,20 @@ export async function httpOk(url: string): Promise<boolean> {
   const res = await fetch(url, { signal: AbortSignal.timeout(2000) })
   await res.arrayBuffer()
   return res.ok
+}
+
+/** Whether something accepts TCP connections on `host:port` (within a second). */
+export function tcpAccepts(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host, port, timeout: 1000 })
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => resolve(false))
+    socket.once('timeout', () => {
+      socket.destroy()
+      resolve(false)
+    })
+  })
 }

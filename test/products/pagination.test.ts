@@ -891,6 +891,18 @@ interface PlanNode {
   Plans?: PlanNode[]
 }
 
+/** A Queryable on `client` that keeps every statement it is sent. */
+function capturingQueries(client: Queryable) {
+  const captured: { text: string; values: unknown[] }[] = []
+  const capturing: Queryable = {
+    query: (text, values) => {
+      captured.push({ text, values: values ?? [] })
+      return client.query(text, values)
+    }
+  }
+  return { captured, capturing }
+}
+
 const flatten = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(flatten)]
 
 async function explain(q: Queryable, options: string, sql: { text: string; values: unknown[] }): Promise<PlanNode[]> {
@@ -908,13 +920,7 @@ test('when a deep page is read, then the query enters the sort index at the curs
   // Released in `finally`, not in t.after: app.close() (an earlier after hook) waits for every client of the pool.
   const client = await app.db.primary.connect()
   try {
-    const captured: { text: string; values: unknown[] }[] = []
-    const capturing = {
-      query: (text: string, values?: unknown[]) => {
-        captured.push({ text, values: values ?? [] })
-        return client.query(text, values)
-      }
-    }
+    const { captured, capturing } = capturingQueries(client)
 
     const leaf = await categoryId(app, 'office-desks')
     // Lists over every status (editors) merge one index scan per status, each entered at the cursor; a status
@@ -1079,13 +1085,7 @@ test('when the newest products are all drafts, then a public page still reads on
   await app.db.primary.query('ANALYZE products')
   const client = await app.db.primary.connect()
   try {
-    const captured: { text: string; values: unknown[] }[] = []
-    const capturing = {
-      query: (text: string, values?: unknown[]) => {
-        captured.push({ text, values: values ?? [] })
-        return client.query(text, values)
-      }
-    }
+    const { captured, capturing } = capturingQueries(client)
     for (const sort of ['newest', 'name'] as const) {
       captured.length = 0
       const rows = await listProducts(capturing, { status: 'active', currency: 'USD' }, sort, undefined, 20)

@@ -4,31 +4,16 @@
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { createConnection } from 'node:net'
 import { test } from 'node:test'
 import { NGINX } from '../../scripts/stack/nginx.js'
 import { PROMETHEUS } from '../../scripts/stack/prometheus.js'
+import { tcpAccepts } from '../../scripts/stack/processes.js'
 import { projectRoot } from '../../src/lib/project-root.js'
 import { defer } from '../helper.js'
 
 const missing = [NGINX, PROMETHEUS].filter((file) => !existsSync(file))
 if (spawnSync('redis-server', ['--version']).status !== 0) missing.push('redis-server')
 const skip = missing.length && process.env.REQUIRE_SERVICES !== '1' ? `the stack needs ${missing.join(', ')}` : false
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port, timeout: 1000 })
-    socket.once('connect', () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once('error', () => resolve(false))
-    socket.once('timeout', () => {
-      socket.destroy()
-      resolve(false)
-    })
-  })
-}
 
 const exited = (child: ChildProcess) =>
   new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
@@ -95,13 +80,13 @@ test(
     assert.equal((await fetch(`${nginx}/api/v1/api-keys`)).status, 401)
     const ports = [nginx, ...instances, prometheus].map((url) => Number(new URL(url).port))
     ports.push(Number(postgres[1]), Number(postgres[2]), Number(redis[1]))
-    for (const port of ports) assert.equal(await accepts(port), true, `port ${port} is open while the stack runs`)
+    for (const port of ports) assert.equal(await tcpAccepts(port), true, `port ${port} is open while the stack runs`)
 
     child.kill('SIGTERM')
     const exit = await done
     assert.deepEqual(exit, { code: 0, signal: null }, output)
     assert.match(output, /SIGTERM: stopping the stack\n[\s\S]*stopped\n/)
-    for (const port of ports) assert.equal(await accepts(port), false, `port ${port} still open after SIGTERM`)
+    for (const port of ports) assert.equal(await tcpAccepts(port), false, `port ${port} still open after SIGTERM`)
     assert.equal(existsSync(dir), false, `${dir} removed`)
     const left = spawnSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
       .stdout.split('\n')
