@@ -40,6 +40,10 @@ const IDENT = '"?([a-z_][a-z0-9_]*)"?(?:\\s*\\.\\s*"?([a-z_][a-z0-9_]*)"?)?\\b'
 // INSERT INTO t (cols) has a parenthesis after the table; after FROM/JOIN one means a function (unnest(…)).
 const TABLE = new RegExp(`\\binto\\s+${IDENT}|\\b(?:from|update|join|table)\\s+(?:only\\s+)?${IDENT}(?!\\s*\\()`, 'i')
 const MAX_TABLES = 40
+const LEADING_COMMENTS = /^(\s|--[^\n]*\n|\/\*[\s\S]*?\*\/)+/
+const OPENING = /^(?:begin|select\s+[a-z_]+\([^;()]*\))\s*;\s*/i
+const MODIFYING_WITH =
+  /^with\s+(?:recursive\s+)?[a-z_]+\s+as\s+(?:(?:not\s+)?materialized\s+)?\(\s*(insert|update|delete)\b/i
 
 /**
  * Operation and table of a statement from its first keyword and the first table it names: a light parse,
@@ -49,8 +53,14 @@ const MAX_TABLES = 40
 export function createQueryClassifier() {
   const tables = new Set<string>()
   return (text: string): { operation: string; table: string } => {
-    const body = text.replace(/^(\s|--[^\n]*\n|\/\*[\s\S]*?\*\/)+/, '')
-    const keyword = /^[a-z]+/i.exec(body)?.[0]?.toLowerCase() ?? ''
+    let body = text.replace(LEADING_COMMENTS, '')
+    // A transaction's opening (BEGIN, then checks that name no table) shares a round trip with its first statement
+    // (db/pool.ts): the label is that statement's.
+    for (let opening = OPENING.exec(body); opening && opening[0].length < body.length; opening = OPENING.exec(body))
+      body = body.slice(opening[0].length).replace(LEADING_COMMENTS, '')
+    let keyword = /^[a-z]+/i.exec(body)?.[0]?.toLowerCase() ?? ''
+    // A data-modifying WITH is labelled by what it modifies first (WITH p AS (INSERT INTO products …) → insert).
+    if (keyword === 'with') keyword = MODIFYING_WITH.exec(body)?.[1]?.toLowerCase() ?? keyword
     const operation = OPERATIONS.has(keyword) ? keyword : 'other'
     const match = TABLE.exec(body)
     let table = match ? (match[2] ?? match[1] ?? match[4] ?? match[3] ?? '').toLowerCase() : 'none'

@@ -136,6 +136,15 @@ test('when queries are labelled, then operation and table come from the first ke
     operation: 'with',
     table: 'categories'
   })
+  assert.deepEqual(classify('WITH p AS (INSERT INTO products (name) VALUES (1) RETURNING id) SELECT * FROM p'), {
+    operation: 'insert',
+    table: 'products'
+  })
+  assert.deepEqual(classify('BEGIN;\nSELECT api_key_must_be_active(7);\nUPDATE product_variants SET stock = 1'), {
+    operation: 'update',
+    table: 'product_variants'
+  })
+  assert.deepEqual(classify('BEGIN'), { operation: 'begin', table: 'none' })
   assert.deepEqual(classify('SELECT pg_current_wal_lsn()'), { operation: 'select', table: 'none' })
   assert.deepEqual(classify('SELECT * FROM unnest($1::int[]) AS u'), { operation: 'select', table: 'none' })
   assert.deepEqual(classify('VACUUM products'), { operation: 'other', table: 'none' })
