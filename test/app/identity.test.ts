@@ -2,7 +2,12 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { createApiKey } from '../../src/modules/api-keys/service.js'
-import { apiKey, bearer, build, type TestApp } from '../helper.js'
+import pg from 'pg'
+import { Identities } from '../../src/plugins/app/identity.js'
+import { apiKey, bearer, build, createTestDatabase, defer, type TestApp } from '../helper.js'
+import { startProxy } from '../tcp-proxy.js'
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** How many SELECTs on api_keys the primary pool has run so far. */
 async function keyLookups(app: TestApp): Promise<number> {
@@ -168,4 +173,29 @@ test('when health or metrics are asked with an Authorization header, then no key
   for (const url of ['/health/live', '/health/ready', '/metrics'])
     assert.equal((await app.inject({ method: 'GET', url, headers: bearer('ck_scraper') })).statusCode, 200, url)
   assert.equal(await keyLookups(app), before)
+})
+
+test('when the database cannot be asked, then a key keeps its last lookup for rate limiting and public reads (up to KEY_STALE_MS), never for what it grants', async (t) => {
+  const target = await createTestDatabase(t)
+  const proxy = await startProxy({ host: '127.0.0.1', port: target.port })
+  defer(t, () => proxy.close())
+  const pool = new pg.Pool({ ...target, port: proxy.port, connectionTimeoutMillis: 500, query_timeout: 500 })
+  pool.on('error', () => {})
+  defer(t, () => pool.end())
+  const { key } = await createApiKey(pool, { name: 'outage', role: 'editor' })
+  const identities = new Identities(() => pool, 100, 50, 1000)
+  const header = `Bearer ${key}`
+  assert.equal((await identities.resolve(header)).kind, 'key')
+
+  proxy.setMode('reset')
+  await sleep(80) // past the 50 ms a lookup is trusted
+  const stale = await identities.resolve(header)
+  assert.equal(stale.kind, 'key', 'the last lookup stands while the database is out')
+  assert.equal((await identities.verify(header)).kind, 'unverified', 'what a key grants is never taken from the cache')
+  assert.equal((await identities.resolve('Bearer ck_never-seen')).kind, 'unverified', 'no lookup to fall back on')
+  await sleep(1100) // past the stale bound too
+  assert.equal((await identities.resolve(header)).kind, 'unverified')
+
+  proxy.setMode('pass')
+  assert.equal((await identities.resolve(header)).kind, 'key', 'looked up again once the database answers')
 })

@@ -21,6 +21,12 @@ export type Identity =
  * effect at once there. Documented in docs/api.md.
  */
 export const KEY_CACHE_MS = 10_000
+/**
+ * While the database cannot be asked (a primary outage), a key's last lookup keeps standing for rate limiting and
+ * public reads if it is at most this much past its KEY_CACHE_MS: a key does not fall back to its address's
+ * quota (and its reads to an anonymous view) in the middle of an outage. What a key grants is never taken from it.
+ */
+export const KEY_STALE_MS = 5 * 60_000
 const KEY_CACHE_MAX = 10_000
 const MAX_TOKEN_LENGTH = 200
 
@@ -43,7 +49,8 @@ export class Identities {
   constructor(
     private readonly db: () => Queryable,
     max = KEY_CACHE_MAX,
-    private readonly ttlMs = KEY_CACHE_MS
+    private readonly ttlMs = KEY_CACHE_MS,
+    private readonly staleMs = KEY_STALE_MS
   ) {
     this.known = new BoundedMap(max)
   }
@@ -53,8 +60,9 @@ export class Identities {
     const token = this.token(header)
     if (typeof token !== 'string') return token
     const known = this.known.get(token)
-    if (known && known.expires > Date.now()) return known.identity
-    return this.lookUp(token)
+    const now = Date.now()
+    if (known && known.expires > now) return known.identity
+    return this.lookUp(token, known && known.expires + this.staleMs > now ? known.identity : undefined)
   }
 
   /** As resolve, always asking the primary (and refreshing the cache): for whatever a key grants. */
@@ -75,14 +83,15 @@ export class Identities {
       if (identity.kind === 'key' && identity.key.id === id) this.known.delete(token)
   }
 
-  private async lookUp(token: string): Promise<Identity> {
+  /** Asks the primary; if it cannot answer, `stale` (the last lookup, see KEY_STALE_MS) stands when given. */
+  private async lookUp(token: string, stale?: Identity): Promise<Identity> {
     const now = Date.now()
     let identity: Identity
     try {
       const row = await findActiveKey(this.db(), token)
       identity = row ? { kind: 'key', key: row } : UNKNOWN
     } catch (error) {
-      return { kind: 'unverified', error }
+      return stale ?? { kind: 'unverified', error }
     }
     this.known.set(token, { identity, expires: now + this.ttlMs })
     return identity
