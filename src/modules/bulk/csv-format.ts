@@ -147,12 +147,15 @@ export const ownCsv: CsvLayout = {
         variantLines: variantRows.map((r) => r.line),
         mediaLines: mediaRows.map((r) => r.line),
         columns: {
-          variantTitle: 'title',
+          options: 'option1Name',
+          optionValues: 'option1Value',
+          title: 'variantTitle',
           url: 'imageUrl',
           alt: 'imageAlt',
           width: 'imageWidth',
           height: 'imageHeight',
-          variantSkus: 'imageVariantSkus'
+          variantSkus: 'imageVariantSkus',
+          variantIds: 'imageVariantSkus'
         }
       }
     }
