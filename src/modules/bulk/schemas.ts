@@ -77,6 +77,8 @@ const ImportVariantSchema = Type.Object(
 const ImportMediaSchema = Type.Object(
   {
     ...MediaInputSchema.properties,
+    width: Type.Optional(Type.Union([Int32({ minimum: 1 }), Type.Null()])),
+    height: Type.Optional(Type.Union([Int32({ minimum: 1 }), Type.Null()])),
     id: ReadOnly,
     variantSkus: Type.Optional(Type.Array(Out(64), { maxItems: MAX_VARIANTS, uniqueItems: true }))
   },
