@@ -42,6 +42,8 @@ export interface ImportOptions {
 /** A batch is committed at this many variants or products, whichever comes first. */
 const BATCH_VARIANTS = 2000
 const BATCH_PRODUCTS = 500
+/** Batches being written at once (each on its own connection). */
+const COMMITS_IN_FLIGHT = 2
 /** Errors kept per row: a line with a hundred bad fields does not fill the kept list alone. */
 const ERRORS_PER_ROW = 10
 
@@ -189,15 +191,17 @@ export async function runImport(
     return changed
   }
 
-  const commit = async (batch: Batch) => {
+  // A batch is written in its own transaction; COMMITS_IN_FLIGHT of them at a time, so the database works on one
+  // while the next is read and written. Their outcomes are settled in file order, so committedLine only moves
+  // over batches that committed and every earlier one with them.
+  const write = async (batch: Batch): Promise<Outcome[]> => {
     const candidates = batch.items.map((b) => b.candidate)
-    let outcomes: Outcome[]
     try {
-      outcomes = await deps.db.transaction((tx) => upsertBatch(tx, candidates, ctx, options))
+      return await deps.db.transaction((tx) => upsertBatch(tx, candidates, ctx, options))
     } catch (err) {
       if (err instanceof AppError) throw err
       // A statement of the batch failed (e.g. a SKU taken by a concurrent write): each row again on its own.
-      outcomes = []
+      const outcomes: Outcome[] = []
       for (const c of candidates) {
         try {
           const [outcome] = await deps.db.transaction((tx) => upsertBatch(tx, [c], ctx, options))
@@ -206,13 +210,29 @@ export async function runImport(
           outcomes.push(failedOutcome(rowErr))
         }
       }
+      return outcomes
     }
+  }
+  const settle = async (batch: Batch, outcomes: Outcome[]) => {
     const changed = apply(batch, outcomes)
     if (!options.dryRun) for (let i = 0; i < changed.length; i++) ctx.onAudited?.()
     progress.committedLine = batch.lastLine
     await repo.saveProgress(deps.db.primary, id, progress)
     if (changed.length && !options.dryRun) await deps.onCommitted?.(changed)
     deps.onProgress?.(progress)
+  }
+  const writing = new Set<Promise<Outcome[]>>()
+  const settling: Promise<void>[] = []
+  let settled: Promise<void> = Promise.resolve()
+  const submit = async (batch: Batch) => {
+    while (settling.length >= COMMITS_IN_FLIGHT) await settling.shift()
+    const written = write(batch)
+    writing.add(written)
+    void written.finally(() => writing.delete(written)).catch(() => {})
+    settled = settled.then(async () => settle(batch, await written))
+    // A failure is handled where `settled` is awaited; until then it must not count as unhandled.
+    settled.catch(() => {})
+    settling.push(settled)
   }
 
   const body = limitBytes(source.body, source.maxBytes)
@@ -225,7 +245,6 @@ export async function runImport(
           onLayout: (layout) => (progress.format = layout.name)
         })
   let batch: Batch | undefined
-  let inFlight: Promise<void> | undefined
   let nextLine = 1
   // Slow senders too: GET takes an import without a heartbeat for a minute as stopped.
   const heartbeat = setInterval(() => {
@@ -253,19 +272,18 @@ export async function runImport(
       batch.variants += candidate.input.variants.length
       batch.lastLine = item.lastLine
       if (batch.variants >= BATCH_VARIANTS || batch.items.length >= BATCH_PRODUCTS) {
-        await inFlight
-        inFlight = commit(batch)
-        // A failed commit must not be an unhandled rejection while the next batch is read; it is awaited below.
-        inFlight.catch(() => {})
+        await submit(batch)
         batch = undefined
       }
     }
-    await inFlight
-    if (batch) await commit(batch)
+    if (batch) await submit(batch)
+    batch = undefined
+    await settled
     progress.committedLine = nextLine - 1
     return await repo.finishImport(deps.db.primary, id, progress, { status: 'completed' })
   } catch (err) {
-    await inFlight?.catch(() => {})
+    await Promise.allSettled([...writing])
+    await settled.catch(() => {})
     const atLine = progress.committedLine + 1
     const failure = err instanceof AppError ? err.message : `the import stopped: ${(err as Error).message}`
     await repo.finishImport(deps.db.primary, id, progress, { status: 'failed', atLine, failure }).catch(() => {})
