@@ -1,4 +1,12 @@
-import { CURRENCIES, minorUnits, type Price } from '../products/schemas.js'
+import { CURRENCIES, minorUnits as digitsOf, type Price } from '../products/schemas.js'
+
+// Intl.NumberFormat is built on every call of minorUnits(): an export asks it for every price, so keep the answers.
+const digitsByCurrency = new Map<string, number>()
+function minorUnits(currency: string): number {
+  let digits = digitsByCurrency.get(currency)
+  if (digits === undefined) digitsByCurrency.set(currency, (digits = digitsOf(currency)))
+  return digits
+}
 
 /** A value in a row that cannot become a field: the column and why. */
 export class CellError extends Error {
