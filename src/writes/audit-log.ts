@@ -121,25 +121,21 @@ export function appendEntrySql(entry: NewEntry): string {
  */
 export async function appendEntries(tx: Queryable, entries: NewEntry[]): Promise<void> {
   if (!entries.length) return
-  const rows = entries.map((e) => {
-    const [action, entityType, entityId, actorType, actorId, actorName, actorRole, ip, userAgent, requestId] =
-      entryValues(e)
-    return {
-      action,
-      entityType,
-      entityId,
-      actorType,
-      actorId,
-      actorName,
-      actorRole,
-      ip,
-      userAgent,
-      requestId,
-      oldValues: e.oldValues,
-      newValues: e.newValues,
-      changedFields: e.changedFields
-    }
-  })
+  const rows = entries.map((e) => ({
+    action: e.action,
+    entityType: e.entityType,
+    entityId: e.entityId,
+    actorType: e.actor.type,
+    actorId: e.actor.id,
+    actorName: e.actor.name,
+    actorRole: e.actor.role,
+    ip: e.ip,
+    userAgent: e.userAgent,
+    requestId: e.requestId,
+    oldValues: e.oldValues,
+    newValues: e.newValues,
+    changedFields: e.changedFields
+  }))
   await tx.query(
     `WITH entry AS (
        INSERT INTO audit_log (${AUDIT_COLUMNS})

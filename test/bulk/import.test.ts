@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { Readable } from 'node:stream'
 import { test } from 'node:test'
+import { verifyChain } from '../../src/writes/verify.js'
 import { apiKey, assertProblem, bearer, build, type TestApp } from '../helper.js'
 
 const IMPORTS = '/api/v1/imports'
@@ -56,12 +57,22 @@ test('when an NDJSON file is imported twice, then the first creates its products
   assert.equal(status.statusCode, 200)
   assert.deepEqual(status.json().data.counts, data.counts)
 
-  // One audit entry per product created, none for the unchanged import.
+  // One audit entry per product created, none for the unchanged import; sealed into the chain, which verifies, and
+  // turned into change events like any write.
   await app.audit.seal()
   const { rows } = await app.db.primary.query<{ n: number }>(
     "SELECT count(*)::int AS n FROM audit_log WHERE entity_type = 'product'"
   )
   assert.equal(rows[0]?.n, 2)
+  const verified = await verifyChain(app.db.primary, { maxDelayMs: 60_000 })
+  assert.equal(verified.ok, true, JSON.stringify(verified))
+  const events = await app.db.primary.query<{ type: string; slug: string; variants: number }>(
+    "SELECT type, data->>'slug' AS slug, jsonb_array_length(data->'variants') AS variants FROM events ORDER BY position"
+  )
+  assert.deepEqual(events.rows, [
+    { type: 'product.created', slug: 'tee-a', variants: 2 },
+    { type: 'product.created', slug: 'tee-b', variants: 2 }
+  ])
 })
 
 test('when an imported line changes a product, then it is updated: variants by SKU, removed ones deleted', async (t) => {
