@@ -1,7 +1,6 @@
 import { Readable } from 'node:stream'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
-import { Type } from 'typebox'
 import { AppError } from '../../errors.js'
 import { withHeaders } from '../../lib/openapi/headers.js'
 import { errorResponses, Ok } from '../../lib/schemas.js'
@@ -9,9 +8,15 @@ import { productTag } from '../products/index.js'
 import { CONTENT_TYPES, exportProducts } from './export.js'
 import * as service from './import-service.js'
 import { rowToImport } from './repository.js'
-import { ExportQuerySchema, type ImportFormat, ImportParams, ImportQuerySchema, ImportSchema } from './schemas.js'
-
-const text = (description: string) => ({ schema: Type.String({ description }) })
+import {
+  CsvFileSchema,
+  ExportQuerySchema,
+  type ImportFormat,
+  ImportParams,
+  ImportQuerySchema,
+  ImportSchema,
+  NdjsonFileSchema
+} from './schemas.js'
 
 const NDJSON_TYPES = ['application/x-ndjson', 'application/ndjson', 'application/jsonl']
 const CSV_TYPES = ['text/csv']
@@ -21,8 +26,8 @@ const IMPORT_BODY = {
   description: 'The file: NDJSON (one product per line, as the API writes it) or CSV (ours or Shopify’s)',
   required: true,
   content: {
-    'application/x-ndjson': text('One product per line: CreateProduct’s fields, or a line of an NDJSON export'),
-    'text/csv': text('A header row, then rows; rows of one slug (Handle) are one product')
+    'application/x-ndjson': { schema: NdjsonFileSchema },
+    'text/csv': { schema: CsvFileSchema }
   }
 }
 
@@ -141,8 +146,8 @@ const bulk: FastifyPluginAsyncTypebox = async (app) => {
           200: {
             description: 'The products, streamed',
             content: {
-              'application/x-ndjson': text('One product per line, as GET /products/:id gives it'),
-              'text/csv': text('A header row, then one row per variant or image')
+              'application/x-ndjson': { schema: NdjsonFileSchema },
+              'text/csv': { schema: CsvFileSchema }
             }
           },
           ...errorResponses('FORBIDDEN')
