@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { type AddressInfo, connect } from 'node:net'
 import { Readable } from 'node:stream'
 import { test } from 'node:test'
 import { verifyChain } from '../../src/writes/verify.js'
@@ -173,4 +175,68 @@ test('when a streamed body grows past IMPORT_MAX_BYTES, then 413: committed batc
     'SELECT (SELECT count(*)::int FROM products) AS n, status, failed_at_line FROM imports'
   )
   assert.deepEqual(rows[0], { n: 500, status: 'failed', failed_at_line: 501 })
+})
+
+async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> {
+  for (let i = 0; i < 200; i++) {
+    const value = await read()
+    if (done(value)) return value
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+test('when the client goes away mid-import, then the committed batches stay, the batch being read is not written, and the import is failed at its first line', async (t) => {
+  const app = await build(t)
+  const key = await apiKey(app, 'editor')
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as AddressInfo
+  const socket = connect(port, '127.0.0.1')
+  await once(socket, 'connect')
+  socket.write(
+    `POST ${IMPORTS} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${key}\r\n` +
+      'Content-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n'
+  )
+  const body = `${Array.from({ length: 600 }, (_, i) => JSON.stringify(tee(`tee-${i}`))).join('\n')}\n`
+  socket.write(`${Buffer.byteLength(body).toString(16)}\r\n${body}\r\n`)
+  const state = () =>
+    app.db.primary
+      .query<{ committed_line: number; status: string; failed_at_line: number | null }>(
+        'SELECT committed_line, status, failed_at_line FROM imports'
+      )
+      .then((r) => r.rows[0])
+  await until(state, (s) => (s?.committed_line ?? 0) >= 500, 'the first batch')
+  socket.destroy()
+  const failed = await until(state, (s) => s?.status === 'failed', 'the import to fail')
+  assert.equal(failed?.failed_at_line, 501)
+  const { rows } = await app.db.primary.query<{ n: number }>('SELECT count(*)::int AS n FROM products')
+  assert.equal(rows[0]?.n, 500)
+})
+
+test('when an import’s instance stopped (no progress for a minute), then GET reports it failed after its last committed line', async (t) => {
+  const app = await build(t)
+  const key = await apiKey(app, 'editor')
+  const { rows } = await app.db.primary.query<{ id: number }>(
+    `INSERT INTO imports (format, dry_run, rows, created, committed_line, started_at, heartbeat_at)
+     VALUES ('csv', false, 1200, 1000, 1100, now() - interval '10 minutes', now() - interval '5 minutes') RETURNING id`
+  )
+  const res = await app.inject({ url: `${IMPORTS}/${rows[0]?.id}`, headers: bearer(key) })
+  assert.equal(res.statusCode, 200)
+  const data = res.json().data
+  assert.equal(data.status, 'failed')
+  assert.equal(data.failedAtLine, 1101)
+  assert.match(data.failure, /send the file again/)
+})
+
+test('when an import changes a product, then cached reads of it and of the lists show the change at once', async (t) => {
+  const app = await build(t, { CACHE_ENABLED: 'true' })
+  const key = await apiKey(app, 'editor')
+  await importFile(app, key, ndjson([tee('tee-a')]))
+  const read = async () => (await app.inject({ url: '/api/v1/products/by-slug/tee-a' })).json().data.name
+  const list = async () => (await app.inject({ url: '/api/v1/products?limit=5' })).json().data[0].name
+  assert.equal(await read(), 'Tee tee-a')
+  assert.equal(await list(), 'Tee tee-a')
+  await importFile(app, key, ndjson([tee('tee-a', { name: 'Renamed' })]))
+  assert.equal(await read(), 'Renamed')
+  assert.equal(await list(), 'Renamed')
 })
