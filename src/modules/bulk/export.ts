@@ -5,7 +5,9 @@ import type { Database } from '../../db/database.js'
 import { descendantIds } from '../categories/repository.js'
 import * as products from '../products/repository.js'
 import type { Product } from '../products/schemas.js'
-import { type CsvLayout, ownCsv, shopifyCsv } from './csv-format.js'
+import type { CsvLayout } from './csv-layout.js'
+import { ownCsv } from './own-csv.js'
+import { shopifyCsv } from './shopify-csv.js'
 import type { ExportFormat, ExportQuery } from './schemas.js'
 
 export interface ExportDeps {

@@ -5,7 +5,7 @@ import { AppError } from '../../errors.js'
 import { slugify } from '../../lib/slug.js'
 import type { WriteContext } from '../../writes/mutation.js'
 import { mapWriteError } from '../products/service.js'
-import type { Sources } from './csv-format.js'
+import type { Sources } from './csv-layout.js'
 import { type ReadItem, readCsv, readNdjson } from './readers.js'
 import * as repo from './repository.js'
 import {

@@ -1,7 +1,10 @@
 import { Readable } from 'node:stream'
 import { parse } from 'csv-parse'
 import { AppError } from '../../errors.js'
-import { CellError, type CsvLayout, type CsvRow, ownCsv, type Sources, shopifyCsv } from './csv-format.js'
+import type { CsvLayout, CsvRow, Sources } from './csv-layout.js'
+import { CellError } from './money.js'
+import { ownCsv } from './own-csv.js'
+import { shopifyCsv } from './shopify-csv.js'
 import type { ImportError, ImportFormat } from './schemas.js'
 
 /** One product read from the file, or why its line(s) could not be read. */
