@@ -240,3 +240,14 @@ test('when an import changes a product, then cached reads of it and of the lists
   assert.equal(await read(), 'Renamed')
   assert.equal(await list(), 'Renamed')
 })
+
+test('when more than 1,000 rows fail, then the first 1,000 errors are kept and all are counted', async (t) => {
+  const app = await build(t)
+  const key = await apiKey(app, 'editor')
+  const file = ndjson([...Array.from({ length: 1100 }, () => '{"name": '), tee('tee-ok')])
+  const data = (await importFile(app, key, file)).json().data
+  assert.equal(data.errorCount, 1100)
+  assert.equal(data.errors.length, 1000)
+  assert.equal(data.errors[999].line, 1000)
+  assert.deepEqual(data.counts, { created: 1, updated: 0, unchanged: 0, failed: 1100 })
+})
