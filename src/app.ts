@@ -12,6 +12,7 @@ import { type Config, trustProxySetting } from './config.js'
 import type { ConnectionTarget } from './db/pool.js'
 import apiKeys from './modules/api-keys/index.js'
 import auditLogs from './modules/audit/index.js'
+import bulk from './modules/bulk/index.js'
 import categories from './modules/categories/index.js'
 import events from './modules/events/index.js'
 import health from './modules/health/index.js'
@@ -203,6 +204,7 @@ export default async function catalogApp(app: FastifyInstance, opts: AppOptions)
       await api.register(auditLogs)
       await api.register(events)
       await api.register(webhooks)
+      await api.register(bulk)
     },
     { prefix: '/api/v1' }
   )

@@ -204,6 +204,11 @@ export const ConfigSchema = Type.Object({
     description: 'Each readiness check gives up after this many ms'
   }),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 102_400, description: 'Largest accepted request body' }),
+  IMPORT_MAX_BYTES: Type.Integer({
+    minimum: 1024,
+    default: 1_073_741_824,
+    description: 'Largest body of POST /api/v1/imports (streamed: memory stays flat whatever the size); larger → 413'
+  }),
   TRUST_PROXY: Type.String({
     default: '',
     pattern: '^$|^\\d+$|^[0-9A-Fa-f.:/]+(,\\s*[0-9A-Fa-f.:/]+)*$',

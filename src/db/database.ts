@@ -13,6 +13,11 @@ export interface Database {
   primary: pg.Pool
   replicas: ReplicaSet
   reader(): Queryable
+  /**
+   * The pool `reader()` would read from, for work that needs one connection of its own (a cursor in a snapshot).
+   * No fallback to the primary once a read has started there.
+   */
+  readerPool(): pg.Pool
   /** Runs `fn` in a transaction on the primary; after COMMIT the session's consistency token is updated. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>
   /** Its COMMIT also sends the statements queued with beforeCommit() (see pool.ts). */
@@ -66,6 +71,11 @@ export function createDatabase(
       }
       metrics.routed('replica', reason)
       return replicaReader(replica, primary, replicas, metrics)
+    },
+    readerPool() {
+      const { replica, reason } = replicas.choose(context, session?.commitLsn)
+      metrics.routed(replica ? 'replica' : 'primary', reason)
+      return replica?.pool ?? primary
     },
     transaction: (fn) => withTransaction(primary, fn, session && ((lsn) => recordCommit(session, lsn))),
     sendsCommitTail: true,

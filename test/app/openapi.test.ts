@@ -62,7 +62,7 @@ test('when the document is read, then every schema has a name and the entities a
         assert.ok(schema.$ref || schema.allOf?.[0]?.$ref, `${op.operationId}: the body schema is named`)
       }
     }
-    const body = op.requestBody?.content['application/json'].schema
+    const body = op.requestBody?.content['application/json']?.schema
     if (body) assert.ok(body.$ref, `${op.operationId}: the request body is named`)
   }
 })

@@ -130,22 +130,13 @@ export interface ProductFilter {
 
 export const productCursorKey = (sort: ProductSort, row: ProductRow) => SORTS[sort].key(row)
 
-const usesPrices = (filter: ProductFilter, sort: ProductSort) =>
-  sort === 'price' || sort === '-price' || filter.minPrice !== undefined || filter.maxPrice !== undefined
-
 /**
- * One page in keyset order, fetching one row more than `limit` so the caller knows whether more follow. A
- * price sort or filter reads product_prices in `currency`: products with no price there are left out.
+ * The filtered products with their variants: the SELECT and its conditions, without order or limit (a list
+ * pages it in keyset order, an export walks it in id order). A price sort or filter reads product_prices in
+ * `currency`: products with no price there are left out.
  */
-export async function listProducts(
-  q: Queryable,
-  filter: ProductFilter,
-  sort: ProductSort,
-  after: CursorKey | undefined,
-  limit: number
-): Promise<ProductRow[]> {
+export function filteredProducts(filter: ProductFilter, priced: boolean): { select: string; where: Conditions } {
   const where = new Conditions()
-  const priced = usesPrices(filter, sort)
   const ids = filter.categoryIds
   if (ids) {
     where.add(
@@ -169,13 +160,43 @@ export async function listProducts(
       `(search @@ websearch_to_tsquery('english', ${term}) OR id IN (SELECT product_id FROM product_variants WHERE sku = ${term}))`
     )
   }
-  if (!priced && !filter.status) return listEveryStatus(q, where, SORTS[sort], after, limit)
   const from = priced
     ? `(SELECT ${PRICED_COLUMNS}, pp.min_cents, pp.currency, p.search FROM product_prices pp JOIN products p ON p.id = pp.product_id) products`
     : 'products'
-  const select = `SELECT ${COLUMNS}${priced ? ', min_cents' : ''}, pv.variants FROM ${from}${VARIANTS_JOIN}`
+  return { select: `SELECT ${COLUMNS}${priced ? ', min_cents' : ''}, pv.variants FROM ${from}${VARIANTS_JOIN}`, where }
+}
+
+export const filterUsesPrices = (filter: ProductFilter) =>
+  filter.minPrice !== undefined || filter.maxPrice !== undefined
+
+/** One page in keyset order, fetching one row more than `limit` so the caller knows whether more follow. */
+export async function listProducts(
+  q: Queryable,
+  filter: ProductFilter,
+  sort: ProductSort,
+  after: CursorKey | undefined,
+  limit: number
+): Promise<ProductRow[]> {
+  const priced = sort === 'price' || sort === '-price' || filterUsesPrices(filter)
+  const { select, where } = filteredProducts(filter, priced)
+  if (!priced && !filter.status) return listEveryStatus(q, where, SORTS[sort], after, limit)
   const { text, values } = keysetQuery(select, where, SORTS[sort], after, limit)
   const { rows } = await q.query<ProductRow>(text, values)
+  return rows
+}
+
+/** The products of `slugs` with their variants; with forUpdate locked in id order (concurrent batches never deadlock). */
+export async function findProductsBySlug(
+  q: Queryable,
+  slugs: string[],
+  opts: { forUpdate?: boolean } = {}
+): Promise<ProductRow[]> {
+  if (!slugs.length) return []
+  const { rows } = await q.query<ProductRow>(
+    `SELECT ${COLUMNS}, pv.variants FROM products${VARIANTS_JOIN}
+      WHERE slug = ANY($1::text[]) ORDER BY id${opts.forUpdate ? ' FOR UPDATE OF products' : ''}`,
+    [slugs]
+  )
   return rows
 }
 
@@ -220,11 +241,6 @@ const productValues = (input: NewProduct) => [
   input.tags,
   JSON.stringify(input.options)
 ]
-
-export async function insertProduct(q: Queryable, input: NewProduct): Promise<ProductRow> {
-  const { rows } = await q.query<ProductRow>(INSERT_PRODUCT, productValues(input))
-  return rows[0] as ProductRow
-}
 
 /** A product and its variants in one statement (one round trip); the variants come back in order. */
 export async function insertProductWithVariants(

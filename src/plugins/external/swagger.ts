@@ -30,6 +30,7 @@ export default fp(
           { name: 'api-keys', description: 'API keys for writes and admin work (admin only)' },
           { name: 'audit', description: 'Who changed what, in a tamper-evident hash chain (admin only)' },
           { name: 'events', description: 'The change feed: every committed catalog change, in commit order' },
+          { name: 'bulk', description: 'Bulk import (NDJSON, CSV, Shopify’s product CSV) and streamed export' },
           { name: 'webhooks', description: 'Signed deliveries of change events to your URLs (admin only)' },
           { name: 'health', description: 'Checks for load balancers and orchestrators' }
         ],

@@ -1,0 +1,266 @@
+import type { Queryable } from '../../db/pool.js'
+import { AppError } from '../../errors.js'
+import { appendEntries, type NewEntry } from '../../writes/audit-log.js'
+import { changedFields, type WriteContext } from '../../writes/mutation.js'
+import { findProductsBySlug } from '../products/repository.js'
+import { skuTaken } from '../products/rules.js'
+import type { Media } from '../products/schemas.js'
+import {
+  type Candidate,
+  type DesiredVariant,
+  fail,
+  type Outcome,
+  type Plan,
+  planOf,
+  touched,
+  variantFieldsOf
+} from './upsert-plan.js'
+
+export type { Candidate, Outcome } from './upsert-plan.js'
+
+// A batch of imported products upserted by slug (and their variants by SKU) in a few set-based statements on the
+// caller's transaction: read and lock what exists, decide per product (upsert-plan.ts), then one INSERT or UPDATE per
+// table for the whole batch and one multi-row append of the audit entries (one per product created or changed).
+
+/** Which of the batch's SKUs exist and on which product, and which of its categories exist: one round trip. */
+async function lookups(q: Queryable, candidates: Candidate[]) {
+  const skus = candidates.flatMap((c) => c.input.variants.map((v) => v.sku))
+  const categories = [
+    ...new Set(candidates.map((c) => c.input.categoryId).filter((id): id is number => typeof id === 'number'))
+  ]
+  const { rows } = await q.query<{ owners: Record<string, number> | null; categories: number[] | null }>(
+    `SELECT (SELECT json_object_agg(sku, product_id) FROM product_variants WHERE sku = ANY($1::text[])) AS owners,
+            (SELECT array_agg(id) FROM categories WHERE id = ANY($2::integer[])) AS categories`,
+    [skus, categories]
+  )
+  return { owners: new Map(Object.entries(rows[0]?.owners ?? {})), categories: new Set(rows[0]?.categories ?? []) }
+}
+
+async function allocate(q: Queryable, products: number, variants: number, media: number) {
+  const { rows } = await q.query<{ p: number[]; v: number[]; m: number[] }>(
+    `SELECT ARRAY(SELECT nextval('products_id_seq')::integer FROM generate_series(1, $1)) AS p,
+            ARRAY(SELECT nextval('product_variants_id_seq')::integer FROM generate_series(1, $2)) AS v,
+            ARRAY(SELECT nextval('product_media_id_seq')::integer FROM generate_series(1, $3)) AS m`,
+    [products, variants, media]
+  )
+  const row = rows[0] as { p: number[]; v: number[]; m: number[] }
+  let [pi, vi, mi] = [0, 0, 0]
+  return {
+    product: () => row.p[pi++] as number,
+    variant: () => row.v[vi++] as number,
+    media: () => row.m[mi++] as number
+  }
+}
+
+const variantJson = (productId: number, v: DesiredVariant) => ({
+  id: v.id,
+  product_id: productId,
+  sku: v.sku,
+  title: v.title,
+  option_values: v.optionValues,
+  prices: v.prices,
+  compare_at_prices: v.compareAtPrices,
+  stock: v.stock,
+  barcode: v.barcode,
+  weight_grams: v.weightGrams,
+  position: v.position
+})
+const VARIANT_RECORD = `v(id integer, product_id integer, sku text, title text, option_values jsonb, prices jsonb,
+  compare_at_prices jsonb, stock integer, barcode text, weight_grams integer, position integer)`
+const OPTION_VALUES = 'ARRAY(SELECT jsonb_array_elements_text(v.option_values))'
+const PRODUCT_RECORD = `p(id integer, name text, slug text, description text, category_id integer, status product_status,
+  tags jsonb, options jsonb, media jsonb)`
+
+/**
+ * Upserts the batch; failed rows are reported, not thrown. A statement that fails (a concurrent writer took a
+ * SKU) throws: the caller rolls the batch back and runs its rows one at a time. With dryRun nothing is written.
+ */
+export async function upsertBatch(
+  tx: Queryable,
+  candidates: Candidate[],
+  ctx: WriteContext,
+  opts: { dryRun: boolean }
+): Promise<Outcome[]> {
+  const outcomes = new Array<Outcome>(candidates.length)
+  const existing = new Map(
+    (
+      await findProductsBySlug(
+        tx,
+        candidates.map((c) => c.slug),
+        { forUpdate: !opts.dryRun }
+      )
+    ).map((r) => [r.slug, r])
+  )
+  const { owners, categories } = await lookups(tx, candidates)
+  const plans: WrittenPlan[] = []
+  const claimed = new Map<string, number>()
+  const slugs = new Set<string>()
+  candidates.forEach((c, index) => {
+    try {
+      if (slugs.has(c.slug)) throw fail('slug', `${c.slug} appears twice in the same batch of rows`)
+      slugs.add(c.slug)
+      const row = existing.get(c.slug)
+      if (typeof c.input.categoryId === 'number' && !categories.has(c.input.categoryId)) {
+        throw new AppError('UNKNOWN_CATEGORY', `categoryId ${c.input.categoryId} does not name an existing category`, [
+          { field: 'categoryId', message: 'no such category' }
+        ])
+      }
+      c.input.variants.forEach((v, i) => {
+        const owner = owners.get(v.sku) ?? claimed.get(v.sku)
+        if (owner !== undefined && owner !== (row?.id ?? -1 - index)) throw skuTaken(v.sku, `variants[${i}].sku`)
+      })
+      const plan = planOf(index, c, row)
+      for (const v of c.input.variants) claimed.set(v.sku, row?.id ?? -1 - index)
+      if (touched(plan)) plans.push(plan)
+      else outcomes[index] = { kind: 'unchanged', productId: row?.id as number }
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err
+      outcomes[index] = { kind: 'failed', error: err }
+    }
+  })
+  if (opts.dryRun) {
+    for (const p of plans)
+      outcomes[p.index] = { kind: p.existing ? 'updated' : 'created', productId: p.existing?.id ?? 0 }
+    return outcomes
+  }
+  if (!plans.length) return outcomes
+  await write(tx, plans, ctx)
+  for (const p of plans)
+    outcomes[p.index] = { kind: p.existing ? 'updated' : 'created', productId: p.productId as number }
+  return outcomes
+}
+
+type WrittenPlan = Plan & { productId?: number }
+
+async function write(tx: Queryable, plans: WrittenPlan[], ctx: WriteContext): Promise<void> {
+  const creates = plans.filter((p) => !p.existing)
+  const mediaCount = plans.reduce((n, p) => n + (p.media?.length ?? 0), 0)
+  const ids = await allocate(
+    tx,
+    creates.length,
+    plans.reduce((n, p) => n + p.insertVariants.length, 0),
+    mediaCount
+  )
+  for (const p of plans) {
+    p.productId = p.existing?.id ?? ids.product()
+    for (const v of p.insertVariants) v.id = ids.variant()
+  }
+  const mediaJson = new Map<WrittenPlan, Media[]>()
+  for (const p of plans) {
+    if (!p.media) continue
+    const idOf = new Map(p.variants.map((v) => [v.sku, v.id as number]))
+    mediaJson.set(
+      p,
+      p.media.map((m) => ({
+        id: ids.media(),
+        url: m.url,
+        alt: m.alt,
+        width: m.width,
+        height: m.height,
+        variantIds: m.skus.map((s) => idOf.get(s) as number)
+      }))
+    )
+  }
+  const productJson = (p: WrittenPlan) => ({
+    id: p.productId,
+    name: p.fields.name,
+    slug: p.fields.slug,
+    description: p.fields.description,
+    category_id: p.fields.categoryId,
+    status: p.fields.status,
+    tags: p.fields.tags,
+    options: p.fields.options,
+    media: mediaJson.get(p) ?? null
+  })
+  if (creates.length) {
+    await tx.query(
+      `INSERT INTO products (id, name, slug, description, category_id, status, tags, options, media)
+       OVERRIDING SYSTEM VALUE
+       SELECT p.id, p.name, p.slug, p.description, p.category_id, p.status,
+              ARRAY(SELECT jsonb_array_elements_text(p.tags)), p.options, coalesce(p.media, '[]')
+         FROM jsonb_to_recordset($1::jsonb) AS ${PRODUCT_RECORD}`,
+      [JSON.stringify(creates.map(productJson))]
+    )
+  }
+  const updates = plans.filter((p) => p.existing)
+  if (updates.length) {
+    // A change below the product (a variant) moves its version too, as the API's variant writes do.
+    await tx.query(
+      `UPDATE products SET name = p.name, description = p.description, category_id = p.category_id,
+              status = p.status, tags = ARRAY(SELECT jsonb_array_elements_text(p.tags)), options = p.options,
+              media = coalesce(p.media, products.media), version = products.version + 1, updated_at = now()
+         FROM jsonb_to_recordset($1::jsonb) AS ${PRODUCT_RECORD}
+        WHERE products.id = p.id`,
+      [JSON.stringify(updates.map(productJson))]
+    )
+  }
+  const deletes = plans.flatMap((p) => p.deleteVariantIds)
+  if (deletes.length) await tx.query('DELETE FROM product_variants WHERE id = ANY($1::integer[])', [deletes])
+  const changed = plans.flatMap((p) => p.updateVariants.map((v) => variantJson(p.productId as number, v)))
+  if (changed.length) {
+    await tx.query(
+      `UPDATE product_variants SET title = v.title, option_values = ${OPTION_VALUES}, prices = v.prices,
+              compare_at_prices = v.compare_at_prices, stock = v.stock, barcode = v.barcode,
+              weight_grams = v.weight_grams, position = v.position, version = product_variants.version + 1,
+              updated_at = now()
+         FROM jsonb_to_recordset($1::jsonb) AS ${VARIANT_RECORD}
+        WHERE product_variants.id = v.id`,
+      [JSON.stringify(changed)]
+    )
+  }
+  const inserted = plans.flatMap((p) => p.insertVariants.map((v) => variantJson(p.productId as number, v)))
+  if (inserted.length) {
+    await tx.query(
+      `INSERT INTO product_variants (id, product_id, sku, title, option_values, prices, compare_at_prices, stock,
+                                     barcode, weight_grams, position)
+       SELECT v.id, v.product_id, v.sku, v.title, ${OPTION_VALUES}, v.prices, v.compare_at_prices, v.stock,
+              v.barcode, v.weight_grams, v.position
+         FROM jsonb_to_recordset($1::jsonb) AS ${VARIANT_RECORD}`,
+      [JSON.stringify(inserted)]
+    )
+  }
+  await appendEntries(
+    tx,
+    plans.map((p) => entryOf(p, mediaJson.get(p), ctx))
+  )
+}
+
+/** One audit entry per product: its fields with its variants, before and after. */
+function entryOf(p: WrittenPlan, media: Media[] | undefined, ctx: WriteContext): NewEntry {
+  const id = p.productId as number
+  const before = p.existing
+  const oldValues = before
+    ? {
+        id,
+        name: before.name,
+        slug: before.slug,
+        description: before.description,
+        categoryId: before.category_id,
+        status: before.status,
+        tags: before.tags,
+        options: before.options,
+        media: before.media,
+        version: before.version,
+        variants: (before.variants ?? []).map((v) => ({ id: v.id, ...variantFieldsOf(v) }))
+      }
+    : null
+  const newValues = {
+    id,
+    ...p.fields,
+    media: media ?? before?.media ?? [],
+    version: before ? before.version + 1 : 1,
+    variants: p.variants.map((v) => ({ id: v.id, ...variantFieldsOf(v) }))
+  }
+  return {
+    action: before ? 'update' : 'create',
+    entityType: 'product',
+    entityId: id,
+    actor: ctx.actor,
+    ip: ctx.ip,
+    userAgent: ctx.userAgent,
+    requestId: ctx.requestId,
+    oldValues,
+    newValues,
+    changedFields: changedFields(oldValues, newValues)
+  }
+}
