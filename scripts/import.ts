@@ -7,7 +7,7 @@ import { loadConfigOrExit } from '../src/config.js'
 import { createDatabase } from '../src/db/database.js'
 import { migrate } from '../src/db/migrate.js'
 import { createPool } from '../src/db/pool.js'
-import { RedisConnection } from '../src/redis/connection.js'
+import { RedisConnection, redisSettings } from '../src/redis/connection.js'
 import * as imports from '../src/modules/bulk/import-service.js'
 import { rowToImport } from '../src/modules/bulk/repository.js'
 import { IMPORT_FORMATS, type ImportFormat } from '../src/modules/bulk/schemas.js'
@@ -64,20 +64,7 @@ const line = (p: {
 
 const result = await withTarget(config, async (target) => {
   const pool = createPool(config, target, { max: 3, name: 'import', log, applicationName: 'catalog-import' })
-  const redis = config.REDIS_URL
-    ? new RedisConnection(
-        {
-          url: config.REDIS_URL,
-          clusterNodes: config.REDIS_CLUSTER_NODES,
-          commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
-          connectTimeoutMs: config.REDIS_CONNECT_TIMEOUT_MS,
-          breakerFailures: config.REDIS_BREAKER_FAILURES,
-          breakerWindowMs: config.REDIS_BREAKER_WINDOW_MS,
-          breakerProbeMs: config.REDIS_BREAKER_PROBE_MS
-        },
-        log
-      )
-    : undefined
+  const redis = config.REDIS_URL ? new RedisConnection(redisSettings(config), log) : undefined
   const tags = redis && new RedisStore(redis.client, redis.batch, config.REDIS_KEY_PREFIX)
   try {
     const client = await pool.connect()

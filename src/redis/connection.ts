@@ -1,5 +1,6 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
+import type { Config } from '../config.js'
 import { type BreakerState, CircuitBreaker } from './breaker.js'
 import { RedisTurnBatch } from './turn-batch.js'
 
@@ -15,6 +16,17 @@ export interface RedisSettings {
   breakerWindowMs: number
   breakerProbeMs: number
 }
+
+/** The settings of REDIS_* in the configuration (the server's and the CLI's). */
+export const redisSettings = (config: Config): RedisSettings => ({
+  url: config.REDIS_URL,
+  clusterNodes: config.REDIS_CLUSTER_NODES,
+  commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+  connectTimeoutMs: config.REDIS_CONNECT_TIMEOUT_MS,
+  breakerFailures: config.REDIS_BREAKER_FAILURES,
+  breakerWindowMs: config.REDIS_BREAKER_WINDOW_MS,
+  breakerProbeMs: config.REDIS_BREAKER_PROBE_MS
+})
 
 export class RedisUnavailableError extends Error {
   override name = 'RedisUnavailableError'

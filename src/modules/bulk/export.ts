@@ -39,17 +39,7 @@ async function* productsInSnapshot(pool: pg.Pool, query: ExportQuery, currency: 
     if (query.categoryId !== undefined) {
       categoryIds = query.includeDescendants ? await descendantIds(client, query.categoryId) : [query.categoryId]
     }
-    const filter: products.ProductFilter = {
-      categoryIds,
-      status: query.status,
-      currency,
-      minPrice: query.minPrice,
-      maxPrice: query.maxPrice,
-      tags: query.tag,
-      sku: query.sku,
-      hasStock: query.hasStock,
-      q: query.q
-    }
+    const filter = products.productFilter(query, { status: query.status, currency, categoryIds })
     const { select, where } = products.filteredProducts(filter, products.filterUsesPrices(filter))
     const conditions = where.clauses.length ? ` WHERE ${where.clauses.join(' AND ')}` : ''
     await client.query(`DECLARE product_export NO SCROLL CURSOR FOR ${select}${conditions} ORDER BY id`, where.values)

@@ -2,8 +2,8 @@ import { AppError, type FieldError } from '../../errors.js'
 import { canonicalJson } from '../../writes/audit-chain.js'
 import type { ProductRow } from '../products/repository.js'
 import { checkOptions, checkVariants, titleOf } from '../products/rules.js'
-import type { Price, ProductOption } from '../products/schemas.js'
-import type { VariantRow } from '../products/variant-repository.js'
+import type { ProductOption } from '../products/schemas.js'
+import type { NewVariant, VariantRow } from '../products/variant-repository.js'
 import type { ImportProduct } from './schemas.js'
 
 /** What an imported product asks of the catalog, decided in memory against what exists (see upsert.ts). */
@@ -18,17 +18,8 @@ export type Outcome =
   | { kind: 'unchanged'; productId: number }
   | { kind: 'failed'; error: AppError }
 
-export interface DesiredVariant {
+export interface DesiredVariant extends NewVariant {
   id: number | undefined
-  sku: string
-  title: string
-  optionValues: string[]
-  prices: Price[]
-  compareAtPrices: Price[] | null
-  stock: number
-  barcode: string | null
-  weightGrams: number | null
-  position: number
 }
 export interface DesiredMedia {
   url: string

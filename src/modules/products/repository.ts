@@ -3,7 +3,7 @@ import type { Queryable } from '../../db/pool.js'
 import type { CursorKey } from '../../lib/cursor.js'
 import type { NewVariant, VariantRow } from './variant-repository.js'
 import { insertVariantsSql, rowToVariant } from './variant-repository.js'
-import type { Media, Product, ProductOption, ProductSort, UpdateProduct } from './schemas.js'
+import type { ListProductsQuery, Media, Product, ProductOption, ProductSort, UpdateProduct } from './schemas.js'
 
 export interface ProductRow {
   id: number
@@ -127,6 +127,22 @@ export interface ProductFilter {
   hasStock?: boolean
   q?: string
 }
+
+/** The list filters of a query (a list page or an export) as the repository takes them. */
+export const productFilter = (
+  query: Pick<ListProductsQuery, 'minPrice' | 'maxPrice' | 'tag' | 'sku' | 'hasStock' | 'q'>,
+  scope: { status: Product['status'] | undefined; currency: string; categoryIds: number[] | undefined }
+): ProductFilter => ({
+  categoryIds: scope.categoryIds,
+  status: scope.status,
+  currency: scope.currency,
+  minPrice: query.minPrice,
+  maxPrice: query.maxPrice,
+  tags: query.tag,
+  sku: query.sku,
+  hasStock: query.hasStock,
+  q: query.q
+})
 
 export const productCursorKey = (sort: ProductSort, row: ProductRow) => SORTS[sort].key(row)
 

@@ -90,17 +90,11 @@ export async function listProducts(
   }
   const rows = await repo.listProducts(
     reader,
-    {
-      categoryIds,
+    repo.productFilter(query, {
       status: visibility === 'public' ? 'active' : query.status,
       currency,
-      minPrice: query.minPrice,
-      maxPrice: query.maxPrice,
-      tags: query.tag,
-      sku: query.sku,
-      hasStock: query.hasStock,
-      q: query.q
-    },
+      categoryIds
+    }),
     query.sort,
     after,
     query.limit

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import { Gauge } from 'prom-client'
-import { RedisConnection } from '../../redis/connection.js'
+import { RedisConnection, redisSettings } from '../../redis/connection.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -17,18 +17,7 @@ export default fp(
       app.decorate('redis', null)
       return
     }
-    const redis = new RedisConnection(
-      {
-        url: config.REDIS_URL,
-        clusterNodes: config.REDIS_CLUSTER_NODES,
-        commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
-        connectTimeoutMs: config.REDIS_CONNECT_TIMEOUT_MS,
-        breakerFailures: config.REDIS_BREAKER_FAILURES,
-        breakerWindowMs: config.REDIS_BREAKER_WINDOW_MS,
-        breakerProbeMs: config.REDIS_BREAKER_PROBE_MS
-      },
-      app.log.child({ component: 'redis' })
-    )
+    const redis = new RedisConnection(redisSettings(config), app.log.child({ component: 'redis' }))
     app.decorate('redis', redis)
     const registers = [app.metrics.registry]
     new Gauge({
