@@ -9,7 +9,7 @@ import { migrate } from '../src/db/migrate.js'
 import { createPool } from '../src/db/pool.js'
 import { RedisConnection, redisSettings } from '../src/redis/connection.js'
 import * as imports from '../src/modules/bulk/import-service.js'
-import { rowToImport } from '../src/modules/bulk/repository.js'
+import { type Progress, rowToImport } from '../src/modules/bulk/repository.js'
 import { IMPORT_FORMATS, type ImportFormat } from '../src/modules/bulk/schemas.js'
 import { systemContext } from '../src/writes/mutation.js'
 import { fail, withTarget } from './cli.js'
@@ -45,14 +45,7 @@ async function* counted(): AsyncGenerator<Buffer> {
   }
 }
 
-const line = (p: {
-  rows: number
-  variants: number
-  created: number
-  updated: number
-  unchanged: number
-  failed: number
-}) => {
+const line = (p: Pick<Progress, 'rows' | 'variants' | 'created' | 'updated' | 'unchanged' | 'failed'>) => {
   const seconds = (Date.now() - started) / 1000
   const share = size ? bytes / size : 1
   const bar = '#'.repeat(Math.round(share * 30)).padEnd(30, '.')

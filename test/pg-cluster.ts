@@ -11,6 +11,7 @@ import { appendFile, chown, cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { after, before } from 'node:test'
 import pg from 'pg'
 import { migrate } from '../src/db/migrate.js'
 import type { ConnectionTarget } from '../src/db/pool.js'
@@ -283,4 +284,19 @@ export async function streamingPair(t: Hooks): Promise<StreamingPair> {
   })
   await pair.caughtUp()
   return pair
+}
+
+/**
+ * One streaming pair for a whole test file (it takes seconds to make): made before the file's first test, handed to
+ * `ready`, removed after its last. The file's tests run one after another on it. Returns the file's hooks, for
+ * other things that must outlive every test of the file.
+ */
+export function streamingPairForFile(ready: (pair: StreamingPair) => void): Hooks {
+  const cleanups: (() => unknown)[] = []
+  const fileHooks = { after: (fn: () => unknown) => cleanups.push(fn) } as unknown as Hooks
+  before(async () => ready(await streamingPair(fileHooks)))
+  after(async () => {
+    for (const fn of cleanups.reverse()) await fn()
+  })
+  return fileHooks
 }

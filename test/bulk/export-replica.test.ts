@@ -1,17 +1,12 @@
 // Against a real streaming replica (test/pg-cluster.ts): the export reads its snapshot there.
 import assert from 'node:assert/strict'
-import { after, before, test } from 'node:test'
-import { query, type StreamingPair, streamingPair } from '../pg-cluster.js'
+import { test } from 'node:test'
+import { query, type StreamingPair, streamingPairForFile } from '../pg-cluster.js'
 import { apiKey, bearer, build } from '../helper.js'
 
-const cleanups: (() => unknown)[] = []
-const fileHooks = { after: (fn: () => unknown) => cleanups.push(fn) } as unknown as Parameters<typeof streamingPair>[0]
-after(async () => {
-  for (const fn of cleanups.reverse()) await fn()
-})
 let pair: StreamingPair
-before(async () => {
-  pair = await streamingPair(fileHooks)
+streamingPairForFile((made) => {
+  pair = made
 })
 
 /** Scans of the products table on the replica: only catalog reads make them (its position polls read no table). */

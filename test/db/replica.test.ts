@@ -1,11 +1,11 @@
 // Against a real streaming replica made for this file (test/pg-cluster.ts): routing, read-your-writes,
 // lag, fallback when the replica stops or goes silent, degraded readiness, a demoted primary, shutdown.
 import assert from 'node:assert/strict'
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import pg from 'pg'
 import { createApiKey } from '../../src/modules/api-keys/service.js'
 import { apiKey, bearer, build, type TestApp } from '../helper.js'
-import { query, type StreamingPair, streamingPair } from '../pg-cluster.js'
+import { query, type StreamingPair, streamingPairForFile } from '../pg-cluster.js'
 import { tcpProxy } from '../tcp-proxy.js'
 import { parseLsn } from '../../src/db/lsn.js'
 import { metricLabels, metricSum } from './metrics-util.js'
@@ -13,15 +13,9 @@ import { metricLabels, metricSum } from './metrics-util.js'
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const TOKEN = 'x-consistency-token'
 
-// One replica for the whole file (it takes seconds to make); the tests below run one after another.
-const cleanups: (() => unknown)[] = []
-const fileHooks = { after: (fn: () => unknown) => cleanups.push(fn) } as unknown as Parameters<typeof streamingPair>[0]
-after(async () => {
-  for (const fn of cleanups.reverse()) await fn()
-})
 let pair: StreamingPair
-before(async () => {
-  pair = await streamingPair(fileHooks)
+const fileHooks = streamingPairForFile((made) => {
+  pair = made
 })
 
 let seq = 0
