@@ -44,7 +44,8 @@ import { startSeedDesign } from './bench/seed-design.js'
 import { EVENT_SCENARIOS, type EventScenarioName, runEventScenario } from './bench/events.js'
 
 const DB_POOL_MAX = 20
-const SCENARIO_WRITES = new Set<ScenarioName>(['create-product', 'patch-product'])
+// The scenarios measured against the seed design too (when --seed-design names it).
+const SEED_COMPARED = new Set<ScenarioName>(['first-page', 'product-by-id', 'create-product', 'patch-product'])
 const root = projectRoot()
 const cleanup = new Cleanup()
 
@@ -145,12 +146,12 @@ async function runScenario(
       note(
         `${name}: ${WARMUP_SECONDS} s warm-up each, then ${settings.rounds} × (${Math.max(1, Math.round(settings.duration / settings.rounds))} s API, same against the ceiling of ${bytes} bytes, same against the exact ceiling)`
       )
-      const seed = scenario.versusSeedDesign ? ctx.seedDesign : undefined
+      const seed = scenario.versusSeed && ctx.seedDesign ? scenario.versusSeed(ctx.seedDesign) : undefined
       const ceilingSource = scenario.ceilingSource ?? scenario.source
       const comparisons = [
         { url: ceiling.url, source: ceilingSource },
         { url: exact.url, source: ceilingSource },
-        ...(seed ? [{ url: seed.url, source: seed.create }] : [])
+        ...(seed && ctx.seedDesign ? [{ url: ctx.seedDesign.url, source: seed }] : [])
       ]
       const rounds = await measureRounds(baseUrl, comparisons, scenario.source, settings, name)
       result.api = rounds.api
@@ -172,7 +173,7 @@ async function runScenario(
     if (result.seedDesign) {
       result.seedRatio = ratio(result.seedDesign)
       note(
-        `${name}: seed design create ${result.seedDesign.reqPerSec} req/s, p99 ${result.seedDesign.latencyMs.p99} ms → API ÷ seed design ${result.seedRatio} (rounds: ${result.seedRoundRatios?.join(', ')})`
+        `${name}: seed design ${result.seedDesign.reqPerSec} req/s, p99 ${result.seedDesign.latencyMs.p99} ms → API ÷ seed design ${result.seedRatio} (rounds: ${result.seedRoundRatios?.join(', ')})`
       )
     }
     note(`${name}: ceiling ${top.reqPerSec} req/s → ratio ${result.ratio} (rounds: ${result.roundRatios?.join(', ')})`)
@@ -239,9 +240,8 @@ async function main(options: BenchOptions): Promise<number> {
     )
   }
   const baseUrl = plainUrl || (cachedUrl ?? '')
-  const writes = options.scenarios.some((s) => SCENARIO_WRITES.has(s))
   const seedDesign =
-    options.seedDesign && writes
+    options.seedDesign && options.scenarios.some((s) => SEED_COMPARED.has(s))
       ? await startSeedDesign(cleanup, options.seedDesign, db.target, db.client, runId)
       : undefined
   const ctx: ScenarioContext = {

@@ -38,8 +38,9 @@ export const USAGE = `usage: npm run bench -- [options]
   --scenarios LIST   comma-separated subset of: ${SCENARIO_NAMES.join(', ')}
   --out FILE         where to write the JSON results (default bench-results/bench-<timestamp>.json)
   --seed-design DIR  the seed's own design (server.js, package.json, package-lock.json, schema.sql): served
-                     on a fresh database of its own, its create measured in the same rounds as
-                     create-product and patch-product
+                     on a fresh database of its own, its first page, product by id and create
+                     measured in the same rounds as first-page, product-by-id, create-product and
+                     patch-product
 Set DB_HOST (and DB_PORT, DB_USER, DB_PASSWORD, DB_NAME) to use an existing PostgreSQL instead of the
 embedded one kept in .data/bench. The cached-* scenarios use REDIS_URL, or the Redis on 127.0.0.1:6379.`
 

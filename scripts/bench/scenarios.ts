@@ -16,7 +16,7 @@ export interface ScenarioContext {
   apiKey: string
   /** Every product the run creates has a sku starting with this (removed at exit). */
   skuPrefix: string
-  /** The seed's own design, when --seed-design was given: write scenarios are measured against its create. */
+  /** The seed's own design, when --seed-design was given: scenarios with `versusSeed` are measured against it. */
   seedDesign?: SeedDesign
 }
 
@@ -32,8 +32,8 @@ export interface Scenario {
   /** Extra acceptance of a probe's JSON answer: a problem, or undefined when fine. */
   check?: (body: unknown) => string | undefined
   details?: Record<string, unknown>
-  /** Also measure the seed design's create in the same rounds (when it runs). */
-  versusSeedDesign?: boolean
+  /** The seed design's request for the same thing, measured in the same rounds (when it runs). */
+  versusSeed?: (seed: SeedDesign) => RequestSource
 }
 
 const PAGE_SIZE = 20
@@ -55,7 +55,13 @@ const nonEmptyPage = (body: unknown) => (itemsOf(body)?.length ? undefined : 'th
 
 async function firstPage(): Promise<Scenario> {
   const request = get(`/api/v1/products?limit=${PAGE_SIZE}`)
-  return { description: describe(request), expectStatus: 200, source: request, check: nonEmptyPage }
+  return {
+    description: describe(request),
+    expectStatus: 200,
+    source: request,
+    check: nonEmptyPage,
+    versusSeed: (seed) => seed.firstPage
+  }
 }
 
 async function productById({ client }: ScenarioContext): Promise<Scenario> {
@@ -70,7 +76,8 @@ async function productById({ client }: ScenarioContext): Promise<Scenario> {
     description: 'GET /api/v1/products/<random existing id>',
     expectStatus: 200,
     source: () => get(`/api/v1/products/${randomId()}`),
-    details: { distinctIds: ids.length }
+    details: { distinctIds: ids.length },
+    versusSeed: (seed) => seed.byId
   }
 }
 
@@ -163,7 +170,7 @@ async function createProduct({ apiKey, skuPrefix }: ScenarioContext): Promise<Sc
       }
       return { method: 'POST', path: '/api/v1/products', headers, body: JSON.stringify(body) }
     },
-    versusSeedDesign: true
+    versusSeed: (seed) => seed.create
   }
 }
 
@@ -218,7 +225,7 @@ async function patchProduct({ apiKey, skuPrefix, client }: ScenarioContext): Pro
     // The ceilings answer without changing anything: their requests must not advance the API's versions.
     ceilingSource: patches(new Map(rows.map((r) => [r.id, r.version]))),
     details: { products: ids.length },
-    versusSeedDesign: true
+    versusSeed: (seed) => seed.create
   }
 }
 

@@ -15,6 +15,10 @@ export interface SeedDesign {
   url: string
   /** Its create request: the same product fields the API's create-product scenario sends. */
   create: RequestSource
+  /** Its first list page of 20 products (newest first). */
+  firstPage: RequestSource
+  /** One of its 10,000 demo products, picked at random per request. */
+  byId: RequestSource
 }
 
 /**
@@ -89,5 +93,7 @@ export async function startSeedDesign(
     }
     return { method: 'POST', path: '/api/products', headers, body: JSON.stringify(body) }
   }
-  return { url, create }
+  const firstPage = (): HttpRequest => ({ method: 'GET', path: '/api/products?limit=20' })
+  const byId = (): HttpRequest => ({ method: 'GET', path: `/api/products/${1 + Math.floor(Math.random() * 10_000)}` })
+  return { url, create, firstPage, byId }
 }

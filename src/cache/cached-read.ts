@@ -58,6 +58,44 @@ export function readPage<T>(
   })
 }
 
+/**
+ * A read whose entity arrives as its JSON text (a product's document, written as the response schema's
+ * serializer writes it): the body is assembled around it, never parsed and serialized again.
+ */
+export function readDocument(
+  reply: FastifyReply,
+  read: CachedRead,
+  load: (context: ReadContext) => Promise<{ id: number; version: number; json: string }>
+) {
+  return respondCached(
+    reply,
+    read.cache,
+    read.key,
+    read.options,
+    async (context) => {
+      const entity = await load(context)
+      return encodeResponse({ etag: etagOf(entity.id, entity.version) }, `{"success":true,"data":${entity.json}}`)
+    },
+    (etag) => ifNoneMatchHits(reply.request.headers['if-none-match'], etag)
+  )
+}
+
+/** One keyset page whose items arrive as their JSON texts (see readDocument). */
+export function readDocumentPage(
+  reply: FastifyReply,
+  read: CachedRead,
+  load: (context: ReadContext) => Promise<{ items: string[]; nextCursor: string | null }>
+) {
+  return respondCached(reply, read.cache, read.key, read.options, async (context) => {
+    const page = await load(context)
+    const { cursor, hasMore } = paginate(reply.request, reply, page.nextCursor)
+    return encodeResponse(
+      { link: reply.getHeader('link') },
+      `{"success":true,"data":[${page.items.join(',')}],"pagination":{"cursor":${JSON.stringify(cursor)},"hasMore":${hasMore}}}`
+    )
+  })
+}
+
 /** Any other value: `{ success, data }`. */
 export function readValue<T>(reply: FastifyReply, read: CachedRead, load: (context: ReadContext) => Promise<T>) {
   return respondCached(reply, read.cache, read.key, read.options, async (context) =>

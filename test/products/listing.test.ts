@@ -115,7 +115,8 @@ test('when a page of products with variants is listed, then it takes one query, 
       captured.length = 0
       const page = await listProducts(deps, query, 'public')
       assert.ok(page.items.length > 0)
-      assert.ok(page.items.every((p) => p.variants.length === 3 && p.status === 'active'))
+      const items = page.items.map((json) => JSON.parse(json) as { variants: unknown[]; status: string })
+      assert.ok(items.every((p) => p.variants.length === 3 && p.status === 'active'))
       assert.equal(captured.length, 1, `one query: ${JSON.stringify(query)}`)
     }
     captured.length = 0

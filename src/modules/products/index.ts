@@ -1,6 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
-import { entityReadResponses, readEntity, readPage, sendCreated, sendVersioned } from '../../cache/cached-read.js'
+import {
+  entityReadResponses,
+  readDocument,
+  readDocumentPage,
+  sendCreated,
+  sendVersioned
+} from '../../cache/cached-read.js'
 import { Type } from 'typebox'
 import type { ReadContext } from '../../db/read-context.js'
 import { withHeaders } from '../../lib/openapi/headers.js'
@@ -57,7 +63,7 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     (request, reply) =>
-      readPage(
+      readDocumentPage(
         reply,
         {
           cache: app.cache,
@@ -84,7 +90,7 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     (request, reply) =>
-      readEntity(
+      readDocument(
         reply,
         {
           cache: app.cache,
@@ -111,7 +117,7 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     (request, reply) =>
-      readEntity(
+      readDocument(
         reply,
         {
           cache: app.cache,

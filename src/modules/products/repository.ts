@@ -24,6 +24,18 @@ export interface ProductRow {
   variants?: VariantRow[]
 }
 
+/** A product as reads answer it: its document (the Product's JSON) with what a read decides on. */
+export interface ProductDocumentRow {
+  id: number
+  status: Product['status']
+  version: number
+  name: string
+  created_at: Date
+  /** The sort key of a price-sorted list. */
+  min_cents?: number
+  doc: string
+}
+
 const COLUMNS =
   'id, name, slug, description, category_id, status, tags, options, media, version, created_at, updated_at'
 // In a price-sorted list the id, status and category come from product_prices, so the filters, keyset condition
@@ -81,14 +93,21 @@ export const rowToProduct = (row: ProductRow, variants: VariantRow[] = row.varia
 const VARIANTS_JOIN = ` LEFT JOIN LATERAL (SELECT coalesce(json_agg(v ORDER BY v.position, v.id), '[]'::json) AS variants
       FROM product_variants v WHERE v.product_id = products.id) pv ON true`
 
-/** A product with its variants, in one query. */
-export async function findProductWithVariants(
+// The product's document from product_documents (migration 010), kept by triggers with every write; a product
+// that has none yet (inserted without variants) has it built by the same function the triggers use.
+const DOCUMENT_COLUMNS =
+  'products.id, products.status, products.version, products.name, products.created_at, ' +
+  'coalesce(d.doc, product_document(products.id)) AS doc'
+const DOCUMENT_JOIN = ' LEFT JOIN product_documents d ON d.product_id = products.id'
+
+/** A product's document, by id or slug. */
+export async function findProductDocument(
   q: Queryable,
   by: { id: number } | { slug: string }
-): Promise<ProductRow | undefined> {
+): Promise<ProductDocumentRow | undefined> {
   const [column, value] = 'id' in by ? ['id', by.id] : ['slug', by.slug]
-  const { rows } = await q.query<ProductRow>(
-    `SELECT ${COLUMNS}, pv.variants FROM products${VARIANTS_JOIN} WHERE ${column} = $1`,
+  const { rows } = await q.query<ProductDocumentRow>(
+    `SELECT ${DOCUMENT_COLUMNS} FROM products${DOCUMENT_JOIN} WHERE products.${column} = $1`,
     [value]
   )
   return rows[0]
@@ -107,7 +126,7 @@ export async function findProductById(
 }
 
 /** Keyset order per sort: the column, direction, and how a row becomes the cursor key. */
-const SORTS: Record<ProductSort, KeysetOrder<ProductRow>> = {
+const SORTS: Record<ProductSort, KeysetOrder<Pick<ProductRow, 'id' | 'name' | 'created_at' | 'min_cents'>>> = {
   newest: { column: 'created_at', cast: 'timestamptz', desc: true, key: (r) => [r.created_at.toISOString(), r.id] },
   name: { column: 'name', cast: 'text', desc: false, key: (r) => [r.name, r.id] },
   // Price sorts walk product_prices (currency, min_cents, product_id); `id` there is the product's id.
@@ -144,14 +163,21 @@ export const productFilter = (
   q: query.q
 })
 
-export const productCursorKey = (sort: ProductSort, row: ProductRow) => SORTS[sort].key(row)
+export const productCursorKey = (
+  sort: ProductSort,
+  row: Pick<ProductRow, 'id' | 'name' | 'created_at' | 'min_cents'>
+) => SORTS[sort].key(row)
 
 /**
  * The filtered products with their variants: the SELECT and its conditions, without order or limit (a list
  * pages it in keyset order, an export walks it in id order). A price sort or filter reads product_prices in
  * `currency`: products with no price there are left out.
  */
-export function filteredProducts(filter: ProductFilter, priced: boolean): { select: string; where: Conditions } {
+export function filteredProducts(
+  filter: ProductFilter,
+  priced: boolean,
+  shape: 'rows' | 'documents' = 'rows'
+): { select: string; where: Conditions } {
   const where = new Conditions()
   const ids = filter.categoryIds
   if (ids) {
@@ -179,25 +205,32 @@ export function filteredProducts(filter: ProductFilter, priced: boolean): { sele
   const from = priced
     ? `(SELECT ${PRICED_COLUMNS}, pp.min_cents, pp.currency, p.search FROM product_prices pp JOIN products p ON p.id = pp.product_id) products`
     : 'products'
-  return { select: `SELECT ${COLUMNS}${priced ? ', min_cents' : ''}, pv.variants FROM ${from}${VARIANTS_JOIN}`, where }
+  const select =
+    shape === 'rows'
+      ? `SELECT ${COLUMNS}${priced ? ', min_cents' : ''}, pv.variants FROM ${from}${VARIANTS_JOIN}`
+      : `SELECT ${DOCUMENT_COLUMNS}${priced ? ', min_cents' : ''} FROM ${from}${DOCUMENT_JOIN}`
+  return { select, where }
 }
 
 export const filterUsesPrices = (filter: ProductFilter) =>
   filter.minPrice !== undefined || filter.maxPrice !== undefined
 
-/** One page in keyset order, fetching one row more than `limit` so the caller knows whether more follow. */
+/**
+ * One page of product documents in keyset order, fetching one row more than `limit` so the caller knows whether
+ * more follow.
+ */
 export async function listProducts(
   q: Queryable,
   filter: ProductFilter,
   sort: ProductSort,
   after: CursorKey | undefined,
   limit: number
-): Promise<ProductRow[]> {
+): Promise<ProductDocumentRow[]> {
   const priced = sort === 'price' || sort === '-price' || filterUsesPrices(filter)
-  const { select, where } = filteredProducts(filter, priced)
+  const { select, where } = filteredProducts(filter, priced, 'documents')
   if (!priced && !filter.status) return listEveryStatus(q, where, SORTS[sort], after, limit)
   const { text, values } = keysetQuery(select, where, SORTS[sort], after, limit)
-  const { rows } = await q.query<ProductRow>(text, values)
+  const { rows } = await q.query<ProductDocumentRow>(text, values)
   return rows
 }
 
@@ -224,20 +257,20 @@ export async function findProductsBySlug(
 async function listEveryStatus(
   q: Queryable,
   where: Conditions,
-  order: KeysetOrder<ProductRow>,
+  order: KeysetOrder<Pick<ProductRow, 'id' | 'name' | 'created_at' | 'min_cents'>>,
   after: CursorKey | undefined,
   limit: number
-): Promise<ProductRow[]> {
+): Promise<ProductDocumentRow[]> {
   where.add('status = s.st')
   const branch = keysetQuery(`SELECT ${COLUMNS} FROM products`, where, order, after, limit)
   const direction = order.desc ? 'DESC' : 'ASC'
   const orderBy = `ORDER BY products.${order.column} ${direction}, products.id ${direction}`
-  const { rows } = await q.query<ProductRow>(
-    `SELECT products.*, pv.variants
+  const { rows } = await q.query<ProductDocumentRow>(
+    `SELECT ${DOCUMENT_COLUMNS}
        FROM (SELECT b.* FROM unnest(enum_range(NULL::product_status)) AS s (st)
                CROSS JOIN LATERAL (${branch.text}) b
               ORDER BY b.${order.column} ${direction}, b.id ${direction} LIMIT $${branch.values.length}) products
-            ${VARIANTS_JOIN}
+            ${DOCUMENT_JOIN}
       ${orderBy}`,
     branch.values
   )

@@ -53,27 +53,47 @@ export async function withVariants(q: Queryable, rows: repo.ProductRow[]): Promi
   return rows.map((row) => repo.rowToProduct(row, byProduct.get(row.id) ?? []))
 }
 
-const visible = (row: repo.ProductRow | undefined, visibility: Visibility) =>
+const visible = (row: { status: Product['status'] } | undefined, visibility: Visibility) =>
   row !== undefined && (visibility === 'all' || row.status === 'active')
 
-export async function getProduct({ db }: ProductDeps, id: number, visibility: Visibility): Promise<Product> {
-  const row = await repo.findProductWithVariants(db.reader(), { id })
+/** A product as reads send it: its document (the Product's JSON text) with the id and version of its ETag. */
+export interface ProductDocument {
+  id: number
+  version: number
+  json: string
+}
+
+const documentOf = (row: repo.ProductDocumentRow): ProductDocument => ({
+  id: row.id,
+  version: row.version,
+  json: row.doc
+})
+
+export async function getProduct({ db }: ProductDeps, id: number, visibility: Visibility): Promise<ProductDocument> {
+  const row = await repo.findProductDocument(db.reader(), { id })
   if (!row || !visible(row, visibility)) throw productNotFound(id)
-  return repo.rowToProduct(row)
+  return documentOf(row)
 }
 
-export async function getProductBySlug({ db }: ProductDeps, slug: string, visibility: Visibility): Promise<Product> {
-  const row = await repo.findProductWithVariants(db.reader(), { slug })
+export async function getProductBySlug(
+  { db }: ProductDeps,
+  slug: string,
+  visibility: Visibility
+): Promise<ProductDocument> {
+  const row = await repo.findProductDocument(db.reader(), { slug })
   if (!row || !visible(row, visibility)) throw productNotFound(slug)
-  return repo.rowToProduct(row)
+  return documentOf(row)
 }
 
-/** One page: one query for the products with their variants (plus the category subtree when asked). */
+/**
+ * One page: one query for the products' documents (plus the category subtree when asked); the items are the
+ * products' JSON texts.
+ */
 export async function listProducts(
   { db, cursors, defaultCurrency }: ProductDeps,
   query: ListProductsQuery,
   visibility: Visibility
-): Promise<{ items: Product[]; nextCursor: string | null }> {
+): Promise<{ items: string[]; nextCursor: string | null }> {
   if (query.minPrice !== undefined && query.maxPrice !== undefined && query.minPrice > query.maxPrice) {
     throw invalidField('minPrice', 'must not exceed maxPrice')
   }
@@ -102,7 +122,7 @@ export async function listProducts(
   return toPage(
     rows,
     query.limit,
-    (row) => repo.rowToProduct(row),
+    (row) => row.doc,
     (row) => cursors.encode(scope, repo.productCursorKey(query.sort, row))
   )
 }

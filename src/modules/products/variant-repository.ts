@@ -15,7 +15,7 @@ export interface VariantRow {
   weight_grams: number | null
   position: number
   version: number
-  /** A Date from a row, an ISO string from the JSON of a product read (findProductWithVariants). */
+  /** A Date from a row, an ISO string from the JSON of a product read with its variants (VARIANTS_JOIN). */
   created_at: Date | string
   updated_at: Date | string
 }
