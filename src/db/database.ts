@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import { type DbMetrics, noDbMetrics } from './metrics.js'
-import { type Queryable, withTransaction } from './pool.js'
+import { type PreparedStatement, type Queryable, withTransaction } from './pool.js'
 import { type ConsistencySession, type ReadContext, recordCommit } from './read-context.js'
 import { isReplicaFailure, type Replica, ReplicaSet } from './replicas.js'
 
@@ -33,16 +33,16 @@ export interface Database {
  */
 function replicaReader(replica: Replica, primary: pg.Pool, replicas: ReplicaSet, metrics: DbMetrics): Queryable {
   return {
-    async query<R extends pg.QueryResultRow>(text: string, values?: unknown[]) {
+    async query<R extends pg.QueryResultRow>(statement: string | PreparedStatement, values?: unknown[]) {
       try {
-        const result = await replica.pool.query<R>(text, values)
+        const result = await replica.pool.query<R>(statement, values)
         replicas.succeeded(replica)
         return result
       } catch (err) {
         if (!isReplicaFailure(err)) throw err
         replicas.failed(replica, err)
         metrics.routed('fallback', 'replica_error')
-        return primary.query<R>(text, values)
+        return primary.query<R>(statement, values)
       }
     }
   }

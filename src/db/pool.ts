@@ -6,8 +6,35 @@ import { ObservedPool, type PoolObserver } from './observed-pool.js'
 
 /** What repositories need of a pool or a client: one parameterised statement at a time. */
 export interface Queryable {
-  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string | PreparedStatement,
+    values?: unknown[]
+  ): Promise<pg.QueryResult<R>>
 }
+
+/**
+ * A statement each connection parses once and then only binds and executes (a named prepared statement, which
+ * PostgreSQL may also plan once): for the hot reads, whose planning cost more than their execution.
+ */
+export interface PreparedStatement {
+  name: string
+  text: string
+}
+
+const MAX_PREPARED = 500
+const preparedStatements = new Map<string, PreparedStatement>()
+
+/** `text` as a prepared statement; beyond MAX_PREPARED distinct texts, plain text (parsed on every run). */
+export function prepared(text: string): PreparedStatement | string {
+  const known = preparedStatements.get(text)
+  if (known) return known
+  if (preparedStatements.size >= MAX_PREPARED) return text
+  const statement = { name: `catalog_${preparedStatements.size}`, text }
+  preparedStatements.set(text, statement)
+  return statement
+}
+
+const textOf = (statement: string | PreparedStatement) => (typeof statement === 'string' ? statement : statement.text)
 
 export interface ConnectionTarget {
   host: string
@@ -129,9 +156,10 @@ class DeferredBegin implements Queryable {
   }
 
   async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
-    text: string,
+    statement: string | PreparedStatement,
     values?: unknown[]
   ): Promise<pg.QueryResult<R>> {
+    const text = textOf(statement)
     if (this.begun) return this.client.query<R>(text, values)
     this.begun = true
     const inlined = inlineParameters(text, values)

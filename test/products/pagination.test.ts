@@ -896,7 +896,7 @@ function capturingQueries(client: Queryable) {
   const captured: { text: string; values: unknown[] }[] = []
   const capturing: Queryable = {
     query: (text, values) => {
-      captured.push({ text, values: values ?? [] })
+      captured.push({ text: typeof text === 'string' ? text : text.text, values: values ?? [] })
       return client.query(text, values)
     }
   }

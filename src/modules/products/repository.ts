@@ -1,5 +1,5 @@
 import { Conditions, type KeysetOrder, keysetQuery, setClause } from '../../db/keyset.js'
-import type { Queryable } from '../../db/pool.js'
+import { prepared, type Queryable } from '../../db/pool.js'
 import type { CursorKey } from '../../lib/cursor.js'
 import type { NewVariant, VariantRow } from './variant-repository.js'
 import { insertVariantsSql, rowToVariant } from './variant-repository.js'
@@ -107,7 +107,7 @@ export async function findProductDocument(
 ): Promise<ProductDocumentRow | undefined> {
   const [column, value] = 'id' in by ? ['id', by.id] : ['slug', by.slug]
   const { rows } = await q.query<ProductDocumentRow>(
-    `SELECT ${DOCUMENT_COLUMNS} FROM products${DOCUMENT_JOIN} WHERE products.${column} = $1`,
+    prepared(`SELECT ${DOCUMENT_COLUMNS} FROM products${DOCUMENT_JOIN} WHERE products.${column} = $1`),
     [value]
   )
   return rows[0]
@@ -230,7 +230,7 @@ export async function listProducts(
   const { select, where } = filteredProducts(filter, priced, 'documents')
   if (!priced && !filter.status) return listEveryStatus(q, where, SORTS[sort], after, limit)
   const { text, values } = keysetQuery(select, where, SORTS[sort], after, limit)
-  const { rows } = await q.query<ProductDocumentRow>(text, values)
+  const { rows } = await q.query<ProductDocumentRow>(prepared(text), values)
   return rows
 }
 
@@ -266,12 +266,12 @@ async function listEveryStatus(
   const direction = order.desc ? 'DESC' : 'ASC'
   const orderBy = `ORDER BY products.${order.column} ${direction}, products.id ${direction}`
   const { rows } = await q.query<ProductDocumentRow>(
-    `SELECT ${DOCUMENT_COLUMNS}
+    prepared(`SELECT ${DOCUMENT_COLUMNS}
        FROM (SELECT b.* FROM unnest(enum_range(NULL::product_status)) AS s (st)
                CROSS JOIN LATERAL (${branch.text}) b
               ORDER BY b.${order.column} ${direction}, b.id ${direction} LIMIT $${branch.values.length}) products
             ${DOCUMENT_JOIN}
-      ${orderBy}`,
+      ${orderBy}`),
     branch.values
   )
   return rows
