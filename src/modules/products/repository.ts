@@ -152,6 +152,12 @@ export const productCursorKey = (sort: ProductSort, row: ProductRow) => SORTS[so
  * `currency`: products with no price there are left out.
  */
 export function filteredProducts(filter: ProductFilter, priced: boolean): { select: string; where: Conditions } {
+  const { from, where } = filteredFrom(filter, priced)
+  return { select: `SELECT ${COLUMNS}${priced ? ', min_cents' : ''}, pv.variants FROM ${from}${VARIANTS_JOIN}`, where }
+}
+
+/** The relation named `products` the filters read and their conditions (filteredProducts selects from it). */
+export function filteredFrom(filter: ProductFilter, priced: boolean): { from: string; where: Conditions } {
   const where = new Conditions()
   const ids = filter.categoryIds
   if (ids) {
@@ -179,7 +185,7 @@ export function filteredProducts(filter: ProductFilter, priced: boolean): { sele
   const from = priced
     ? `(SELECT ${PRICED_COLUMNS}, pp.min_cents, pp.currency, p.search FROM product_prices pp JOIN products p ON p.id = pp.product_id) products`
     : 'products'
-  return { select: `SELECT ${COLUMNS}${priced ? ', min_cents' : ''}, pv.variants FROM ${from}${VARIANTS_JOIN}`, where }
+  return { from, where }
 }
 
 export const filterUsesPrices = (filter: ProductFilter) =>
