@@ -1,7 +1,10 @@
-import { Readable } from 'node:stream'
+import { PassThrough, Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import { stringify } from 'csv-stringify'
 import type pg from 'pg'
+import { to as copyTo } from 'pg-copy-streams'
 import type { Database } from '../../db/database.js'
+import { inlineParameters } from '../../db/inline.js'
 import { descendantIds } from '../categories/repository.js'
 import * as products from '../products/repository.js'
 import type { Product } from '../products/schemas.js'
@@ -24,23 +27,31 @@ export const CONTENT_TYPES: Record<ExportFormat, string> = {
   'shopify-csv': 'text/csv; charset=utf-8'
 }
 
+const BEGIN_SNAPSHOT = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY'
+
+/** The list filters of an export as conditions on the relation `from` (named `products`). */
+async function exportFilter(client: pg.PoolClient, query: ExportQuery, currency: string) {
+  let categoryIds: number[] | undefined
+  if (query.categoryId !== undefined) {
+    categoryIds = query.includeDescendants ? await descendantIds(client, query.categoryId) : [query.categoryId]
+  }
+  const filter = products.productFilter(query, { status: query.status, currency, categoryIds })
+  return { filter, priced: products.filterUsesPrices(filter) }
+}
+
 /**
- * The filtered products from a cursor in one REPEATABLE READ snapshot (on a replica when one may serve the
- * read), in id order, FETCH_ROWS at a time: memory holds one fetch whatever the catalog's size, and the stream
- * reads on only as fast as the client takes it. The connection is released when the stream ends or is destroyed.
+ * The filtered products from a cursor in one REPEATABLE READ snapshot (on a replica when one may serve the read), in
+ * id order, FETCH_ROWS at a time: memory holds one fetch whatever the catalog's size, and the stream reads on only
+ * as fast as the client takes it. The connection is released when the stream ends or is destroyed.
  */
 async function* productsInSnapshot(pool: pg.Pool, query: ExportQuery, currency: string): AsyncGenerator<Product> {
   const client = await pool.connect()
   let broken: Error | undefined
   let done = false
   try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
-    let categoryIds: number[] | undefined
-    if (query.categoryId !== undefined) {
-      categoryIds = query.includeDescendants ? await descendantIds(client, query.categoryId) : [query.categoryId]
-    }
-    const filter = products.productFilter(query, { status: query.status, currency, categoryIds })
-    const { select, where } = products.filteredProducts(filter, products.filterUsesPrices(filter))
+    await client.query(BEGIN_SNAPSHOT)
+    const { filter, priced } = await exportFilter(client, query, currency)
+    const { select, where } = products.filteredProducts(filter, priced)
     const conditions = where.clauses.length ? ` WHERE ${where.clauses.join(' AND ')}` : ''
     await client.query(`DECLARE product_export NO SCROLL CURSOR FOR ${select}${conditions} ORDER BY id`, where.values)
     for (;;) {
@@ -59,6 +70,80 @@ async function* productsInSnapshot(pool: pg.Pool, query: ExportQuery, currency: 
   }
 }
 
+/** Node's longest timer (2^31 - 1 ms, ~24.8 days): longer ones fire at once. */
+const NO_READ_TIMEOUT = 2 ** 31 - 1
+
+/**
+ * COPY … TO STDOUT as a stream. node-postgres times a query out after the pool's query_timeout, and pg-copy-streams
+ * never completes the query for it, so that timer would fire during (or after) a long COPY: this COPY has no read
+ * timeout of its own, and its query completes at ReadyForQuery or on its error (brianc/node-pg-copy-streams#156).
+ */
+function copyOut(text: string) {
+  const copy = copyTo(text) as ReturnType<typeof copyTo> & {
+    callback?: () => void
+    query_timeout?: number
+    handleError(err: Error): void
+    handleReadyForQuery(): void
+  }
+  copy.query_timeout = NO_READ_TIMEOUT
+  copy.callback = () => {}
+  const handleError = copy.handleError.bind(copy)
+  const handleReadyForQuery = copy.handleReadyForQuery.bind(copy)
+  copy.handleError = (err) => {
+    copy.callback?.()
+    handleError(err)
+  }
+  copy.handleReadyForQuery = () => {
+    copy.callback?.()
+    handleReadyForQuery()
+  }
+  return copy
+}
+
+/**
+ * The filtered products as NDJSON lines, their documents as stored (product_documents, migration 010: the API's
+ * representation, byte for byte), sent by one COPY in one REPEATABLE
+ * READ snapshot (on a replica when one may serve the read): node forwards the bytes, reading only as fast as the
+ * client takes them. COPY takes no parameters, so the filter values go in as escaped literals. A client gone
+ * mid-way closes the connection, which ends the COPY on the server.
+ */
+function ndjsonInSnapshot(pool: pg.Pool, query: ExportQuery, currency: string): Readable {
+  const out = new PassThrough()
+  void (async () => {
+    let client: pg.PoolClient | undefined
+    let done = false
+    try {
+      client = await pool.connect()
+      if (out.destroyed) {
+        done = true // nothing began on the connection
+        return
+      }
+      await client.query(BEGIN_SNAPSHOT)
+      // One statement for the whole catalog: the pool's statement_timeout is for requests, not for an export.
+      await client.query('SET LOCAL statement_timeout = 0')
+      const { filter, priced } = await exportFilter(client, query, currency)
+      const { from, where } = products.filteredFrom(filter, priced)
+      const select = inlineParameters(products.documentLinesSql(from, where.clauses), where.values)
+      if (select === undefined) throw new Error('an export filter value cannot be sent as text')
+      // CSV with a quote and a delimiter no line holds (to_json escapes every control character): each line as it is.
+      await pipeline(
+        client.query(copyOut(`COPY (${select}) TO STDOUT WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')`)),
+        out,
+        { end: false }
+      )
+      await client.query('COMMIT')
+      done = true
+      out.end()
+    } catch (err) {
+      out.destroy(err as Error)
+    } finally {
+      // Unless committed, the connection is closed, not reused: a COPY may still be running on it.
+      client?.release(done ? undefined : new Error('export stopped before its end'))
+    }
+  })()
+  return out
+}
+
 function csvStream(source: AsyncGenerator<Product>, layout: CsvLayout): Readable {
   const rows = Readable.from(
     (async function* () {
@@ -74,13 +159,7 @@ function csvStream(source: AsyncGenerator<Product>, layout: CsvLayout): Readable
 /** The catalog as a stream of NDJSON lines or CSV rows. */
 export function exportProducts({ db, defaultCurrency }: ExportDeps, query: ExportQuery): Readable {
   const currency = query.currency ?? defaultCurrency
+  if (query.format === 'ndjson') return ndjsonInSnapshot(db.readerPool(), query, currency)
   const source = productsInSnapshot(db.readerPool(), query, currency)
-  if (query.format === 'ndjson') {
-    return Readable.from(
-      (async function* () {
-        for await (const product of source) yield `${JSON.stringify(product)}\n`
-      })()
-    )
-  }
   return csvStream(source, query.format === 'csv' ? ownCsv : shopifyCsv(currency))
 }

@@ -178,6 +178,22 @@ export function filteredProducts(
   priced: boolean,
   shape: 'rows' | 'documents' = 'rows'
 ): { select: string; where: Conditions } {
+  const { from, where } = filteredFrom(filter, priced)
+  const select =
+    shape === 'rows'
+      ? `SELECT ${COLUMNS}${priced ? ', min_cents' : ''}, pv.variants FROM ${from}${VARIANTS_JOIN}`
+      : `SELECT ${DOCUMENT_COLUMNS}${priced ? ', min_cents' : ''} FROM ${from}${DOCUMENT_JOIN}`
+  return { select, where }
+}
+
+/** The products' documents alone, in id order: `from` and `conditions` as filteredFrom gives them. */
+export const documentLinesSql = (from: string, conditions: string[]) =>
+  `SELECT coalesce(d.doc, product_document(products.id)) FROM ${from}${DOCUMENT_JOIN}${
+    conditions.length ? ` WHERE ${conditions.join(' AND ')}` : ''
+  } ORDER BY products.id`
+
+/** The relation named `products` the filters read and their conditions (filteredProducts selects from it). */
+export function filteredFrom(filter: ProductFilter, priced: boolean): { from: string; where: Conditions } {
   const where = new Conditions()
   const ids = filter.categoryIds
   if (ids) {
@@ -205,11 +221,7 @@ export function filteredProducts(
   const from = priced
     ? `(SELECT ${PRICED_COLUMNS}, pp.min_cents, pp.currency, p.search FROM product_prices pp JOIN products p ON p.id = pp.product_id) products`
     : 'products'
-  const select =
-    shape === 'rows'
-      ? `SELECT ${COLUMNS}${priced ? ', min_cents' : ''}, pv.variants FROM ${from}${VARIANTS_JOIN}`
-      : `SELECT ${DOCUMENT_COLUMNS}${priced ? ', min_cents' : ''} FROM ${from}${DOCUMENT_JOIN}`
-  return { select, where }
+  return { from, where }
 }
 
 export const filterUsesPrices = (filter: ProductFilter) =>
