@@ -7,7 +7,11 @@
 -- the order their currency first appears over the variants' prices; timestamps as Date.prototype.toISOString writes
 -- them. One statement, so PL/pgSQL plans it once per connection (a SQL function would be planned again for every
 -- statement that calls it, several times the cost of running it).
-CREATE FUNCTION product_document(pid integer) RETURNS text LANGUAGE plpgsql STABLE AS $fn$
+--
+-- Without JIT: a plan PL/pgSQL keeps for every product is costed for any product, and on a table not yet analyzed
+-- (a large import, a fresh restore) that estimate can pass jit_above_cost; PostgreSQL would then compile the plan
+-- again on every call, tens of milliseconds each.
+CREATE FUNCTION product_document(pid integer) RETURNS text LANGUAGE plpgsql STABLE SET jit = off AS $fn$
 BEGIN
   RETURN (
     SELECT '{"id":' || p.id
