@@ -1,9 +1,9 @@
-// npm run bench:bulk [-- --variants N --format ndjson|csv]
+// npm run bench:bulk [-- --variants N --format ndjson|csv|shopify-csv --no-export]
 //
 // Bulk import and export at scale, each in a child process whose RSS is sampled every 100 ms: a generated file of N
 // variant rows (4 variants per product, two prices, one image) is imported with `npm run import`'s code into a new
 // database, imported again (every product unchanged), then exported in each format to nowhere. Prints rows per
-// second and peak RSS per step; the database is dropped at the end. DB_HOST/DB_PORT/DB_USER name the server.
+// second and peak RSS per step (--no-export: the imports only); the database is dropped at the end. DB_HOST/DB_PORT/DB_USER name the server.
 import { execFileSync, spawn } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
 import { readFile, rm } from 'node:fs/promises'
@@ -24,6 +24,7 @@ const { values } = parseArgs({
   options: {
     variants: { type: 'string', default: '100000' },
     format: { type: 'string', default: 'ndjson' },
+    'no-export': { type: 'boolean', default: false },
     child: { type: 'string' }
   }
 })
@@ -67,10 +68,10 @@ if (values.child) {
 }
 
 const variants = Number(values.variants)
-const format = values.format as 'ndjson' | 'csv'
+const format = values.format as 'ndjson' | 'csv' | 'shopify-csv'
 const products = Math.ceil(variants / 4)
 const database = `catalog_bench_bulk_${process.pid}`
-const file = join(tmpdir(), `${database}.${format}`)
+const file = join(tmpdir(), `${database}.${format === 'ndjson' ? 'ndjson' : 'csv'}`)
 const admin = new pg.Client({
   host: env.DB_HOST,
   port: Number(env.DB_PORT),
@@ -84,6 +85,11 @@ async function writeFile() {
   if (format === 'csv')
     out.write(
       'slug,name,description,status,tags,option1Name,option1Value,sku,prices,stock,weightGrams,imageUrl,imageAlt\n'
+    )
+  if (format === 'shopify-csv')
+    out.write(
+      'Handle,Title,Body (HTML),Vendor,Tags,Option1 Name,Option1 Value,Variant SKU,Variant Grams,' +
+        'Variant Inventory Qty,Variant Price,Variant Compare At Price,Image Src,Image Alt Text,Status\n'
     )
   for (let p = 0; p < products; p++) {
     const sizes = ['S', 'M', 'L', 'XL']
@@ -108,12 +114,19 @@ async function writeFile() {
             })),
             media: [{ url: `https://cdn.example.com/bench/${p}.jpg`, alt: 'Front' }]
           })}\n`
-        : sizes
-            .map(
-              (s, i) =>
-                `bench-tee-${p},${i ? '' : `Bench tee ${p}`},${i ? '' : 'Heavyweight organic cotton'},${i ? '' : 'active'},${i ? '' : '"cotton, bench"'},${i ? '' : 'Size'},${s},BT-${p}-${s},"USD ${(19.99 + i).toFixed(2)}; EUR ${(18.99 + i).toFixed(2)}",${(p + i) % 50},180,${i ? '' : `https://cdn.example.com/bench/${p}.jpg`},${i ? '' : 'Front'}\n`
-            )
-            .join('')
+        : format === 'shopify-csv'
+          ? sizes
+              .map(
+                (s, i) =>
+                  `bench-tee-${p},${i ? '' : `Bench tee ${p}`},${i ? '' : '<p>Heavyweight organic cotton</p>'},${i ? '' : 'Bench'},${i ? '' : '"cotton, bench"'},${i ? '' : 'Size'},${s},BT-${p}-${s},180,${(p + i) % 50},${(19.99 + i).toFixed(2)},${i ? '' : '24.99'},${i ? '' : `https://cdn.example.com/bench/${p}.jpg`},${i ? '' : 'Front'},${i ? '' : 'active'}\n`
+              )
+              .join('')
+          : sizes
+              .map(
+                (s, i) =>
+                  `bench-tee-${p},${i ? '' : `Bench tee ${p}`},${i ? '' : 'Heavyweight organic cotton'},${i ? '' : 'active'},${i ? '' : '"cotton, bench"'},${i ? '' : 'Size'},${s},BT-${p}-${s},"USD ${(19.99 + i).toFixed(2)}; EUR ${(18.99 + i).toFixed(2)}",${(p + i) % 50},180,${i ? '' : `https://cdn.example.com/bench/${p}.jpg`},${i ? '' : 'Front'}\n`
+              )
+              .join('')
     if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()))
   }
   await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())))
@@ -161,7 +174,10 @@ try {
   const rows: string[] = []
   for (const round of ['import (new catalog)', 'import again (unchanged)']) {
     // As `npm run import` runs it (package.json): V8's heap capped, or it grows into the slack it is allowed.
-    const run = await measured(['--max-old-space-size=128', join(dist, 'import.js'), file], importEnv)
+    const run = await measured(
+      ['--max-old-space-size=128', join(dist, 'import.js'), file, ...(format === 'ndjson' ? [] : ['--format', format])],
+      importEnv
+    )
     rows.push(
       `${round.padEnd(28)} ${variants} variant rows  ${run.seconds.toFixed(1).padStart(6)} s  ` +
         `${Math.round(variants / run.seconds)
@@ -170,7 +186,7 @@ try {
     )
     process.stderr.write(`${rows.at(-1)}\n${run.out}`)
   }
-  for (const exportFormat of ['ndjson', 'csv', 'shopify-csv']) {
+  for (const exportFormat of values['no-export'] ? [] : ['ndjson', 'csv', 'shopify-csv']) {
     const run = await measured([join(dist, 'bench-bulk.js'), '--child', `${database}:${exportFormat}`], {
       DB_NAME: database
     })

@@ -38,6 +38,7 @@ import swagger from './plugins/external/swagger.js'
 import underPressure from './plugins/external/under-pressure.js'
 import { clientErrorHandler, sendFrameworkError } from './plugins/app/client-error.js'
 import { parseJsonBody } from './lib/json-body.js'
+import { keepRequestDeadlines } from './lib/request-deadline.js'
 import { lazyChildLogger } from './lib/request-logger.js'
 import { strictIntegers } from './lib/strict-integers.js'
 import { ProblemSchema } from './lib/schemas.js'
@@ -115,7 +116,8 @@ export function serverOptions(config: Config): FastifyServerOptions {
     },
     bodyLimit: config.BODY_LIMIT_BYTES,
     trustProxy: trustProxySetting(config),
-    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    // REQUEST_TIMEOUT_MS is kept per request (keepRequestDeadlines below), so the import route can take it off.
+    requestTimeout: 0,
     // Above the ALB's 60 s idle timeout, so the balancer, not us, closes idle connections (no 502 races).
     keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
     routerOptions: { maxParamLength: 100, ignoreTrailingSlash: false },
@@ -161,6 +163,7 @@ export default async function catalogApp(app: FastifyInstance, opts: AppOptions)
   app.addSchema(ProblemSchema)
 
   app.server.headersTimeout = config.HEADERS_TIMEOUT_MS
+  keepRequestDeadlines(app.server, config.REQUEST_TIMEOUT_MS)
 
   // Hooks on every request are callback-style: no promise per request for a few header lines.
   app.addHook('onRequest', (request, reply, done) => {

@@ -169,7 +169,10 @@ export const ConfigSchema = Type.Object({
   }),
   CURSOR_SECRET: optionalText('Key that signs pagination cursors; set the same value on every instance'),
   BOOTSTRAP_ADMIN_API_KEY: optionalText('An admin API key registered at start (for compose and CI)'),
-  REQUEST_TIMEOUT_MS: ms('A request (headers and body) must arrive within this many ms (0 = none)', 30_000),
+  REQUEST_TIMEOUT_MS: ms(
+    'A request (headers and body) must arrive within this many ms (0 = none); an import upload is bound by IMPORT_IDLE_TIMEOUT_MS instead',
+    30_000
+  ),
   HEADERS_TIMEOUT_MS: ms('Request headers must arrive within this many ms', 10_000),
   KEEP_ALIVE_TIMEOUT_MS: ms(
     'Idle keep-alive connections close after this many ms; keep above the load balancer idle timeout (ALB: 60 s)',
@@ -209,6 +212,10 @@ export const ConfigSchema = Type.Object({
     default: 1_073_741_824,
     description: 'Largest body of POST /api/v1/imports (streamed: memory stays flat whatever the size); larger → 413'
   }),
+  IMPORT_IDLE_TIMEOUT_MS: ms(
+    'POST /api/v1/imports is not bound by REQUEST_TIMEOUT_MS but aborted (408) when no byte of its body arrives for this many ms (0 = none)',
+    30_000
+  ),
   TRUST_PROXY: Type.String({
     default: '',
     pattern: '^$|^\\d+$|^[0-9A-Fa-f.:/]+(,\\s*[0-9A-Fa-f.:/]+)*$',

@@ -81,6 +81,12 @@ export function changedFields(
   oldValues: Record<string, unknown> | null,
   newValues: Record<string, unknown> | null
 ): string[] {
+  // A create or a delete changes every field it has: nothing to compare (a bulk import creates thousands a second).
+  const only = oldValues === null ? newValues : newValues === null ? oldValues : undefined
+  if (only)
+    return Object.keys(only)
+      .filter((k) => !BOOKKEEPING.has(k) && only[k] !== undefined)
+      .sort()
   const keys = new Set([...Object.keys(oldValues ?? {}), ...Object.keys(newValues ?? {})])
   return [...keys]
     .filter((k) => !BOOKKEEPING.has(k) && JSON.stringify(oldValues?.[k]) !== JSON.stringify(newValues?.[k]))

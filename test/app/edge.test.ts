@@ -241,7 +241,9 @@ test('when the server is configured, then its timeouts keep it behind the load b
   assert.equal(app.server.keepAliveTimeout, 72_000)
   assert.ok(app.server.keepAliveTimeout > 60_000, 'longer than the ALB idle timeout')
   assert.equal(app.server.headersTimeout, 10_000)
-  assert.equal(app.server.requestTimeout, 30_000)
+  // REQUEST_TIMEOUT_MS is kept per request (src/lib/request-deadline.ts), not by Node's server-wide timer.
+  assert.equal(app.server.requestTimeout, 0)
+  assert.equal(app.appOptions.config.REQUEST_TIMEOUT_MS, 30_000)
   assert.equal(app.initialConfig.bodyLimit, 102_400)
 })
 

@@ -3,7 +3,8 @@ import http from 'node:http'
 import net from 'node:net'
 import { test } from 'node:test'
 import { API_CSP } from '../../src/plugins/external/helmet.js'
-import { apiKey, assertProblem, build, seed, type TestApp } from '../helper.js'
+import { apiKey, assertProblem, build, count, seed, type TestApp } from '../helper.js'
+import { withTestRoutes } from '../test-routes.js'
 
 async function listening(app: TestApp): Promise<number> {
   await app.listen({ port: 0, host: '127.0.0.1' })
@@ -149,4 +150,30 @@ test('when a path parameter is over-long, then the 414 has the security headers 
   const metrics = await app.inject({ method: 'GET', url: '/metrics' })
   assert.match(metrics.body, /http_requests_total\{method="GET",route="unmatched",status_code="414"[^}]*\} 2/)
   assert.match(metrics.body, /http_errors_total\{code="URI_TOO_LONG"\} 2/)
+})
+
+test('when a request body does not arrive within REQUEST_TIMEOUT_MS, then 408 problem+json and the connection is closed; an answer that takes longer is not cut', async (t) => {
+  const app = await build(t, { REQUEST_TIMEOUT_MS: '300' }, undefined, withTestRoutes)
+  const key = await apiKey(app, 'editor')
+  const port = await listening(app)
+  const started = Date.now()
+  // 20 of the 200 bytes announced, then nothing.
+  const answer = parse(
+    await raw(
+      port,
+      `POST /api/v1/products HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: 200\r\n\r\n{"name": "Slow tee",`
+    )
+  )
+  const waited = Date.now() - started
+  assert.equal(answer.status, 408)
+  assert.match(answer.headers['content-type'] ?? '', /^application\/problem\+json/)
+  assert.equal(answer.headers.connection, 'close')
+  securityHeaders(answer.headers)
+  assert.equal(JSON.parse(answer.body).code, 'REQUEST_TIMEOUT')
+  assert.ok(waited >= 290 && waited < 3000, `answered after ${waited} ms`)
+  assert.equal(await count(app, 'products'), 0)
+  // The deadline covers the request's arrival only, as Node's requestTimeout does.
+  const slow = await get(port, '/test/sleep?ms=600')
+  assert.equal(slow.status, 200)
 })

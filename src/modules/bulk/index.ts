@@ -2,6 +2,7 @@ import { Readable } from 'node:stream'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { AppError } from '../../errors.js'
+import { releaseRequestDeadline } from '../../lib/request-deadline.js'
 import { withHeaders } from '../../lib/openapi/headers.js'
 import { errorResponses, Ok } from '../../lib/schemas.js'
 import { productTag } from '../products/index.js'
@@ -17,6 +18,7 @@ import {
   ImportSchema,
   NdjsonFileSchema
 } from './schemas.js'
+import { idleBounded } from './upload.js'
 
 const NDJSON_TYPES = ['application/x-ndjson', 'application/ndjson', 'application/jsonl']
 const CSV_TYPES = ['text/csv']
@@ -68,6 +70,11 @@ const bulk: FastifyPluginAsyncTypebox = async (app) => {
         swaggerTransform: ({ schema, url }) => ({ schema: { ...schema, body: IMPORT_BODY }, url })
       },
       onRequest: canWrite,
+      // An answer before the body's end (413, 408, a MISSING_COLUMN) closes the connection: the rest is not waited for.
+      onSend: (request, reply, payload, done) => {
+        if (!request.raw.readableEnded) reply.header('connection', 'close')
+        done(null, payload)
+      },
       schema: {
         tags: ['bulk'],
         operationId: 'createImport',
@@ -80,7 +87,7 @@ const bulk: FastifyPluginAsyncTypebox = async (app) => {
         querystring: ImportQuerySchema,
         response: {
           202: withHeaders(Ok(ImportSchema), 'Location'),
-          ...errorResponses('MISSING_COLUMN', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE')
+          ...errorResponses('MISSING_COLUMN', 'PAYLOAD_TOO_LARGE', 'REQUEST_TIMEOUT', 'UNSUPPORTED_MEDIA_TYPE')
         }
       }
     },
@@ -90,6 +97,9 @@ const bulk: FastifyPluginAsyncTypebox = async (app) => {
       if (Number(request.headers['content-length']) > max) {
         throw new AppError('PAYLOAD_TOO_LARGE', `The body is larger than IMPORT_MAX_BYTES (${max} bytes)`)
       }
+      // From here the upload is bound by IMPORT_IDLE_TIMEOUT_MS instead of REQUEST_TIMEOUT_MS: it may take as long as
+      // bytes keep coming.
+      releaseRequestDeadline(request.raw)
       const format: ImportFormat = request.query.format ?? (syntax === 'ndjson' ? 'ndjson' : 'csv')
       const started = await service.startImport(deps, {
         format,
@@ -99,8 +109,7 @@ const bulk: FastifyPluginAsyncTypebox = async (app) => {
       const done = await service.runImport(
         deps,
         started.id,
-        // Not destroyed when reading stops early (413): the answer still goes out on the connection.
-        { body: (request.body as Readable).iterator({ destroyOnReturn: false }), syntax, maxBytes: max },
+        { body: idleBounded(request.body as Readable, config.IMPORT_IDLE_TIMEOUT_MS), syntax, maxBytes: max },
         { dryRun: request.query.dryRun, format: request.query.format, currency: request.query.currency },
         app.audit.context(request)
       )

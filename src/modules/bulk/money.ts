@@ -2,6 +2,7 @@ import { CURRENCIES, minorUnits as digitsOf, type Price } from '../products/sche
 
 // Intl.NumberFormat is built on every call of minorUnits(): an export asks it for every price, so keep the answers.
 const digitsByCurrency = new Map<string, number>()
+const KNOWN_CURRENCIES = new Set(CURRENCIES)
 function minorUnits(currency: string): number {
   let digits = digitsByCurrency.get(currency)
   if (digits === undefined) digitsByCurrency.set(currency, (digits = digitsOf(currency)))
@@ -52,7 +53,7 @@ export function parsePrices(column: string, text: string): Price[] {
     const match = /^\s*([A-Z]{3})\s+(\S+)\s*$/.exec(part)
     if (!match) throw new CellError(column, `${JSON.stringify(part.trim())} is not "CUR amount" (e.g. USD 19.99)`)
     const currency = match[1] as string
-    if (!CURRENCIES.includes(currency)) throw new CellError(column, `${currency} is not an ISO 4217 currency`)
+    if (!KNOWN_CURRENCIES.has(currency)) throw new CellError(column, `${currency} is not an ISO 4217 currency`)
     return { currency, amountCents: parseAmount(column, match[2] as string, currency) }
   })
 }

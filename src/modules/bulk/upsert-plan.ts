@@ -1,5 +1,4 @@
 import { AppError, type FieldError } from '../../errors.js'
-import { canonicalJson } from '../../writes/audit-chain.js'
 import type { ProductRow } from '../products/repository.js'
 import { checkOptions, checkVariants, titleOf } from '../products/rules.js'
 import type { ProductOption } from '../products/schemas.js'
@@ -77,7 +76,33 @@ export const variantFieldsOf = (v: VariantRow | DesiredVariant) =>
         position: v.position
       }
 
-const same = (a: unknown, b: unknown) => canonicalJson(a) === canonicalJson(b)
+/**
+ * Whether two JSON values are equal as their canonical JSON is (key order and undefined properties do not count; an
+ * undefined array element is null), without building the strings: a re-import compares every field of every row.
+ */
+export function same(a: unknown, b: unknown): boolean {
+  if (a === b) return true
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') {
+    return a === undefined || b === undefined ? (a ?? null) === (b ?? null) : false
+  }
+  if (Array.isArray(a) !== Array.isArray(b)) return false
+  if (Array.isArray(a)) {
+    const other = b as unknown[]
+    if (a.length !== other.length) return false
+    for (let i = 0; i < a.length; i++) if (!same(a[i] ?? null, other[i] ?? null)) return false
+    return true
+  }
+  const x = a as Record<string, unknown>
+  const y = b as Record<string, unknown>
+  let defined = 0
+  for (const key in x) {
+    if (x[key] === undefined) continue
+    defined++
+    if (!Object.hasOwn(y, key) || y[key] === undefined || !same(x[key], y[key])) return false
+  }
+  for (const key in y) if (y[key] !== undefined) defined--
+  return defined === 0
+}
 
 /** What the file asks for this product, given what exists: absent product fields keep their current values. */
 export function planOf(index: number, c: Candidate, existing: ProductRow | undefined): Plan {

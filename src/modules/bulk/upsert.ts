@@ -1,4 +1,4 @@
-import type { Queryable } from '../../db/pool.js'
+import { atBegin, type Queryable } from '../../db/pool.js'
 import { AppError } from '../../errors.js'
 import { appendEntries, type NewEntry } from '../../writes/audit-log.js'
 import { changedFields, type WriteContext } from '../../writes/mutation.js'
@@ -82,6 +82,9 @@ export async function upsertBatch(
   opts: { dryRun: boolean }
 ): Promise<Outcome[]> {
   const outcomes = new Array<Outcome>(candidates.length)
+  // A catalog being filled has no planner statistics yet: the estimates of these statements grow past jit_above_cost,
+  // and compiling them cost ~98 of the 107 ms a 500-slug lookup took (docs/architecture.md, bulk import).
+  await atBegin(tx, 'SET LOCAL jit = off')
   const existing = new Map(
     (
       await findProductsBySlug(
