@@ -3,18 +3,59 @@
 -- every write to the product or its variants. A read of a product or a list page sends these texts as they are:
 -- no variant rows to aggregate, no JSON to parse and write again.
 
--- The product's document; NULL when there is no such product. Variants in (position, id) order; priceRange keys in
--- the order their currency first appears over the variants' prices; timestamps as Date.prototype.toISOString writes
--- them. One statement, so PL/pgSQL plans it once per connection (a SQL function would be planned again for every
--- statement that calls it, several times the cost of running it).
+-- The documents of the products `pids` (ids of no product are skipped), built in one statement for the whole set:
+-- variants in (position, id) order; priceRange keys in the order their currency first appears over the variants'
+-- prices; timestamps as Date.prototype.toISOString writes them. PL/pgSQL plans the statement once per connection (a
+-- SQL function would be planned again by every statement that calls it, several times the cost of running it).
 --
--- Without JIT: a plan PL/pgSQL keeps for every product is costed for any product, and on a table not yet analyzed
--- (a large import, a fresh restore) that estimate can pass jit_above_cost; PostgreSQL would then compile the plan
--- again on every call, tens of milliseconds each.
-CREATE FUNCTION product_document(pid integer) RETURNS text LANGUAGE plpgsql STABLE SET jit = off AS $fn$
+-- Without JIT: a plan kept for any set of products is costed for any, and on a table not yet analyzed (a large
+-- import, a fresh restore) that estimate can pass jit_above_cost; PostgreSQL would then compile it on every call,
+-- tens of milliseconds each.
+CREATE FUNCTION product_documents_of(pids integer[]) RETURNS TABLE (product_id integer, doc text)
+LANGUAGE plpgsql STABLE SET jit = off AS $fn$
+#variable_conflict use_column
 BEGIN
-  RETURN (
-    SELECT '{"id":' || p.id
+  RETURN QUERY
+  WITH ids AS (SELECT DISTINCT u.id FROM unnest(pids) AS u (id)),
+  variant_lists AS (
+    SELECT v.product_id,
+           string_agg(
+             '{"id":' || v.id
+             || ',"sku":' || to_json(v.sku)::text
+             || ',"title":' || to_json(v.title)::text
+             || ',"optionValues":' || array_to_json(v.option_values)::text
+             || ',"prices":[' || coalesce((
+                  SELECT string_agg('{"currency":' || to_json(e->>'currency')::text || ',"amountCents":'
+                                    || (e->'amountCents')::text || '}', ',' ORDER BY i)
+                    FROM jsonb_array_elements(v.prices) WITH ORDINALITY AS x (e, i)), '')
+             || '],"compareAtPrices":' || CASE WHEN v.compare_at_prices IS NULL THEN 'null' ELSE '[' || coalesce((
+                  SELECT string_agg('{"currency":' || to_json(e->>'currency')::text || ',"amountCents":'
+                                    || (e->'amountCents')::text || '}', ',' ORDER BY i)
+                    FROM jsonb_array_elements(v.compare_at_prices) WITH ORDINALITY AS x (e, i)), '') || ']' END
+             || ',"stock":' || v.stock
+             || ',"barcode":' || coalesce(to_json(v.barcode)::text, 'null')
+             || ',"weightGrams":' || coalesce(v.weight_grams::text, 'null')
+             || ',"position":' || v.position
+             || ',"version":' || v.version
+             || ',"createdAt":"' || to_char(v.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+             || '","updatedAt":"' || to_char(v.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+             || '"}', ',' ORDER BY v.position, v.id) AS variants
+      FROM ids JOIN product_variants v ON v.product_id = ids.id
+     GROUP BY v.product_id),
+  price_ranges AS (
+    SELECT r.product_id,
+           string_agg(to_json(r.currency)::text || ':{"min":' || r.low || ',"max":' || r.high || '}', ','
+                      ORDER BY r.first) AS ranges
+      FROM (SELECT vs.product_id, e->>'currency' AS currency, min((e->>'amountCents')::bigint) AS low,
+                   max((e->>'amountCents')::bigint) AS high, min(vs.n * 1000 + i) AS first
+              FROM (SELECT v.product_id, v.prices,
+                           row_number() OVER (PARTITION BY v.product_id ORDER BY v.position, v.id) AS n
+                      FROM ids JOIN product_variants v ON v.product_id = ids.id) vs
+                   CROSS JOIN LATERAL jsonb_array_elements(vs.prices) WITH ORDINALITY AS x (e, i)
+             GROUP BY vs.product_id, e->>'currency') r
+     GROUP BY r.product_id)
+  SELECT p.id,
+         '{"id":' || p.id
       || ',"name":' || to_json(p.name)::text
       || ',"slug":' || to_json(p.slug)::text
       || ',"description":' || to_json(p.description)::text
@@ -26,29 +67,7 @@ BEGIN
                              || array_to_json(ARRAY(SELECT jsonb_array_elements_text(o->'values')))::text || '}',
                              ',' ORDER BY i)
              FROM jsonb_array_elements(p.options) WITH ORDINALITY AS x (o, i)), '')
-      || '],"variants":[' || coalesce((
-           SELECT string_agg(
-                    '{"id":' || v.id
-                    || ',"sku":' || to_json(v.sku)::text
-                    || ',"title":' || to_json(v.title)::text
-                    || ',"optionValues":' || array_to_json(v.option_values)::text
-                    || ',"prices":[' || coalesce((
-                         SELECT string_agg('{"currency":' || to_json(e->>'currency')::text || ',"amountCents":'
-                                           || (e->'amountCents')::text || '}', ',' ORDER BY i)
-                           FROM jsonb_array_elements(v.prices) WITH ORDINALITY AS x (e, i)), '')
-                    || '],"compareAtPrices":' || CASE WHEN v.compare_at_prices IS NULL THEN 'null' ELSE '[' || coalesce((
-                         SELECT string_agg('{"currency":' || to_json(e->>'currency')::text || ',"amountCents":'
-                                           || (e->'amountCents')::text || '}', ',' ORDER BY i)
-                           FROM jsonb_array_elements(v.compare_at_prices) WITH ORDINALITY AS x (e, i)), '') || ']' END
-                    || ',"stock":' || v.stock
-                    || ',"barcode":' || coalesce(to_json(v.barcode)::text, 'null')
-                    || ',"weightGrams":' || coalesce(v.weight_grams::text, 'null')
-                    || ',"position":' || v.position
-                    || ',"version":' || v.version
-                    || ',"createdAt":"' || to_char(v.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-                    || '","updatedAt":"' || to_char(v.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-                    || '"}', ',' ORDER BY v.position, v.id)
-             FROM product_variants v WHERE v.product_id = p.id), '')
+      || '],"variants":[' || coalesce(vl.variants, '')
       || '],"media":[' || coalesce((
            SELECT string_agg(
                     '{"id":' || (m->'id')::text
@@ -59,21 +78,20 @@ BEGIN
                     || ',"variantIds":' || array_to_json(ARRAY(SELECT jsonb_array_elements_text(m->'variantIds')::integer))::text
                     || '}', ',' ORDER BY i)
              FROM jsonb_array_elements(p.media) WITH ORDINALITY AS x (m, i)), '')
-      || '],"priceRange":{' || coalesce((
-           SELECT string_agg(to_json(currency)::text || ':{"min":' || low || ',"max":' || high || '}', ',' ORDER BY first)
-             FROM (SELECT e->>'currency' AS currency, min((e->>'amountCents')::bigint) AS low,
-                          max((e->>'amountCents')::bigint) AS high, min(vs.n * 1000 + i) AS first
-                     FROM (SELECT v.prices, row_number() OVER (ORDER BY v.position, v.id) AS n
-                             FROM product_variants v WHERE v.product_id = p.id) vs
-                          CROSS JOIN LATERAL jsonb_array_elements(vs.prices) WITH ORDINALITY AS x (e, i)
-                    GROUP BY 1) ranges), '')
+      || '],"priceRange":{' || coalesce(pr.ranges, '')
       || '},"version":' || p.version
       || ',"createdAt":"' || to_char(p.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
       || '","updatedAt":"' || to_char(p.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '"}'
-      FROM products p
-     WHERE p.id = pid);
+    FROM ids JOIN products p ON p.id = ids.id
+         LEFT JOIN variant_lists vl ON vl.product_id = p.id
+         LEFT JOIN price_ranges pr ON pr.product_id = p.id;
 END
 $fn$;
+
+-- One product's document; NULL when there is no such product.
+CREATE FUNCTION product_document(pid integer) RETURNS text LANGUAGE sql STABLE AS $$
+  SELECT doc FROM product_documents_of(ARRAY[pid])
+$$;
 
 CREATE TABLE product_documents (
   product_id integer PRIMARY KEY REFERENCES products (id) ON DELETE CASCADE,
@@ -87,11 +105,7 @@ ALTER TABLE product_documents SET (toast_tuple_target = 8160);
 CREATE FUNCTION refresh_product_documents(pids integer[]) RETURNS void LANGUAGE plpgsql AS $fn$
 BEGIN
   INSERT INTO product_documents (product_id, doc)
-  SELECT id, doc
-    FROM (SELECT id, product_document(id) AS doc
-            FROM (SELECT DISTINCT id FROM unnest(pids) AS u (id) ORDER BY id) ids
-          OFFSET 0) docs
-   WHERE doc IS NOT NULL
+  SELECT d.product_id, d.doc FROM product_documents_of(pids) d ORDER BY d.product_id
   ON CONFLICT (product_id) DO UPDATE SET doc = EXCLUDED.doc;
 END
 $fn$;
@@ -128,6 +142,17 @@ CREATE TRIGGER product_variants_documents_update AFTER UPDATE ON product_variant
 CREATE TRIGGER product_variants_documents_delete AFTER DELETE ON product_variants
   REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION product_documents_changed();
 
--- Every existing product's document.
-INSERT INTO product_documents (product_id, doc)
-SELECT id, product_document(id) FROM products ORDER BY id;
+-- Every existing product's document, 10,000 products per statement.
+DO $$
+DECLARE
+  last integer := 0;
+  ids integer[];
+BEGIN
+  LOOP
+    SELECT array_agg(id) INTO ids FROM (SELECT id FROM products WHERE id > last ORDER BY id LIMIT 10000) batch;
+    EXIT WHEN ids IS NULL;
+    PERFORM refresh_product_documents(ids);
+    last := ids[cardinality(ids)];
+  END LOOP;
+END
+$$;
