@@ -111,25 +111,30 @@ END
 $fn$;
 
 -- Statement-level, over the transition tables: a batch refreshes each of its products once per statement.
-CREATE FUNCTION product_documents_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION product_documents_changed() RETURNS trigger LANGUAGE plpgsql AS $fn$
 DECLARE
   pids integer[];
 BEGIN
   IF TG_TABLE_NAME = 'products' THEN
     SELECT array_agg(id) INTO pids FROM new_rows;
-  ELSIF TG_OP = 'INSERT' THEN
-    SELECT array_agg(DISTINCT product_id) INTO pids FROM new_rows;
-  ELSIF TG_OP = 'DELETE' THEN
-    SELECT array_agg(DISTINCT product_id) INTO pids FROM old_rows;
   ELSE
-    SELECT array_agg(DISTINCT pid) INTO pids FROM (
-      SELECT product_id FROM new_rows UNION SELECT product_id FROM old_rows
-    ) changed (pid);
+    SELECT array_agg(DISTINCT product_id) INTO pids FROM new_rows;
   END IF;
   IF pids IS NOT NULL THEN PERFORM refresh_product_documents(pids); END IF;
   RETURN NULL;
 END
-$$;
+$fn$;
+
+-- A variant changed or deleted: its product's document is dropped, not rebuilt. Every writer that changes variants
+-- also bumps the product's version in a later statement of the same transaction (the API's variant routes, an
+-- import's batch), whose trigger writes the document once; until then (SQL by hand) reads build it themselves.
+CREATE FUNCTION product_documents_stale() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  DELETE FROM product_documents WHERE product_id IN (SELECT product_id FROM old_rows);
+  RETURN NULL;
+END
+$fn$;
+
 -- A product is created with its variants (one statement): the variants' trigger writes its first document. A
 -- product inserted without variants has none until it gets one, and its reads build it (see products/repository.ts).
 CREATE TRIGGER products_documents_update AFTER UPDATE ON products
@@ -137,10 +142,9 @@ CREATE TRIGGER products_documents_update AFTER UPDATE ON products
 CREATE TRIGGER product_variants_documents_insert AFTER INSERT ON product_variants
   REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION product_documents_changed();
 CREATE TRIGGER product_variants_documents_update AFTER UPDATE ON product_variants
-  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-  FOR EACH STATEMENT EXECUTE FUNCTION product_documents_changed();
+  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION product_documents_stale();
 CREATE TRIGGER product_variants_documents_delete AFTER DELETE ON product_variants
-  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION product_documents_changed();
+  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION product_documents_stale();
 
 -- Every existing product's document, 10,000 products per statement.
 DO $$

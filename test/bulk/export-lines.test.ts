@@ -195,7 +195,7 @@ test('when the client reads slowly and then disconnects, then the COPY waits for
   })
   // Paused: the COPY waits on the client (the server's buffers are full), it does not run ahead into memory.
   let waiting: { state: string; wait: string | null }[] = []
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 300; i++) {
     await new Promise((resolve) => setTimeout(resolve, 50))
     waiting = await copies(app)
     if (waiting[0]?.wait === 'ClientWrite') break
@@ -205,7 +205,7 @@ test('when the client reads slowly and then disconnects, then the COPY waits for
   assert.ok(received < 20_000 * 1000, `${received} bytes arrived before the client read on`)
   req.destroy()
   let left: Awaited<ReturnType<typeof copies>> = waiting
-  for (let i = 0; i < 100 && left.length; i++) {
+  for (let i = 0; i < 300 && left.length; i++) {
     await new Promise((resolve) => setTimeout(resolve, 50))
     left = await copies(app)
   }

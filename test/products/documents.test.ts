@@ -185,6 +185,19 @@ test('when products are written by SQL (the demo seed, a product without variant
   const res = await app.inject({ method: 'GET', url: `${PRODUCTS}/${bare}`, headers: editor })
   assert.equal(res.body, await truthOf(bare), 'a missing document is built for the read')
 
+  // A variant changed by SQL alone (no version bump of its product): the stale document is dropped, reads build it,
+  // and the product's next write stores it again.
+  const first = all[0]?.id as number
+  await app.db.primary.query('UPDATE product_variants SET stock = stock + 1 WHERE product_id = $1', [first])
+  const kept = () => app.db.primary.query('SELECT 1 FROM product_documents WHERE product_id = $1', [first])
+  assert.equal((await kept()).rowCount, 0, 'a variant change drops its product’s document')
+  const afterVariant = await app.inject({ method: 'GET', url: `${PRODUCTS}/${first}`, headers: editor })
+  assert.equal(afterVariant.body, await truthOf(first))
+  await app.db.primary.query('UPDATE products SET version = version + 1 WHERE id = $1', [first])
+  assert.equal((await kept()).rowCount, 1, 'the product’s write stores it again')
+  const afterProduct = await app.inject({ method: 'GET', url: `${PRODUCTS}/${first}`, headers: editor })
+  assert.equal(afterProduct.body, await truthOf(first))
+
   await app.db.primary.query('DELETE FROM products WHERE id = (SELECT min(id) FROM products)')
   const { rows: orphans } = await app.db.primary.query(
     'SELECT 1 FROM product_documents d WHERE NOT EXISTS (SELECT 1 FROM products p WHERE p.id = d.product_id)'

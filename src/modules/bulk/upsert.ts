@@ -185,18 +185,6 @@ async function write(tx: Queryable, plans: WrittenPlan[], ctx: WriteContext): Pr
       [JSON.stringify(creates.map(productJson))]
     )
   }
-  const updates = plans.filter((p) => p.existing)
-  if (updates.length) {
-    // A change below the product (a variant) moves its version too, as the API's variant writes do.
-    await tx.query(
-      `UPDATE products SET name = p.name, description = p.description, category_id = p.category_id,
-              status = p.status, tags = ARRAY(SELECT jsonb_array_elements_text(p.tags)), options = p.options,
-              media = coalesce(p.media, products.media), version = products.version + 1, updated_at = now()
-         FROM jsonb_to_recordset($1::jsonb) AS ${PRODUCT_RECORD}
-        WHERE products.id = p.id`,
-      [JSON.stringify(updates.map(productJson))]
-    )
-  }
   const deletes = plans.flatMap((p) => p.deleteVariantIds)
   if (deletes.length) await tx.query('DELETE FROM product_variants WHERE id = ANY($1::integer[])', [deletes])
   const changed = plans.flatMap((p) => p.updateVariants.map((v) => variantJson(p.productId as number, v)))
@@ -220,6 +208,19 @@ async function write(tx: Queryable, plans: WrittenPlan[], ctx: WriteContext): Pr
               v.barcode, v.weight_grams, v.position
          FROM jsonb_to_recordset($1::jsonb) AS ${VARIANT_RECORD}`,
       [JSON.stringify(inserted)]
+    )
+  }
+  const updates = plans.filter((p) => p.existing)
+  if (updates.length) {
+    // A change below the product (a variant) moves its version too, as the API's variant writes do. After the
+    // variants' statements: its trigger writes the product's document once, from the variants as they now are.
+    await tx.query(
+      `UPDATE products SET name = p.name, description = p.description, category_id = p.category_id,
+              status = p.status, tags = ARRAY(SELECT jsonb_array_elements_text(p.tags)), options = p.options,
+              media = coalesce(p.media, products.media), version = products.version + 1, updated_at = now()
+         FROM jsonb_to_recordset($1::jsonb) AS ${PRODUCT_RECORD}
+        WHERE products.id = p.id`,
+      [JSON.stringify(updates.map(productJson))]
     )
   }
   await appendEntries(
