@@ -16,44 +16,7 @@ LANGUAGE plpgsql STABLE SET jit = off AS $fn$
 #variable_conflict use_column
 BEGIN
   RETURN QUERY
-  WITH ids AS (SELECT DISTINCT u.id FROM unnest(pids) AS u (id)),
-  variant_lists AS (
-    SELECT v.product_id,
-           string_agg(
-             '{"id":' || v.id
-             || ',"sku":' || to_json(v.sku)::text
-             || ',"title":' || to_json(v.title)::text
-             || ',"optionValues":' || array_to_json(v.option_values)::text
-             || ',"prices":[' || coalesce((
-                  SELECT string_agg('{"currency":' || to_json(e->>'currency')::text || ',"amountCents":'
-                                    || (e->'amountCents')::text || '}', ',' ORDER BY i)
-                    FROM jsonb_array_elements(v.prices) WITH ORDINALITY AS x (e, i)), '')
-             || '],"compareAtPrices":' || CASE WHEN v.compare_at_prices IS NULL THEN 'null' ELSE '[' || coalesce((
-                  SELECT string_agg('{"currency":' || to_json(e->>'currency')::text || ',"amountCents":'
-                                    || (e->'amountCents')::text || '}', ',' ORDER BY i)
-                    FROM jsonb_array_elements(v.compare_at_prices) WITH ORDINALITY AS x (e, i)), '') || ']' END
-             || ',"stock":' || v.stock
-             || ',"barcode":' || coalesce(to_json(v.barcode)::text, 'null')
-             || ',"weightGrams":' || coalesce(v.weight_grams::text, 'null')
-             || ',"position":' || v.position
-             || ',"version":' || v.version
-             || ',"createdAt":"' || to_char(v.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-             || '","updatedAt":"' || to_char(v.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-             || '"}', ',' ORDER BY v.position, v.id) AS variants
-      FROM ids JOIN product_variants v ON v.product_id = ids.id
-     GROUP BY v.product_id),
-  price_ranges AS (
-    SELECT r.product_id,
-           string_agg(to_json(r.currency)::text || ':{"min":' || r.low || ',"max":' || r.high || '}', ','
-                      ORDER BY r.first) AS ranges
-      FROM (SELECT vs.product_id, e->>'currency' AS currency, min((e->>'amountCents')::bigint) AS low,
-                   max((e->>'amountCents')::bigint) AS high, min(vs.n * 1000 + i) AS first
-              FROM (SELECT v.product_id, v.prices,
-                           row_number() OVER (PARTITION BY v.product_id ORDER BY v.position, v.id) AS n
-                      FROM ids JOIN product_variants v ON v.product_id = ids.id) vs
-                   CROSS JOIN LATERAL jsonb_array_elements(vs.prices) WITH ORDINALITY AS x (e, i)
-             GROUP BY vs.product_id, e->>'currency') r
-     GROUP BY r.product_id)
+  WITH ids AS (SELECT DISTINCT u.id FROM unnest(pids) AS u (id))
   SELECT p.id,
          '{"id":' || p.id
       || ',"name":' || to_json(p.name)::text
@@ -83,8 +46,39 @@ BEGIN
       || ',"createdAt":"' || to_char(p.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
       || '","updatedAt":"' || to_char(p.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '"}'
     FROM ids JOIN products p ON p.id = ids.id
-         LEFT JOIN variant_lists vl ON vl.product_id = p.id
-         LEFT JOIN price_ranges pr ON pr.product_id = p.id;
+         -- Per product (an index scan of its variants), never a join over the whole variants table.
+         CROSS JOIN LATERAL (
+           SELECT string_agg(
+               '{"id":' || v.id
+               || ',"sku":' || to_json(v.sku)::text
+               || ',"title":' || to_json(v.title)::text
+               || ',"optionValues":' || array_to_json(v.option_values)::text
+               || ',"prices":[' || coalesce((
+                    SELECT string_agg('{"currency":' || to_json(e->>'currency')::text || ',"amountCents":'
+                                      || (e->'amountCents')::text || '}', ',' ORDER BY i)
+                      FROM jsonb_array_elements(v.prices) WITH ORDINALITY AS x (e, i)), '')
+               || '],"compareAtPrices":' || CASE WHEN v.compare_at_prices IS NULL THEN 'null' ELSE '[' || coalesce((
+                    SELECT string_agg('{"currency":' || to_json(e->>'currency')::text || ',"amountCents":'
+                                      || (e->'amountCents')::text || '}', ',' ORDER BY i)
+                      FROM jsonb_array_elements(v.compare_at_prices) WITH ORDINALITY AS x (e, i)), '') || ']' END
+               || ',"stock":' || v.stock
+               || ',"barcode":' || coalesce(to_json(v.barcode)::text, 'null')
+               || ',"weightGrams":' || coalesce(v.weight_grams::text, 'null')
+               || ',"position":' || v.position
+               || ',"version":' || v.version
+               || ',"createdAt":"' || to_char(v.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+               || '","updatedAt":"' || to_char(v.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+               || '"}', ',' ORDER BY v.position, v.id) AS variants
+             FROM product_variants v WHERE v.product_id = p.id) vl
+         CROSS JOIN LATERAL (
+           SELECT string_agg(to_json(r.currency)::text || ':{"min":' || r.low || ',"max":' || r.high || '}', ','
+                             ORDER BY r.first) AS ranges
+             FROM (SELECT e->>'currency' AS currency, min((e->>'amountCents')::bigint) AS low,
+                          max((e->>'amountCents')::bigint) AS high, min(vs.n * 1000 + i) AS first
+                     FROM (SELECT v.prices, row_number() OVER (ORDER BY v.position, v.id) AS n
+                             FROM product_variants v WHERE v.product_id = p.id) vs
+                          CROSS JOIN LATERAL jsonb_array_elements(vs.prices) WITH ORDINALITY AS x (e, i)
+                    GROUP BY 1) r) pr;
 END
 $fn$;
 
@@ -146,14 +140,14 @@ CREATE TRIGGER product_variants_documents_update AFTER UPDATE ON product_variant
 CREATE TRIGGER product_variants_documents_delete AFTER DELETE ON product_variants
   REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION product_documents_stale();
 
--- Every existing product's document, 10,000 products per statement.
+-- Every existing product's document, 2,000 products per statement.
 DO $$
 DECLARE
   last integer := 0;
   ids integer[];
 BEGIN
   LOOP
-    SELECT array_agg(id) INTO ids FROM (SELECT id FROM products WHERE id > last ORDER BY id LIMIT 10000) batch;
+    SELECT array_agg(id) INTO ids FROM (SELECT id FROM products WHERE id > last ORDER BY id LIMIT 2000) batch;
     EXIT WHEN ids IS NULL;
     PERFORM refresh_product_documents(ids);
     last := ids[cardinality(ids)];
