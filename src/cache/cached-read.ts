@@ -20,11 +20,12 @@ export interface CachedRead {
   options: GetOptions
 }
 
-/** One versioned entity: `{ success, data }` with its ETag; a current If-None-Match answers 304. */
-export function readEntity<T extends { id: number; version: number }>(
+/** A versioned entity's read: its ETag and `body`; a current If-None-Match answers 304. */
+function readVersioned<T extends { id: number; version: number }>(
   reply: FastifyReply,
   read: CachedRead,
-  load: (context: ReadContext) => Promise<T>
+  load: (context: ReadContext) => Promise<T>,
+  body: (entity: T) => ReturnType<FastifyReply['serialize']>
 ) {
   return respondCached(
     reply,
@@ -33,13 +34,19 @@ export function readEntity<T extends { id: number; version: number }>(
     read.options,
     async (context) => {
       const entity = await load(context)
-      return encodeResponse(
-        { etag: etagOf(entity.id, entity.version) },
-        reply.serialize({ success: true as const, data: entity })
-      )
+      return encodeResponse({ etag: etagOf(entity.id, entity.version) }, body(entity))
     },
     (etag) => ifNoneMatchHits(reply.request.headers['if-none-match'], etag)
   )
+}
+
+/** One versioned entity: `{ success, data }` with its ETag; a current If-None-Match answers 304. */
+export function readEntity<T extends { id: number; version: number }>(
+  reply: FastifyReply,
+  read: CachedRead,
+  load: (context: ReadContext) => Promise<T>
+) {
+  return readVersioned(reply, read, load, (entity) => reply.serialize({ success: true as const, data: entity }))
 }
 
 /** One keyset page: `{ success, data, pagination }` with a Link header to the next page. */
@@ -67,17 +74,7 @@ export function readDocument(
   read: CachedRead,
   load: (context: ReadContext) => Promise<{ id: number; version: number; json: string }>
 ) {
-  return respondCached(
-    reply,
-    read.cache,
-    read.key,
-    read.options,
-    async (context) => {
-      const entity = await load(context)
-      return encodeResponse({ etag: etagOf(entity.id, entity.version) }, `{"success":true,"data":${entity.json}}`)
-    },
-    (etag) => ifNoneMatchHits(reply.request.headers['if-none-match'], etag)
-  )
+  return readVersioned(reply, read, load, (entity) => `{"success":true,"data":${entity.json}}`)
 }
 
 /** One keyset page whose items arrive as their JSON texts (see readDocument). */
