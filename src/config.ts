@@ -216,6 +216,10 @@ export const ConfigSchema = Type.Object({
     'POST /api/v1/imports is not bound by REQUEST_TIMEOUT_MS but aborted (408) when no byte of its body arrives for this many ms (0 = none)',
     30_000
   ),
+  EXPORT_IDLE_TIMEOUT_MS: ms(
+    'GET /api/v1/exports/products is cut off (its connection closed, its database snapshot released) when the client takes no byte of it for this many ms (0 = none)',
+    60_000
+  ),
   TRUST_PROXY: Type.String({
     default: '',
     pattern: '^$|^\\d+$|^[0-9A-Fa-f.:/]+(,\\s*[0-9A-Fa-f.:/]+)*$',

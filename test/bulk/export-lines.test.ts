@@ -214,3 +214,34 @@ test('when the client reads slowly and then disconnects, then the COPY waits for
   const again = await app.inject({ url: `${EXPORT}?sku=DEMO-0000001-S`, headers: bearer(key) })
   assert.equal(lines(again.body).length, 1)
 })
+
+test('when the client stops reading and stays connected, then after EXPORT_IDLE_TIMEOUT_MS the export is cut off and its COPY ends', async (t) => {
+  const app = await build(t, { EXPORT_IDLE_TIMEOUT_MS: '500' })
+  await seed(app, 20_000)
+  const key = await apiKey(app, 'editor')
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as { port: number }
+  const req = request({ host: '127.0.0.1', port, path: EXPORT, headers: bearer(key) })
+  defer(t, () => req.destroy())
+  const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+    req.on('response', resolve).on('error', () => {})
+    setTimeout(() => reject(new Error('no answer')), 10_000).unref()
+    req.end()
+  })
+  res.on('error', () => {})
+  res.once('data', () => res.pause())
+  // Paused and never destroyed by the client: the server closes the connection, which ends the COPY.
+  let waiting: Awaited<ReturnType<typeof copies>> = []
+  for (let i = 0; i < 300 && waiting.length === 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    waiting = await copies(app)
+  }
+  assert.equal(waiting.length, 1, 'the COPY ran')
+  let left = waiting
+  for (let i = 0; i < 300 && left.length; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    left = await copies(app)
+  }
+  assert.deepEqual(left, [], 'the COPY stopped while the client stayed connected')
+  assert.equal(req.destroyed, false, 'the client never gave up')
+})

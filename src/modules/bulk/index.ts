@@ -1,3 +1,5 @@
+import type { ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import { Readable } from 'node:stream'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
@@ -164,6 +166,7 @@ const bulk: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request, reply) => {
+      cutWhenIdle(request.raw.socket, reply.raw, config.EXPORT_IDLE_TIMEOUT_MS)
       const body = exportProducts({ db: app.dbFor(request), defaultCurrency }, request.query)
       const extension = request.query.format === 'ndjson' ? 'ndjson' : 'csv'
       return reply
@@ -172,6 +175,21 @@ const bulk: FastifyPluginAsyncTypebox = async (app) => {
         .send(body as unknown as string) // a stream of the documented text; the type provider knows strings only
     }
   )
+}
+
+/**
+ * Closes the connection of an answer the client stops taking: with nothing written for `idleMs` (the socket's own
+ * inactivity timer, which writes reset), the socket is destroyed, so the export's stream and its database connection
+ * and snapshot are released rather than held for as long as the client stays connected.
+ */
+function cutWhenIdle(socket: Socket, response: ServerResponse, idleMs: number) {
+  // A request without a network socket of its own (one injected in-process) has nothing to cut.
+  if (idleMs === 0 || typeof socket?.setTimeout !== 'function') return
+  const cut = () => socket.destroy()
+  socket.setTimeout(idleMs)
+  socket.on('timeout', cut)
+  // After the answer, the server's keep-alive timer takes the socket over.
+  response.once('close', () => socket.off('timeout', cut))
 }
 
 export default bulk
