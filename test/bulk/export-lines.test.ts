@@ -173,14 +173,13 @@ async function copies(app: TestApp): Promise<{ state: string; wait: string | nul
   return rows
 }
 
-test('when the client reads slowly and then disconnects, then the COPY waits for it, stops, and its connection is closed', async (t) => {
-  const app = await build(t)
+/** An export of 20,000 demo products over a real connection, answered (its body not yet read). */
+async function openExport(t: Parameters<typeof build>[0], env: Record<string, string> = {}) {
+  const app = await build(t, env)
   await seed(app, 20_000)
   const key = await apiKey(app, 'editor')
   await app.listen({ port: 0, host: '127.0.0.1' })
   const { port } = app.server.address() as { port: number }
-  const pool = app.db.primary
-  let received = 0
   const req = request({ host: '127.0.0.1', port, path: EXPORT, headers: bearer(key) })
   defer(t, () => req.destroy())
   const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
@@ -189,6 +188,13 @@ test('when the client reads slowly and then disconnects, then the COPY waits for
     req.end()
   })
   res.on('error', () => {})
+  return { app, key, req, res }
+}
+
+test('when the client reads slowly and then disconnects, then the COPY waits for it, stops, and its connection is closed', async (t) => {
+  const { app, key, req, res } = await openExport(t)
+  const pool = app.db.primary
+  let received = 0
   res.once('data', (chunk: Buffer) => {
     received += chunk.length
     res.pause()
@@ -216,19 +222,7 @@ test('when the client reads slowly and then disconnects, then the COPY waits for
 })
 
 test('when the client stops reading and stays connected, then after EXPORT_IDLE_TIMEOUT_MS the export is cut off and its COPY ends', async (t) => {
-  const app = await build(t, { EXPORT_IDLE_TIMEOUT_MS: '500' })
-  await seed(app, 20_000)
-  const key = await apiKey(app, 'editor')
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const { port } = app.server.address() as { port: number }
-  const req = request({ host: '127.0.0.1', port, path: EXPORT, headers: bearer(key) })
-  defer(t, () => req.destroy())
-  const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
-    req.on('response', resolve).on('error', () => {})
-    setTimeout(() => reject(new Error('no answer')), 10_000).unref()
-    req.end()
-  })
-  res.on('error', () => {})
+  const { app, req, res } = await openExport(t, { EXPORT_IDLE_TIMEOUT_MS: '500' })
   res.once('data', () => res.pause())
   // Paused and never destroyed by the client: the server closes the connection, which ends the COPY.
   let waiting: Awaited<ReturnType<typeof copies>> = []
