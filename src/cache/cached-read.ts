@@ -49,20 +49,29 @@ export function readEntity<T extends { id: number; version: number }>(
   return readVersioned(reply, read, load, (entity) => reply.serialize({ success: true as const, data: entity }))
 }
 
+/** A keyset page's read: its Link header to the next page and `body` of its items and pagination. */
+function readKeysetPage<T>(
+  reply: FastifyReply,
+  read: CachedRead,
+  load: (context: ReadContext) => Promise<{ items: T[]; nextCursor: string | null }>,
+  body: (items: T[], pagination: ReturnType<typeof paginate>) => ReturnType<FastifyReply['serialize']>
+) {
+  return respondCached(reply, read.cache, read.key, read.options, async (context) => {
+    const page = await load(context)
+    const pagination = paginate(reply.request, reply, page.nextCursor)
+    return encodeResponse({ link: reply.getHeader('link') }, body(page.items, pagination))
+  })
+}
+
 /** One keyset page: `{ success, data, pagination }` with a Link header to the next page. */
 export function readPage<T>(
   reply: FastifyReply,
   read: CachedRead,
   load: (context: ReadContext) => Promise<{ items: T[]; nextCursor: string | null }>
 ) {
-  return respondCached(reply, read.cache, read.key, read.options, async (context) => {
-    const page = await load(context)
-    const pagination = paginate(reply.request, reply, page.nextCursor)
-    return encodeResponse(
-      { link: reply.getHeader('link') },
-      reply.serialize({ success: true as const, data: page.items, pagination })
-    )
-  })
+  return readKeysetPage(reply, read, load, (data, pagination) =>
+    reply.serialize({ success: true as const, data, pagination })
+  )
 }
 
 /**
@@ -83,14 +92,13 @@ export function readDocumentPage(
   read: CachedRead,
   load: (context: ReadContext) => Promise<{ items: string[]; nextCursor: string | null }>
 ) {
-  return respondCached(reply, read.cache, read.key, read.options, async (context) => {
-    const page = await load(context)
-    const { cursor, hasMore } = paginate(reply.request, reply, page.nextCursor)
-    return encodeResponse(
-      { link: reply.getHeader('link') },
-      `{"success":true,"data":[${page.items.join(',')}],"pagination":{"cursor":${JSON.stringify(cursor)},"hasMore":${hasMore}}}`
-    )
-  })
+  return readKeysetPage(
+    reply,
+    read,
+    load,
+    (items, { cursor, hasMore }) =>
+      `{"success":true,"data":[${items.join(',')}],"pagination":{"cursor":${JSON.stringify(cursor)},"hasMore":${hasMore}}}`
+  )
 }
 
 /** Any other value: `{ success, data }`. */

@@ -24,6 +24,9 @@ export interface ProductRow {
   variants?: VariantRow[]
 }
 
+/** What a row needs for its cursor key in any product sort. */
+type SortKeyRow = Pick<ProductRow, 'id' | 'name' | 'created_at' | 'min_cents'>
+
 /** A product as reads answer it: its document (the Product's JSON) with what a read decides on. */
 export interface ProductDocumentRow {
   id: number
@@ -126,7 +129,7 @@ export async function findProductById(
 }
 
 /** Keyset order per sort: the column, direction, and how a row becomes the cursor key. */
-const SORTS: Record<ProductSort, KeysetOrder<Pick<ProductRow, 'id' | 'name' | 'created_at' | 'min_cents'>>> = {
+const SORTS: Record<ProductSort, KeysetOrder<SortKeyRow>> = {
   newest: { column: 'created_at', cast: 'timestamptz', desc: true, key: (r) => [r.created_at.toISOString(), r.id] },
   name: { column: 'name', cast: 'text', desc: false, key: (r) => [r.name, r.id] },
   // Price sorts walk product_prices (currency, min_cents, product_id); `id` there is the product's id.
@@ -163,10 +166,7 @@ export const productFilter = (
   q: query.q
 })
 
-export const productCursorKey = (
-  sort: ProductSort,
-  row: Pick<ProductRow, 'id' | 'name' | 'created_at' | 'min_cents'>
-) => SORTS[sort].key(row)
+export const productCursorKey = (sort: ProductSort, row: SortKeyRow) => SORTS[sort].key(row)
 
 /**
  * The filtered products with their variants: the SELECT and its conditions, without order or limit (a list
@@ -269,7 +269,7 @@ export async function findProductsBySlug(
 async function listEveryStatus(
   q: Queryable,
   where: Conditions,
-  order: KeysetOrder<Pick<ProductRow, 'id' | 'name' | 'created_at' | 'min_cents'>>,
+  order: KeysetOrder<SortKeyRow>,
   after: CursorKey | undefined,
   limit: number
 ): Promise<ProductDocumentRow[]> {
