@@ -52,6 +52,16 @@ function assertKeyFits(order: KeysetOrder<unknown>, key: CursorKey) {
   }
 }
 
+/**
+ * The page size goes into the statement as a literal: with `LIMIT $n` the plan kept for any value is costed for a
+ * tenth of the table, so PostgreSQL plans a prepared page again on every run (planning then costs more than
+ * running it); with the literal it keeps one plan per page size.
+ */
+export function limitLiteral(limit: number): string {
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new TypeError(`not a page size: ${limit}`)
+  return String(limit)
+}
+
 export function keysetQuery<Row>(
   select: string,
   conditions: Conditions,
@@ -68,7 +78,7 @@ export function keysetQuery<Row>(
   const direction = order.desc ? 'DESC' : 'ASC'
   const where = conditions.clauses.length ? ` WHERE ${conditions.clauses.join(' AND ')}` : ''
   return {
-    text: `${select}${where} ORDER BY ${order.column} ${direction}, id ${direction} LIMIT ${conditions.param(limit + 1)}`,
+    text: `${select}${where} ORDER BY ${order.column} ${direction}, id ${direction} LIMIT ${limitLiteral(limit + 1)}`,
     values: conditions.values
   }
 }

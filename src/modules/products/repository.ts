@@ -1,4 +1,4 @@
-import { Conditions, type KeysetOrder, keysetQuery, setClause } from '../../db/keyset.js'
+import { Conditions, type KeysetOrder, keysetQuery, limitLiteral, setClause } from '../../db/keyset.js'
 import { prepared, type Queryable } from '../../db/pool.js'
 import type { CursorKey } from '../../lib/cursor.js'
 import type { NewVariant, VariantRow } from './variant-repository.js'
@@ -281,7 +281,7 @@ async function listEveryStatus(
     prepared(`SELECT ${DOCUMENT_COLUMNS}
        FROM (SELECT b.* FROM unnest(enum_range(NULL::product_status)) AS s (st)
                CROSS JOIN LATERAL (${branch.text}) b
-              ORDER BY b.${order.column} ${direction}, b.id ${direction} LIMIT $${branch.values.length}) products
+              ORDER BY b.${order.column} ${direction}, b.id ${direction} LIMIT ${limitLiteral(limit + 1)}) products
             ${DOCUMENT_JOIN}
       ${orderBy}`),
     branch.values

@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { listProducts } from '../../src/modules/products/repository.js'
+import { connect, createTestDatabase } from '../helper.js'
+
+// PostgreSQL's own count of how each of this connection's prepared statements was planned.
+const plansOf = async (db: Awaited<ReturnType<typeof connect>>, like: string) =>
+  (
+    await db.query<{ generic_plans: number; custom_plans: number }>(
+      `SELECT generic_plans::integer, custom_plans::integer FROM pg_prepared_statements
+        WHERE NOT from_sql AND statement LIKE $1`,
+      [like]
+    )
+  ).rows
+
+test('when the same list page is read again and again on one connection, then PostgreSQL keeps one plan for it instead of planning every read', async (t) => {
+  const db = await connect(t, await createTestDatabase(t))
+  await db.query(
+    `INSERT INTO products (name, slug, status) SELECT 'P' || i, 'p-' || i, 'active' FROM generate_series(1, 20000) AS i;
+     INSERT INTO product_variants (product_id, sku, title, prices)
+     SELECT id, 'SKU-' || id, 'Default', '[{"currency": "USD", "amountCents": 100}]' FROM products;
+     ANALYZE`
+  )
+  const reads = 12
+  for (let i = 0; i < reads; i++) {
+    const rows = await listProducts(db, { status: 'active', currency: 'USD' }, 'newest', undefined, 20)
+    assert.equal(rows.length, 21)
+  }
+  const everyStatus = 8
+  for (let i = 0; i < everyStatus; i++)
+    assert.equal((await listProducts(db, { currency: 'USD' }, 'name', undefined, 20)).length, 21)
+
+  // PostgreSQL tries a plan per value five times, then keeps the plan for any value when it costs about the same.
+  // With the page size as a parameter that plan is costed for a tenth of the table and never kept.
+  const [page] = await plansOf(db, '%WHERE status = $1::product_status ORDER BY created_at DESC%')
+  assert.ok(page, 'the page was read through a prepared statement')
+  assert.equal(page.generic_plans + page.custom_plans, reads)
+  assert.ok(page.generic_plans >= reads - 6, `kept plan used ${page.generic_plans} of ${reads} times`)
+  const [merged] = await plansOf(db, '%enum_range(NULL::product_status)%')
+  assert.ok(merged, 'the every-status page was read through a prepared statement')
+  assert.ok(merged.generic_plans >= everyStatus - 6, `kept plan used ${merged.generic_plans} of ${everyStatus} times`)
+})
+
+test('when the write path keeps product_prices and the product documents, then its functions are PL/pgSQL that keep one plan for any set of products', async (t) => {
+  const db = await connect(t, await createTestDatabase(t))
+  // A SQL function of several statements is parsed and planned at every call; an array parameter makes the
+  // default plan_cache_mode plan every call again too (see migration 011).
+  const { rows } = await db.query<{ proname: string; lang: string; config: string[] | null }>(
+    `SELECT p.proname, l.lanname AS lang, p.proconfig AS config FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+      WHERE p.proname IN ('refresh_product_prices', 'product_documents_of') ORDER BY p.proname`
+  )
+  assert.deepEqual(
+    rows.map((r) => [r.proname, r.lang, (r.config ?? []).includes('plan_cache_mode=force_generic_plan')]),
+    [
+      ['product_documents_of', 'plpgsql', true],
+      ['refresh_product_prices', 'plpgsql', true]
+    ]
+  )
+})
