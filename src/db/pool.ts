@@ -3,6 +3,7 @@ import pg from 'pg'
 import type { Config } from '../config.js'
 import { inlineParameters } from './inline.js'
 import { ObservedPool, type PoolObserver } from './observed-pool.js'
+import { parseTimestamptz } from './timestamps.js'
 
 /** What repositories need of a pool or a client: one parameterised statement at a time. */
 export interface Queryable {
@@ -46,6 +47,8 @@ export interface ConnectionTarget {
 
 // int8 (counts, sums) as JS numbers: every int8 we read fits in 2^53.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number.parseInt(v, 10))
+// timestamptz in the form every column here has, without the general parser's regular expressions.
+pg.types.setTypeParser(pg.types.builtins.TIMESTAMPTZ, parseTimestamptz)
 
 export function primaryTarget(config: Config): ConnectionTarget {
   return {
