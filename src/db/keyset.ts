@@ -53,9 +53,11 @@ function assertKeyFits(order: KeysetOrder<unknown>, key: CursorKey) {
 }
 
 /**
- * The page size goes into the statement as a literal: with `LIMIT $n` the plan kept for any value is costed for a
- * tenth of the table, so PostgreSQL plans a prepared page again on every run (planning then costs more than
- * running it); with the literal it keeps one plan per page size.
+ * A page size as a literal of the statement. With `LIMIT $n` the plan PostgreSQL would keep for any values is costed
+ * for a tenth of the table, so a prepared page is planned again on every run (for the hot pages planning costs more
+ * than running); with the literal, a page whose conditions leave no choice to the values (status, category, cursor)
+ * keeps one plan per page size. A page filtered by values whose selectivity decides the plan (search words, tags,
+ * a price range) keeps `LIMIT $n`: planned for its values each time.
  */
 export function limitLiteral(limit: number): string {
   if (!Number.isSafeInteger(limit) || limit < 1) throw new TypeError(`not a page size: ${limit}`)
@@ -67,7 +69,8 @@ export function keysetQuery<Row>(
   conditions: Conditions,
   order: KeysetOrder<Row>,
   after: CursorKey | undefined,
-  limit: number
+  limit: number,
+  opts: { keepPlan?: boolean } = {}
 ): { text: string; values: unknown[] } {
   if (after) {
     assertKeyFits(order as KeysetOrder<unknown>, after)
@@ -78,7 +81,9 @@ export function keysetQuery<Row>(
   const direction = order.desc ? 'DESC' : 'ASC'
   const where = conditions.clauses.length ? ` WHERE ${conditions.clauses.join(' AND ')}` : ''
   return {
-    text: `${select}${where} ORDER BY ${order.column} ${direction}, id ${direction} LIMIT ${limitLiteral(limit + 1)}`,
+    text: `${select}${where} ORDER BY ${order.column} ${direction}, id ${direction} LIMIT ${
+      opts.keepPlan ? limitLiteral(limit + 1) : conditions.param(limit + 1)
+    }`,
     values: conditions.values
   }
 }

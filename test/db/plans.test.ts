@@ -36,6 +36,14 @@ test('when the same list page is read again and again on one connection, then Po
   assert.ok(page, 'the page was read through a prepared statement')
   assert.equal(page.generic_plans + page.custom_plans, reads)
   assert.ok(page.generic_plans >= reads - 6, `kept plan used ${page.generic_plans} of ${reads} times`)
+  // A page filtered by tags keeps its page size a parameter: the plan is PostgreSQL's choice per run, as before, never
+  // one kept for any tag (which could walk every product for a rare one).
+  await listProducts(db, { status: 'active', currency: 'USD', tags: ['rare'] }, 'newest', undefined, 20)
+  const { rows: tagged } = await db.query<{ statement: string }>(
+    "SELECT statement FROM pg_prepared_statements WHERE NOT from_sql AND statement LIKE '%tags @>%'"
+  )
+  assert.equal(tagged.length, 1)
+  assert.match(tagged[0]?.statement ?? '', /LIMIT \$\d+$/)
   const [merged] = await plansOf(db, '%enum_range(NULL::product_status)%')
   assert.ok(merged, 'the every-status page was read through a prepared statement')
   assert.ok(merged.generic_plans >= everyStatus - 6, `kept plan used ${merged.generic_plans} of ${everyStatus} times`)

@@ -228,6 +228,19 @@ export const filterUsesPrices = (filter: ProductFilter) =>
   filter.minPrice !== undefined || filter.maxPrice !== undefined
 
 /**
+ * Whether one plan serves a page of `filter` whatever its values (see limitLiteral): status, categories and the
+ * currency of a price sort each meet an index column; search words, tags, a SKU, stock and a price range are as
+ * selective as their values, and a plan kept for any value could walk the whole table for a rare one.
+ */
+const planKeepable = (filter: ProductFilter) =>
+  filter.q === undefined &&
+  !filter.tags?.length &&
+  filter.sku === undefined &&
+  filter.hasStock === undefined &&
+  filter.minPrice === undefined &&
+  filter.maxPrice === undefined
+
+/**
  * One page of product documents in keyset order, fetching one row more than `limit` so the caller knows whether
  * more follow.
  */
@@ -240,8 +253,9 @@ export async function listProducts(
 ): Promise<ProductDocumentRow[]> {
   const priced = sort === 'price' || sort === '-price' || filterUsesPrices(filter)
   const { select, where } = filteredProducts(filter, priced, 'documents')
-  if (!priced && !filter.status) return listEveryStatus(q, where, SORTS[sort], after, limit)
-  const { text, values } = keysetQuery(select, where, SORTS[sort], after, limit)
+  const keepPlan = planKeepable(filter)
+  if (!priced && !filter.status) return listEveryStatus(q, where, SORTS[sort], after, limit, keepPlan)
+  const { text, values } = keysetQuery(select, where, SORTS[sort], after, limit, { keepPlan })
   const { rows } = await q.query<ProductDocumentRow>(prepared(text), values)
   return rows
 }
@@ -271,17 +285,20 @@ async function listEveryStatus(
   where: Conditions,
   order: KeysetOrder<SortKeyRow>,
   after: CursorKey | undefined,
-  limit: number
+  limit: number,
+  keepPlan: boolean
 ): Promise<ProductDocumentRow[]> {
   where.add('status = s.st')
-  const branch = keysetQuery(`SELECT ${COLUMNS} FROM products`, where, order, after, limit)
+  const branch = keysetQuery(`SELECT ${COLUMNS} FROM products`, where, order, after, limit, { keepPlan })
   const direction = order.desc ? 'DESC' : 'ASC'
   const orderBy = `ORDER BY products.${order.column} ${direction}, products.id ${direction}`
   const { rows } = await q.query<ProductDocumentRow>(
     prepared(`SELECT ${DOCUMENT_COLUMNS}
        FROM (SELECT b.* FROM unnest(enum_range(NULL::product_status)) AS s (st)
                CROSS JOIN LATERAL (${branch.text}) b
-              ORDER BY b.${order.column} ${direction}, b.id ${direction} LIMIT ${limitLiteral(limit + 1)}) products
+              ORDER BY b.${order.column} ${direction}, b.id ${direction} LIMIT ${
+                keepPlan ? limitLiteral(limit + 1) : `$${branch.values.length}`
+              }) products
             ${DOCUMENT_JOIN}
       ${orderBy}`),
     branch.values
