@@ -65,3 +65,54 @@ test('when the write path keeps product_prices and the product documents, then i
     ]
   )
 })
+
+test('when a connection first wrote to an empty catalog, then once the catalog has grown its writes still reach products by key, not by reading whole tables', async (t) => {
+  const db = await connect(t, await createTestDatabase(t))
+  // The first write of this connection: the trigger functions make the plans they keep while the tables are empty.
+  const write = async (n: number) => {
+    const { rows } = await db.query<{ id: number }>(
+      `INSERT INTO products (name, slug) VALUES ('New ${n}', 'new-${n}') RETURNING id`
+    )
+    await db.query(
+      `INSERT INTO product_variants (product_id, sku, title, prices)
+       VALUES ($1, 'NEW-${n}', 'Default', '[{"currency": "USD", "amountCents": 1999}]')`,
+      [rows[0]?.id]
+    )
+    await db.query(
+      `UPDATE product_variants SET prices = '[{"currency": "EUR", "amountCents": 1}]' WHERE sku = 'NEW-${n}'`
+    )
+    await db.query('UPDATE products SET version = version + 1 WHERE id = $1', [rows[0]?.id])
+  }
+  await write(1)
+  // Grown without ANALYZE (as during an import before autovacuum runs) and without DDL: the kept plans stay.
+  await db.query(
+    `INSERT INTO products (name, slug) SELECT 'P' || i, 'p-' || i FROM generate_series(1, 20000) AS i;
+     INSERT INTO product_variants (product_id, sku, title, prices)
+     SELECT id, 'SKU-' || id, 'Default', '[{"currency": "USD", "amountCents": 100}]' FROM products WHERE slug LIKE 'p-%'`
+  )
+  await db.query('BEGIN')
+  const scans = () =>
+    db.query<{ relname: string; seq_scan: number }>(
+      `SELECT relname, seq_scan::integer FROM pg_stat_xact_user_tables
+        WHERE relname IN ('products', 'product_variants', 'product_prices', 'product_documents') ORDER BY relname`
+    )
+  const before = await scans()
+  await write(2)
+  const after = await scans()
+  await db.query('COMMIT')
+  assert.deepEqual(
+    after.rows.map((r, i) => [r.relname, r.seq_scan - (before.rows[i]?.seq_scan ?? 0)]),
+    [
+      ['product_documents', 0],
+      ['product_prices', 0],
+      ['product_variants', 0],
+      ['products', 0]
+    ]
+  )
+  // And the derived rows are right: the variant's new price, and the product's document.
+  const { rows } = await db.query<{ currency: string; min_cents: number; documents: number }>(
+    `SELECT pp.currency, pp.min_cents, (SELECT count(*)::integer FROM product_documents d WHERE d.product_id = p.id) AS documents
+       FROM products p JOIN product_prices pp ON pp.product_id = p.id WHERE p.slug = 'new-2'`
+  )
+  assert.deepEqual(rows, [{ currency: 'EUR', min_cents: 1, documents: 1 }])
+})
