@@ -53,17 +53,12 @@ function assertKeyFits(order: KeysetOrder<unknown>, key: CursorKey) {
 }
 
 /**
- * A page size as a literal of the statement. With `LIMIT $n` the plan PostgreSQL would keep for any values is costed
- * for a tenth of the table, so a prepared page is planned again on every run (for the hot pages planning costs more
- * than running); with the literal, a page whose conditions leave no choice to the values (status, category, cursor)
- * keeps one plan per page size. A page filtered by values whose selectivity decides the plan (search words, tags,
- * a price range) keeps `LIMIT $n`: planned for its values each time.
+ * With `keepPlan` the page size is a literal of the statement instead of a parameter. With `LIMIT $n` the plan
+ * PostgreSQL would keep for any values is costed for a tenth of the table, so a prepared page is planned again on
+ * every run (for the hot pages planning costs more than running); with the literal, a page whose conditions leave the
+ * plan no choice keeps one plan per page size. The caller decides which pages those are. `limit` in the result is the
+ * page size's SQL as the statement has it (the literal or its parameter), for a caller that wraps the statement.
  */
-export function limitLiteral(limit: number): string {
-  if (!Number.isSafeInteger(limit) || limit < 1) throw new TypeError(`not a page size: ${limit}`)
-  return String(limit)
-}
-
 export function keysetQuery<Row>(
   select: string,
   conditions: Conditions,
@@ -71,7 +66,7 @@ export function keysetQuery<Row>(
   after: CursorKey | undefined,
   limit: number,
   opts: { keepPlan?: boolean } = {}
-): { text: string; values: unknown[] } {
+): { text: string; values: unknown[]; limit: string } {
   if (after) {
     assertKeyFits(order as KeysetOrder<unknown>, after)
     conditions.add(
@@ -80,11 +75,13 @@ export function keysetQuery<Row>(
   }
   const direction = order.desc ? 'DESC' : 'ASC'
   const where = conditions.clauses.length ? ` WHERE ${conditions.clauses.join(' AND ')}` : ''
+  const size = limit + 1
+  if (!Number.isSafeInteger(size) || size < 2) throw new TypeError(`not a page size: ${limit}`)
+  const limitSql = opts.keepPlan ? String(size) : conditions.param(size)
   return {
-    text: `${select}${where} ORDER BY ${order.column} ${direction}, id ${direction} LIMIT ${
-      opts.keepPlan ? limitLiteral(limit + 1) : conditions.param(limit + 1)
-    }`,
-    values: conditions.values
+    text: `${select}${where} ORDER BY ${order.column} ${direction}, id ${direction} LIMIT ${limitSql}`,
+    values: conditions.values,
+    limit: limitSql
   }
 }
 

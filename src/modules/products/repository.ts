@@ -1,4 +1,4 @@
-import { Conditions, type KeysetOrder, keysetQuery, limitLiteral, setClause } from '../../db/keyset.js'
+import { Conditions, type KeysetOrder, keysetQuery, setClause } from '../../db/keyset.js'
 import { prepared, type Queryable } from '../../db/pool.js'
 import type { CursorKey } from '../../lib/cursor.js'
 import type { NewVariant, VariantRow } from './variant-repository.js'
@@ -228,7 +228,7 @@ export const filterUsesPrices = (filter: ProductFilter) =>
   filter.minPrice !== undefined || filter.maxPrice !== undefined
 
 /**
- * Whether one plan serves a page of `filter` whatever its values (see limitLiteral): status, categories and the
+ * Whether one plan serves a page of `filter` whatever its values (see keysetQuery's keepPlan): status, categories and the
  * currency of a price sort each meet an index column; search words, tags, a SKU, stock and a price range are as
  * selective as their values, and a plan kept for any value could walk the whole table for a rare one.
  */
@@ -296,9 +296,7 @@ async function listEveryStatus(
     prepared(`SELECT ${DOCUMENT_COLUMNS}
        FROM (SELECT b.* FROM unnest(enum_range(NULL::product_status)) AS s (st)
                CROSS JOIN LATERAL (${branch.text}) b
-              ORDER BY b.${order.column} ${direction}, b.id ${direction} LIMIT ${
-                keepPlan ? limitLiteral(limit + 1) : `$${branch.values.length}`
-              }) products
+              ORDER BY b.${order.column} ${direction}, b.id ${direction} LIMIT ${branch.limit}) products
             ${DOCUMENT_JOIN}
       ${orderBy}`),
     branch.values
