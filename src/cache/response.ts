@@ -36,7 +36,11 @@ export function decodeResponse(stored: string): { headers: [string, string][]; b
 
 interface StoredResponse {
   headers: [string, string][]
-  body: Buffer
+  /**
+   * Bytes when the response is kept for further hits; the decoded text when it is sent once (no cache), which
+   * the socket write encodes without a Buffer of its own on the heap.
+   */
+  body: Buffer | string
   /** The body compressed, per encoding, made when first asked for: kept with the entry for its next hits. */
   compressed: Partial<Record<Encoding, Buffer>>
 }
@@ -55,7 +59,8 @@ export function sendStored(reply: FastifyReply, stored: StoredResponse, notModif
   }
   reply.type('application/json; charset=utf-8')
   // Compressed here rather than by the compression plugin's onSend, which passes a body with a Content-Encoding.
-  if (stored.body.length < COMPRESSION_THRESHOLD_BYTES) return reply.send(stored.body)
+  const size = typeof stored.body === 'string' ? Buffer.byteLength(stored.body) : stored.body.length
+  if (size < COMPRESSION_THRESHOLD_BYTES) return reply.send(stored.body)
   varyOnEncoding(reply)
   const encoding = negotiateEncoding(reply.request.headers['accept-encoding'])
   if (!encoding) return reply.send(stored.body)
@@ -82,7 +87,8 @@ export async function respondCached(
   if (!cache) {
     request.cacheResult = 'bypass'
     await request.admitted()
-    return sendStored(reply, toStored(await produce(readContextOf(request.headers))), notModified)
+    const { headers, body } = decodeResponse(await produce(readContextOf(request.headers)))
+    return sendStored(reply, { headers, body, compressed: {} }, notModified)
   }
   const beforeLoad = () => request.admitted()
   const stored = await cache.getView(key, produce, { ...options, beforeLoad }, toStored, request)

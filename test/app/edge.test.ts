@@ -127,6 +127,30 @@ test('when the cache is off or the body is not cached, then large JSON and the d
   assert.ok(gunzipSync(zipped.rawPayload).equals(raw.rawPayload))
 })
 
+test('when the cache is off, then a read sent as text declares its length in bytes and still answers 304', async (t) => {
+  const app = await build(t, { CACHE_ENABLED: 'false' })
+  const key = await apiKey(app)
+  const created = await app.inject({
+    method: 'POST',
+    url: '/api/v1/products',
+    headers: bearer(key),
+    payload: { name: 'Café crème ☕ — 東京', sku: 'CAFE-1', priceCents: 450, currency: 'EUR', status: 'active' }
+  })
+  assert.equal(created.statusCode, 201, created.body)
+  const url = `/api/v1/products/${created.json().data.id}`
+  for (const path of [url, '/api/v1/products?limit=5']) {
+    const read = await app.inject({ method: 'GET', url: path })
+    assert.equal(read.statusCode, 200)
+    assert.equal(Number(read.headers['content-length']), read.rawPayload.length, path)
+    assert.ok(read.rawPayload.length > read.body.length, 'multi-byte characters are counted as bytes')
+    assert.match(read.body, /Café crème ☕ — 東京/)
+  }
+  const read = await app.inject({ method: 'GET', url })
+  const again = await app.inject({ method: 'GET', url, headers: { 'if-none-match': String(read.headers.etag) } })
+  assert.equal(again.statusCode, 304)
+  assert.equal(again.rawPayload.length, 0)
+})
+
 test('when an allowed origin calls, then it gets CORS headers and a working preflight; other origins get none', async (t) => {
   const app = await build(t, { CORS_ORIGIN: 'https://shop.example, https://admin.example' })
   const listed = await app.inject({
