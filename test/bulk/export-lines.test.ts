@@ -1,4 +1,5 @@
-// The NDJSON export's lines are made by PostgreSQL and sent by one COPY: their bytes, their filters, their connection.
+// The export's lines are made by PostgreSQL and sent by one COPY (the CSV formats are written from them as they arrive):
+// their bytes, their filters, their connection.
 import assert from 'node:assert/strict'
 import { request } from 'node:http'
 import { test } from 'node:test'
@@ -174,13 +175,13 @@ async function copies(app: TestApp): Promise<{ state: string; wait: string | nul
 }
 
 /** An export of 20,000 demo products over a real connection, answered (its body not yet read). */
-async function openExport(t: Parameters<typeof build>[0], env: Record<string, string> = {}) {
+async function openExport(t: Parameters<typeof build>[0], env: Record<string, string> = {}, path = EXPORT) {
   const app = await build(t, env)
   await seed(app, 20_000)
   const key = await apiKey(app, 'editor')
   await app.listen({ port: 0, host: '127.0.0.1' })
   const { port } = app.server.address() as { port: number }
-  const req = request({ host: '127.0.0.1', port, path: EXPORT, headers: bearer(key) })
+  const req = request({ host: '127.0.0.1', port, path, headers: bearer(key) })
   defer(t, () => req.destroy())
   const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
     req.on('response', resolve).on('error', () => {})
@@ -191,8 +192,14 @@ async function openExport(t: Parameters<typeof build>[0], env: Record<string, st
   return { app, key, req, res }
 }
 
-test('when the client reads slowly and then disconnects, then the COPY waits for it, stops, and its connection is closed', async (t) => {
-  const { app, key, req, res } = await openExport(t)
+for (const format of ['ndjson', 'shopify-csv']) {
+  test(`when the client of a ${format} export reads slowly and then disconnects, then the COPY waits for it, stops, and its connection is closed`, async (t) => {
+    await slowClientGone(t, `${EXPORT}?format=${format}`)
+  })
+}
+
+async function slowClientGone(t: Parameters<typeof build>[0], path: string) {
+  const { app, key, req, res } = await openExport(t, {}, path)
   const pool = app.db.primary
   let received = 0
   res.once('data', (chunk: Buffer) => {
@@ -226,7 +233,7 @@ test('when the client reads slowly and then disconnects, then the COPY waits for
   assert.equal(await alive(), 0, 'the export’s connection was closed, not returned to the pool')
   const again = await app.inject({ url: `${EXPORT}?sku=DEMO-0000001-S`, headers: bearer(key) })
   assert.equal(lines(again.body).length, 1)
-})
+}
 
 test('when the client stops reading and stays connected, then after EXPORT_IDLE_TIMEOUT_MS the export is cut off and its COPY ends', async (t) => {
   const { app, req, res } = await openExport(t, { EXPORT_IDLE_TIMEOUT_MS: '500' })

@@ -1,4 +1,5 @@
 import { PassThrough, Readable } from 'node:stream'
+import { StringDecoder } from 'node:string_decoder'
 import { pipeline } from 'node:stream/promises'
 import { stringify } from 'csv-stringify'
 import type pg from 'pg'
@@ -18,9 +19,6 @@ export interface ExportDeps {
   defaultCurrency: string
 }
 
-/** Rows fetched per round trip from the cursor. */
-const FETCH_ROWS = 1000
-
 export const CONTENT_TYPES: Record<ExportFormat, string> = {
   ndjson: 'application/x-ndjson; charset=utf-8',
   csv: 'text/csv; charset=utf-8',
@@ -37,37 +35,6 @@ async function exportFilter(client: pg.PoolClient, query: ExportQuery, currency:
   }
   const filter = products.productFilter(query, { status: query.status, currency, categoryIds })
   return { filter, priced: products.filterUsesPrices(filter) }
-}
-
-/**
- * The filtered products from a cursor in one REPEATABLE READ snapshot (on a replica when one may serve the read), in
- * id order, FETCH_ROWS at a time: memory holds one fetch whatever the catalog's size, and the stream reads on only
- * as fast as the client takes it. The connection is released when the stream ends or is destroyed.
- */
-async function* productsInSnapshot(pool: pg.Pool, query: ExportQuery, currency: string): AsyncGenerator<Product> {
-  const client = await pool.connect()
-  let broken: Error | undefined
-  let done = false
-  try {
-    await client.query(BEGIN_SNAPSHOT)
-    const { filter, priced } = await exportFilter(client, query, currency)
-    const { select, where } = products.filteredProducts(filter, priced)
-    const conditions = where.clauses.length ? ` WHERE ${where.clauses.join(' AND ')}` : ''
-    await client.query(`DECLARE product_export NO SCROLL CURSOR FOR ${select}${conditions} ORDER BY id`, where.values)
-    for (;;) {
-      const { rows } = await client.query<products.ProductRow>(`FETCH ${FETCH_ROWS} FROM product_export`)
-      for (const row of rows) yield products.rowToProduct(row)
-      if (rows.length < FETCH_ROWS) break
-    }
-    await client.query('COMMIT')
-    done = true
-  } catch (err) {
-    broken = err as Error
-    throw err
-  } finally {
-    // A stream destroyed mid-way (client gone) leaves the transaction open: that connection is not reused.
-    client.release(done ? undefined : (broken ?? new Error('export stopped before its end')))
-  }
 }
 
 /** Node's longest timer (2^31 - 1 ms, ~24.8 days): longer ones fire at once. */
@@ -101,13 +68,12 @@ function copyOut(text: string) {
 }
 
 /**
- * The filtered products as NDJSON lines, their documents as stored (product_documents, migration 010: the API's
- * representation, byte for byte), sent by one COPY in one REPEATABLE
- * READ snapshot (on a replica when one may serve the read): node forwards the bytes, reading only as fast as the
- * client takes them. COPY takes no parameters, so the filter values go in as escaped literals. A client gone
- * mid-way closes the connection, which ends the COPY on the server.
+ * The filtered products' documents as lines (product_documents, migration 010: the API's representation, byte for
+ * byte), sent by one COPY in one REPEATABLE READ snapshot (on a replica when one may serve the read): node forwards
+ * the bytes, reading only as fast as the client takes them. COPY takes no parameters, so the filter values go in as
+ * escaped literals. A client gone mid-way closes the connection, which ends the COPY on the server.
  */
-function ndjsonInSnapshot(pool: pg.Pool, query: ExportQuery, currency: string): Readable {
+function documentLines(pool: pg.Pool, query: ExportQuery, currency: string): Readable {
   const out = new PassThrough()
   void (async () => {
     let client: pg.PoolClient | undefined
@@ -144,6 +110,26 @@ function ndjsonInSnapshot(pool: pg.Pool, query: ExportQuery, currency: string): 
   return out
 }
 
+/**
+ * The products of document lines: each line parsed as it completes, so memory holds a chunk of the COPY and the
+ * product being written, whatever the catalog's size. Ending early (the client gone) destroys the lines' stream.
+ */
+async function* productsOf(lines: Readable): AsyncGenerator<Product> {
+  const decoder = new StringDecoder('utf8')
+  let rest = ''
+  for await (const chunk of lines) {
+    const text = rest + decoder.write(chunk as Buffer)
+    let start = 0
+    for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
+      yield JSON.parse(text.slice(start, end)) as Product
+      start = end + 1
+    }
+    rest = text.slice(start)
+  }
+  rest += decoder.end()
+  if (rest !== '') yield JSON.parse(rest) as Product
+}
+
 function csvStream(source: AsyncGenerator<Product>, layout: CsvLayout): Readable {
   const rows = Readable.from(
     (async function* () {
@@ -159,7 +145,7 @@ function csvStream(source: AsyncGenerator<Product>, layout: CsvLayout): Readable
 /** The catalog as a stream of NDJSON lines or CSV rows. */
 export function exportProducts({ db, defaultCurrency }: ExportDeps, query: ExportQuery): Readable {
   const currency = query.currency ?? defaultCurrency
-  if (query.format === 'ndjson') return ndjsonInSnapshot(db.readerPool(), query, currency)
-  const source = productsInSnapshot(db.readerPool(), query, currency)
-  return csvStream(source, query.format === 'csv' ? ownCsv : shopifyCsv(currency))
+  const lines = documentLines(db.readerPool(), query, currency)
+  if (query.format === 'ndjson') return lines
+  return csvStream(productsOf(lines), query.format === 'csv' ? ownCsv : shopifyCsv(currency))
 }

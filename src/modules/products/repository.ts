@@ -169,21 +169,12 @@ export const productFilter = (
 export const productCursorKey = (sort: ProductSort, row: SortKeyRow) => SORTS[sort].key(row)
 
 /**
- * The filtered products with their variants: the SELECT and its conditions, without order or limit (a list
- * pages it in keyset order, an export walks it in id order). A price sort or filter reads product_prices in
- * `currency`: products with no price there are left out.
+ * The filtered products' documents: the SELECT and its conditions, without order or limit (a list page adds its
+ * keyset order). A price sort or filter reads product_prices in `currency`: products with no price there are left out.
  */
-export function filteredProducts(
-  filter: ProductFilter,
-  priced: boolean,
-  shape: 'rows' | 'documents' = 'rows'
-): { select: string; where: Conditions } {
+export function filteredProducts(filter: ProductFilter, priced: boolean): { select: string; where: Conditions } {
   const { from, where } = filteredFrom(filter, priced)
-  const select =
-    shape === 'rows'
-      ? `SELECT ${COLUMNS}${priced ? ', min_cents' : ''}, pv.variants FROM ${from}${VARIANTS_JOIN}`
-      : `SELECT ${DOCUMENT_COLUMNS}${priced ? ', min_cents' : ''} FROM ${from}${DOCUMENT_JOIN}`
-  return { select, where }
+  return { select: `SELECT ${DOCUMENT_COLUMNS}${priced ? ', min_cents' : ''} FROM ${from}${DOCUMENT_JOIN}`, where }
 }
 
 /** The products' documents alone, in id order: `from` and `conditions` as filteredFrom gives them. */
@@ -252,7 +243,7 @@ export async function listProducts(
   limit: number
 ): Promise<ProductDocumentRow[]> {
   const priced = sort === 'price' || sort === '-price' || filterUsesPrices(filter)
-  const { select, where } = filteredProducts(filter, priced, 'documents')
+  const { select, where } = filteredProducts(filter, priced)
   const keepPlan = planKeepable(filter)
   if (!priced && !filter.status) return listEveryStatus(q, where, SORTS[sort], after, limit, keepPlan)
   const { text, values } = keysetQuery(select, where, SORTS[sort], after, limit, { keepPlan })
