@@ -41,6 +41,7 @@ import {
 } from './bench/report.js'
 import { probe, SCENARIOS, type ScenarioContext } from './bench/scenarios.js'
 import { startSeedDesign } from './bench/seed-design.js'
+import { startDriverFloor } from './bench/floor.js'
 import { EVENT_SCENARIOS, type EventScenarioName, runEventScenario } from './bench/events.js'
 
 const DB_POOL_MAX = 20
@@ -147,16 +148,27 @@ async function runScenario(
         `${name}: ${WARMUP_SECONDS} s warm-up each, then ${settings.rounds} × (${Math.max(1, Math.round(settings.duration / settings.rounds))} s API, same against the ceiling of ${bytes} bytes, same against the exact ceiling)`
       )
       const seed = scenario.versusSeed && ctx.seedDesign ? scenario.versusSeed(ctx.seedDesign) : undefined
+      const floor = scenario.versusFloor ? await startDriverFloor(cleanup, root, ctx.target, DB_POOL_MAX) : undefined
+      if (floor) servers.push(floor)
       const ceilingSource = scenario.ceilingSource ?? scenario.source
       const comparisons = [
         { url: ceiling.url, source: ceilingSource },
         { url: exact.url, source: ceilingSource },
-        ...(seed && ctx.seedDesign ? [{ url: ctx.seedDesign.url, source: seed }] : [])
+        ...(seed && ctx.seedDesign ? [{ url: ctx.seedDesign.url, source: seed }] : []),
+        ...(floor ? [{ url: floor.url, source: scenario.source }] : [])
       ]
       const rounds = await measureRounds(baseUrl, comparisons, scenario.source, settings, name)
       result.api = rounds.api
-      ;[result.ceiling, result.exactCeiling, result.seedDesign] = rounds.ceilings
-      ;[result.roundRatios, result.exactRoundRatios, result.seedRoundRatios] = rounds.roundRatios
+      const [ceilingRun, exactRun, ...others] = rounds.ceilings
+      const [ceilingRatios, exactRatios, ...otherRatios] = rounds.roundRatios
+      ;[result.ceiling, result.exactCeiling, result.roundRatios, result.exactRoundRatios] = [
+        ceilingRun,
+        exactRun,
+        ceilingRatios,
+        exactRatios
+      ]
+      if (seed) [result.seedDesign, result.seedRoundRatios] = [others.shift(), otherRatios.shift()]
+      if (floor) [result.driverFloor, result.floorRoundRatios] = [others.shift(), otherRatios.shift()]
     } finally {
       for (const server of servers) await server.stop()
     }
@@ -174,6 +186,15 @@ async function runScenario(
       result.seedRatio = ratio(result.seedDesign)
       note(
         `${name}: seed design ${result.seedDesign.reqPerSec} req/s, p99 ${result.seedDesign.latencyMs.p99} ms → API ÷ seed design ${result.seedRatio} (rounds: ${result.seedRoundRatios?.join(', ')})`
+      )
+    }
+    if (result.driverFloor) {
+      result.floorRatio = ratio(result.driverFloor)
+      const floorVsSeed = result.seedDesign?.reqPerSec
+        ? `; floor ÷ seed design ${Math.round((result.driverFloor.reqPerSec / result.seedDesign.reqPerSec) * 100) / 100}`
+        : ''
+      note(
+        `${name}: driver floor ${result.driverFloor.reqPerSec} req/s → API ÷ floor ${result.floorRatio} (rounds: ${result.floorRoundRatios?.join(', ')})${floorVsSeed}`
       )
     }
     note(`${name}: ceiling ${top.reqPerSec} req/s → ratio ${result.ratio} (rounds: ${result.roundRatios?.join(', ')})`)
@@ -247,6 +268,7 @@ async function main(options: BenchOptions): Promise<number> {
   const ctx: ScenarioContext = {
     seedDesign,
     baseUrl,
+    target: db.target,
     cachedUrl,
     client: db.client,
     products: options.products,

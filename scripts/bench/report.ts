@@ -27,6 +27,11 @@ export interface ScenarioResult {
   /** api req/s ÷ seed design req/s, over all rounds, and per round */
   seedRatio?: number
   seedRoundRatios?: number[]
+  /** The driver floor (the API's query on bare node:http, scripts/bench/floor.ts), in the same rounds. */
+  driverFloor?: LoadResult
+  /** api req/s ÷ driver floor req/s, over all rounds, and per round */
+  floorRatio?: number
+  floorRoundRatios?: number[]
   /** Why the scenario could not be measured. */
   failure?: string
 }
@@ -69,11 +74,13 @@ export function formatTable(results: ScenarioResult[]): string {
     'exact ceiling req/s',
     'exact ratio',
     'seed design req/s',
-    'vs seed'
+    'vs seed',
+    'floor req/s',
+    'vs floor'
   ]
   const rows = results.map((r) =>
     r.failure
-      ? [r.name, 'FAILED', '', '', '', '', '', '', '', '', '', '', '']
+      ? [r.name, 'FAILED', '', '', '', '', '', '', '', '', '', '', '', '', '']
       : [
           r.name,
           fixed(r.api?.reqPerSec, 1),
@@ -87,7 +94,9 @@ export function formatTable(results: ScenarioResult[]): string {
           fixed(r.exactCeiling?.reqPerSec, 1),
           fixed(r.exactRatio, 3),
           fixed(r.seedDesign?.reqPerSec, 1),
-          fixed(r.seedRatio, 2)
+          fixed(r.seedRatio, 2),
+          fixed(r.driverFloor?.reqPerSec, 1),
+          fixed(r.floorRatio, 2)
         ]
   )
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]?.length ?? 0)))

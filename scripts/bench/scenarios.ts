@@ -1,4 +1,5 @@
 import type pg from 'pg'
+import type { ConnectionTarget } from '../../src/db/pool.js'
 import { createCursorCodec } from '../../src/lib/cursor.js'
 import type { RecordedResponse } from './ceiling.js'
 import type { HttpRequest, RequestSource } from './load.js'
@@ -7,6 +8,8 @@ import type { SeedDesign } from './seed-design.js'
 
 export interface ScenarioContext {
   baseUrl: string
+  /** The bench's database, for the driver floor. */
+  target: ConnectionTarget
   /** The server with the Redis cache and rate limiting on (cached-* scenarios). */
   cachedUrl?: string
   client: pg.Client
@@ -34,6 +37,8 @@ export interface Scenario {
   details?: Record<string, unknown>
   /** The seed design's request for the same thing, measured in the same rounds (when it runs). */
   versusSeed?: (seed: SeedDesign) => RequestSource
+  /** Measured against the driver floor too (scripts/bench/floor.ts: the same query on bare node:http). */
+  versusFloor?: boolean
 }
 
 const PAGE_SIZE = 20
@@ -60,7 +65,8 @@ async function firstPage(): Promise<Scenario> {
     expectStatus: 200,
     source: request,
     check: nonEmptyPage,
-    versusSeed: (seed) => seed.firstPage
+    versusSeed: (seed) => seed.firstPage,
+    versusFloor: true
   }
 }
 
