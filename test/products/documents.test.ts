@@ -204,3 +204,70 @@ test('when products are written by SQL (the demo seed, a product without variant
   )
   assert.equal(orphans.length, 0, 'a deleted product’s document goes with it')
 })
+
+test('when 16 or more products’ documents are built together, then each is the same bytes as built alone and as the serializer writes it', async (t) => {
+  const app = await build(t, { CACHE_ENABLED: 'false' })
+  const editor = bearer(await apiKey(app, 'editor'))
+  const truthOf = await serializerTruth(t, app)
+  await seed(app, 20)
+  const made = await app.inject({
+    method: 'POST',
+    url: PRODUCTS,
+    headers: editor,
+    payload: {
+      name: `Odd ${AWKWARD.slice(0, 40)}`,
+      description: AWKWARD,
+      tags: ['odd'],
+      options: [{ name: 'Size', values: ['S', 'M'] }],
+      variants: [
+        {
+          sku: 'SET-S',
+          optionValues: ['M'],
+          prices: [
+            { currency: 'JPY', amountCents: 1500 },
+            { currency: 'USD', amountCents: 999 }
+          ],
+          compareAtPrices: [{ currency: 'USD', amountCents: 1299 }],
+          barcode: '4006381333931',
+          weightGrams: 0
+        },
+        { sku: 'SET-M', optionValues: ['S'], title: AWKWARD.slice(0, 30), prices: [] }
+      ],
+      media: [{ url: 'https://cdn.example.com/odd.jpg', alt: AWKWARD, width: 1, height: 2 }]
+    }
+  })
+  assert.equal(made.statusCode, 201, made.body)
+  const odd = made.json().data as { id: number; variants: { id: number }[] }
+  const media = await app.inject({
+    method: 'PUT',
+    url: `${PRODUCTS}/${odd.id}/media`,
+    headers: { ...editor, 'if-match': String(made.headers.etag) },
+    payload: { media: [{ url: 'https://cdn.example.com/v.jpg', variantIds: [odd.variants[1]?.id] }] }
+  })
+  assert.equal(media.statusCode, 200, media.body)
+  await app.db.primary.query("INSERT INTO products (name, slug) VALUES ('No variants', 'no-variants')")
+
+  const db = app.db.primary
+  const { rows: all } = await db.query<{ id: number }>('SELECT id FROM products ORDER BY id')
+  const ids = all.map((r) => r.id)
+  assert.ok(ids.length >= 16, `${ids.length} products: the set form`)
+  const { rows: together } = await db.query<{ product_id: number; doc: string }>(
+    'SELECT product_id, doc FROM product_documents_of($1::integer[]) ORDER BY product_id',
+    [ids]
+  )
+  assert.deepEqual(
+    together.map((r) => r.product_id),
+    ids
+  )
+  for (const { product_id: id, doc } of together) {
+    const { rows } = await db.query<{ doc: string }>('SELECT doc FROM product_documents_of(ARRAY[$1::integer])', [id])
+    assert.equal(doc, rows[0]?.doc, `product ${id}: built together and alone`)
+  }
+  // One statement changes every product: its trigger rebuilds their documents together, and reads send them.
+  await db.query('UPDATE products SET version = version + 1')
+  const { rows: stored } = await db.query<{ id: number; doc: string }>(
+    'SELECT product_id AS id, doc FROM product_documents ORDER BY product_id'
+  )
+  assert.equal(stored.length, ids.length)
+  for (const { id, doc } of stored) assert.equal(`{"success":true,"data":${doc}}`, await truthOf(id), `product ${id}`)
+})
