@@ -1,5 +1,4 @@
 import { PassThrough, Readable } from 'node:stream'
-import { StringDecoder } from 'node:string_decoder'
 import { pipeline } from 'node:stream/promises'
 import { stringify } from 'csv-stringify'
 import type pg from 'pg'
@@ -11,6 +10,7 @@ import * as products from '../products/repository.js'
 import type { Product } from '../products/schemas.js'
 import type { CsvLayout } from './csv-layout.js'
 import { ownCsv } from './own-csv.js'
+import { readNdjson } from './readers.js'
 import { shopifyCsv } from './shopify-csv.js'
 import type { ExportFormat, ExportQuery } from './schemas.js'
 
@@ -111,23 +111,15 @@ function documentLines(pool: pg.Pool, query: ExportQuery, currency: string): Rea
 }
 
 /**
- * The products of document lines: each line parsed as it completes, so memory holds a chunk of the COPY and the
- * product being written, whatever the catalog's size. Ending early (the client gone) destroys the lines' stream.
+ * The products of document lines, each parsed as it completes (the import's NDJSON reader), so memory holds a chunk
+ * of the COPY and the product being written, whatever the catalog's size. Ending early (the client gone) destroys the
+ * lines' stream.
  */
 async function* productsOf(lines: Readable): AsyncGenerator<Product> {
-  const decoder = new StringDecoder('utf8')
-  let rest = ''
-  for await (const chunk of lines) {
-    const text = rest + decoder.write(chunk as Buffer)
-    let start = 0
-    for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
-      yield JSON.parse(text.slice(start, end)) as Product
-      start = end + 1
-    }
-    rest = text.slice(start)
+  for await (const item of readNdjson(lines)) {
+    if (item.errors) throw new Error(`export line ${item.line}: ${item.errors[0]?.message}`)
+    yield item.product as Product
   }
-  rest += decoder.end()
-  if (rest !== '') yield JSON.parse(rest) as Product
 }
 
 function csvStream(source: AsyncGenerator<Product>, layout: CsvLayout): Readable {
