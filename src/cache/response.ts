@@ -59,13 +59,17 @@ export function sendStored(reply: FastifyReply, stored: StoredResponse, notModif
   }
   reply.type('application/json; charset=utf-8')
   // Compressed here rather than by the compression plugin's onSend, which passes a body with a Content-Encoding.
-  const size = typeof stored.body === 'string' ? Buffer.byteLength(stored.body) : stored.body.length
-  if (size < COMPRESSION_THRESHOLD_BYTES) return reply.send(stored.body)
+  // A text's length in bytes is at least its length in characters: only a short one is measured.
+  const { body } = stored
+  const small =
+    body.length < COMPRESSION_THRESHOLD_BYTES &&
+    (typeof body !== 'string' || Buffer.byteLength(body) < COMPRESSION_THRESHOLD_BYTES)
+  if (small) return reply.send(body)
   varyOnEncoding(reply)
   const encoding = negotiateEncoding(reply.request.headers['accept-encoding'])
-  if (!encoding) return reply.send(stored.body)
-  const body = (stored.compressed[encoding] ??= compressBody(stored.body, encoding))
-  return reply.header('content-encoding', encoding).header('content-length', body.length).send(body)
+  if (!encoding) return reply.send(body)
+  const compressed = (stored.compressed[encoding] ??= compressBody(body, encoding))
+  return reply.header('content-encoding', encoding).header('content-length', compressed.length).send(compressed)
 }
 
 /**
