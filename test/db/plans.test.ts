@@ -16,7 +16,11 @@ const plansOf = async (db: Awaited<ReturnType<typeof connect>>, like: string) =>
 test('when the same list page is read again and again on one connection, then PostgreSQL keeps one plan for it instead of planning every read', async (t) => {
   const db = await connect(t, await createTestDatabase(t))
   await db.query(
-    `INSERT INTO products (name, slug, status) SELECT 'P' || i, 'p-' || i, 'active' FROM generate_series(1, 20000) AS i;
+    // Mostly active, as a shop's catalog is: the page's own status is then most of the table, the others a few.
+    `INSERT INTO products (name, slug, status)
+     SELECT 'P' || i, 'p-' || i,
+            (CASE WHEN i % 10 = 0 THEN 'draft' WHEN i % 25 = 0 THEN 'archived' ELSE 'active' END)::product_status
+       FROM generate_series(1, 20000) AS i;
      INSERT INTO product_variants (product_id, sku, title, prices)
      SELECT id, 'SKU-' || id, 'Default', '[{"currency": "USD", "amountCents": 100}]' FROM products;
      ANALYZE`
@@ -31,8 +35,9 @@ test('when the same list page is read again and again on one connection, then Po
     assert.equal((await listProducts(db, { currency: 'USD' }, 'name', undefined, 20)).length, 21)
 
   // PostgreSQL tries a plan per value five times, then keeps the plan for any value when it costs about the same.
-  // With the page size as a parameter that plan is costed for a tenth of the table and never kept.
-  const [page] = await plansOf(db, '%WHERE status = $1::product_status ORDER BY created_at DESC%')
+  // With the page size as a parameter that plan is costed for a tenth of the table and never kept; with the status
+  // as one, the plan for 'active' (most of the table) beats the estimate of the one for any status, every time.
+  const [page] = await plansOf(db, '%WHERE status = % ORDER BY created_at DESC%')
   assert.ok(page, 'the page was read through a prepared statement')
   assert.equal(page.generic_plans + page.custom_plans, reads)
   assert.ok(page.generic_plans >= reads - 6, `kept plan used ${page.generic_plans} of ${reads} times`)
