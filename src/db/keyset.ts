@@ -69,8 +69,13 @@ export function keysetQuery<Row>(
 ): { text: string; values: unknown[]; limit: string } {
   if (after) {
     assertKeyFits(order as KeysetOrder<unknown>, after)
+    // A kept plan's cursor values are subquery outputs, unknown to the planner: it costs every cursor as it costs the
+    // plan for any cursor, and keeps that plan. A plain parameter has its value estimated per run, and deep into an
+    // index the estimate of one cursor's plan beats that of the plan for any, so the page is planned on every read.
+    const value = (v: unknown, cast: string) =>
+      opts.keepPlan ? `(SELECT ${conditions.param(v)}::${cast})` : `${conditions.param(v)}::${cast}`
     conditions.add(
-      `(${order.column}, id) ${order.desc ? '<' : '>'} (${conditions.param(after[0])}::${order.cast}, ${conditions.param(after[1])}::integer)`
+      `(${order.column}, id) ${order.desc ? '<' : '>'} (${value(after[0], order.cast)}, ${value(after[1], 'integer')})`
     )
   }
   const direction = order.desc ? 'DESC' : 'ASC'

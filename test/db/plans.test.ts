@@ -22,12 +22,31 @@ test('when the same list page is read again and again on one connection, then Po
             (CASE WHEN i % 10 = 0 THEN 'draft' WHEN i % 25 = 0 THEN 'archived' ELSE 'active' END)::product_status
        FROM generate_series(1, 20000) AS i;
      INSERT INTO product_variants (product_id, sku, title, prices)
-     SELECT id, 'SKU-' || id, 'Default', '[{"currency": "USD", "amountCents": 100}]' FROM products;
+     SELECT id, 'SKU-' || id, 'Default', jsonb_build_array(jsonb_build_object('currency', 'USD', 'amountCents', 100 + id * 7919 % 10000))
+       FROM products;
      ANALYZE`
   )
   const reads = 12
   for (let i = 0; i < reads; i++) {
     const rows = await listProducts(db, { status: 'active', currency: 'USD' }, 'newest', undefined, 20)
+    assert.equal(rows.length, 21)
+  }
+  // A page deep into the prices: with the cursor's values as parameters, every read of it was planned again.
+  const [deep] = (
+    await db.query<{ min_cents: number; product_id: number }>(
+      `SELECT min_cents, product_id FROM product_prices WHERE currency = 'USD' AND status = 'active'
+        ORDER BY min_cents, product_id OFFSET 2000 LIMIT 1`
+    )
+  ).rows
+  assert.ok(deep)
+  for (let i = 0; i < reads; i++) {
+    const rows = await listProducts(
+      db,
+      { status: 'active', currency: 'USD' },
+      'price',
+      [deep.min_cents, deep.product_id],
+      20
+    )
     assert.equal(rows.length, 21)
   }
   const everyStatus = 8
@@ -41,6 +60,9 @@ test('when the same list page is read again and again on one connection, then Po
   assert.ok(page, 'the page was read through a prepared statement')
   assert.equal(page.generic_plans + page.custom_plans, reads)
   assert.ok(page.generic_plans >= reads - 6, `kept plan used ${page.generic_plans} of ${reads} times`)
+  const [priced] = await plansOf(db, '%ORDER BY min_cents ASC%')
+  assert.ok(priced, 'the price-sorted page was read through a prepared statement')
+  assert.ok(priced.generic_plans >= reads - 6, `kept plan used ${priced.generic_plans} of ${reads} times`)
   // A page filtered by tags keeps its page size a parameter: the plan is PostgreSQL's choice per run, as before, never
   // one kept for any tag (which could walk every product for a rare one).
   await listProducts(db, { status: 'active', currency: 'USD', tags: ['rare'] }, 'newest', undefined, 20)
