@@ -19,6 +19,17 @@ export class Conditions {
     return `$${this.values.length}`
   }
 
+  /**
+   * A parameter cast to `cast`; `unseen`, a subquery's output the planner cannot see. A statement whose plan is to
+   * be kept (see keysetQuery's keepPlan) takes the values that meet its index columns unseen: each run is then costed
+   * as the plan for any value is, and PostgreSQL keeps that plan. A plain parameter's value is estimated per run, and
+   * for some values (a cursor deep into an index, one category) that estimate beats the estimate for any value's plan,
+   * though both plans are the same index walk: the statement was planned on every read, which costs more than the run.
+   */
+  value(value: unknown, cast: string, unseen: boolean): string {
+    return unseen ? `(SELECT ${this.param(value)}::${cast})` : `${this.param(value)}::${cast}`
+  }
+
   add(clause: string): this {
     this.clauses.push(clause)
     return this
@@ -69,13 +80,9 @@ export function keysetQuery<Row>(
 ): { text: string; values: unknown[]; limit: string } {
   if (after) {
     assertKeyFits(order as KeysetOrder<unknown>, after)
-    // A kept plan's cursor values are subquery outputs, unknown to the planner: it costs every cursor as it costs the
-    // plan for any cursor, and keeps that plan. A plain parameter has its value estimated per run, and deep into an
-    // index the estimate of one cursor's plan beats that of the plan for any, so the page is planned on every read.
-    const value = (v: unknown, cast: string) =>
-      opts.keepPlan ? `(SELECT ${conditions.param(v)}::${cast})` : `${conditions.param(v)}::${cast}`
+    const unseen = opts.keepPlan === true
     conditions.add(
-      `(${order.column}, id) ${order.desc ? '<' : '>'} (${value(after[0], order.cast)}, ${value(after[1], 'integer')})`
+      `(${order.column}, id) ${order.desc ? '<' : '>'} (${conditions.value(after[0], order.cast, unseen)}, ${conditions.value(after[1], 'integer', unseen)})`
     )
   }
   const direction = order.desc ? 'DESC' : 'ASC'

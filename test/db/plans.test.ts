@@ -17,12 +17,19 @@ test('when the same list page is read again and again on one connection, then Po
   const db = await connect(t, await createTestDatabase(t))
   await db.query(
     // Mostly active, as a shop's catalog is: the page's own status is then most of the table, the others a few.
-    `INSERT INTO products (name, slug, status)
+    `INSERT INTO categories (name, slug) SELECT 'C' || i, 'c-' || i FROM generate_series(1, 50) AS i;
+     INSERT INTO products (name, slug, status, category_id)
      SELECT 'P' || i, 'p-' || i,
-            (CASE WHEN i % 10 = 0 THEN 'draft' WHEN i % 25 = 0 THEN 'archived' ELSE 'active' END)::product_status
+            (CASE WHEN i % 10 = 0 THEN 'draft' WHEN i % 25 = 0 THEN 'archived' ELSE 'active' END)::product_status,
+            (SELECT min(id) FROM categories) + i % 50
        FROM generate_series(1, 20000) AS i;
      INSERT INTO product_variants (product_id, sku, title, prices)
-     SELECT id, 'SKU-' || id, 'Default', jsonb_build_array(jsonb_build_object('currency', 'USD', 'amountCents', 100 + id * 7919 % 10000))
+     SELECT id, 'SKU-' || id, 'Default',
+            -- Every product priced in USD and EUR, every third in GBP as well.
+            jsonb_build_array(jsonb_build_object('currency', 'USD', 'amountCents', 100 + id * 7919 % 10000),
+                              jsonb_build_object('currency', 'EUR', 'amountCents', 90 + id * 7919 % 10000))
+              || CASE WHEN id % 3 = 0 THEN jsonb_build_array(jsonb_build_object('currency', 'GBP', 'amountCents', 80 + id % 5000))
+                      ELSE '[]'::jsonb END
        FROM products;
      ANALYZE`
   )
@@ -49,6 +56,13 @@ test('when the same list page is read again and again on one connection, then Po
     )
     assert.equal(rows.length, 21)
   }
+  // A category's page by price: with the category and currency as parameters, every read of it was planned again.
+  const [category] = (await db.query<{ id: number }>('SELECT min(id) + 7 AS id FROM categories')).rows
+  assert.ok(category)
+  for (let i = 0; i < reads; i++) {
+    const filter = { status: 'active' as const, currency: 'USD', categoryIds: [category.id] }
+    assert.equal((await listProducts(db, filter, 'price', undefined, 20)).length, 21)
+  }
   const everyStatus = 8
   for (let i = 0; i < everyStatus; i++)
     assert.equal((await listProducts(db, { currency: 'USD' }, 'name', undefined, 20)).length, 21)
@@ -60,9 +74,10 @@ test('when the same list page is read again and again on one connection, then Po
   assert.ok(page, 'the page was read through a prepared statement')
   assert.equal(page.generic_plans + page.custom_plans, reads)
   assert.ok(page.generic_plans >= reads - 6, `kept plan used ${page.generic_plans} of ${reads} times`)
-  const [priced] = await plansOf(db, '%ORDER BY min_cents ASC%')
-  assert.ok(priced, 'the price-sorted page was read through a prepared statement')
-  assert.ok(priced.generic_plans >= reads - 6, `kept plan used ${priced.generic_plans} of ${reads} times`)
+  const priced = await plansOf(db, '%ORDER BY min_cents ASC%')
+  assert.equal(priced.length, 2, 'the price-sorted pages were read through prepared statements')
+  for (const plans of priced)
+    assert.ok(plans.generic_plans >= reads - 6, `kept plan used ${plans.generic_plans} of ${reads} times`)
   // A page filtered by tags keeps its page size a parameter: the plan is PostgreSQL's choice per run, as before, never
   // one kept for any tag (which could walk every product for a rare one).
   await listProducts(db, { status: 'active', currency: 'USD', tags: ['rare'] }, 'newest', undefined, 20)

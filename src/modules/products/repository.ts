@@ -175,8 +175,12 @@ export const productCursorKey = (sort: ProductSort, row: SortKeyRow) => SORTS[so
  * The filtered products' documents: the SELECT and its conditions, without order or limit (a list page adds its
  * keyset order). A price sort or filter reads product_prices in `currency`: products with no price there are left out.
  */
-export function filteredProducts(filter: ProductFilter, priced: boolean): { select: string; where: Conditions } {
-  const { from, where } = filteredFrom(filter, priced)
+export function filteredProducts(
+  filter: ProductFilter,
+  priced: boolean,
+  keepPlan: boolean
+): { select: string; where: Conditions } {
+  const { from, where } = filteredFrom(filter, priced, keepPlan)
   return { select: `SELECT ${DOCUMENT_COLUMNS}${priced ? ', min_cents' : ''} FROM ${from}${DOCUMENT_JOIN}`, where }
 }
 
@@ -186,13 +190,22 @@ export const documentLinesSql = (from: string, conditions: string[]) =>
     conditions.length ? ` WHERE ${conditions.join(' AND ')}` : ''
   } ORDER BY products.id`
 
-/** The relation named `products` the filters read and their conditions (filteredProducts selects from it). */
-export function filteredFrom(filter: ProductFilter, priced: boolean): { from: string; where: Conditions } {
+/**
+ * The relation named `products` the filters read and their conditions (filteredProducts selects from it); with
+ * `keepPlan`, the one category and the currency, which meet index columns, are unseen values (Conditions.value).
+ */
+export function filteredFrom(
+  filter: ProductFilter,
+  priced: boolean,
+  keepPlan = false
+): { from: string; where: Conditions } {
   const where = new Conditions()
   const ids = filter.categoryIds
   if (ids) {
     where.add(
-      ids.length === 1 ? `category_id = ${where.param(ids[0])}` : `category_id = ANY(${where.param(ids)}::integer[])`
+      ids.length === 1
+        ? `category_id = ${where.value(ids[0], 'integer', keepPlan)}`
+        : `category_id = ANY(${where.param(ids)}::integer[])`
     )
   }
   if (filter.status) {
@@ -201,7 +214,7 @@ export function filteredFrom(filter: ProductFilter, priced: boolean): { from: st
     if (!STATUSES.has(filter.status)) throw new TypeError(`not a product status: ${filter.status}`)
     where.add(`status = '${filter.status}'`)
   }
-  if (priced) where.add(`currency = ${where.param(filter.currency)}`)
+  if (priced) where.add(`currency = ${where.value(filter.currency, 'text', keepPlan)}`)
   if (filter.minPrice !== undefined) where.add(`min_cents >= ${where.param(filter.minPrice)}`)
   if (filter.maxPrice !== undefined) where.add(`min_cents <= ${where.param(filter.maxPrice)}`)
   if (filter.tags) where.add(`tags @> ${where.param(filter.tags)}::text[]`)
@@ -251,8 +264,8 @@ export async function listProducts(
   limit: number
 ): Promise<ProductDocumentRow[]> {
   const priced = sort === 'price' || sort === '-price' || filterUsesPrices(filter)
-  const { select, where } = filteredProducts(filter, priced)
   const keepPlan = planKeepable(filter)
+  const { select, where } = filteredProducts(filter, priced, keepPlan)
   if (!priced && !filter.status) return listEveryStatus(q, where, SORTS[sort], after, limit, keepPlan)
   const { text, values } = keysetQuery(select, where, SORTS[sort], after, limit, { keepPlan })
   const { rows } = await q.query<ProductDocumentRow>(prepared(text), values)
