@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { listProducts } from '../../src/modules/products/repository.js'
+import { listProducts, type ProductFilter } from '../../src/modules/products/repository.js'
 import { connect, createTestDatabase } from '../helper.js'
 
 // PostgreSQL's own count of how each of this connection's prepared statements was planned.
@@ -59,10 +59,8 @@ test('when the same list page is read again and again on one connection, then Po
   // A category's page by price: with the category and currency as parameters, every read of it was planned again.
   const [category] = (await db.query<{ id: number }>('SELECT min(id) + 7 AS id FROM categories')).rows
   assert.ok(category)
-  for (let i = 0; i < reads; i++) {
-    const filter = { status: 'active' as const, currency: 'USD', categoryIds: [category.id] }
-    assert.equal((await listProducts(db, filter, 'price', undefined, 20)).length, 21)
-  }
+  const inCategory: ProductFilter = { status: 'active', currency: 'USD', categoryIds: [category.id] }
+  for (let i = 0; i < reads; i++) assert.equal((await listProducts(db, inCategory, 'price', undefined, 20)).length, 21)
   const everyStatus = 8
   for (let i = 0; i < everyStatus; i++)
     assert.equal((await listProducts(db, { currency: 'USD' }, 'name', undefined, 20)).length, 21)
