@@ -162,8 +162,9 @@ class DeferredBegin implements Queryable {
     statement: string | PreparedStatement,
     values?: unknown[]
   ): Promise<pg.QueryResult<R>> {
+    // After BEGIN a prepared statement goes as itself: planned once per connection, not at every run.
+    if (this.begun) return this.client.query<R>(statement, values)
     const text = textOf(statement)
-    if (this.begun) return this.client.query<R>(text, values)
     this.begun = true
     const inlined = inlineParameters(text, values)
     if (inlined === undefined) {

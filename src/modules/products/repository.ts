@@ -125,7 +125,7 @@ export async function findProductById(
   opts: { forUpdate?: boolean } = {}
 ): Promise<ProductRow | undefined> {
   const { rows } = await q.query<ProductRow>(
-    `SELECT ${COLUMNS} FROM products WHERE id = $1${opts.forUpdate ? ' FOR UPDATE' : ''}`,
+    prepared(`SELECT ${COLUMNS} FROM products WHERE id = $1${opts.forUpdate ? ' FOR UPDATE' : ''}`),
     [id]
   )
   return rows[0]
@@ -337,8 +337,8 @@ export async function insertProductWithVariants(
   variants: NewVariant[]
 ): Promise<ProductRow & { variants: VariantRow[] }> {
   const { rows } = await q.query<ProductRow & { variants: VariantRow[] }>(
-    `WITH p AS (${INSERT_PRODUCT}), v AS (${insertVariantsSql('p.id', '$8', 'p, ')})
-     SELECT p.*, (SELECT coalesce(json_agg(v ORDER BY v.position, v.id), '[]'::json) FROM v) AS variants FROM p`,
+    prepared(`WITH p AS (${INSERT_PRODUCT}), v AS (${insertVariantsSql('p.id', '$8', 'p, ')})
+     SELECT p.*, (SELECT coalesce(json_agg(v ORDER BY v.position, v.id), '[]'::json) FROM v) AS variants FROM p`),
     [...productValues(input), JSON.stringify(variants)]
   )
   return rows[0] as ProductRow & { variants: VariantRow[] }
@@ -356,7 +356,9 @@ const UPDATABLE: Record<keyof UpdateProduct, string> = {
 export async function updateProduct(q: Queryable, id: number, patch: UpdateProduct): Promise<ProductRow> {
   const { sets, values } = setClause(patch, UPDATABLE)
   const { rows } = await q.query<ProductRow>(
-    `UPDATE products SET ${sets ? `${sets}, ` : ''}version = version + 1, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
+    prepared(
+      `UPDATE products SET ${sets ? `${sets}, ` : ''}version = version + 1, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`
+    ),
     [id, ...values]
   )
   return rows[0] as ProductRow

@@ -1,5 +1,5 @@
 import { setClause } from '../../db/keyset.js'
-import type { Queryable } from '../../db/pool.js'
+import { prepared, type Queryable } from '../../db/pool.js'
 import type { Price, UpdateVariant, Variant } from './schemas.js'
 
 export interface VariantRow {
@@ -61,7 +61,9 @@ export async function findVariant(
   opts: { forUpdate?: boolean } = {}
 ): Promise<VariantRow | undefined> {
   const { rows } = await q.query<VariantRow>(
-    `SELECT ${COLUMNS} FROM product_variants WHERE id = $1 AND product_id = $2${opts.forUpdate ? ' FOR UPDATE' : ''}`,
+    prepared(
+      `SELECT ${COLUMNS} FROM product_variants WHERE id = $1 AND product_id = $2${opts.forUpdate ? ' FOR UPDATE' : ''}`
+    ),
     [id, productId]
   )
   return rows[0]
@@ -117,7 +119,9 @@ export async function updateVariant(q: Queryable, id: number, patch: UpdateVaria
     UPDATABLE
   )
   const { rows } = await q.query<VariantRow>(
-    `UPDATE product_variants SET ${sets}, version = version + 1, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
+    prepared(
+      `UPDATE product_variants SET ${sets}, version = version + 1, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`
+    ),
     [id, ...values]
   )
   return rows[0] as VariantRow
@@ -131,9 +135,9 @@ export async function adjustStock(
   delta: number
 ): Promise<VariantRow | undefined> {
   const { rows } = await q.query<VariantRow>(
-    `UPDATE product_variants SET stock = (stock + $3::bigint)::integer, version = version + 1, updated_at = now()
+    prepared(`UPDATE product_variants SET stock = (stock + $3::bigint)::integer, version = version + 1, updated_at = now()
       WHERE id = $1 AND product_id = $2 AND stock + $3::bigint >= 0 AND stock + $3::bigint <= 2147483647
-      RETURNING ${COLUMNS}`,
+      RETURNING ${COLUMNS}`),
     [id, productId, delta]
   )
   return rows[0]
