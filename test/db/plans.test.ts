@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import pg from 'pg'
+import { prepared, withTransaction } from '../../src/db/pool.js'
 import { listProducts, type ProductFilter } from '../../src/modules/products/repository.js'
-import { connect, createTestDatabase } from '../helper.js'
+import { connect, createTestDatabase, defer } from '../helper.js'
 
 // PostgreSQL's own count of how each of this connection's prepared statements was planned.
 const plansOf = async (db: Awaited<ReturnType<typeof connect>>, like: string) =>
@@ -155,4 +157,30 @@ test('when a connection first wrote to an empty catalog, then once the catalog h
        FROM products p JOIN product_prices pp ON pp.product_id = p.id WHERE p.slug = 'new-2'`
   )
   assert.deepEqual(rows, [{ currency: 'EUR', min_cents: 1, documents: 1 }])
+})
+
+test('when a write transaction sends a prepared statement after its first one, then PostgreSQL keeps its plan instead of planning every write', async (t) => {
+  const target = await createTestDatabase(t)
+  // One connection, so every transaction and the check below see the same session's prepared statements.
+  const pool = new pg.Pool({ ...target, max: 1 })
+  defer(t, () => pool.end())
+  await pool.query(
+    `INSERT INTO products (name, slug) SELECT 'P' || i, 'p-' || i FROM generate_series(1, 100) AS i; ANALYZE products`
+  )
+  const writes = 12
+  for (let i = 0; i < writes; i++) {
+    await withTransaction(pool, async (tx) => {
+      // The first statement travels with BEGIN as text; the second is the prepared one.
+      await tx.query('SELECT id FROM products WHERE id = $1 FOR UPDATE', [1 + i])
+      await tx.query(prepared('UPDATE products SET version = version + 1 WHERE id = $1 RETURNING version'), [1 + i])
+    })
+  }
+  const { rows } = await pool.query<{ generic_plans: number; custom_plans: number }>(
+    `SELECT generic_plans::integer, custom_plans::integer FROM pg_prepared_statements
+      WHERE NOT from_sql AND statement LIKE 'UPDATE products SET version = version + 1%'`
+  )
+  const [update] = rows
+  assert.ok(update, 'the UPDATE went as a prepared statement')
+  assert.equal(update.generic_plans + update.custom_plans, writes)
+  assert.ok(update.generic_plans >= writes - 6, `kept plan used ${update.generic_plans} of ${writes} times`)
 })
