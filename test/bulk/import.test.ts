@@ -3,6 +3,7 @@ import { once } from 'node:events'
 import { type AddressInfo, connect } from 'node:net'
 import { Readable } from 'node:stream'
 import { test } from 'node:test'
+import { ANALYZE_AFTER_PRODUCTS } from '../../src/modules/bulk/import-service.js'
 import { verifyChain } from '../../src/writes/verify.js'
 import { apiKey, assertProblem, bearer, build, type TestApp } from '../helper.js'
 
@@ -250,4 +251,25 @@ test('when more than 1,000 rows fail, then the first 1,000 errors are kept and a
   assert.equal(data.errors.length, 1000)
   assert.equal(data.errors[999].line, 1000)
   assert.deepEqual(data.counts, { created: 1, updated: 0, unchanged: 0, failed: 1100 })
+})
+
+test('when an import writes many products, then the catalog tables are analyzed at its end; a small one leaves them alone', async (t) => {
+  const app = await build(t)
+  const key = await apiKey(app, 'editor')
+  const analyzed = async () =>
+    (
+      await app.db.primary.query<{ relname: string }>(
+        `SELECT relname FROM pg_stat_user_tables
+          WHERE relname IN ('products', 'product_variants', 'product_prices', 'product_documents')
+            AND last_analyze IS NOT NULL ORDER BY relname`
+      )
+    ).rows.map((r) => r.relname)
+  const small = await importFile(app, key, ndjson([tee('small-a'), tee('small-b')]))
+  assert.equal(small.json().data.status, 'completed')
+  assert.deepEqual(await analyzed(), [])
+
+  const many = Array.from({ length: ANALYZE_AFTER_PRODUCTS }, (_, i) => tee(`many-${i}`))
+  const big = await importFile(app, key, ndjson(many))
+  assert.deepEqual(big.json().data.counts, { created: ANALYZE_AFTER_PRODUCTS, updated: 0, unchanged: 0, failed: 0 })
+  assert.deepEqual(await analyzed(), ['product_documents', 'product_prices', 'product_variants', 'products'])
 })

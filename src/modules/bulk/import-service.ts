@@ -17,6 +17,9 @@ import {
 } from './schemas.js'
 import { type Candidate, type Outcome, upsertBatch } from './upsert.js'
 
+/** An import that created or changed at least this many products refreshes the planner's statistics at its end. */
+export const ANALYZE_AFTER_PRODUCTS = 1000
+
 export interface ImportDeps {
   db: Pick<Database, 'primary' | 'transaction'>
   defaultCurrency: string
@@ -280,7 +283,12 @@ export async function runImport(
     batch = undefined
     await settled
     progress.committedLine = nextLine - 1
-    return await repo.finishImport(deps.db.primary, id, progress, { status: 'completed' })
+    const finished = await repo.finishImport(deps.db.primary, id, progress, { status: 'completed' })
+    // Best effort: the import is complete either way, and autovacuum analyzes later where it runs.
+    if (progress.created + progress.updated >= ANALYZE_AFTER_PRODUCTS) {
+      await repo.refreshStatistics(deps.db.primary).catch(() => {})
+    }
+    return finished
   } catch (err) {
     await Promise.allSettled([...writing])
     await settled.catch(() => {})

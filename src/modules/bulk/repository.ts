@@ -115,6 +115,16 @@ export async function finishImport(
   return rows[0] as ImportRow
 }
 
+/**
+ * Fresh planner statistics for the catalog's tables. After an import that wrote many products the planner would
+ * otherwise plan on the counts from before it until autovacuum analyzes them (or never, where it is off): an export
+ * of a just-imported catalog was planned as a hash join and a sort of every document instead of a merge of the
+ * primary keys, four times slower.
+ */
+export async function refreshStatistics(q: Queryable): Promise<void> {
+  await q.query('ANALYZE products, product_variants, product_prices, product_documents')
+}
+
 /** The import; one still marked running without a heartbeat for STALE_AFTER_MS is marked failed first. */
 export async function findImport(q: Queryable, id: number): Promise<ImportRow | undefined> {
   const { rows } = await q.query<ImportRow>(
