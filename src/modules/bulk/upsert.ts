@@ -83,8 +83,10 @@ export async function upsertBatch(
 ): Promise<Outcome[]> {
   const outcomes = new Array<Outcome>(candidates.length)
   // A catalog being filled has no planner statistics yet: the estimates of these statements grow past jit_above_cost,
-  // and compiling them cost ~98 of the 107 ms a 500-slug lookup took (docs/architecture.md, bulk import).
-  await atBegin(tx, 'SET LOCAL jit = off')
+  // and compiling them cost ~98 of the 107 ms a 500-slug lookup took; and the batch's 2,000 SKUs were looked up by
+  // reading every variant, a scan per batch that grew with the catalog. Every table here is reached by key
+  // (docs/architecture.md, bulk import).
+  await atBegin(tx, 'SET LOCAL jit = off; SET LOCAL enable_seqscan = off')
   const existing = new Map(
     (
       await findProductsBySlug(
