@@ -34,6 +34,19 @@ export const ConfigSchema = Type.Object({
   DB_SSL_CA_FILE: optionalText('PEM bundle to verify the database certificate (e.g. the RDS CA bundle)'),
   DB_POOL_MAX: Type.Integer({ minimum: 1, maximum: 1000, default: 20, description: 'Primary pool size' }),
   DB_POOL_MIN: Type.Integer({ minimum: 0, maximum: 1000, default: 0, description: 'Idle connections kept open' }),
+  WRITE_BATCH_MAX: Type.Integer({
+    minimum: 1,
+    maximum: 1000,
+    default: 64,
+    description:
+      'Most concurrent creates (POST /api/v1/products without Idempotency-Key or media) written in one transaction when WRITE_BATCHES_IN_FLIGHT are already running; 1 = each alone'
+  }),
+  WRITE_BATCHES_IN_FLIGHT: Type.Integer({
+    minimum: 1,
+    maximum: 100,
+    default: 2,
+    description: 'Create transactions running at once per instance; creates beyond wait and go together in the next'
+  }),
   DB_READ_REPLICA_HOST: optionalText('Read replica host(s), comma-separated; unset → reads use the primary'),
   DB_READ_REPLICA_PORT: port('Read replica port', 5432),
   DB_READ_POOL_MAX: Type.Integer({ minimum: 1, maximum: 1000, default: 30, description: 'Pool size per replica' }),

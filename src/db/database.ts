@@ -22,6 +22,8 @@ export interface Database {
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>
   /** Its COMMIT also sends the statements queued with beforeCommit() (see pool.ts). */
   sendsCommitTail: true
+  /** Records a commit made for this session elsewhere (a coalesced batch's transaction): its consistency token. */
+  noteCommit(lsn: string): void
   /** The same database, reading as `context` allows and recording commits in `session`. */
   scoped(context: ReadContext, session?: ConsistencySession): Database
   close(): Promise<void>
@@ -79,6 +81,9 @@ export function createDatabase(
     },
     transaction: (fn) => withTransaction(primary, fn, session && ((lsn) => recordCommit(session, lsn))),
     sendsCommitTail: true,
+    noteCommit(lsn) {
+      if (session) recordCommit(session, lsn)
+    },
     scoped: (inner, innerSession) => scoped({ ...context, ...inner }, innerSession ?? session),
     close
   })

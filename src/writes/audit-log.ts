@@ -115,41 +115,49 @@ export function appendEntrySql(entry: NewEntry): string {
   return APPEND(CASTS.map((cast, i) => literal(values[i] ?? null, cast)).join(', '))
 }
 
+const APPEND_MANY = (json: string) => `WITH entry AS (
+  INSERT INTO audit_log (${AUDIT_COLUMNS})
+  SELECT nextval('audit_log_id_seq'), clock_timestamp(), e."action", e."entityType",
+         e."entityId", e."actorType", e."actorId", e."actorName", e."actorRole", e.ip, e."userAgent",
+         e."requestId", e."oldValues", e."newValues", ARRAY(SELECT jsonb_array_elements_text(e."changedFields"))
+    FROM jsonb_to_recordset(${json}::jsonb) AS e("action" text, "entityType" text, "entityId" integer,
+         "actorType" text, "actorId" integer, "actorName" text, "actorRole" text, ip text, "userAgent" text,
+         "requestId" text, "oldValues" jsonb, "newValues" jsonb, "changedFields" jsonb)
+  RETURNING id
+)
+INSERT INTO audit_pending (entry_id) SELECT id FROM entry`
+
+const entriesJson = (entries: NewEntry[]) =>
+  JSON.stringify(
+    entries.map((e) => ({
+      action: e.action,
+      entityType: e.entityType,
+      entityId: e.entityId,
+      actorType: e.actor.type,
+      actorId: e.actor.id,
+      actorName: e.actor.name,
+      actorRole: e.actor.role,
+      ip: e.ip,
+      userAgent: e.userAgent,
+      requestId: e.requestId,
+      oldValues: e.oldValues,
+      newValues: e.newValues,
+      changedFields: e.changedFields
+    }))
+  )
+
 /**
  * Appends many entries in one statement (a bulk import's batch): the same rows and queue entries as appendEntry,
  * written in order, with the caller's transaction.
  */
 export async function appendEntries(tx: Queryable, entries: NewEntry[]): Promise<void> {
   if (!entries.length) return
-  const rows = entries.map((e) => ({
-    action: e.action,
-    entityType: e.entityType,
-    entityId: e.entityId,
-    actorType: e.actor.type,
-    actorId: e.actor.id,
-    actorName: e.actor.name,
-    actorRole: e.actor.role,
-    ip: e.ip,
-    userAgent: e.userAgent,
-    requestId: e.requestId,
-    oldValues: e.oldValues,
-    newValues: e.newValues,
-    changedFields: e.changedFields
-  }))
-  await tx.query(
-    `WITH entry AS (
-       INSERT INTO audit_log (${AUDIT_COLUMNS})
-       SELECT nextval('audit_log_id_seq'), clock_timestamp(), e."action", e."entityType",
-              e."entityId", e."actorType", e."actorId", e."actorName", e."actorRole", e.ip, e."userAgent",
-              e."requestId", e."oldValues", e."newValues", ARRAY(SELECT jsonb_array_elements_text(e."changedFields"))
-         FROM jsonb_to_recordset($1::jsonb) AS e("action" text, "entityType" text, "entityId" integer,
-              "actorType" text, "actorId" integer, "actorName" text, "actorRole" text, ip text, "userAgent" text,
-              "requestId" text, "oldValues" jsonb, "newValues" jsonb, "changedFields" jsonb)
-       RETURNING id
-     )
-     INSERT INTO audit_pending (entry_id) SELECT id FROM entry`,
-    [JSON.stringify(rows)]
-  )
+  await tx.query(APPEND_MANY('$1'), [entriesJson(entries)])
+}
+
+/** The same multi-row append as SQL without parameters, for beforeCommit() (a coalesced batch of writes). */
+export function appendEntriesSql(entries: NewEntry[]): string {
+  return APPEND_MANY(pg.escapeLiteral(entriesJson(entries)))
 }
 
 /** The chain links of `ids` (entries not sealed yet have none). */

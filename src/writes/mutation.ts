@@ -4,7 +4,7 @@ import { atBegin, beforeCommit, takeCommitTail, withTransaction } from '../db/po
 import { unknownKey } from '../errors.js'
 import { claimKey, type IdempotencyClaim, saveResponse } from './idempotency.js'
 import type { Actor, AuditAction, EntityType } from './audit-chain.js'
-import { appendEntry, appendEntrySql, type NewEntry } from './audit-log.js'
+import { appendEntries, appendEntriesSql, appendEntry, appendEntrySql, type NewEntry } from './audit-log.js'
 
 /** Who is writing, from where: built once per request by the route, passed into every service mutation. */
 export interface WriteContext {
@@ -125,6 +125,21 @@ export const deleted = <T extends Entity>(
   newValues: values(after)
 })
 
+/** The audit entries of a change: its own, then one per further entity it changed. */
+const entriesOf = (done: AuditedChange<unknown>, ctx: WriteContext): NewEntry[] =>
+  [done, ...(done.also ?? [])].map((c) => ({
+    action: c.action,
+    entityType: c.entityType,
+    entityId: c.entityId,
+    actor: ctx.actor,
+    ip: ctx.ip,
+    userAgent: ctx.userAgent,
+    requestId: ctx.requestId,
+    oldValues: c.oldValues,
+    newValues: c.newValues,
+    changedFields: changedFields(c.oldValues, c.newValues)
+  }))
+
 /**
  * Every mutation ends the same way: in one transaction, with one client, the change, its audit entry and
  * (with an Idempotency-Key) the stored response commit together or not at all. A retry of a committed
@@ -144,18 +159,7 @@ export async function mutate<T>(
         if (stored) return { value: stored.body.data as T, audited: 0 }
       }
       const done = await change(tx)
-      const entries = [done, ...(done.also ?? [])].map((c): NewEntry => ({
-        action: c.action,
-        entityType: c.entityType,
-        entityId: c.entityId,
-        actor: ctx.actor,
-        ip: ctx.ip,
-        userAgent: ctx.userAgent,
-        requestId: ctx.requestId,
-        oldValues: c.oldValues,
-        newValues: c.newValues,
-        changedFields: changedFields(c.oldValues, c.newValues)
-      }))
+      const entries = entriesOf(done, ctx)
       if (claim) await saveResponse(tx, claim, { success: true, data: done.value })
       // The entries go in the COMMIT's round trip when the transactor sends it there (they fail the commit if they fail).
       for (const entry of entries) {
@@ -170,4 +174,33 @@ export async function mutate<T>(
   if (claim && outcome.audited === 0) claim.replayed = true
   for (let i = 0; i < outcome.audited; i++) ctx.onAudited?.()
   return outcome.value
+}
+
+/**
+ * The mutations of many requests in one transaction (a batch of coalescer.ts): `change` returns one change per
+ * context, in their order; every context's key is checked before the first statement, and every change's audit
+ * entries, with its own context's actor and request, commit with the batch or not at all. Requests with an
+ * Idempotency-Key are not batched (mutate() claims their key).
+ */
+export async function mutateMany<T>(
+  db: Transactor,
+  contexts: WriteContext[],
+  change: (tx: Queryable) => Promise<AuditedChange<T>[]>
+): Promise<T[]> {
+  if (contexts.some((ctx) => ctx.idempotency)) throw new TypeError('mutateMany takes no idempotent requests')
+  const outcome = await db.transaction(async (tx) => {
+    const keys = [...new Set(contexts.flatMap((ctx) => (ctx.keyToCheck === undefined ? [] : [ctx.keyToCheck])))]
+    if (keys.length) await atBegin(tx, keys.map(keyGuardSql).join(';\n'))
+    const done = await change(tx)
+    if (done.length !== contexts.length) throw new Error(`${done.length} changes for ${contexts.length} requests`)
+    const entries = done.map((d, i) => entriesOf(d, contexts[i] as WriteContext))
+    const all = entries.flat()
+    if (db.sendsCommitTail) beforeCommit(tx, appendEntriesSql(all))
+    else await appendEntries(tx, all)
+    return done.map((d, i) => ({ value: d.value, audited: (entries[i] as NewEntry[]).length }))
+  })
+  return outcome.map(({ value, audited }, i) => {
+    for (let n = 0; n < audited; n++) contexts[i]?.onAudited?.()
+    return value
+  })
 }

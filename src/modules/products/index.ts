@@ -42,6 +42,12 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
   // A cache miss reads where the cache's fill context allows; everything else as the request's token asks.
   const fillDeps = (context: ReadContext) => ({ db: app.db.scoped(context), cursors: app.cursors, defaultCurrency })
   const requestDeps = (request: FastifyRequest) => ({ db: app.dbFor(request), cursors: app.cursors, defaultCurrency })
+  // Concurrent creates share transactions once WRITE_BATCHES_IN_FLIGHT are running (writes/coalescer.ts).
+  const { WRITE_BATCH_MAX, WRITE_BATCHES_IN_FLIGHT } = app.appOptions.config
+  const creates = service.createCoalescer(app.db.primary, {
+    inFlight: WRITE_BATCHES_IN_FLIGHT,
+    maxBatch: WRITE_BATCH_MAX
+  })
   const canWrite = app.authorizeWrite('editor', 'admin')
   const canDelete = app.authorizeWrite('admin')
   const scope = (request: FastifyRequest) => (visibilityOf(request) === 'all' ? 'all:' : '')
@@ -147,7 +153,11 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request, reply) => {
-      const product = await service.createProduct(requestDeps(request), request.body, app.audit.context(request, 201))
+      const product = await service.createProduct(
+        { ...requestDeps(request), creates },
+        request.body,
+        app.audit.context(request, 201)
+      )
       return sendCreated(reply, `/api/v1/products/${product.id}`, product)
     }
   )

@@ -6,7 +6,19 @@ import type { CursorCodec } from '../../lib/cursor.js'
 import { assertIfMatch, etagOf } from '../../lib/etag.js'
 import { slugify } from '../../lib/slug.js'
 import { AppError, invalidField } from '../../errors.js'
-import { type AuditedChange, created, deleted, mutate, updated, type WriteContext } from '../../writes/mutation.js'
+import type pg from 'pg'
+import { withTransaction } from '../../db/pool.js'
+import { Coalescer } from '../../writes/coalescer.js'
+import {
+  type AuditedChange,
+  created,
+  deleted,
+  mutate,
+  mutateMany,
+  type Transactor,
+  updated,
+  type WriteContext
+} from '../../writes/mutation.js'
 import { descendantIds } from '../categories/repository.js'
 import * as repo from './repository.js'
 import { checkMedia, checkOptions, checkVariants, skuTaken, titleOf } from './rules.js'
@@ -146,52 +158,123 @@ function requestedVariants(input: CreateProduct): CreateVariant[] {
 
 const variantValues = (row: variants.VariantRow) => ({ ...variants.rowToVariant(row), productId: row.product_id })
 
-export async function createProduct({ db }: ProductDeps, input: CreateProduct, ctx: WriteContext): Promise<Product> {
+/** A create as it is written: the product's row values and its variants, checked. */
+export interface CreatePlan {
+  product: repo.NewProduct
+  variants: variants.NewVariant[]
+}
+
+/** A create waiting to be written with others (see createCoalescer). */
+export interface PendingCreate {
+  db: Database
+  plan: CreatePlan
+  ctx: WriteContext
+}
+
+export type CreateCoalescer = Coalescer<PendingCreate, Product>
+
+function planCreate(input: CreateProduct): CreatePlan {
   const options = input.options ?? []
   checkOptions(options)
   const wanted = requestedVariants(input)
   checkVariants(options, wanted)
   checkMedia(input.media ?? [], new Set())
+  return {
+    product: {
+      name: input.name,
+      slug: input.slug ?? slugify(`${input.name}-${wanted[0]?.sku ?? ''}`),
+      description: input.description ?? '',
+      category_id: input.categoryId ?? null,
+      status: input.status ?? 'draft',
+      tags: input.tags ?? [],
+      options
+    },
+    variants: wanted.map((v, position) => ({
+      sku: v.sku,
+      title: v.title ?? titleOf(v.optionValues ?? []),
+      optionValues: v.optionValues ?? [],
+      prices: v.prices,
+      compareAtPrices: v.compareAtPrices ?? null,
+      stock: v.stock ?? 0,
+      barcode: v.barcode ?? null,
+      weightGrams: v.weightGrams ?? null,
+      position
+    }))
+  }
+}
+
+/** The audited change of a created product: its entry, then one per variant and per image. */
+function createdProduct(row: repo.ProductRow, variantRows: variants.VariantRow[]): AuditedChange<Product> {
+  const product = repo.rowToProduct(row, variantRows)
+  const also: AuditedChange<unknown>[] = [
+    ...variantRows.map((v) => created('variant', variantValues(v))),
+    ...product.media.map((m) => created('media', { ...m, productId: row.id }))
+  ]
+  return { ...created('product', repo.rowToProductFields(row)), value: product, also }
+}
+
+/**
+ * Creates a product with its variants and media. With a coalescer in `deps`, a create without an Idempotency-Key
+ * or media may be written in one transaction with other creates (coalescer.ts); its answer is the same.
+ */
+export async function createProduct(
+  deps: ProductDeps & { creates?: CreateCoalescer },
+  input: CreateProduct,
+  ctx: WriteContext
+): Promise<Product> {
+  const plan = planCreate(input)
+  if (deps.creates && !ctx.idempotency && !input.media?.length) return deps.creates.submit({ db: deps.db, plan, ctx })
+  return createOne(deps.db, plan, input.media, ctx)
+}
+
+async function createOne(
+  db: Database,
+  plan: CreatePlan,
+  media: CreateProduct['media'],
+  ctx: WriteContext
+): Promise<Product> {
   try {
     return await mutate(db, ctx, async (tx) => {
-      const inserted = await repo.insertProductWithVariants(
-        tx,
-        {
-          name: input.name,
-          slug: input.slug ?? slugify(`${input.name}-${wanted[0]?.sku ?? ''}`),
-          description: input.description ?? '',
-          category_id: input.categoryId ?? null,
-          status: input.status ?? 'draft',
-          tags: input.tags ?? [],
-          options
-        },
-        wanted.map((v, position) => ({
-          sku: v.sku,
-          title: v.title ?? titleOf(v.optionValues ?? []),
-          optionValues: v.optionValues ?? [],
-          prices: v.prices,
-          compareAtPrices: v.compareAtPrices ?? null,
-          stock: v.stock ?? 0,
-          barcode: v.barcode ?? null,
-          weightGrams: v.weightGrams ?? null,
-          position
-        }))
-      )
-      let row: repo.ProductRow = inserted
-      const variantRows = inserted.variants
-      if (input.media?.length) row = await repo.replaceMedia(tx, row.id, mediaValues(input.media), { bump: false })
-      const product = repo.rowToProduct(row, variantRows)
-      const change = created('product', repo.rowToProductFields(row))
-      const also: AuditedChange<unknown>[] = [
-        ...variantRows.map((v) => created('variant', variantValues(v))),
-        ...product.media.map((m) => created('media', { ...m, productId: row.id }))
-      ]
-      return { ...change, value: product, also }
+      const inserted = await repo.insertProductWithVariants(tx, plan.product, plan.variants)
+      const row = media?.length
+        ? await repo.replaceMedia(tx, inserted.id, mediaValues(media), { bump: false })
+        : inserted
+      return createdProduct(row, inserted.variants)
     })
   } catch (err) {
     mapWriteError(err)
   }
 }
+
+/** Creates in one transaction on the primary; each request's session gets the commit's consistency token. */
+async function createMany(primary: pg.Pool, pending: PendingCreate[]): Promise<Product[]> {
+  const transactor: Transactor = {
+    sendsCommitTail: true,
+    transaction: (fn) =>
+      withTransaction(primary, fn, (lsn) => {
+        for (const p of pending) p.db.noteCommit(lsn)
+      })
+  }
+  return mutateMany(
+    transactor,
+    pending.map((p) => p.ctx),
+    async (tx) => {
+      const rows = await repo.insertProductsWithVariants(
+        tx,
+        pending.map((p) => p.plan)
+      )
+      return rows.map((row) => createdProduct(row, row.variants))
+    }
+  )
+}
+
+/** The coalescer of an app's creates: `inFlight` transactions at a time, at most `maxBatch` creates in one. */
+export const createCoalescer = (primary: pg.Pool, options: { inFlight: number; maxBatch: number }): CreateCoalescer =>
+  new Coalescer({
+    ...options,
+    single: (p) => createOne(p.db, p.plan, undefined, p.ctx),
+    batch: (pending) => createMany(primary, pending)
+  })
 
 export const mediaValues = (media: CreateProduct['media'] & object) =>
   media.map((m) => ({

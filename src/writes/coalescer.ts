@@ -1,0 +1,86 @@
+/**
+ * Group commit for one kind of write. A call runs at once, alone, while fewer than `inFlight` transactions of its
+ * kind are running; otherwise it waits, and the calls that waited go together, as one transaction of a few
+ * set-based statements, when a running one ends. Under light load nothing waits and nothing changes; under heavy
+ * load a transaction's fixed costs (round trips, planning, the commit's flush, the statements' executor start) are
+ * paid once per batch instead of once per request (docs/architecture.md, write coalescing).
+ *
+ * Each call keeps its own outcome: a batch that fails as a whole on a constraint or on the data (a taken SKU, a
+ * revoked key) is rolled back and every call of it runs again alone, so each gets the answer it would have got
+ * alone. Other failures (the database unreachable, a timeout) are every call's answer: running them again could
+ * not do better and, after a COMMIT whose answer was lost, could write twice.
+ */
+export interface CoalescerOptions<I, O> {
+  /** Transactions of this kind running at once (batches and single calls). */
+  inFlight: number
+  /** Most calls in one batch; 1 turns batching off. */
+  maxBatch: number
+  single: (item: I) => Promise<O>
+  /** The outcomes of `items`, in their order, from one transaction. */
+  batch: (items: I[]) => Promise<O[]>
+}
+
+interface Waiting<I, O> {
+  item: I
+  resolve: (value: O) => void
+  reject: (err: unknown) => void
+}
+
+/** SQLSTATE classes of failures that concern the rows of a batch, not the connection: 22 data, 23 constraints, 40 deadlock or serialization; CK401 is a key no longer active. */
+export function concernsRows(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code
+  if (typeof code !== 'string' || code.length !== 5) return false
+  return code === 'CK401' || code.startsWith('22') || code.startsWith('23') || code.startsWith('40')
+}
+
+export class Coalescer<I, O> {
+  private running = 0
+  private readonly waiting: Waiting<I, O>[] = []
+  /** Counts of what ran, for tests and metrics: batches, calls in them, and calls run alone after a failed batch. */
+  readonly stats = { batches: 0, batched: 0, retriedAlone: 0 }
+
+  constructor(private readonly options: CoalescerOptions<I, O>) {
+    if (!(options.inFlight >= 1 && options.maxBatch >= 1)) throw new RangeError('inFlight and maxBatch must be ≥ 1')
+  }
+
+  submit(item: I): Promise<O> {
+    return new Promise<O>((resolve, reject) => {
+      this.waiting.push({ item, resolve, reject })
+      this.dispatch()
+    })
+  }
+
+  private dispatch(): void {
+    while (this.running < this.options.inFlight && this.waiting.length) {
+      const group = this.waiting.splice(0, this.options.maxBatch)
+      this.running += 1
+      void this.run(group).finally(() => {
+        this.running -= 1
+        this.dispatch()
+      })
+    }
+  }
+
+  private async run(group: Waiting<I, O>[]): Promise<void> {
+    if (group.length === 1) {
+      const [only] = group as [Waiting<I, O>]
+      await this.options.single(only.item).then(only.resolve, only.reject)
+      return
+    }
+    let outcomes: O[]
+    try {
+      outcomes = await this.options.batch(group.map((w) => w.item))
+    } catch (err) {
+      if (!concernsRows(err)) {
+        for (const w of group) w.reject(err)
+        return
+      }
+      this.stats.retriedAlone += group.length
+      await Promise.all(group.map((w) => this.options.single(w.item).then(w.resolve, w.reject)))
+      return
+    }
+    this.stats.batches += 1
+    this.stats.batched += group.length
+    group.forEach((w, i) => w.resolve(outcomes[i] as O))
+  }
+}

@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Coalescer, concernsRows } from '../../src/writes/coalescer.js'
+
+/** A coalescer whose writes take a few ms and record how they ran. */
+function recording(opts: { inFlight: number; maxBatch: number; failBatch?: (items: number[]) => Error | false }) {
+  const ran: { kind: 'single' | 'batch'; items: number[] }[] = []
+  let running = 0
+  let most = 0
+  const track = async <T>(fn: () => T) => {
+    running += 1
+    most = Math.max(most, running)
+    await sleep(5)
+    running -= 1
+    return fn()
+  }
+  const coalescer = new Coalescer<number, string>({
+    inFlight: opts.inFlight,
+    maxBatch: opts.maxBatch,
+    single: (n) =>
+      track(() => {
+        ran.push({ kind: 'single', items: [n] })
+        if (n < 0) throw Object.assign(new Error('bad row'), { code: '23505' })
+        return `one:${n}`
+      }),
+    batch: (items) =>
+      track(() => {
+        ran.push({ kind: 'batch', items })
+        const err = opts.failBatch?.(items)
+        if (err) throw err
+        return items.map((n) => `many:${n}`)
+      })
+  })
+  return { coalescer, ran, most: () => most }
+}
+
+test('when calls arrive while the in-flight limit is reached, then they wait and run together, each with its own outcome', async () => {
+  const { coalescer, ran, most } = recording({ inFlight: 2, maxBatch: 5 })
+  const outcomes = await Promise.all(Array.from({ length: 12 }, (_, n) => coalescer.submit(n)))
+  assert.ok(most() <= 2, `at most 2 at once, saw ${most()}`)
+  // The first two run alone at once; the ten that waited go in batches of at most five.
+  assert.deepEqual(
+    ran.slice(0, 2).map((r) => r.kind),
+    ['single', 'single']
+  )
+  assert.ok(
+    ran.slice(2).every((r) => r.kind === 'batch' && r.items.length <= 5),
+    JSON.stringify(ran)
+  )
+  assert.deepEqual(
+    ran.flatMap((r) => r.items).sort((a, b) => a - b),
+    [...Array(12).keys()]
+  )
+  outcomes.forEach((o, n) => assert.equal(o, n < 2 ? `one:${n}` : `many:${n}`))
+})
+
+test('when a batch fails on a row, then each of its calls runs alone and gets its own answer', async () => {
+  const rowError = Object.assign(new Error('duplicate key'), { code: '23505' })
+  const { coalescer, ran } = recording({
+    inFlight: 1,
+    maxBatch: 10,
+    failBatch: (items) => items.includes(-1) && rowError
+  })
+  const calls = [5, 6, -1, 7].map((n) => coalescer.submit(n).then(String, (err: Error) => `failed:${err.message}`))
+  assert.deepEqual(await Promise.all(calls), ['one:5', 'one:6', 'failed:bad row', 'one:7'])
+  assert.deepEqual(
+    ran.map((r) => r.kind),
+    ['single', 'batch', 'single', 'single', 'single']
+  )
+})
+
+test('when a batch fails for another reason (the database gone), then every call of it gets that error and none runs again', async () => {
+  const gone = Object.assign(new Error('Connection terminated'), { code: undefined })
+  const { coalescer, ran } = recording({ inFlight: 1, maxBatch: 10, failBatch: () => gone })
+  const calls = [1, 2, 3].map((n) => coalescer.submit(n).then(String, (err: Error) => `failed:${err.message}`))
+  assert.deepEqual(await Promise.all(calls), ['one:1', 'failed:Connection terminated', 'failed:Connection terminated'])
+  assert.equal(ran.length, 2, 'no call of the failed batch ran again')
+})
+
+test('which failures concern a batch’s rows', () => {
+  for (const code of ['23505', '23503', '22P02', '40P01', '40001', 'CK401']) assert.ok(concernsRows({ code }), code)
+  for (const err of [{ code: '57P01' }, { code: '08006' }, { code: 'ECONNRESET' }, new Error('timeout'), null])
+    assert.ok(!concernsRows(err), JSON.stringify(err))
+})
