@@ -39,13 +39,14 @@ export const ConfigSchema = Type.Object({
     maximum: 1000,
     default: 64,
     description:
-      'Most concurrent creates (POST /api/v1/products without Idempotency-Key or media) written in one transaction when WRITE_BATCHES_IN_FLIGHT are already running; 1 = each alone'
+      'Most concurrent writes of one kind written in one transaction once WRITE_BATCHES_IN_FLIGHT of that kind are running: creates (POST /api/v1/products without Idempotency-Key or media) and variant PATCHes (without Idempotency-Key or optionValues); 1 = each alone'
   }),
   WRITE_BATCHES_IN_FLIGHT: Type.Integer({
     minimum: 1,
     maximum: 100,
     default: 2,
-    description: 'Create transactions running at once per instance; creates beyond wait and go together in the next'
+    description:
+      'Transactions of one kind of coalesced write (see WRITE_BATCH_MAX) running at once per instance; writes beyond wait and go together in the next'
   }),
   DB_READ_REPLICA_HOST: optionalText('Read replica host(s), comma-separated; unset → reads use the primary'),
   DB_READ_REPLICA_PORT: port('Read replica port', 5432),

@@ -19,9 +19,13 @@ function listMatches(header: string, etag: string, weak: boolean): boolean {
 export const ifNoneMatchHits = (header: string | undefined, etag: string) =>
   header !== undefined && listMatches(header, etag, true)
 
+/** Whether `If-Match` is absent or names the current version. */
+export const ifMatchHolds = (header: string | undefined, etag: string) =>
+  header === undefined || listMatches(header, etag, false)
+
 /** Throws 412 unless `If-Match` (when present) names the current version. */
 export function assertIfMatch(header: string | undefined, etag: string): void {
-  if (header !== undefined && !listMatches(header, etag, false)) {
+  if (!ifMatchHolds(header, etag)) {
     throw new AppError('PRECONDITION_FAILED', `If-Match does not match the current ETag ${etag}`)
   }
 }

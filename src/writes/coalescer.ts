@@ -26,8 +26,22 @@ interface Waiting<I, O> {
   reject: (err: unknown) => void
 }
 
-/** SQLSTATE classes of failures that concern the rows of a batch, not the connection: 22 data, 23 constraints, 40 deadlock or serialization; CK401 is a key no longer active. */
+/**
+ * Thrown by a batch when one of its calls needs an answer of its own that the batch cannot give (a stale If-Match,
+ * a row that is not there): the batch is rolled back and each call runs alone.
+ */
+export class RunAlone extends Error {
+  constructor(reason: string) {
+    super(`a call of the batch runs alone: ${reason}`)
+  }
+}
+
+/**
+ * Failures that concern the rows of a batch, not the connection: RunAlone; SQLSTATE classes 22 (data), 23
+ * (constraints) and 40 (deadlock, serialization); CK401, a key no longer active.
+ */
 export function concernsRows(err: unknown): boolean {
+  if (err instanceof RunAlone) return true
   const code = (err as { code?: unknown } | null)?.code
   if (typeof code !== 'string' || code.length !== 5) return false
   return code === 'CK401' || code.startsWith('22') || code.startsWith('23') || code.startsWith('40')

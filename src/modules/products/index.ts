@@ -20,6 +20,7 @@ import { IdParams, Ok, PageOf, SlugParams, errorResponses } from '../../lib/sche
 import { CreateProductSchema, ListProductsQuerySchema, ProductSchema, UpdateProductSchema } from './schemas.js'
 import * as service from './service.js'
 import variantRoutes from './variant-routes.js'
+import { variantPatchCoalescer } from './variant-service.js'
 
 // Cache tags: a product's own entries, and every list page and by-slug read (category filters also depend on the
 // tree). Anonymous and storefront readers share entries; editor and admin reads (which see drafts) have their own.
@@ -41,12 +42,18 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
   const defaultCurrency = app.appOptions.config.DEFAULT_CURRENCY
   // A cache miss reads where the cache's fill context allows; everything else as the request's token asks.
   const fillDeps = (context: ReadContext) => ({ db: app.db.scoped(context), cursors: app.cursors, defaultCurrency })
-  const requestDeps = (request: FastifyRequest) => ({ db: app.dbFor(request), cursors: app.cursors, defaultCurrency })
-  // Concurrent creates share transactions once WRITE_BATCHES_IN_FLIGHT are running (writes/coalescer.ts).
+  // Concurrent creates and variant PATCHes share transactions once WRITE_BATCHES_IN_FLIGHT of their kind are
+  // running (writes/coalescer.ts).
   const { WRITE_BATCH_MAX, WRITE_BATCHES_IN_FLIGHT } = app.appOptions.config
-  const creates = service.createCoalescer(app.db.primary, {
-    inFlight: WRITE_BATCHES_IN_FLIGHT,
-    maxBatch: WRITE_BATCH_MAX
+  const batching = { inFlight: WRITE_BATCHES_IN_FLIGHT, maxBatch: WRITE_BATCH_MAX }
+  const creates = service.createCoalescer(app.db.primary, batching)
+  const variantPatches = variantPatchCoalescer(app.db.primary, batching)
+  const requestDeps = (request: FastifyRequest): service.ProductDeps => ({
+    db: app.dbFor(request),
+    cursors: app.cursors,
+    defaultCurrency,
+    creates,
+    variantPatches
   })
   const canWrite = app.authorizeWrite('editor', 'admin')
   const canDelete = app.authorizeWrite('admin')
@@ -153,11 +160,7 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async (request, reply) => {
-      const product = await service.createProduct(
-        { ...requestDeps(request), creates },
-        request.body,
-        app.audit.context(request, 201)
-      )
+      const product = await service.createProduct(requestDeps(request), request.body, app.audit.context(request, 201))
       return sendCreated(reply, `/api/v1/products/${product.id}`, product)
     }
   )

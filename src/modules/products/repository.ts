@@ -406,6 +406,15 @@ export async function touchProduct(q: Queryable, id: number): Promise<ProductRow
   return updateProduct(q, id, {})
 }
 
+/** touchProduct for many products at once: each product's version moves by its count of changes. */
+export async function touchProducts(q: Queryable, changes: Map<number, number>): Promise<void> {
+  await q.query(
+    `UPDATE products p SET version = p.version + c.n, updated_at = now()
+       FROM unnest($1::integer[], $2::integer[]) AS c(id, n) WHERE p.id = c.id`,
+    [[...changes.keys()], [...changes.values()]]
+  )
+}
+
 /** Replaces the ordered media list; new ids come from product_media_id_seq. */
 export async function replaceMedia(
   q: Queryable,

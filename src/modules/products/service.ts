@@ -24,11 +24,15 @@ import * as repo from './repository.js'
 import { checkMedia, checkOptions, checkVariants, skuTaken, titleOf } from './rules.js'
 import type { CreateProduct, CreateVariant, ListProductsQuery, Product, UpdateProduct } from './schemas.js'
 import * as variants from './variant-repository.js'
+import type { VariantPatchCoalescer } from './variant-service.js'
 
 export interface ProductDeps {
   db: Database
   cursors: CursorCodec
   defaultCurrency: string
+  /** The app's coalescers of concurrent writes; without them every write runs alone. */
+  creates?: CreateCoalescer
+  variantPatches?: VariantPatchCoalescer
 }
 
 /**
@@ -217,11 +221,7 @@ function createdProduct(row: repo.ProductRow, variantRows: variants.VariantRow[]
  * Creates a product with its variants and media. With a coalescer in `deps`, a create without an Idempotency-Key
  * or media may be written in one transaction with other creates (coalescer.ts); its answer is the same.
  */
-export async function createProduct(
-  deps: ProductDeps & { creates?: CreateCoalescer },
-  input: CreateProduct,
-  ctx: WriteContext
-): Promise<Product> {
+export async function createProduct(deps: ProductDeps, input: CreateProduct, ctx: WriteContext): Promise<Product> {
   const plan = planCreate(input)
   if (deps.creates && !ctx.idempotency && !input.media?.length) return deps.creates.submit({ db: deps.db, plan, ctx })
   return createOne(deps.db, plan, input.media, ctx)

@@ -154,3 +154,50 @@ export async function countVariants(q: Queryable, productId: number): Promise<nu
   )
   return rows[0]?.n ?? 0
 }
+
+/**
+ * Locks the products, then the variants, of a batch of variant writes, each in id order (the order lockVariant
+ * takes one product and its variant in); the variants' rows by id (a variant of another product is left out).
+ */
+export async function lockVariants(
+  q: Queryable,
+  targets: { productId: number; id: number }[]
+): Promise<Map<number, VariantRow>> {
+  const { rows } = await q.query<VariantRow>(
+    `WITH p AS (SELECT id FROM products WHERE id = ANY($1::integer[]) ORDER BY id FOR UPDATE)
+     SELECT ${COLUMNS} FROM product_variants
+      WHERE id = ANY($2::integer[]) AND product_id IN (SELECT id FROM p) ORDER BY id FOR UPDATE`,
+    [[...new Set(targets.map((t) => t.productId))], targets.map((t) => t.id)]
+  )
+  return new Map(rows.map((r) => [r.id, r]))
+}
+
+// A field a patch gives replaces the column; one it leaves out keeps it (as updateVariant's SET lists only those given).
+const PATCHED = (field: string, column: string, value: string) =>
+  `${column} = CASE WHEN i.patch ? '${field}' THEN ${value} ELSE v.${column} END`
+
+/** Changes many variants in one statement (a coalesced batch of PATCHes without optionValues); rows by id. */
+export async function updateVariants(
+  q: Queryable,
+  patches: { id: number; patch: Omit<UpdateVariant, 'optionValues'> }[]
+): Promise<Map<number, VariantRow>> {
+  const { rows } = await q.query<VariantRow>(
+    `UPDATE product_variants v SET
+       ${PATCHED('sku', 'sku', "i.patch->>'sku'")},
+       ${PATCHED('title', 'title', "i.patch->>'title'")},
+       ${PATCHED('prices', 'prices', "i.patch->'prices'")},
+       ${PATCHED('compareAtPrices', 'compare_at_prices', "nullif(i.patch->'compareAtPrices', 'null'::jsonb)")},
+       ${PATCHED('stock', 'stock', "(i.patch->>'stock')::integer")},
+       ${PATCHED('barcode', 'barcode', "i.patch->>'barcode'")},
+       ${PATCHED('weightGrams', 'weight_grams', "(i.patch->>'weightGrams')::integer")},
+       ${PATCHED('position', 'position', "(i.patch->>'position')::integer")},
+       version = v.version + 1, updated_at = now()
+      FROM jsonb_to_recordset($1::jsonb) AS i(id integer, patch jsonb)
+     WHERE v.id = i.id
+     RETURNING ${COLUMNS.split(', ')
+       .map((c) => `v.${c}`)
+       .join(', ')}`,
+    [JSON.stringify(patches)]
+  )
+  return new Map(rows.map((r) => [r.id, r]))
+}

@@ -1,6 +1,18 @@
-import { assertIfMatch, etagOf } from '../../lib/etag.js'
+import { assertIfMatch, etagOf, ifMatchHolds } from '../../lib/etag.js'
 import { AppError } from '../../errors.js'
-import { created, deleted, mutate, updated, type WriteContext } from '../../writes/mutation.js'
+import type pg from 'pg'
+import type { Database } from '../../db/database.js'
+import { withTransaction } from '../../db/pool.js'
+import { Coalescer, RunAlone } from '../../writes/coalescer.js'
+import {
+  created,
+  deleted,
+  mutate,
+  mutateMany,
+  type Transactor,
+  updated,
+  type WriteContext
+} from '../../writes/mutation.js'
 import * as repo from './repository.js'
 import { checkMedia, checkOptionValues, checkVariantFields, combinationKey, titleOf } from './rules.js'
 import type { CreateVariant, Product, ReplaceMedia, StockAdjustment, UpdateVariant, Variant } from './schemas.js'
@@ -78,9 +90,25 @@ async function lockVariant(tx: Parameters<typeof repo.findProductById>[0], produ
   return { product, variant }
 }
 
-/** Changes a variant (If-Match: the variant's ETag); `stock` is absolute here. */
+/** A variant PATCH waiting to be written with others (see variantPatchCoalescer). */
+export interface PendingVariantPatch {
+  db: Database
+  productId: number
+  id: number
+  patch: UpdateVariant
+  ifMatch: string | undefined
+  ctx: WriteContext
+}
+
+export type VariantPatchCoalescer = Coalescer<PendingVariantPatch, Variant>
+
+/**
+ * Changes a variant (If-Match: the variant's ETag); `stock` is absolute here. With a coalescer in `deps`, a PATCH
+ * without an Idempotency-Key that leaves optionValues alone may be written in one transaction with others
+ * (writes/coalescer.ts); its answer is the same.
+ */
 export async function updateVariant(
-  { db }: ProductDeps,
+  deps: ProductDeps,
   productId: number,
   id: number,
   patch: UpdateVariant,
@@ -88,6 +116,14 @@ export async function updateVariant(
   ctx: WriteContext
 ): Promise<Variant> {
   checkVariantFields(patch)
+  const pending = { db: deps.db, productId, id, patch, ifMatch, ctx }
+  if (deps.variantPatches && !ctx.idempotency && patch.optionValues === undefined) {
+    return deps.variantPatches.submit(pending)
+  }
+  return updateOne(pending)
+}
+
+async function updateOne({ db, productId, id, patch, ifMatch, ctx }: PendingVariantPatch): Promise<Variant> {
   try {
     return await mutate(db, ctx, async (tx) => {
       const { product, variant } = await lockVariant(tx, productId, id)
@@ -105,6 +141,55 @@ export async function updateVariant(
     mapWriteError(err)
   }
 }
+
+/**
+ * PATCHes in one transaction on the primary: products then variants locked in id order, every If-Match checked,
+ * one UPDATE of the variants and one of their products' versions. A PATCH that would not succeed (a stale or
+ * missing If-Match, a variant not found, the same variant twice) makes the batch run each alone.
+ */
+async function updateMany(primary: pg.Pool, pending: PendingVariantPatch[]): Promise<Variant[]> {
+  const transactor: Transactor = {
+    sendsCommitTail: true,
+    transaction: (fn) =>
+      withTransaction(primary, fn, (lsn) => {
+        for (const p of pending) p.db.noteCommit(lsn)
+      })
+  }
+  if (new Set(pending.map((p) => p.id)).size !== pending.length) throw new RunAlone('a variant is patched twice')
+  return mutateMany(
+    transactor,
+    pending.map((p) => p.ctx),
+    async (tx) => {
+      const before = await variants.lockVariants(tx, pending)
+      for (const p of pending) {
+        const row = before.get(p.id)
+        if (row?.product_id !== p.productId) throw new RunAlone(`variant ${p.id} of product ${p.productId} not found`)
+        if (!ifMatchHolds(p.ifMatch, etagOf(row.id, row.version))) {
+          throw new RunAlone(`If-Match of variant ${p.id} does not hold`)
+        }
+      }
+      const after = await variants.updateVariants(
+        tx,
+        pending.map((p) => ({ id: p.id, patch: p.patch }))
+      )
+      const touched = new Map<number, number>()
+      for (const p of pending) touched.set(p.productId, (touched.get(p.productId) ?? 0) + 1)
+      await repo.touchProducts(tx, touched)
+      return pending.map((p) => {
+        const old = before.get(p.id) as variants.VariantRow
+        const row = after.get(p.id) as variants.VariantRow
+        return { ...updated('variant', audited(old), audited(row)), value: variants.rowToVariant(row) }
+      })
+    }
+  )
+}
+
+/** The coalescer of an app's variant PATCHes (see createCoalescer in service.ts). */
+export const variantPatchCoalescer = (
+  primary: pg.Pool,
+  options: { inFlight: number; maxBatch: number }
+): VariantPatchCoalescer =>
+  new Coalescer({ ...options, single: updateOne, batch: (pending) => updateMany(primary, pending) })
 
 /** Removes a variant (If-Match: the variant's ETag); a product keeps at least one. */
 export async function deleteVariant(

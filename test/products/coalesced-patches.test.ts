@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import type { FastifyInstance } from 'fastify'
+import { apiKey, assertProblem, bearer, build } from '../helper.js'
+
+// Concurrent variant PATCHes share transactions (writes/coalescer.ts): each keeps its own answer, If-Match and audit
+// entry, and the product's version moves once per change, as when they run one by one.
+
+const ONE_IN_FLIGHT = { WRITE_BATCHES_IN_FLIGHT: '1', WRITE_BATCH_MAX: '64' }
+
+interface Made {
+  id: number
+  variants: { id: number; version: number }[]
+}
+
+/** `n` products of two variants each, made one by one. */
+async function products(app: FastifyInstance, headers: Record<string, string>, n: number): Promise<Made[]> {
+  const made: Made[] = []
+  for (let i = 0; i < n; i++) {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/products',
+      headers,
+      payload: {
+        name: `Patched ${i}`,
+        options: [{ name: 'Size', values: ['S', 'M'] }],
+        variants: ['S', 'M'].map((size) => ({
+          sku: `CP-${i}-${size}`,
+          optionValues: [size],
+          prices: [{ currency: 'USD', amountCents: 100 }],
+          stock: 1
+        }))
+      }
+    })
+    assert.equal(res.statusCode, 201, res.body)
+    made.push(res.json().data as Made)
+  }
+  return made
+}
+
+const patch = (
+  app: FastifyInstance,
+  headers: Record<string, string>,
+  productId: number,
+  variantId: number,
+  ifMatch: string,
+  body: object,
+  requestId: string
+) =>
+  app.inject({
+    method: 'PATCH',
+    url: `/api/v1/products/${productId}/variants/${variantId}`,
+    headers: { ...headers, 'if-match': ifMatch, 'x-request-id': requestId },
+    payload: body
+  })
+
+test('when 20 variant PATCHes arrive together, then they share transactions and each gets its own answer, entry and version', async (t) => {
+  const app = await build(t, ONE_IN_FLIGHT)
+  const headers = bearer(await apiKey(app, 'editor'))
+  const made = await products(app, headers, 10)
+  // Both variants of every product: a product's version moves twice.
+  const targets = made.flatMap((p) => p.variants.map((v) => ({ productId: p.id, variant: v })))
+  const answers = await Promise.all(
+    targets.map(({ productId, variant }, n) =>
+      patch(
+        app,
+        headers,
+        productId,
+        variant.id,
+        `"${variant.id}.${variant.version}"`,
+        { stock: 100 + n, prices: [{ currency: 'EUR', amountCents: 500 + n }], barcode: null, title: `T${n}` },
+        `patch-req-${n}`
+      )
+    )
+  )
+  answers.forEach((res, n) => {
+    assert.equal(res.statusCode, 200, res.body)
+    const v = res.json().data as { id: number; stock: number; version: number; title: string; prices: unknown }
+    assert.equal(v.id, targets[n]?.variant.id)
+    assert.equal(v.stock, 100 + n)
+    assert.equal(v.title, `T${n}`)
+    assert.deepEqual(v.prices, [{ currency: 'EUR', amountCents: 500 + n }])
+    assert.equal(v.version, (targets[n]?.variant.version ?? 0) + 1)
+    assert.equal(res.headers.etag, `"${v.id}.${v.version}"`)
+    assert.match(String(res.headers['x-consistency-token']), /\S/)
+  })
+  const { rows } = await app.db.primary.query<{ tx: string }>(
+    `SELECT DISTINCT xmin::text AS tx FROM product_variants WHERE id = ANY($1::integer[])`,
+    [targets.map((x) => x.variant.id)]
+  )
+  assert.ok(rows.length < 20, `20 PATCHes committed in ${rows.length} transactions: none was batched`)
+  for (const p of made) {
+    const read = await app.inject({ url: `/api/v1/products/${p.id}`, headers })
+    const product = read.json().data as { version: number; variants: { stock: number }[]; priceRange: object }
+    assert.equal(product.version, 3, 'created at 1, then one move per variant changed')
+    assert.ok('EUR' in product.priceRange, 'the product document follows its variants')
+  }
+  const { rows: entries } = await app.db.primary.query<{ request_id: string; entity_id: number; old_values: object }>(
+    `SELECT request_id, entity_id, old_values FROM audit_log WHERE action = 'update' AND entity_type = 'variant'`
+  )
+  assert.equal(entries.length, 20)
+  targets.forEach(({ variant }, n) => {
+    const own = entries.filter((e) => e.request_id === `patch-req-${n}`)
+    assert.equal(own.length, 1)
+    assert.equal(own[0]?.entity_id, variant.id)
+    assert.equal((own[0]?.old_values as { stock: number }).stock, 1)
+  })
+})
+
+test('when PATCHes of one batch carry a stale If-Match, name a missing variant or change the same variant, then those get their own answers and the rest are written', async (t) => {
+  const app = await build(t, ONE_IN_FLIGHT)
+  const headers = bearer(await apiKey(app, 'editor'))
+  const made = await products(app, headers, 6)
+  const tag = (v: { id: number; version: number }) => `"${v.id}.${v.version}"`
+  const first = (i: number) => made[i]?.variants[0] as { id: number; version: number }
+  // Three bursts, each with one PATCH that must fail, never first (the first of a burst runs alone).
+  const stale = await Promise.all([
+    ...[0, 1, 2].map((i) =>
+      patch(app, headers, made[i]?.id as number, first(i).id, tag(first(i)), { stock: 7 }, `a${i}`)
+    ),
+    patch(app, headers, made[3]?.id as number, first(3).id, `"${first(3).id}.99"`, { stock: 8 }, 'stale')
+  ])
+  const missing = await Promise.all([
+    patch(app, headers, made[4]?.id as number, first(4).id, tag(first(4)), { stock: 7 }, 'b0'),
+    patch(app, headers, made[2]?.id as number, made[2]?.variants[1]?.id as number, '*', { stock: 7 }, 'b1'),
+    patch(app, headers, made[4]?.id as number, 2_000_000_000, '"2000000000.1"', { stock: 8 }, 'missing'),
+    // A variant of another product than the one in the path is not found either.
+    patch(app, headers, made[0]?.id as number, first(1).id, '*', { stock: 11 }, 'elsewhere')
+  ])
+  const twice = await Promise.all([
+    patch(app, headers, made[1]?.id as number, made[1]?.variants[1]?.id as number, '*', { stock: 7 }, 'c0'),
+    patch(app, headers, made[5]?.id as number, first(5).id, tag(first(5)), { stock: 9 }, 'twice-1'),
+    patch(app, headers, made[5]?.id as number, first(5).id, tag(first(5)), { stock: 10 }, 'twice-2')
+  ])
+  const answers = [...stale, ...missing, ...twice]
+  const statuses = answers.map((r) => r.statusCode)
+  assert.deepEqual(statuses.slice(0, 3), [200, 200, 200], JSON.stringify(statuses))
+  assertProblem(answers[3] as never, 412, 'PRECONDITION_FAILED')
+  assert.deepEqual([statuses[4], statuses[5], statuses[8]], [200, 200, 200], JSON.stringify(statuses))
+  assertProblem(answers[6] as never, 404, 'VARIANT_NOT_FOUND')
+  assertProblem(answers[7] as never, 404, 'VARIANT_NOT_FOUND')
+  assert.deepEqual([statuses[9], statuses[10]].sort(), [200, 412], JSON.stringify(statuses))
+
+  const { rows } = await app.db.primary.query<{ id: number; stock: number; version: number }>(
+    'SELECT id, stock, version FROM product_variants WHERE id = ANY($1::integer[]) ORDER BY id',
+    [[0, 1, 2, 3, 4, 5].map((i) => first(i).id)]
+  )
+  const byId = new Map(rows.map((r) => [r.id, r]))
+  for (const i of [0, 1, 2, 4]) assert.deepEqual(byId.get(first(i).id), { id: first(i).id, stock: 7, version: 2 })
+  assert.deepEqual(byId.get(first(3).id), { id: first(3).id, stock: 1, version: 1 }, 'the stale PATCH changed nothing')
+  const twiceRow = byId.get(first(5).id)
+  assert.equal(twiceRow?.version, 2, 'one of the two PATCHes of the same version was written')
+  assert.equal(twiceRow?.stock, statuses[9] === 200 ? 9 : 10)
+  const { rows: entries } = await app.db.primary.query<{ request_id: string }>(
+    `SELECT request_id FROM audit_log WHERE action = 'update' AND entity_type = 'variant' ORDER BY request_id`
+  )
+  assert.deepEqual(
+    entries.map((e) => e.request_id),
+    ['a0', 'a1', 'a2', 'b0', 'b1', 'c0', statuses[9] === 200 ? 'twice-1' : 'twice-2']
+  )
+})
