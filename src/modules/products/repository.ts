@@ -406,13 +406,17 @@ export async function touchProduct(q: Queryable, id: number): Promise<ProductRow
   return updateProduct(q, id, {})
 }
 
-/** touchProduct for many products at once: each product's version moves by its count of changes. */
-export async function touchProducts(q: Queryable, changes: Map<number, number>): Promise<void> {
-  await q.query(
-    `UPDATE products p SET version = p.version + c.n, updated_at = now()
-       FROM unnest($1::integer[], $2::integer[]) AS c(id, n) WHERE p.id = c.id`,
-    [[...changes.keys()], [...changes.values()]]
-  )
+/**
+ * touchProduct for many products at once, as SQL without parameters for beforeCommit(): each product's version moves
+ * by its count of changes.
+ */
+export function touchProductsSql(changes: Map<number, number>): string {
+  const pairs = [...changes].map(([id, n]) => {
+    if (!Number.isSafeInteger(id) || !Number.isSafeInteger(n)) throw new TypeError(`not an id and count: ${id}, ${n}`)
+    return `(${id}, ${n})`
+  })
+  return `UPDATE products p SET version = p.version + c.n, updated_at = now()
+    FROM (VALUES ${pairs.join(', ')}) AS c(id, n) WHERE p.id = c.id`
 }
 
 /** Replaces the ordered media list; new ids come from product_media_id_seq. */

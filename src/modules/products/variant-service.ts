@@ -2,7 +2,7 @@ import { assertIfMatch, etagOf, ifMatchHolds } from '../../lib/etag.js'
 import { AppError } from '../../errors.js'
 import type pg from 'pg'
 import type { Database } from '../../db/database.js'
-import { withTransaction } from '../../db/pool.js'
+import { beforeCommit, withTransaction } from '../../db/pool.js'
 import { Coalescer, RunAlone } from '../../writes/coalescer.js'
 import {
   created,
@@ -174,7 +174,8 @@ async function updateMany(primary: pg.Pool, pending: PendingVariantPatch[]): Pro
       )
       const touched = new Map<number, number>()
       for (const p of pending) touched.set(p.productId, (touched.get(p.productId) ?? 0) + 1)
-      await repo.touchProducts(tx, touched)
+      // In the COMMIT's round trip, before the audit entries: after the variants, as touchProduct follows updateVariant.
+      beforeCommit(tx, repo.touchProductsSql(touched))
       return pending.map((p) => {
         const old = before.get(p.id) as variants.VariantRow
         const row = after.get(p.id) as variants.VariantRow
