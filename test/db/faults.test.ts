@@ -141,3 +141,56 @@ test('when the primary stops for a few seconds under write load, then the proces
   )
   assert.equal((await fetch(`${server.url}/health`)).status, 200)
 })
+
+test('when the primary stops under concurrent creates written in batches, then each answers 201 or 503 and every 201 is stored once it is back', async (t) => {
+  const primary = await ownPrimary(t)
+  const key = `test-admin-${randomBytes(16).toString('hex')}`
+  // One create transaction at a time: the writers' creates wait and go together (writes/coalescer.ts).
+  const server = await startServer(t, primary.target, {
+    BOOTSTRAP_ADMIN_API_KEY: key,
+    DB_CONNECTION_TIMEOUT: '1000',
+    WRITE_BATCHES_IN_FLIGHT: '1',
+    LOG_LEVEL: 'warn'
+  })
+  const acknowledged: string[] = []
+  const statuses = new Set<number>()
+  let slowest = 0
+  let stop = false
+  let n = 0
+  const writer = async () => {
+    while (!stop) {
+      const sku = `BOUT-${++n}-${randomBytes(3).toString('hex')}`
+      const started = Date.now()
+      const res = await fetch(`${server.url}/api/v1/products`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ sku, name: 'Batched outage', priceCents: 1, currency: 'USD' })
+      })
+      slowest = Math.max(slowest, Date.now() - started)
+      statuses.add(res.status)
+      const body = (await res.json()) as { code?: string }
+      if (res.status === 201) acknowledged.push(sku)
+      else assert.equal(body.code, 'DATABASE_UNAVAILABLE', `a ${res.status} ${JSON.stringify(body)}`)
+      if (res.status !== 201) await sleep(50)
+    }
+  }
+  const load = Promise.all(Array.from({ length: 8 }, writer))
+  await sleep(1000)
+  await primary.stop()
+  await sleep(2000)
+  await primary.start()
+  await sleep(2000)
+  stop = true
+  await load
+
+  assert.equal(server.child.exitCode, null, 'the process survived')
+  assert.deepEqual([...statuses].sort(), [201, 503])
+  assert.ok(slowest < 10_000, `the slowest answer took ${slowest} ms`)
+  const client = await connect(t, primary.target)
+  const { rows } = await client.query<{ sku: string; tx: string }>(
+    'SELECT sku, xmin::text AS tx FROM product_variants WHERE sku = ANY($1::text[])',
+    [acknowledged]
+  )
+  assert.equal(rows.length, acknowledged.length, 'every acknowledged create is stored')
+  assert.ok(new Set(rows.map((r) => r.tx)).size < rows.length, 'creates were written in batches')
+})
