@@ -18,6 +18,8 @@ export interface CoalescerOptions<I, O> {
   single: (item: I) => Promise<O>
   /** The outcomes of `items`, in their order, from one transaction. */
   batch: (items: I[]) => Promise<O[]>
+  /** Told of each transaction run (its call count; 1 for a call run alone) and of calls run alone after their batch failed. */
+  observe?: { ran: (size: number) => void; retriedAlone: (calls: number) => void }
 }
 
 interface Waiting<I, O> {
@@ -50,9 +52,6 @@ export function concernsRows(err: unknown): boolean {
 export class Coalescer<I, O> {
   private running = 0
   private readonly waiting: Waiting<I, O>[] = []
-  /** Counts of what ran, for tests and metrics: batches, calls in them, and calls run alone after a failed batch. */
-  readonly stats = { batches: 0, batched: 0, retriedAlone: 0 }
-
   constructor(private readonly options: CoalescerOptions<I, O>) {
     if (!(options.inFlight >= 1 && options.maxBatch >= 1)) throw new RangeError('inFlight and maxBatch must be ≥ 1')
   }
@@ -76,6 +75,7 @@ export class Coalescer<I, O> {
   }
 
   private async run(group: Waiting<I, O>[]): Promise<void> {
+    this.options.observe?.ran(group.length)
     if (group.length === 1) {
       const [only] = group as [Waiting<I, O>]
       await this.options.single(only.item).then(only.resolve, only.reject)
@@ -89,12 +89,10 @@ export class Coalescer<I, O> {
         for (const w of group) w.reject(err)
         return
       }
-      this.stats.retriedAlone += group.length
+      this.options.observe?.retriedAlone(group.length)
       await Promise.all(group.map((w) => this.options.single(w.item).then(w.resolve, w.reject)))
       return
     }
-    this.stats.batches += 1
-    this.stats.batched += group.length
     group.forEach((w, i) => w.resolve(outcomes[i] as O))
   }
 }

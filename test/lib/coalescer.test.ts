@@ -6,6 +6,7 @@ import { Coalescer, concernsRows } from '../../src/writes/coalescer.js'
 /** A coalescer whose writes take a few ms and record how they ran. */
 function recording(opts: { inFlight: number; maxBatch: number; failBatch?: (items: number[]) => Error | false }) {
   const ran: { kind: 'single' | 'batch'; items: number[] }[] = []
+  const observed = { sizes: [] as number[], retriedAlone: 0 }
   let running = 0
   let most = 0
   const track = async <T>(fn: () => T) => {
@@ -18,6 +19,7 @@ function recording(opts: { inFlight: number; maxBatch: number; failBatch?: (item
   const coalescer = new Coalescer<number, string>({
     inFlight: opts.inFlight,
     maxBatch: opts.maxBatch,
+    observe: { ran: (size) => observed.sizes.push(size), retriedAlone: (calls) => (observed.retriedAlone += calls) },
     single: (n) =>
       track(() => {
         ran.push({ kind: 'single', items: [n] })
@@ -32,11 +34,11 @@ function recording(opts: { inFlight: number; maxBatch: number; failBatch?: (item
         return items.map((n) => `many:${n}`)
       })
   })
-  return { coalescer, ran, most: () => most }
+  return { coalescer, ran, observed, most: () => most }
 }
 
 test('when calls arrive while the in-flight limit is reached, then they wait and run together, each with its own outcome', async () => {
-  const { coalescer, ran, most } = recording({ inFlight: 2, maxBatch: 5 })
+  const { coalescer, ran, observed, most } = recording({ inFlight: 2, maxBatch: 5 })
   const outcomes = await Promise.all(Array.from({ length: 12 }, (_, n) => coalescer.submit(n)))
   assert.ok(most() <= 2, `at most 2 at once, saw ${most()}`)
   // The first two run alone at once; the ten that waited go in batches of at most five.
@@ -53,11 +55,16 @@ test('when calls arrive while the in-flight limit is reached, then they wait and
     [...Array(12).keys()]
   )
   outcomes.forEach((o, n) => assert.equal(o, n < 2 ? `one:${n}` : `many:${n}`))
+  assert.deepEqual(
+    observed.sizes,
+    ran.map((r) => r.items.length),
+    'each transaction is observed with its size'
+  )
 })
 
 test('when a batch fails on a row, then each of its calls runs alone and gets its own answer', async () => {
   const rowError = Object.assign(new Error('duplicate key'), { code: '23505' })
-  const { coalescer, ran } = recording({
+  const { coalescer, ran, observed } = recording({
     inFlight: 1,
     maxBatch: 10,
     failBatch: (items) => items.includes(-1) && rowError
@@ -68,6 +75,7 @@ test('when a batch fails on a row, then each of its calls runs alone and gets it
     ran.map((r) => r.kind),
     ['single', 'batch', 'single', 'single', 'single']
   )
+  assert.equal(observed.retriedAlone, 3)
 })
 
 test('when a batch fails for another reason (the database gone), then every call of it gets that error and none runs again', async () => {

@@ -57,6 +57,13 @@ test('when 24 creates arrive together, then they share transactions and each get
     assert.equal(own.find((e) => e.entity_type === 'variant')?.new_values.sku, want.sku)
   })
 
+  const metric = await app.metrics.registry.getSingleMetricAsString('write_batch_size')
+  assert.match(metric, /write_batch_size_sum\{kind="create"\} 24\n/, 'every create is counted in its transaction')
+  assert.equal(
+    Number(/write_batch_size_count\{kind="create"\} (\d+)/.exec(metric)?.[1]),
+    transactions.size,
+    'one observation per transaction'
+  )
   const read = await app.inject({ url: `${PRODUCTS}/${answers[5]?.json().data.id}`, headers })
   assert.equal(read.statusCode, 200)
   assert.equal(read.json().data.name, 'Batched 5')

@@ -46,8 +46,13 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
   // running (writes/coalescer.ts).
   const { WRITE_BATCH_MAX, WRITE_BATCHES_IN_FLIGHT } = app.appOptions.config
   const batching = { inFlight: WRITE_BATCHES_IN_FLIGHT, maxBatch: WRITE_BATCH_MAX }
-  const creates = service.createCoalescer(app.db.primary, batching)
-  const variantPatches = variantPatchCoalescer(app.db.primary, batching)
+  const { batchSize, retriedAlone } = app.metrics.writeBatches
+  const observe = (kind: string) => ({
+    ran: (size: number) => batchSize.observe({ kind }, size),
+    retriedAlone: (calls: number) => retriedAlone.inc({ kind }, calls)
+  })
+  const creates = service.createCoalescer(app.db.primary, { ...batching, observe: observe('create') })
+  const variantPatches = variantPatchCoalescer(app.db.primary, { ...batching, observe: observe('variant_patch') })
   const requestDeps = (request: FastifyRequest): service.ProductDeps => ({
     db: app.dbFor(request),
     cursors: app.cursors,

@@ -8,7 +8,7 @@ import { slugify } from '../../lib/slug.js'
 import { AppError, invalidField } from '../../errors.js'
 import type pg from 'pg'
 import { withTransaction } from '../../db/pool.js'
-import { Coalescer } from '../../writes/coalescer.js'
+import { Coalescer, type CoalescerOptions } from '../../writes/coalescer.js'
 import {
   type AuditedChange,
   created,
@@ -269,7 +269,10 @@ async function createMany(primary: pg.Pool, pending: PendingCreate[]): Promise<P
 }
 
 /** The coalescer of an app's creates: `inFlight` transactions at a time, at most `maxBatch` creates in one. */
-export const createCoalescer = (primary: pg.Pool, options: { inFlight: number; maxBatch: number }): CreateCoalescer =>
+export const createCoalescer = (
+  primary: pg.Pool,
+  options: { inFlight: number; maxBatch: number; observe?: CoalescerOptions<unknown, unknown>['observe'] }
+): CreateCoalescer =>
   new Coalescer({
     ...options,
     single: (p) => createOne(p.db, p.plan, undefined, p.ctx),

@@ -3,7 +3,7 @@ import { AppError } from '../../errors.js'
 import type pg from 'pg'
 import type { Database } from '../../db/database.js'
 import { beforeCommit, withTransaction } from '../../db/pool.js'
-import { Coalescer, RunAlone } from '../../writes/coalescer.js'
+import { Coalescer, type CoalescerOptions, RunAlone } from '../../writes/coalescer.js'
 import {
   created,
   deleted,
@@ -188,7 +188,7 @@ async function updateMany(primary: pg.Pool, pending: PendingVariantPatch[]): Pro
 /** The coalescer of an app's variant PATCHes (see createCoalescer in service.ts). */
 export const variantPatchCoalescer = (
   primary: pg.Pool,
-  options: { inFlight: number; maxBatch: number }
+  options: { inFlight: number; maxBatch: number; observe?: CoalescerOptions<unknown, unknown>['observe'] }
 ): VariantPatchCoalescer =>
   new Coalescer({ ...options, single: updateOne, batch: (pending) => updateMany(primary, pending) })
 

@@ -38,10 +38,28 @@ export function createMetrics(build: BuildInfo = buildInfo(undefined)) {
     labelNames,
     registers: [registry]
   })
+  const writeBatches = {
+    batchSize: new Histogram({
+      name: 'write_batch_size',
+      help: 'Requests per write transaction of the coalesced writes (1: run alone), by kind',
+      labelNames: ['kind'],
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+      registers: [registry]
+    }),
+    retriedAlone: new Counter({
+      name: 'write_batch_retried_alone_total',
+      help: 'Requests run again alone because their batch failed on a row, by kind',
+      labelNames: ['kind'],
+      registers: [registry]
+    })
+  }
+  for (const kind of ['create', 'variant_patch']) writeBatches.retriedAlone.inc({ kind }, 0)
   return {
     registry,
     shed,
     requests,
+    /** The coalesced writes' transactions (writes/coalescer.ts). */
+    writeBatches,
     /** Answers given before routing (bad URL, over-long parameter, HTTP parser errors): no hook sees them. */
     countUnrouted(method: string, status: number) {
       requests.series({ method, route: 'unmatched', status_code: status, cache_result: 'none' }).inc()
