@@ -58,7 +58,10 @@ export const ConfigSchema = Type.Object({
   ),
   DB_STATEMENT_TIMEOUT: ms('Server-side statement_timeout in ms (0 = none)', 30000),
   DB_QUERY_TIMEOUT: ms('Client-side query timeout in ms (0 = none)', 30000),
-  DB_CONNECTION_TIMEOUT: ms('Max wait for a pool connection in ms', 5000),
+  DB_CONNECTION_TIMEOUT: ms(
+    "Max wait for a pool connection, and for a coalesced write's turn (WRITE_BATCH_MAX), in ms",
+    5000
+  ),
   DB_IDLE_TIMEOUT: ms('Idle connections are closed after this many ms', 30000),
   DB_MAX_LIFETIME_SECONDS: Type.Integer({
     minimum: 0,

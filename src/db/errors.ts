@@ -31,10 +31,14 @@ export function databaseFault(err: unknown): AppError | undefined {
     message.includes('Client has encountered a connection error') ||
     message.includes('Cannot use a pool after calling end')
   ) {
-    return new AppError('DATABASE_UNAVAILABLE', 'The database is unavailable; retry shortly', undefined, retry)
+    return databaseUnavailable()
   }
   return undefined
 }
+
+/** 503 DATABASE_UNAVAILABLE with Retry-After: what a request gets when the database cannot serve it now. */
+export const databaseUnavailable = () =>
+  new AppError('DATABASE_UNAVAILABLE', 'The database is unavailable; retry shortly', undefined, { 'retry-after': '1' })
 
 export const isUniqueViolation = (err: unknown, constraint?: string) =>
   (err as PgLikeError)?.code === '23505' && (constraint === undefined || (err as PgLikeError).constraint === constraint)

@@ -18,12 +18,19 @@ export interface CoalescerOptions<I, O> {
   single: (item: I) => Promise<O>
   /** The outcomes of `items`, in their order, from one transaction. */
   batch: (items: I[]) => Promise<O[]>
+  /**
+   * A call that has waited this long for its turn (ms; 0 = no limit) is answered with `error()` and never runs, as a
+   * pool checkout that times out is: a database that stopped answering holds the running transactions until their
+   * own timeouts, and the calls behind them must not wait for several of those in turn.
+   */
+  maxWait?: { ms: number; error: () => unknown }
   /** Told of each transaction run (its call count; 1 for a call run alone) and of calls run alone after their batch failed. */
   observe?: { ran: (size: number) => void; retriedAlone: (calls: number) => void }
 }
 
 interface Waiting<I, O> {
   item: I
+  timer?: NodeJS.Timeout
   resolve: (value: O) => void
   reject: (err: unknown) => void
 }
@@ -58,14 +65,27 @@ export class Coalescer<I, O> {
 
   submit(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
-      this.waiting.push({ item, resolve, reject })
+      const waiting: Waiting<I, O> = { item, resolve, reject }
+      this.waiting.push(waiting)
       this.dispatch()
+      const { maxWait } = this.options
+      if (maxWait?.ms && this.waiting.includes(waiting)) {
+        waiting.timer = setTimeout(() => this.expire(waiting, maxWait.error()), maxWait.ms)
+      }
     })
+  }
+
+  private expire(waiting: Waiting<I, O>, err: unknown): void {
+    const at = this.waiting.indexOf(waiting)
+    if (at < 0) return
+    this.waiting.splice(at, 1)
+    waiting.reject(err)
   }
 
   private dispatch(): void {
     while (this.running < this.options.inFlight && this.waiting.length) {
       const group = this.waiting.splice(0, this.options.maxBatch)
+      for (const w of group) clearTimeout(w.timer)
       this.running += 1
       void this.run(group).finally(() => {
         this.running -= 1

@@ -91,3 +91,32 @@ test('which failures concern a batch’s rows', () => {
   for (const err of [{ code: '57P01' }, { code: '08006' }, { code: 'ECONNRESET' }, new Error('timeout'), null])
     assert.ok(!concernsRows(err), JSON.stringify(err))
 })
+
+test('when a call waits longer than maxWait for its turn, then it gets the wait error at once and never runs', async () => {
+  const ran: number[] = []
+  const coalescer = new Coalescer<number, string>({
+    inFlight: 1,
+    maxBatch: 1,
+    maxWait: { ms: 50, error: () => new Error('waited too long') },
+    single: async (n) => {
+      ran.push(n)
+      await sleep(n === 1 ? 300 : 1)
+      return `one:${n}`
+    },
+    batch: async (items) => {
+      ran.push(...items)
+      return items.map((n) => `many:${n}`)
+    }
+  })
+  const started = performance.now()
+  const second = coalescer.submit(2).then(String, (err: Error) => `${err.message} after ${performance.now() - started}`)
+  const first = coalescer.submit(1)
+  const third = coalescer.submit(3).then(String, (err: Error) => err.message)
+  // 2 runs at once; 1 starts alone when 2 ends and holds the only slot for 300 ms; 3 waits behind it.
+  assert.equal(await second, 'one:2')
+  assert.equal(await third, 'waited too long')
+  assert.ok(performance.now() - started < 250, 'answered before the running call ended')
+  assert.equal(await first, 'one:1')
+  await sleep(20)
+  assert.deepEqual(ran, [2, 1], 'the expired call never ran')
+})

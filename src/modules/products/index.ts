@@ -21,6 +21,7 @@ import { CreateProductSchema, ListProductsQuerySchema, ProductSchema, UpdateProd
 import * as service from './service.js'
 import variantRoutes from './variant-routes.js'
 import { variantPatchCoalescer } from './variant-service.js'
+import { databaseUnavailable } from '../../db/errors.js'
 
 // Cache tags: a product's own entries, and every list page and by-slug read (category filters also depend on the
 // tree). Anonymous and storefront readers share entries; editor and admin reads (which see drafts) have their own.
@@ -45,7 +46,12 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
   // Concurrent creates and variant PATCHes share transactions once WRITE_BATCHES_IN_FLIGHT of their kind are
   // running (writes/coalescer.ts).
   const { WRITE_BATCH_MAX, WRITE_BATCHES_IN_FLIGHT } = app.appOptions.config
-  const batching = { inFlight: WRITE_BATCHES_IN_FLIGHT, maxBatch: WRITE_BATCH_MAX }
+  // A write waits for its turn at most as long as for a pool connection, and is then answered as that wait would be.
+  const batching = {
+    inFlight: WRITE_BATCHES_IN_FLIGHT,
+    maxBatch: WRITE_BATCH_MAX,
+    maxWait: { ms: app.appOptions.config.DB_CONNECTION_TIMEOUT, error: databaseUnavailable }
+  }
   const { batchSize, retriedAlone } = app.metrics.writeBatches
   const observe = (kind: string) => ({
     ran: (size: number) => batchSize.observe({ kind }, size),

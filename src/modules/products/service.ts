@@ -271,7 +271,7 @@ async function createMany(primary: pg.Pool, pending: PendingCreate[]): Promise<P
 /** The coalescer of an app's creates: `inFlight` transactions at a time, at most `maxBatch` creates in one. */
 export const createCoalescer = (
   primary: pg.Pool,
-  options: { inFlight: number; maxBatch: number; observe?: CoalescerOptions<unknown, unknown>['observe'] }
+  options: Pick<CoalescerOptions<unknown, unknown>, 'inFlight' | 'maxBatch' | 'maxWait' | 'observe'>
 ): CreateCoalescer =>
   new Coalescer({
     ...options,

@@ -188,7 +188,7 @@ async function updateMany(primary: pg.Pool, pending: PendingVariantPatch[]): Pro
 /** The coalescer of an app's variant PATCHes (see createCoalescer in service.ts). */
 export const variantPatchCoalescer = (
   primary: pg.Pool,
-  options: { inFlight: number; maxBatch: number; observe?: CoalescerOptions<unknown, unknown>['observe'] }
+  options: Pick<CoalescerOptions<unknown, unknown>, 'inFlight' | 'maxBatch' | 'maxWait' | 'observe'>
 ): VariantPatchCoalescer =>
   new Coalescer({ ...options, single: updateOne, batch: (pending) => updateMany(primary, pending) })
 
