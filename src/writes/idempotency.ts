@@ -1,3 +1,4 @@
+import pg from 'pg'
 import type { Queryable } from '../db/pool.js'
 import { AppError } from '../errors.js'
 
@@ -70,6 +71,37 @@ export async function saveResponse(
     'INSERT INTO idempotency_keys (api_key_id, key, fingerprint, status, body) VALUES ($1, $2, $3, $4, $5)',
     [claim.apiKeyId, claim.key, claim.fingerprint, claim.status, JSON.stringify(body)]
   )
+}
+
+const lockName = (claim: IdempotencyClaim) => `${claim.apiKeyId}:${claim.key}`
+
+/**
+ * The claims of a batch of requests in one statement (see claimKey): true when every key is now locked by this
+ * transaction and none has a stored response, so every request runs. False otherwise (a key in use, a response to
+ * replay or an expired one to remove, the same key twice in the batch): each request must then make its own claim.
+ */
+export async function claimFreshKeys(tx: Queryable, claims: IdempotencyClaim[]): Promise<boolean> {
+  const names = claims.map(lockName)
+  if (new Set(names).size !== names.length) return false
+  const { rows } = await tx.query<{ fresh: boolean }>(
+    `SELECT bool_and(pg_try_advisory_xact_lock(hashtextextended(k.name, 7261003)) AND i.key IS NULL) AS fresh
+       FROM unnest($1::text[], $2::integer[], $3::text[]) AS k(name, api_key_id, key)
+       LEFT JOIN idempotency_keys i ON i.api_key_id = k.api_key_id AND i.key = k.key`,
+    [names, claims.map((c) => c.apiKeyId), claims.map((c) => c.key)]
+  )
+  return rows[0]?.fresh === true
+}
+
+/** saveResponse for many claims as SQL without parameters, for beforeCommit(). */
+export function saveResponsesSql(saved: { claim: IdempotencyClaim; body: StoredResponse['body'] }[]): string {
+  const rows = saved.map(({ claim, body }) => {
+    if (!Number.isSafeInteger(claim.apiKeyId) || !Number.isSafeInteger(claim.status)) {
+      throw new TypeError(`not an API key id and status: ${claim.apiKeyId}, ${claim.status}`)
+    }
+    const fingerprint = `'\\x${claim.fingerprint.toString('hex')}'::bytea`
+    return `(${claim.apiKeyId}, ${pg.escapeLiteral(claim.key)}, ${fingerprint}, ${claim.status}, ${pg.escapeLiteral(JSON.stringify(body))}::jsonb)`
+  })
+  return `INSERT INTO idempotency_keys (api_key_id, key, fingerprint, status, body) VALUES ${rows.join(', ')}`
 }
 
 /** Removes keys older than `ttlHours`, in small batches. */

@@ -2,7 +2,8 @@ import pg from 'pg'
 import type { Queryable } from '../db/pool.js'
 import { atBegin, beforeCommit, takeCommitTail, withTransaction } from '../db/pool.js'
 import { unknownKey } from '../errors.js'
-import { claimKey, type IdempotencyClaim, saveResponse } from './idempotency.js'
+import { claimFreshKeys, claimKey, type IdempotencyClaim, saveResponse, saveResponsesSql } from './idempotency.js'
+import { RunAlone } from './coalescer.js'
 import type { Actor, AuditAction, EntityType } from './audit-chain.js'
 import { appendEntries, appendEntriesSql, appendEntry, appendEntrySql, type NewEntry } from './audit-log.js'
 
@@ -180,23 +181,34 @@ export async function mutate<T>(
  * The mutations of many requests in one transaction (a batch of coalescer.ts): `change` returns one change per
  * context, in their order; every context's key is checked before the first statement, and every change's audit
  * entries, with its own context's actor and request, commit with the batch or not at all. Requests with an
- * Idempotency-Key are not batched (mutate() claims their key).
+ * Idempotency-Key are batched when every key is fresh (claimFreshKeys): each stored response then commits with the
+ * batch; otherwise the batch throws RunAlone and each request claims its own key.
  */
 export async function mutateMany<T>(
   db: Transactor,
   contexts: WriteContext[],
   change: (tx: Queryable) => Promise<AuditedChange<T>[]>
 ): Promise<T[]> {
-  if (contexts.some((ctx) => ctx.idempotency)) throw new TypeError('mutateMany takes no idempotent requests')
+  const claims = contexts.flatMap((ctx) => (ctx.idempotency ? [ctx.idempotency] : []))
   const outcome = await db.transaction(async (tx) => {
     const keys = [...new Set(contexts.flatMap((ctx) => (ctx.keyToCheck === undefined ? [] : [ctx.keyToCheck])))]
     if (keys.length) await atBegin(tx, keys.map(keyGuardSql).join(';\n'))
+    if (claims.length && !(await claimFreshKeys(tx, claims))) throw new RunAlone('an Idempotency-Key is not fresh')
     const done = await change(tx)
     if (done.length !== contexts.length) throw new Error(`${done.length} changes for ${contexts.length} requests`)
     const entries = done.map((d, i) => entriesOf(d, contexts[i] as WriteContext))
     const all = entries.flat()
-    if (db.sendsCommitTail) beforeCommit(tx, appendEntriesSql(all))
-    else await appendEntries(tx, all)
+    const saved = done.flatMap((d, i) => {
+      const claim = contexts[i]?.idempotency
+      return claim ? [{ claim, body: { success: true as const, data: d.value } }] : []
+    })
+    if (db.sendsCommitTail) {
+      if (saved.length) beforeCommit(tx, saveResponsesSql(saved))
+      beforeCommit(tx, appendEntriesSql(all))
+    } else {
+      for (const { claim, body } of saved) await saveResponse(tx, claim, body)
+      await appendEntries(tx, all)
+    }
     return done.map((d, i) => ({ value: d.value, audited: (entries[i] as NewEntry[]).length }))
   })
   return outcome.map(({ value, audited }, i) => {

@@ -106,3 +106,44 @@ test('when creates of one batch take the same SKU or use a key revoked since it 
     assert.equal(entries.filter((e) => e.entity_type === 'product' && e.entity_id === id).length, 1)
   }
 })
+
+test('when creates with Idempotency-Keys arrive together, then they are batched, each response is stored with its key, and a retry replays it', async (t) => {
+  const app = await build(t, ONE_IN_FLIGHT)
+  const headers = bearer(await apiKey(app, 'editor'))
+  const send = (n: number, key: string) =>
+    app.inject({
+      method: 'POST',
+      url: PRODUCTS,
+      headers: { ...headers, 'idempotency-key': key },
+      payload: body(n)
+    })
+  const first = await Promise.all(Array.from({ length: 12 }, (_, n) => send(n, `idem-${n}`)))
+  const { products } = await written(app)
+  assert.equal(products.length, 12)
+  assert.ok(new Set(products.map((p) => p.tx)).size < 12, 'creates with keys were batched')
+  const { rows: stored } = await app.db.primary.query<{ key: string; status: number; body: { data: { id: number } } }>(
+    'SELECT key, status, body FROM idempotency_keys ORDER BY key'
+  )
+  assert.equal(stored.length, 12)
+  const again = await Promise.all(Array.from({ length: 12 }, (_, n) => send(n, `idem-${n}`)))
+  first.forEach((res, n) => {
+    assert.equal(res.statusCode, 201, res.body)
+    assert.equal(res.headers['idempotent-replayed'], undefined)
+    const replay = again[n] as (typeof again)[number]
+    assert.equal(replay.statusCode, 201)
+    assert.equal(replay.headers['idempotent-replayed'], 'true')
+    assert.deepEqual(replay.json(), res.json(), 'the replay is the stored answer')
+    const row = stored.find((s) => s.key === `idem-${n}`)
+    assert.equal(row?.status, 201)
+    assert.equal(row?.body.data.id, res.json().data.id)
+  })
+  assert.equal((await written(app)).products.length, 12, 'no retry created anything')
+
+  // The same key twice in one burst: one creates, the other is refused or replays; one product either way.
+  const twice = await Promise.all([send(40, 'idem-warm'), send(41, 'idem-dup'), send(41, 'idem-dup')])
+  const dup = twice.slice(1)
+  assert.ok(dup.some((r) => r.statusCode === 201 && r.headers['idempotent-replayed'] === undefined))
+  for (const r of dup) assert.ok([201, 409].includes(r.statusCode), r.body)
+  const { rows } = await app.db.primary.query('SELECT 1 FROM product_variants WHERE sku = $1', ['BATCH-41'])
+  assert.equal(rows.length, 1)
+})

@@ -218,12 +218,11 @@ function createdProduct(row: repo.ProductRow, variantRows: variants.VariantRow[]
 }
 
 /**
- * Creates a product with its variants and media. With a coalescer in `deps`, a create without an Idempotency-Key
- * or media may be written in one transaction with other creates (coalescer.ts); its answer is the same.
+ * Creates a product with its variants and media. With a coalescer in `deps`, a create without media may be written in one transaction with other creates (coalescer.ts); its answer is the same.
  */
 export async function createProduct(deps: ProductDeps, input: CreateProduct, ctx: WriteContext): Promise<Product> {
   const plan = planCreate(input)
-  if (deps.creates && !ctx.idempotency && !input.media?.length) return deps.creates.submit({ db: deps.db, plan, ctx })
+  if (deps.creates && !input.media?.length) return deps.creates.submit({ db: deps.db, plan, ctx })
   return createOne(deps.db, plan, input.media, ctx)
 }
 

@@ -104,7 +104,7 @@ export type VariantPatchCoalescer = Coalescer<PendingVariantPatch, Variant>
 
 /**
  * Changes a variant (If-Match: the variant's ETag); `stock` is absolute here. With a coalescer in `deps`, a PATCH
- * without an Idempotency-Key that leaves optionValues alone may be written in one transaction with others
+ * that leaves optionValues alone may be written in one transaction with others
  * (writes/coalescer.ts); its answer is the same.
  */
 export async function updateVariant(
@@ -117,7 +117,7 @@ export async function updateVariant(
 ): Promise<Variant> {
   checkVariantFields(patch)
   const pending = { db: deps.db, productId, id, patch, ifMatch, ctx }
-  if (deps.variantPatches && !ctx.idempotency && patch.optionValues === undefined) {
+  if (deps.variantPatches && patch.optionValues === undefined) {
     return deps.variantPatches.submit(pending)
   }
   return updateOne(pending)
