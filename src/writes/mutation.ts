@@ -1,11 +1,12 @@
 import pg from 'pg'
+import type { Database } from '../db/database.js'
 import type { Queryable } from '../db/pool.js'
 import { atBegin, beforeCommit, takeCommitTail, withTransaction } from '../db/pool.js'
 import { unknownKey } from '../errors.js'
 import { claimFreshKeys, claimKey, type IdempotencyClaim, saveResponse, saveResponsesSql } from './idempotency.js'
 import { RunAlone } from './coalescer.js'
 import type { Actor, AuditAction, EntityType } from './audit-chain.js'
-import { appendEntries, appendEntriesSql, appendEntry, appendEntrySql, type NewEntry } from './audit-log.js'
+import { appendEntriesSql, appendEntry, appendEntrySql, type NewEntry } from './audit-log.js'
 
 /** Who is writing, from where: built once per request by the route, passed into every service mutation. */
 export interface WriteContext {
@@ -177,39 +178,46 @@ export async function mutate<T>(
   return outcome.value
 }
 
+/** One request of a batch: its database handle (its session records the batch's commit) and its write context. */
+export interface BatchedRequest {
+  db: Database
+  ctx: WriteContext
+}
+
 /**
- * The mutations of many requests in one transaction (a batch of coalescer.ts): `change` returns one change per
- * context, in their order; every context's key is checked before the first statement, and every change's audit
- * entries, with its own context's actor and request, commit with the batch or not at all. Requests with an
- * Idempotency-Key are batched when every key is fresh (claimFreshKeys): each stored response then commits with the
- * batch; otherwise the batch throws RunAlone and each request claims its own key.
+ * The mutations of many requests in one transaction on the primary (a batch of coalescer.ts): `change` returns one
+ * change per request, in their order; every request's key is checked before the first statement, every change's
+ * audit entries, with its own request's actor and id, commit with the batch or not at all, and the commit's WAL
+ * position is every request's consistency token. Requests with an Idempotency-Key are batched when every key is
+ * fresh (claimFreshKeys): each stored response then commits with the batch; otherwise the batch throws RunAlone and
+ * each request claims its own key.
  */
 export async function mutateMany<T>(
-  db: Transactor,
-  contexts: WriteContext[],
+  requests: BatchedRequest[],
   change: (tx: Queryable) => Promise<AuditedChange<T>[]>
 ): Promise<T[]> {
+  const first = requests[0]
+  if (!first) return []
+  const contexts = requests.map((r) => r.ctx)
   const claims = contexts.flatMap((ctx) => (ctx.idempotency ? [ctx.idempotency] : []))
-  const outcome = await db.transaction(async (tx) => {
+  const run = async (tx: Queryable) => {
     const keys = [...new Set(contexts.flatMap((ctx) => (ctx.keyToCheck === undefined ? [] : [ctx.keyToCheck])))]
     if (keys.length) await atBegin(tx, keys.map(keyGuardSql).join(';\n'))
     if (claims.length && !(await claimFreshKeys(tx, claims))) throw new RunAlone('an Idempotency-Key is not fresh')
     const done = await change(tx)
     if (done.length !== contexts.length) throw new Error(`${done.length} changes for ${contexts.length} requests`)
     const entries = done.map((d, i) => entriesOf(d, contexts[i] as WriteContext))
-    const all = entries.flat()
     const saved = done.flatMap((d, i) => {
       const claim = contexts[i]?.idempotency
       return claim ? [{ claim, body: { success: true as const, data: d.value } }] : []
     })
-    if (db.sendsCommitTail) {
-      if (saved.length) beforeCommit(tx, saveResponsesSql(saved))
-      beforeCommit(tx, appendEntriesSql(all))
-    } else {
-      for (const { claim, body } of saved) await saveResponse(tx, claim, body)
-      await appendEntries(tx, all)
-    }
+    // Both go in the COMMIT's round trip (they fail the commit if they fail).
+    if (saved.length) beforeCommit(tx, saveResponsesSql(saved))
+    beforeCommit(tx, appendEntriesSql(entries.flat()))
     return done.map((d, i) => ({ value: d.value, audited: (entries[i] as NewEntry[]).length }))
+  }
+  const outcome = await withTransaction(first.db.primary, run, (lsn) => {
+    for (const r of requests) r.db.noteCommit(lsn)
   })
   return outcome.map(({ value, audited }, i) => {
     for (let n = 0; n < audited; n++) contexts[i]?.onAudited?.()

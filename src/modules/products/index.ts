@@ -57,8 +57,8 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
     ran: (size: number) => batchSize.observe({ kind }, size),
     retriedAlone: (calls: number) => retriedAlone.inc({ kind }, calls)
   })
-  const creates = service.createCoalescer(app.db.primary, { ...batching, observe: observe('create') })
-  const variantPatches = variantPatchCoalescer(app.db.primary, { ...batching, observe: observe('variant_patch') })
+  const creates = service.createCoalescer({ ...batching, observe: observe('create') })
+  const variantPatches = variantPatchCoalescer({ ...batching, observe: observe('variant_patch') })
   const requestDeps = (request: FastifyRequest): service.ProductDeps => ({
     db: app.dbFor(request),
     cursors: app.cursors,

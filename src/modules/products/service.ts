@@ -6,8 +6,6 @@ import type { CursorCodec } from '../../lib/cursor.js'
 import { assertIfMatch, etagOf } from '../../lib/etag.js'
 import { slugify } from '../../lib/slug.js'
 import { AppError, invalidField } from '../../errors.js'
-import type pg from 'pg'
-import { withTransaction } from '../../db/pool.js'
 import { Coalescer, type CoalescerOptions } from '../../writes/coalescer.js'
 import {
   type AuditedChange,
@@ -15,7 +13,6 @@ import {
   deleted,
   mutate,
   mutateMany,
-  type Transactor,
   updated,
   type WriteContext
 } from '../../writes/mutation.js'
@@ -245,37 +242,21 @@ async function createOne(
   }
 }
 
-/** Creates in one transaction on the primary; each request's session gets the commit's consistency token. */
-async function createMany(primary: pg.Pool, pending: PendingCreate[]): Promise<Product[]> {
-  const transactor: Transactor = {
-    sendsCommitTail: true,
-    transaction: (fn) =>
-      withTransaction(primary, fn, (lsn) => {
-        for (const p of pending) p.db.noteCommit(lsn)
-      })
-  }
-  return mutateMany(
-    transactor,
-    pending.map((p) => p.ctx),
-    async (tx) => {
-      const rows = await repo.insertProductsWithVariants(
-        tx,
-        pending.map((p) => p.plan)
-      )
-      return rows.map((row) => createdProduct(row, row.variants))
-    }
-  )
-}
-
 /** The coalescer of an app's creates: `inFlight` transactions at a time, at most `maxBatch` creates in one. */
 export const createCoalescer = (
-  primary: pg.Pool,
   options: Pick<CoalescerOptions<unknown, unknown>, 'inFlight' | 'maxBatch' | 'maxWait' | 'observe'>
 ): CreateCoalescer =>
   new Coalescer({
     ...options,
     single: (p) => createOne(p.db, p.plan, undefined, p.ctx),
-    batch: (pending) => createMany(primary, pending)
+    batch: (pending) =>
+      mutateMany(pending, async (tx) => {
+        const rows = await repo.insertProductsWithVariants(
+          tx,
+          pending.map((p) => p.plan)
+        )
+        return rows.map((row) => createdProduct(row, row.variants))
+      })
   })
 
 export const mediaValues = (media: CreateProduct['media'] & object) =>

@@ -1,18 +1,9 @@
 import { assertIfMatch, etagOf, ifMatchHolds } from '../../lib/etag.js'
 import { AppError } from '../../errors.js'
-import type pg from 'pg'
 import type { Database } from '../../db/database.js'
-import { beforeCommit, withTransaction } from '../../db/pool.js'
+import { beforeCommit } from '../../db/pool.js'
 import { Coalescer, type CoalescerOptions, RunAlone } from '../../writes/coalescer.js'
-import {
-  created,
-  deleted,
-  mutate,
-  mutateMany,
-  type Transactor,
-  updated,
-  type WriteContext
-} from '../../writes/mutation.js'
+import { created, deleted, mutate, mutateMany, updated, type WriteContext } from '../../writes/mutation.js'
 import * as repo from './repository.js'
 import { checkMedia, checkOptionValues, checkVariantFields, combinationKey, titleOf } from './rules.js'
 import type { CreateVariant, Product, ReplaceMedia, StockAdjustment, UpdateVariant, Variant } from './schemas.js'
@@ -147,50 +138,37 @@ async function updateOne({ db, productId, id, patch, ifMatch, ctx }: PendingVari
  * one UPDATE of the variants and one of their products' versions. A PATCH that would not succeed (a stale or
  * missing If-Match, a variant not found, the same variant twice) makes the batch run each alone.
  */
-async function updateMany(primary: pg.Pool, pending: PendingVariantPatch[]): Promise<Variant[]> {
-  const transactor: Transactor = {
-    sendsCommitTail: true,
-    transaction: (fn) =>
-      withTransaction(primary, fn, (lsn) => {
-        for (const p of pending) p.db.noteCommit(lsn)
-      })
-  }
+async function updateMany(pending: PendingVariantPatch[]): Promise<Variant[]> {
   if (new Set(pending.map((p) => p.id)).size !== pending.length) throw new RunAlone('a variant is patched twice')
-  return mutateMany(
-    transactor,
-    pending.map((p) => p.ctx),
-    async (tx) => {
-      const before = await variants.lockVariants(tx, pending)
-      for (const p of pending) {
-        const row = before.get(p.id)
-        if (row?.product_id !== p.productId) throw new RunAlone(`variant ${p.id} of product ${p.productId} not found`)
-        if (!ifMatchHolds(p.ifMatch, etagOf(row.id, row.version))) {
-          throw new RunAlone(`If-Match of variant ${p.id} does not hold`)
-        }
+  return mutateMany(pending, async (tx) => {
+    const before = await variants.lockVariants(tx, pending)
+    for (const p of pending) {
+      const row = before.get(p.id)
+      if (row?.product_id !== p.productId) throw new RunAlone(`variant ${p.id} of product ${p.productId} not found`)
+      if (!ifMatchHolds(p.ifMatch, etagOf(row.id, row.version))) {
+        throw new RunAlone(`If-Match of variant ${p.id} does not hold`)
       }
-      const after = await variants.updateVariants(
-        tx,
-        pending.map((p) => ({ id: p.id, patch: p.patch }))
-      )
-      const touched = new Map<number, number>()
-      for (const p of pending) touched.set(p.productId, (touched.get(p.productId) ?? 0) + 1)
-      // In the COMMIT's round trip, before the audit entries: after the variants, as touchProduct follows updateVariant.
-      beforeCommit(tx, repo.touchProductsSql(touched))
-      return pending.map((p) => {
-        const old = before.get(p.id) as variants.VariantRow
-        const row = after.get(p.id) as variants.VariantRow
-        return { ...updated('variant', audited(old), audited(row)), value: variants.rowToVariant(row) }
-      })
     }
-  )
+    const after = await variants.updateVariants(
+      tx,
+      pending.map((p) => ({ id: p.id, patch: p.patch }))
+    )
+    const touched = new Map<number, number>()
+    for (const p of pending) touched.set(p.productId, (touched.get(p.productId) ?? 0) + 1)
+    // In the COMMIT's round trip, before the audit entries: after the variants, as touchProduct follows updateVariant.
+    beforeCommit(tx, repo.touchProductsSql(touched))
+    return pending.map((p) => {
+      const old = before.get(p.id) as variants.VariantRow
+      const row = after.get(p.id) as variants.VariantRow
+      return { ...updated('variant', audited(old), audited(row)), value: variants.rowToVariant(row) }
+    })
+  })
 }
 
 /** The coalescer of an app's variant PATCHes (see createCoalescer in service.ts). */
 export const variantPatchCoalescer = (
-  primary: pg.Pool,
   options: Pick<CoalescerOptions<unknown, unknown>, 'inFlight' | 'maxBatch' | 'maxWait' | 'observe'>
-): VariantPatchCoalescer =>
-  new Coalescer({ ...options, single: updateOne, batch: (pending) => updateMany(primary, pending) })
+): VariantPatchCoalescer => new Coalescer({ ...options, single: updateOne, batch: updateMany })
 
 /** Removes a variant (If-Match: the variant's ETag); a product keeps at least one. */
 export async function deleteVariant(
