@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/pool.js'
+import { type Queryable, prepared } from '../db/pool.js'
 import { inBatches, whileLocked } from '../db/maintenance.js'
 import type { Actor, AuditAction } from './audit-chain.js'
 import type { AuditRow } from './audit-log.js'
@@ -61,7 +61,7 @@ export function entryToEvent(position: number, row: AuditRow): ChangeEvent | nul
 export async function recordEvents(tx: Queryable, sealed: { entryId: number; event: ChangeEvent }[]): Promise<void> {
   if (!sealed.length) return
   await tx.query(
-    `WITH stored AS (
+    prepared(`WITH stored AS (
        INSERT INTO events (position, entry_id, occurred_at, type, entity_type, entity_id, data, changed_fields,
                            request_id, actor)
        SELECT e.position, e.entry_id, e.occurred_at, e.type, e.entity_type, e.entity_id, e.data,
@@ -76,7 +76,7 @@ export async function recordEvents(tx: Queryable, sealed: { entryId: number; eve
        FROM stored s
        JOIN jsonb_to_recordset($1::jsonb) AS p(position bigint, event jsonb) ON p.position = s.position
        JOIN webhooks w ON w.status <> 'disabled'
-        AND ('*' = ANY (w.event_types) OR s.type = ANY (w.event_types) OR s.entity_type || '.*' = ANY (w.event_types))`,
+        AND ('*' = ANY (w.event_types) OR s.type = ANY (w.event_types) OR s.entity_type || '.*' = ANY (w.event_types))`),
     [
       JSON.stringify(
         sealed.map(({ entryId, event: e }) => ({
