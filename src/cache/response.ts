@@ -1,7 +1,7 @@
 import type { FastifyReply } from 'fastify'
 import { readContextOf } from '../db/read-context.js'
 import {
-  COMPRESSION_THRESHOLD_BYTES,
+  belowCompressionThreshold,
   compressBody,
   type Encoding,
   negotiateEncoding,
@@ -59,12 +59,8 @@ export function sendStored(reply: FastifyReply, stored: StoredResponse, notModif
   }
   reply.type('application/json; charset=utf-8')
   // Compressed here rather than by the compression plugin's onSend, which passes a body with a Content-Encoding.
-  // A text's length in bytes is at least its length in characters: only a short one is measured.
   const { body } = stored
-  const small =
-    body.length < COMPRESSION_THRESHOLD_BYTES &&
-    (typeof body !== 'string' || Buffer.byteLength(body) < COMPRESSION_THRESHOLD_BYTES)
-  if (small) return reply.send(body)
+  if (belowCompressionThreshold(body)) return reply.send(body)
   varyOnEncoding(reply)
   const encoding = negotiateEncoding(reply.request.headers['accept-encoding'])
   if (!encoding) return reply.send(body)

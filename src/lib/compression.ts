@@ -8,6 +8,14 @@ export type Encoding = 'br' | 'gzip'
 /** Bodies smaller than this are sent as they are: compressing them saves less than it costs. */
 export const COMPRESSION_THRESHOLD_BYTES = 1024
 
+/**
+ * Whether `body` is under the threshold. A text's length in bytes is at least its length in characters, so only a
+ * short text is measured: a page of 36 KB is not scanned for its byte length to learn that it is over 1 KB.
+ */
+export const belowCompressionThreshold = (body: string | Buffer): boolean =>
+  body.length < COMPRESSION_THRESHOLD_BYTES &&
+  (typeof body !== 'string' || Buffer.byteLength(body) < COMPRESSION_THRESHOLD_BYTES)
+
 // Quality 4 compresses JSON about as well as gzip -9 at a fraction of brotli's default (11) cost.
 const BROTLI_OPTIONS = {
   params: { [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT, [constants.BROTLI_PARAM_QUALITY]: 4 }

@@ -1,7 +1,7 @@
 import { pipeline } from 'node:stream'
 import fp from 'fastify-plugin'
 import {
-  COMPRESSION_THRESHOLD_BYTES,
+  belowCompressionThreshold,
   compressBody,
   compressStream,
   isCompressible,
@@ -33,7 +33,7 @@ export default fp(
       if (reply.hasHeader('content-encoding') || !isCompressible(reply.getHeader('content-type')))
         return done(null, payload)
       if (typeof payload === 'string' || Buffer.isBuffer(payload)) {
-        if (Buffer.byteLength(payload) < COMPRESSION_THRESHOLD_BYTES) return done(null, payload)
+        if (belowCompressionThreshold(payload)) return done(null, payload)
         varyOnEncoding(reply)
         const encoding = negotiateEncoding(request.headers['accept-encoding'])
         if (!encoding) return done(null, payload)
