@@ -9,6 +9,9 @@ interface PgLikeError {
 // SQLSTATEs that mean "the database cannot serve right now", not "your request is wrong".
 const UNAVAILABLE_CODES = new Set(['57P01', '57P02', '57P03', '53300', '53400', '25006', '55P03'])
 
+// Either answer tells the client to come back in a second.
+const RETRY_SOON = Object.freeze({ 'retry-after': '1' })
+
 /**
  * Maps infrastructure failures of PostgreSQL and pg-pool to 503/504 with Retry-After.
  * Returns undefined for errors that are not database availability problems.
@@ -18,9 +21,8 @@ export function databaseFault(err: unknown): AppError | undefined {
   const e = err as PgLikeError
   const code = typeof e.code === 'string' ? e.code : ''
   const message = typeof e.message === 'string' ? e.message : ''
-  const retry = { 'retry-after': '1' }
   if (code === '57014' || message === 'Query read timeout') {
-    return new AppError('DATABASE_TIMEOUT', 'The database did not answer in time', undefined, retry)
+    return new AppError('DATABASE_TIMEOUT', 'The database did not answer in time', undefined, RETRY_SOON)
   }
   if (
     code.startsWith('08') ||
@@ -38,7 +40,7 @@ export function databaseFault(err: unknown): AppError | undefined {
 
 /** 503 DATABASE_UNAVAILABLE with Retry-After: what a request gets when the database cannot serve it now. */
 export const databaseUnavailable = () =>
-  new AppError('DATABASE_UNAVAILABLE', 'The database is unavailable; retry shortly', undefined, { 'retry-after': '1' })
+  new AppError('DATABASE_UNAVAILABLE', 'The database is unavailable; retry shortly', undefined, RETRY_SOON)
 
 export const isUniqueViolation = (err: unknown, constraint?: string) =>
   (err as PgLikeError)?.code === '23505' && (constraint === undefined || (err as PgLikeError).constraint === constraint)

@@ -11,6 +11,25 @@ import { startServer } from '../server-process.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** The real server on `primary` with an admin key, whose database waits are bounded at 1 s. */
+async function startWriter(t: Parameters<typeof startServer>[0], primary: Parameters<typeof startServer>[1], env = {}) {
+  const key = `test-admin-${randomBytes(16).toString('hex')}`
+  const server = await startServer(t, primary, {
+    BOOTSTRAP_ADMIN_API_KEY: key,
+    DB_CONNECTION_TIMEOUT: '1000',
+    LOG_LEVEL: 'warn',
+    ...env
+  })
+  /** POST /api/v1/products of a one-variant product with `sku`. */
+  const create = (sku: string, name: string) =>
+    fetch(`${server.url}/api/v1/products`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ sku, name, priceCents: 1, currency: 'USD' })
+    })
+  return { server, create }
+}
+
 function assertUnavailable(res: LightMyRequestResponse, code = 'DATABASE_UNAVAILABLE') {
   assert.match(String(res.headers['content-type']), /^application\/problem\+json/)
   assert.equal(res.json().code, code)
@@ -75,12 +94,7 @@ for (const [code, message] of [
 
 test('when the primary stops for a few seconds under write load, then the process lives, writes get 503 problem+json (no 500), and succeed once it is back', async (t) => {
   const primary = await ownPrimary(t)
-  const key = `test-admin-${randomBytes(16).toString('hex')}`
-  const server = await startServer(t, primary.target, {
-    BOOTSTRAP_ADMIN_API_KEY: key,
-    DB_CONNECTION_TIMEOUT: '1000',
-    LOG_LEVEL: 'warn'
-  })
+  const { server, create } = await startWriter(t, primary.target)
   const results: { status: number; at: number; code?: string; retryAfter: string | null; type: string | null }[] = []
   const t0 = Date.now()
   let stop = false
@@ -88,16 +102,7 @@ test('when the primary stops for a few seconds under write load, then the proces
   const writer = async () => {
     while (!stop) {
       n++
-      const res = await fetch(`${server.url}/api/v1/products`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-        body: JSON.stringify({
-          sku: `OUT-${n}-${randomBytes(3).toString('hex')}`,
-          name: 'Outage',
-          priceCents: 1,
-          currency: 'USD'
-        })
-      })
+      const res = await create(`OUT-${n}-${randomBytes(3).toString('hex')}`, 'Outage')
       const body = (await res.json()) as { code?: string }
       results.push({
         status: res.status,
@@ -144,14 +149,8 @@ test('when the primary stops for a few seconds under write load, then the proces
 
 test('when the primary stops under concurrent creates written in batches, then each answers 201 or 503 and every 201 is stored once it is back', async (t) => {
   const primary = await ownPrimary(t)
-  const key = `test-admin-${randomBytes(16).toString('hex')}`
   // One create transaction at a time: the writers' creates wait and go together (writes/coalescer.ts).
-  const server = await startServer(t, primary.target, {
-    BOOTSTRAP_ADMIN_API_KEY: key,
-    DB_CONNECTION_TIMEOUT: '1000',
-    WRITE_BATCHES_IN_FLIGHT: '1',
-    LOG_LEVEL: 'warn'
-  })
+  const { server, create } = await startWriter(t, primary.target, { WRITE_BATCHES_IN_FLIGHT: '1' })
   const acknowledged: string[] = []
   const statuses = new Set<number>()
   let slowest = 0
@@ -161,11 +160,7 @@ test('when the primary stops under concurrent creates written in batches, then e
     while (!stop) {
       const sku = `BOUT-${++n}-${randomBytes(3).toString('hex')}`
       const started = Date.now()
-      const res = await fetch(`${server.url}/api/v1/products`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ sku, name: 'Batched outage', priceCents: 1, currency: 'USD' })
-      })
+      const res = await create(sku, 'Batched outage')
       slowest = Math.max(slowest, Date.now() - started)
       statuses.add(res.status)
       const body = (await res.json()) as { code?: string }
