@@ -4,7 +4,7 @@ import { Type } from 'typebox'
 
 /**
  * Fault injection for the tests: a slow request, an unexpected error, a crash outside any request, a blocked
- * event loop, a slow query. Registered next to the app by `build(t, env, target, withTestRoutes)` and by the
+ * or lagging event loop, a slow query. Registered next to the app by `build(t, env, target, withTestRoutes)` and by the
  * server entry point test/test-server.ts (`startServer(..., { testRoutes: true })`); never part of src/.
  */
 export const testRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -24,6 +24,19 @@ export const testRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // busy: holds the event loop
     }
     return { blocked: request.query.ms }
+  })
+  // Overload rather than one stall: the loop is held in 100 ms steps for `ms`, yielding between steps so timers
+  // (the lag sampler, other requests) run late, as they do when a process cannot keep up.
+  app.get('/test/lag', opts, async (request) => {
+    const until = Date.now() + request.query.ms
+    while (Date.now() < until) {
+      const step = Math.min(until, Date.now() + 100)
+      while (Date.now() < step) {
+        // busy: holds the event loop for one step
+      }
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    return { lagged: request.query.ms }
   })
   app.get('/test/boom', { schema: { hide: true } }, async () => {
     throw new Error('test failure: forced 500')
