@@ -3,8 +3,8 @@ import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
 
 /**
- * Fault injection for the tests: a slow request, an unexpected error, a crash outside any request, a blocked
- * or lagging event loop, a slow query. Registered next to the app by `build(t, env, target, withTestRoutes)` and by the
+ * Fault injection for the tests: a slow request, an unexpected error, a crash outside any request, a lagging
+ * event loop, a slow query. Registered next to the app by `build(t, env, target, withTestRoutes)` and by the
  * server entry point test/test-server.ts (`startServer(..., { testRoutes: true })`); never part of src/.
  */
 export const testRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -17,13 +17,6 @@ export const testRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/test/sleep', opts, async (request) => {
     await new Promise((resolve) => setTimeout(resolve, request.query.ms))
     return { slept: request.query.ms }
-  })
-  app.get('/test/block', opts, async (request) => {
-    const until = Date.now() + request.query.ms
-    while (Date.now() < until) {
-      // busy: holds the event loop
-    }
-    return { blocked: request.query.ms }
   })
   // Overload rather than one stall: the loop is held in 100 ms steps for `ms`, yielding between steps so timers
   // (the lag sampler, other requests) run late, as they do when a process cannot keep up.
