@@ -162,6 +162,10 @@ test('when a CSV header lacks a required column, then 400 names it and nothing i
   assert.deepEqual(problem.errors, [{ field: 'Variant SKU', message: 'required column' }])
   const own = assertProblem(await post(app, key, 'slug,name\na,A\n', 'text/csv'), 400, 'MISSING_COLUMN')
   assert.equal(own.errors?.[0]?.field, 'sku')
+  const header = assertProblem(await post(app, key, 'slug,na"me,sku\na,A,A-1\n', 'text/csv'), 400, 'BAD_REQUEST')
+  assert.deepEqual(header.errors, [
+    { field: 'header', message: 'field 2: a quote inside a field that does not start with one' }
+  ])
   const { rows } = await app.db.primary.query<{ n: number }>('SELECT count(*)::int AS n FROM products')
   assert.equal(rows[0]?.n, 0)
 })
@@ -178,6 +182,7 @@ test('when CSV rows are malformed or invalid, then each error names its line and
   ].join('\n')
   const res = await post(app, key, csv, 'text/csv')
   const data = res.json().data
+  console.log(JSON.stringify(data.errors))
   assert.deepEqual(data.counts, { created: 2, updated: 0, unchanged: 0, failed: 2 })
   assert.deepEqual(
     data.errors.map((e: { line: number; field: string }) => [e.line, e.field]),
@@ -187,4 +192,40 @@ test('when CSV rows are malformed or invalid, then each error names its line and
     ]
   )
   assert.deepEqual((await bySlug(app, key, 'good-two')).variants[0]?.prices, [{ currency: 'EUR', amountCents: 550 }])
+})
+
+test('when a CSV line cannot be parsed, then it is its line’s error, the product it may belong to is not imported and the rest is', async (t) => {
+  const app = await build(t)
+  const key = await apiKey(app, 'editor')
+  const csv = [
+    '\ufeffslug,name,sku,prices',
+    'tee-a,"Tee ""A"", soft",A-1,USD 10.00',
+    'tee-b,Tee B,B-1,USD 1.00',
+    'tee-b,,B-"2,USD 2.00',
+    '',
+    'tee-c,Tee C,C-1,USD 3.00',
+    'tee-d,Tee D,D-1,"USD 4.00"x',
+    'tee-e,"Tee E',
+    'in two lines",E-1,USD 5.00'
+  ].join('\r\n')
+  const data = (await post(app, key, csv, 'text/csv')).json().data
+  // An unreadable row has no key to go by: the product being read when it came (tee-b, tee-c) is not imported.
+  assert.deepEqual(data.counts, { created: 2, updated: 0, unchanged: 0, failed: 2 })
+  assert.deepEqual(
+    data.errors.map((e: { line: number; field: string | null; code: string; message: string }) => [
+      e.line,
+      e.field,
+      e.code,
+      e.message
+    ]),
+    [
+      [4, null, 'MALFORMED_LINE', 'line 4: field 3: a quote inside a field that does not start with one'],
+      [3, 'slug', 'MALFORMED_LINE', 'tee-b: a row of this product is malformed; the product is not imported'],
+      [7, null, 'MALFORMED_LINE', 'line 7: field 4: text after its closing quote'],
+      [6, 'slug', 'MALFORMED_LINE', 'tee-c: a row of this product is malformed; the product is not imported']
+    ]
+  )
+  assert.equal((await bySlug(app, key, 'tee-a')).name, 'Tee "A", soft')
+  assert.equal((await bySlug(app, key, 'tee-e')).name, 'Tee E\r\nin two lines')
+  assert.equal(await bySlug(app, key, 'tee-b'), undefined)
 })

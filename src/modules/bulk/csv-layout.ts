@@ -7,7 +7,10 @@ import type { Product } from '../products/schemas.js'
  */
 export interface CsvRow {
   line: number
-  cells: Record<string, string | undefined>
+  /** The row's fields, in the header's order. */
+  values: string[]
+  /** The header's columns by name (the last of a name given twice). */
+  columns: Map<string, number>
 }
 
 /** Where a group's parts came from, to put an error on its row and column. */
@@ -29,7 +32,7 @@ export interface CsvLayout {
   toRows(product: Product): string[][]
 }
 
-export const cell = (row: CsvRow, column: string) => row.cells[column] ?? ''
+export const cell = (row: CsvRow, column: string) => row.values[row.columns.get(column) ?? -1] ?? ''
 export const splitList = (text: string) =>
   text
     .split(',')

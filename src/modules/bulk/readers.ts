@@ -1,8 +1,7 @@
-import { Readable } from 'node:stream'
-import { parse } from 'csv-parse'
 import { AppError } from '../../errors.js'
 import type { CsvLayout, CsvRow, Sources } from './csv-layout.js'
 import { CellError } from './money.js'
+import { csvRecords, isCsvError } from './csv-records.js'
 import { ownCsv } from './own-csv.js'
 import { shopifyCsv } from './shopify-csv.js'
 import type { ImportError, ImportFormat } from './schemas.js'
@@ -88,6 +87,9 @@ export async function* readNdjson(source: AsyncIterable<Buffer>): AsyncGenerator
   }
 }
 
+const badHeader = (reason: string) =>
+  new AppError('BAD_REQUEST', `The CSV header line cannot be read: ${reason}`, [{ field: 'header', message: reason }])
+
 export const missingColumn = (column: string) =>
   new AppError('MISSING_COLUMN', `The CSV header has no ${column} column`, [
     { field: column, message: 'required column' }
@@ -111,32 +113,14 @@ export async function* readCsv(
   options: { format?: ImportFormat; currency: string; onLayout?: (layout: CsvLayout) => void }
 ): AsyncGenerator<ReadItem> {
   let layout: CsvLayout | undefined
-  let header: string[] = []
+  let columns = new Map<string, number>()
+  let keyColumn = -1
   const skipped: ImportError[] = []
-  const parser = parse({
-    bom: true,
-    columns: (names: string[]) => {
-      header = names.map((n) => n.trim())
-      layout = layoutFor(header, options.format, options.currency)
-      options.onLayout?.(layout)
-      return header
-    },
-    info: true,
-    relax_column_count: true,
-    skip_empty_lines: true,
-    skip_records_with_error: true,
-    max_record_size: MAX_LINE_BYTES
-  })
-  parser.on('skip', (err: Error & { lines?: number }) => skipped.push(malformed(err.lines ?? 0, err.message)))
-  const input = Readable.from(source)
-  input.on('error', (err) => parser.destroy(err))
-  input.pipe(parser)
 
   let group: CsvRow[] = []
   let key = ''
   let rows = 0
-  let lastLine = 1 // the header
-  const has = (column: string) => header.includes(column)
+  const has = (column: string) => columns.has(column)
   const finish = function* (nextLine: number): Generator<ReadItem> {
     const before = skipped.filter((e) => e.line < nextLine)
     skipped.splice(0, before.length)
@@ -183,28 +167,35 @@ export async function* readCsv(
     group = []
   }
 
-  for await (const { record, info } of parser as AsyncIterable<{
-    record: Record<string, string | undefined>
-    info: { lines: number; records: number }
-  }>) {
-    rows = info.records
-    const line = lastLine + 1
-    lastLine = info.lines
-    const rowKey = record[(layout as CsvLayout).key] ?? ''
-    if (rowKey === '' && !group.length) {
-      yield {
-        line,
-        lastLine: line,
-        rows,
-        errors: [malformed(line, `${(layout as CsvLayout).key} is empty`, (layout as CsvLayout).key)]
+  for await (const records of csvRecords(source, MAX_LINE_BYTES)) {
+    for (const record of records) {
+      if (!layout) {
+        if (isCsvError(record)) throw badHeader(record.error)
+        const header = record.values.map((n) => n.trim())
+        columns = new Map(header.map((name, i) => [name, i]))
+        layout = layoutFor(header, options.format, options.currency)
+        keyColumn = columns.get(layout.key) as number
+        options.onLayout?.(layout)
+        continue
       }
-      continue
+      rows++
+      if (isCsvError(record)) {
+        skipped.push(malformed(record.line, `line ${record.line}: ${record.error}`))
+        continue
+      }
+      const { line } = record
+      const rowKey = record.values[keyColumn] ?? ''
+      if (rowKey === '' && !group.length) {
+        yield* finish(line)
+        yield { line, lastLine: line, rows, errors: [malformed(line, `${layout.key} is empty`, layout.key)] }
+        continue
+      }
+      if (rowKey !== '' && rowKey !== key) {
+        yield* finish(line)
+        key = rowKey
+      }
+      group.push({ line, values: record.values, columns })
     }
-    if (rowKey !== '' && rowKey !== key) {
-      yield* finish(line)
-      key = rowKey
-    }
-    group.push({ line, cells: record })
   }
   yield* finish(Number.MAX_SAFE_INTEGER)
 }
