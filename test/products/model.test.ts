@@ -228,6 +228,8 @@ test('when prices, media, tags or variant counts are out of bounds, then 400 nam
     ['variants.0.prices.0.amountCents', { variants: one([price('USD', 1.5)]) }],
     ['media.0.url', { media: [{ url: 'http://cdn.example.com/a.jpg' }] }],
     ['media.0.url', { media: [{ url: `https://cdn.example.com/${'a'.repeat(2040)}.jpg` }] }],
+    // An unpaired surrogate cannot be stored as sent (PostgreSQL's JSON refuses it).
+    ['media.0.url', { media: [{ url: 'https://cdn.example.com/\ud800.jpg' }] }],
     ['media', { media: Array.from({ length: 51 }, (_, i) => ({ url: `https://cdn.example.com/${i}.jpg` })) }],
     ['tags', { tags: Array.from({ length: 51 }, (_, i) => `tag-${i}`) }],
     ['tags.0', { tags: ['Not Lower'] }],
@@ -248,7 +250,10 @@ test('when prices, media, tags or variant counts are out of bounds, then 400 nam
     method: 'POST',
     url: PRODUCTS,
     headers: editor,
-    payload: tShirt({ variants: [{ sku: 'B-1', optionValues: ['S'], prices: [], barcode: '4006381333931' }] })
+    payload: tShirt({
+      variants: [{ sku: 'B-1', optionValues: ['S'], prices: [], barcode: '4006381333931' }],
+      media: [{ url: 'https://cdn.example.com/caf\u00e9-\ud83c\udf89.jpg' }]
+    })
   })
   assert.equal(valid.statusCode, 201, 'a GTIN-13 with a right check digit is accepted')
   assert.equal((await counts(app))?.p, (before?.p ?? 0) + 1)

@@ -138,7 +138,7 @@ export type Variant = Static<typeof VariantSchema>
 const MediaUrl = Type.String({
   minLength: 9,
   maxLength: 2048,
-  pattern: '^https://[^\\s\\u0000-\\u001f]+$',
+  pattern: '^https://[^\\s\\u0000-\\u001f\\uD800-\\uDFFF]+$',
   description: 'https URL of the file (on a CDN or object store), at most 2,048 characters'
 })
 
