@@ -140,16 +140,34 @@ for (const format of ['ndjson', 'csv'] as const) {
     await seed(app, 40)
     const key = await apiKey(app, 'admin')
     await post(app, key, await fixture('shopify-products.csv'), 'text/csv', '?currency=EUR')
+    // Line breaks of every kind, quotes and commas in text, a CR at a field's end.
+    const awkward = await app.inject({
+      method: 'POST',
+      url: '/api/v1/products',
+      headers: bearer(key),
+      payload: {
+        name: 'Tee, "awkward"\r',
+        slug: 'tee-awkward',
+        description: 'one\r\ntwo\rthree\n"four", five\r',
+        options: [{ name: 'Size', values: ['S\r', 'M'] }],
+        variants: [
+          { sku: 'AWK-S', optionValues: ['S\r'], prices: [{ currency: 'EUR', amountCents: 100 }] },
+          { sku: 'AWK-M', optionValues: ['M'], title: 'M,\r\n"m"', prices: [] }
+        ],
+        media: [{ url: 'https://cdn.example.com/awk.jpg', alt: 'alt\r' }]
+      }
+    })
+    assert.equal(awkward.statusCode, 201, awkward.body)
     const before = catalogOf(await exported(app, key, 'ndjson'))
-    assert.equal(before.length, 43)
+    assert.equal(before.length, 44)
     const file = await exported(app, key, format)
     await app.db.primary.query('TRUNCATE products CASCADE')
     const res = await post(app, key, file, format === 'ndjson' ? 'application/x-ndjson' : 'text/csv')
     assert.deepEqual(res.json().data.errors, [])
-    assert.deepEqual(res.json().data.counts, { created: 43, updated: 0, unchanged: 0, failed: 0 })
+    assert.deepEqual(res.json().data.counts, { created: 44, updated: 0, unchanged: 0, failed: 0 })
     assert.deepEqual(catalogOf(await exported(app, key, 'ndjson')), before)
     const again = await post(app, key, file, format === 'ndjson' ? 'application/x-ndjson' : 'text/csv')
-    assert.deepEqual(again.json().data.counts, { created: 0, updated: 0, unchanged: 43, failed: 0 })
+    assert.deepEqual(again.json().data.counts, { created: 0, updated: 0, unchanged: 44, failed: 0 })
   })
 }
 

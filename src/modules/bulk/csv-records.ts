@@ -1,9 +1,10 @@
 import { StringDecoder } from 'node:string_decoder'
 
 /**
- * CSV records (RFC 4180) from a byte stream, for the import: fields separated by commas, records by LF, CRLF or a
- * lone CR; a field in double quotes may hold commas, quotes (doubled) and line breaks. A UTF-8 byte order mark is
- * dropped; empty lines are skipped; records may have any number of fields.
+ * CSV records (RFC 4180) from a byte stream, for the import: fields separated by commas, records by LF or CRLF (or
+ * by a lone CR in a file whose first line ends so, as old Mac files do; elsewhere a lone CR is part of its field, as
+ * csv-parse reads it); a field in double quotes may hold commas, quotes (doubled) and line breaks. A UTF-8 byte order
+ * mark is dropped; empty lines are skipped; records may have any number of fields.
  *
  * Each record carries the line it starts on and the line it ends on. A record that cannot be read (a quote inside
  * an unquoted field, text after a closing quote, a quote never closed, a record longer than the limit) is an error
@@ -33,16 +34,29 @@ const QUOTE = 34
 const LF = 10
 const CR = 13
 
-/** A record read from `text` at `start`, or why it could not be: `end` is where the next record starts. */
-type Parsed = { values: string[]; end: number; breaks: number } | { error: string; end: number; breaks: number }
+/**
+ * A record read from `text` at `start`, or why it could not be: `end` is where the next record starts, `breaks`
+ * the line breaks from `start` to `end` (inside quoted fields too), `closed` whether a line break ended it.
+ */
+type Parsed = ({ values: string[] } | { error: string }) & { end: number; breaks: number; closed: boolean }
 
-/** Line breaks (LF, CRLF, lone CR) in text[from, to). */
-function breaksIn(text: string, from: number, to: number): number {
+/**
+ * Past the line break at `i` (an LF or a CR): 0 when that CR is part of a field, -1 when the text ends at that CR and
+ * the next text decides (an LF may follow).
+ */
+function breakEnd(text: string, i: number, final: boolean, crBreaks: boolean): number {
+  if (text.charCodeAt(i) === LF) return i + 1
+  if (i + 1 >= text.length) return final ? (crBreaks ? i + 1 : 0) : -1
+  if (text.charCodeAt(i + 1) === LF) return i + 2
+  return crBreaks ? i + 1 : 0
+}
+
+/** Line breaks in text[from, to). */
+function breaksIn(text: string, from: number, to: number, crBreaks: boolean): number {
   let n = 0
   for (let i = from; i < to; i++) {
     const c = text.charCodeAt(i)
-    if (c === LF) n++
-    else if (c === CR && text.charCodeAt(i + 1) !== LF) n++
+    if (c === LF || (crBreaks && c === CR && text.charCodeAt(i + 1) !== LF)) n++
   }
   return n
 }
@@ -51,23 +65,26 @@ function breaksIn(text: string, from: number, to: number): number {
  * `error` for the record, which ends where the line holding `from` ends (past its line break): null when that
  * line goes on past the text and more may come.
  */
-function skipLine(text: string, from: number, error: string, breaksBefore: number, final: boolean): Parsed | null {
+function skipLine(
+  text: string,
+  from: number,
+  error: string,
+  breaksBefore: number,
+  final: boolean,
+  crBreaks: boolean
+): Parsed | null {
   for (let i = from; i < text.length; i++) {
     const c = text.charCodeAt(i)
-    if (c === LF) return { error, end: i + 1, breaks: breaksBefore + 1 }
-    if (c === CR) {
-      if (i + 1 >= text.length && !final) return null
-      return { error, end: text.charCodeAt(i + 1) === LF ? i + 2 : i + 1, breaks: breaksBefore + 1 }
-    }
+    if (c !== LF && c !== CR) continue
+    const end = breakEnd(text, i, final, crBreaks)
+    if (end === -1) return null
+    if (end > 0) return { error, end, breaks: breaksBefore + 1, closed: true }
   }
-  return final ? { error, end: text.length, breaks: breaksBefore } : null
+  return final ? { error, end: text.length, breaks: breaksBefore, closed: false } : null
 }
 
-/**
- * The record at `start`, or null when the text ends before it does and more may come (`final` false). `breaks`
- * counts the line breaks from `start` to `end`, those inside quoted fields included.
- */
-function parseRecord(text: string, start: number, final: boolean): Parsed | null {
+/** The record at `start`, or null when the text ends before it does and more may come (`final` false). */
+function parseRecord(text: string, start: number, final: boolean, crBreaks: boolean): Parsed | null {
   const values: string[] = []
   const length = text.length
   let i = start
@@ -85,10 +102,12 @@ function parseRecord(text: string, start: number, final: boolean): Parsed | null
           return {
             error: `field ${field}: a quoted field is not closed`,
             end: length,
-            breaks: breaks + breaksIn(text, at, length)
+            breaks: breaks + breaksIn(text, at, length, crBreaks),
+            // A line break at the very end ends the file's last line, not a line of its own.
+            closed: breakEnd(text, length - 1, true, crBreaks) === length
           }
         }
-        breaks += breaksIn(text, at, quote)
+        breaks += breaksIn(text, at, quote, crBreaks)
         if (quote + 1 >= length && !final) return null
         if (text.charCodeAt(quote + 1) === QUOTE) {
           value += text.slice(from, quote + 1)
@@ -100,40 +119,39 @@ function parseRecord(text: string, start: number, final: boolean): Parsed | null
         break
       }
       values.push(value)
-      if (i >= length) return { values, end: i, breaks }
+      if (i >= length) return { values, end: i, breaks, closed: false }
       const c = text.charCodeAt(i)
       if (c === COMMA) {
         i++
         continue
       }
-      if (c === LF) return { values, end: i + 1, breaks: breaks + 1 }
-      if (c === CR) {
-        if (i + 1 >= length && !final) return null
-        return { values, end: text.charCodeAt(i + 1) === LF ? i + 2 : i + 1, breaks: breaks + 1 }
+      if (c === LF || c === CR) {
+        const end = breakEnd(text, i, final, crBreaks)
+        if (end === -1) return null
+        if (end > 0) return { values, end, breaks: breaks + 1, closed: true }
       }
-      return skipLine(text, i, `field ${field}: text after its closing quote`, breaks, final)
+      return skipLine(text, i, `field ${field}: text after its closing quote`, breaks, final, crBreaks)
     }
     let j = i
-    let c = 0
     for (; j < length; j++) {
-      c = text.charCodeAt(j)
-      if (c === COMMA || c === LF || c === CR) break
-      if (c === QUOTE)
-        return skipLine(text, j, `field ${field}: a quote inside a field that does not start with one`, breaks, final)
+      const c = text.charCodeAt(j)
+      if (c === COMMA) break
+      if (c === LF || c === CR) {
+        const end = breakEnd(text, j, final, crBreaks)
+        if (end === -1) return null
+        if (end === 0) continue
+        values.push(text.slice(i, j))
+        return { values, end, breaks: breaks + 1, closed: true }
+      }
+      if (c === QUOTE) {
+        const error = `field ${field}: a quote inside a field that does not start with one`
+        return skipLine(text, j, error, breaks, final, crBreaks)
+      }
     }
-    if (j >= length) {
-      if (!final) return null
-      values.push(text.slice(i, j))
-      return { values, end: j, breaks }
-    }
+    if (j >= length && !final) return null
     values.push(text.slice(i, j))
-    if (c === COMMA) {
-      i = j + 1
-      continue
-    }
-    if (c === LF) return { values, end: j + 1, breaks: breaks + 1 }
-    if (j + 1 >= length && !final) return null
-    return { values, end: text.charCodeAt(j + 1) === LF ? j + 2 : j + 1, breaks: breaks + 1 }
+    if (j >= length) return { values, end: j, breaks, closed: false }
+    i = j + 1
   }
 }
 
@@ -152,22 +170,39 @@ interface Skip {
  * Where the skipped record ends (past its line break), reading `text` from `from` and carrying the quoting across
  * calls; -1 when it goes on past the text, -2 when the text ends in a CR whose LF may follow.
  */
-function skipRecord(text: string, from: number, skip: Skip, final: boolean): number {
+function skipRecord(text: string, from: number, skip: Skip, final: boolean, crBreaks: boolean): number {
   for (let i = from; i < text.length; i++) {
     const c = text.charCodeAt(i)
     if (c === QUOTE) skip.inQuote = !skip.inQuote
-    else if (c === LF) {
+    else if (c === LF || c === CR) {
+      const end = breakEnd(text, i, final, crBreaks)
+      if (end === -1) return -2
+      if (end === 0) continue
       skip.breaks++
-      if (!skip.inQuote) return i + 1
-    } else if (c === CR) {
-      if (i + 1 >= text.length && !final) return -2
-      if (text.charCodeAt(i + 1) !== LF) {
-        skip.breaks++
-        if (!skip.inQuote) return i + 1
-      }
+      if (!skip.inQuote) return end
+      i = end - 1
     }
   }
   return -1
+}
+
+/**
+ * Whether a lone CR ends lines: it does when the text's first line break outside quotes is one. Null while the text
+ * has no such line break yet (or ends in a CR whose LF may follow) and more may come.
+ */
+function crBreaksOf(text: string, final: boolean, maxRecordChars: number): boolean | null {
+  let inQuote = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === QUOTE) inQuote = !inQuote
+    else if (inQuote) continue
+    else if (c === LF) return false
+    else if (c === CR) {
+      if (i + 1 < text.length) return text.charCodeAt(i + 1) !== LF
+      return final ? true : null
+    }
+  }
+  return final || text.length > maxRecordChars ? false : null
 }
 
 /** The records of `source`, in arrays; a record longer than `maxRecordChars` is an error of its own. */
@@ -177,6 +212,7 @@ export async function* csvRecords(source: AsyncIterable<Buffer>, maxRecordChars:
   let text = ''
   let line = 1
   let atStart = true
+  let crBreaks: boolean | null = null
   // After an incomplete record, the text is read again only once it has doubled: a long record costs linear time.
   let retryAt = 0
   // A record past the limit: dropped as it arrives, its error given once its end is found.
@@ -184,10 +220,16 @@ export async function* csvRecords(source: AsyncIterable<Buffer>, maxRecordChars:
 
   const drain = (final: boolean): CsvItem[] => {
     const items: CsvItem[] = []
+    crBreaks ??= crBreaksOf(text, final, maxRecordChars)
+    if (crBreaks === null) {
+      retryAt = text.length * 2
+      return items
+    }
+    const cr = crBreaks
     let pos = 0
     for (;;) {
       if (skipping) {
-        const end = skipRecord(text, pos, skipping, final)
+        const end = skipRecord(text, pos, skipping, final, cr)
         if (end < 0 && !final) {
           text = end === -2 ? '\r' : ''
           retryAt = 0
@@ -204,13 +246,13 @@ export async function* csvRecords(source: AsyncIterable<Buffer>, maxRecordChars:
         pos = end
       }
       if (pos >= text.length) break
-      const parsed = parseRecord(text, pos, final)
+      const parsed = parseRecord(text, pos, final, cr)
       if (parsed === null) {
         if (text.length - pos <= maxRecordChars) break
         skipping = { line, breaks: 0, inQuote: false }
         continue
       }
-      const lastLine = line + Math.max(0, parsed.breaks - (endsWithBreak(text, parsed.end) ? 1 : 0))
+      const lastLine = line + parsed.breaks - (parsed.closed ? 1 : 0)
       if ('error' in parsed) items.push({ line, lastLine, error: parsed.error })
       else if (parsed.end - pos > maxRecordChars) items.push({ line, lastLine, error: tooLong })
       else if (!isEmptyLine(text, pos, parsed)) items.push({ line, lastLine, values: parsed.values })
@@ -236,10 +278,4 @@ export async function* csvRecords(source: AsyncIterable<Buffer>, maxRecordChars:
   if (atStart && text.charCodeAt(0) === 0xfeff) text = text.slice(1)
   const items = drain(true)
   if (items.length) yield items
-}
-
-/** True when the record that ends at `end` ended with its line break (not with the text's end). */
-function endsWithBreak(text: string, end: number): boolean {
-  const c = text.charCodeAt(end - 1)
-  return c === LF || c === CR
 }

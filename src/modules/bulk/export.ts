@@ -128,7 +128,9 @@ function csvStream(source: AsyncGenerator<Product>, layout: CsvLayout): Readable
       for await (const product of source) for (const row of layout.toRows(product)) yield row
     })()
   )
-  const out = stringify({ header: true, columns: layout.columns })
+  // A field with a CR is quoted too (csv-stringify quotes LF, quotes and commas only): RFC 4180 asks it, and readers
+  // that end lines at a lone CR then keep the field whole.
+  const out = stringify({ header: true, columns: layout.columns, quoted_match: '\r' })
   rows.on('error', (err) => out.destroy(err))
   out.on('close', () => rows.destroy())
   return rows.pipe(out)
