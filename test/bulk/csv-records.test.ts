@@ -3,6 +3,7 @@ import { test } from 'node:test'
 import { parse } from 'csv-parse/sync'
 import { stringify } from 'csv-stringify/sync'
 import { csvRecords, isCsvError } from '../../src/modules/bulk/csv-records.js'
+import { readCsv } from '../../src/modules/bulk/readers.js'
 
 async function* chunks(text: string, size: number): AsyncGenerator<Buffer> {
   const bytes = Buffer.from(text)
@@ -145,4 +146,25 @@ test('when random records are written as CSV (csv-stringify) and read in random 
       line += stringify([records[i]], options).split(/\r?\n/).length - 1
     })
   }
+})
+
+test('when a product’s rows hold quoted line breaks, then its item runs from its first row’s line to its last row’s last line', async () => {
+  const text = [
+    'slug,name,sku,prices,description',
+    'tee-a,Tee A,A-1,USD 1.00,"two',
+    'lines"',
+    'tee-a,,A-2,USD 2.00,"three',
+    '',
+    'lines"',
+    'tee-b,Tee B,B-1,USD 3.00,plain'
+  ].join('\n')
+  const items: [number, number][] = []
+  for await (const item of readCsv(chunks(text, 5), { currency: 'USD' })) {
+    assert.equal(item.errors, undefined, JSON.stringify(item.errors))
+    items.push([item.line, item.lastLine])
+  }
+  assert.deepEqual(items, [
+    [2, 6],
+    [7, 7]
+  ])
 })

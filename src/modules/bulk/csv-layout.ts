@@ -7,6 +7,8 @@ import type { Product } from '../products/schemas.js'
  */
 export interface CsvRow {
   line: number
+  /** The line the row ends on (a quoted field may hold line breaks). */
+  lastLine: number
   /** The row's fields, in the header's order. */
   values: string[]
   /** The header's columns by name (the last of a name given twice). */

@@ -264,18 +264,22 @@ export async function* csvRecords(source: AsyncIterable<Buffer>, maxRecordChars:
     return items
   }
 
-  for await (const chunk of source) {
-    text += decoder.write(chunk)
+  /** Adds decoded text, without the byte order mark the first character may be. */
+  const append = (more: string) => {
+    text += more
     if (atStart && text.length) {
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
       atStart = false
     }
+  }
+
+  for await (const chunk of source) {
+    append(decoder.write(chunk))
     if (text.length < retryAt) continue
     const items = drain(false)
     if (items.length) yield items
   }
-  text += decoder.end()
-  if (atStart && text.charCodeAt(0) === 0xfeff) text = text.slice(1)
+  append(decoder.end())
   const items = drain(true)
   if (items.length) yield items
 }

@@ -129,7 +129,7 @@ export async function* readCsv(
       return
     }
     const first = group[0] as CsvRow
-    const last = (group.at(-1) as CsvRow).line
+    const last = (group.at(-1) as CsvRow).lastLine
     const lost = before.filter((e) => e.line > first.line)
     for (const err of before.filter((e) => e.line < first.line))
       yield { line: err.line, lastLine: err.line, rows, errors: [err] }
@@ -183,18 +183,18 @@ export async function* readCsv(
         skipped.push(malformed(record.line, `line ${record.line}: ${record.error}`))
         continue
       }
-      const { line } = record
+      const { line, lastLine } = record
       const rowKey = record.values[keyColumn] ?? ''
       if (rowKey === '' && !group.length) {
         yield* finish(line)
-        yield { line, lastLine: line, rows, errors: [malformed(line, `${layout.key} is empty`, layout.key)] }
+        yield { line, lastLine, rows, errors: [malformed(line, `${layout.key} is empty`, layout.key)] }
         continue
       }
       if (rowKey !== '' && rowKey !== key) {
         yield* finish(line)
         key = rowKey
       }
-      group.push({ line, values: record.values, columns })
+      group.push({ line, lastLine, values: record.values, columns })
     }
   }
   yield* finish(Number.MAX_SAFE_INTEGER)
