@@ -107,7 +107,7 @@ test('when a sealed entry is altered, then audit:verify names it and exits non-z
   const app = await withEntries(t, 4)
   const victim = await entryAt(app, 3)
   await app.db.primary.query(
-    `UPDATE audit_log SET new_values = jsonb_set(new_values, '{priceCents}', '0') WHERE id = $1`,
+    `UPDATE audit_log SET new_values = jsonb_set(new_values::jsonb, '{priceCents}', '0') WHERE id = $1`,
     [victim.id]
   )
   const res = await runScript('audit-verify.ts', [], app.target)
@@ -156,7 +156,7 @@ test('when a forged entry is inserted into the sealed chain (later links renumbe
     `INSERT INTO audit_log (occurred_at, action, entity_type, entity_id, actor_type, actor_id, actor_name, actor_role, ip,
        user_agent, request_id, old_values, new_values, changed_fields)
      SELECT occurred_at, action, entity_type, entity_id, actor_type, actor_id, actor_name, actor_role, ip, user_agent,
-       request_id, old_values, jsonb_set(new_values, '{priceCents}', '1'), changed_fields FROM audit_log WHERE id = $1
+       request_id, old_values, jsonb_set(new_values::jsonb, '{priceCents}', '1'), changed_fields FROM audit_log WHERE id = $1
      RETURNING id`,
     [template.id]
   )
