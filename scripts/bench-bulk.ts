@@ -175,7 +175,13 @@ try {
   for (const round of ['import (new catalog)', 'import again (unchanged)']) {
     // As `npm run import` runs it (package.json): V8's heap capped, or it grows into the slack it is allowed.
     const run = await measured(
-      ['--max-old-space-size=128', join(dist, 'import.js'), file, ...(format === 'ndjson' ? [] : ['--format', format])],
+      [
+        '--max-old-space-size=128',
+        '--initial-old-space-size=64',
+        join(dist, 'import.js'),
+        file,
+        ...(format === 'ndjson' ? [] : ['--format', format])
+      ],
       importEnv
     )
     rows.push(
