@@ -17,22 +17,20 @@ BEGIN
 END
 $fn$;
 
--- Statement-level, over the inserted rows. Planned once per connection for any set of products, every product
--- reached by key (as the write path's other functions, migration 011).
+-- Statement-level, over the inserted rows: one query that locks each product in id order and returns the first that
+-- is missing. Planned once per connection for any set of products, every product reached by key (as the write
+-- path's other functions, migration 011).
 CREATE FUNCTION product_variants_products_exist() RETURNS trigger
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $fn$
 DECLARE
-  pids integer[];
-  found integer;
   missing integer;
 BEGIN
-  pids := ARRAY(SELECT DISTINCT product_id FROM new_rows ORDER BY 1);
-  SELECT count(*) INTO found FROM (SELECT 1 FROM products WHERE id = ANY (pids) ORDER BY id FOR KEY SHARE) locked;
-  IF found < cardinality(pids) THEN
-    SELECT u.id INTO missing FROM unnest(pids) AS u (id) WHERE NOT EXISTS (SELECT 1 FROM products p WHERE p.id = u.id)
-     ORDER BY u.id LIMIT 1;
-    PERFORM product_variants_product_missing(missing);
-  END IF;
+  SELECT n.product_id INTO missing
+    FROM (SELECT DISTINCT product_id FROM new_rows ORDER BY 1) n
+         LEFT JOIN LATERAL (SELECT true AS found FROM products p WHERE p.id = n.product_id FOR KEY SHARE) l ON true
+   WHERE l.found IS NULL
+   LIMIT 1;
+  IF FOUND THEN PERFORM product_variants_product_missing(missing); END IF;
   RETURN NULL;
 END
 $fn$;
