@@ -57,43 +57,35 @@ export function entryToEvent(position: number, row: AuditRow): ChangeEvent | nul
  * Called by the sealer inside its seal transaction: stores the events of the entries it just chained, queues a
  * delivery for every subscription that wants each one, and notifies every instance once the transaction commits.
  * So an event, its deliveries and its position appear together, exactly when the seal commits.
+ *
+ * Only each event's position, entry and type are sent: the rest is copied from the entry in SQL, its values as they
+ * are stored (json, migration 016), so no event's data is written out here or read again by PostgreSQL. The
+ * delivery's payload has the ChangeEvent shape, in its order, with the timestamp as toISOString writes it.
  */
 export async function recordEvents(tx: Queryable, sealed: { entryId: number; event: ChangeEvent }[]): Promise<void> {
   if (!sealed.length) return
   await tx.query(
-    prepared(`WITH stored AS (
+    prepared(`WITH sealed AS (
+       SELECT * FROM unnest($1::bigint[], $2::integer[], $3::text[]) AS s (position, entry_id, type)
+     ), stored AS (
        INSERT INTO events (position, entry_id, occurred_at, type, entity_type, entity_id, data, changed_fields,
                            request_id, actor)
-       SELECT e.position, e.entry_id, e.occurred_at, e.type, e.entity_type, e.entity_id, e.data,
-              ARRAY(SELECT jsonb_array_elements_text(e.changed_fields)), e.request_id, e.actor
-         FROM jsonb_to_recordset($1::jsonb) AS e(position bigint, entry_id integer, occurred_at timestamptz,
-              type text, entity_type text, entity_id integer, data jsonb, changed_fields jsonb, request_id text,
-              actor jsonb)
-       RETURNING position, type, entity_type, entity_id
+       SELECT s.position, a.id, a.occurred_at, s.type, a.entity_type, a.entity_id,
+              CASE WHEN a.action = 'delete' THEN a.old_values ELSE a.new_values END, a.changed_fields, a.request_id,
+              jsonb_build_object('type', a.actor_type, 'id', a.actor_id, 'name', a.actor_name, 'role', a.actor_role)
+         FROM sealed s JOIN audit_log a ON a.id = s.entry_id
+       RETURNING position, occurred_at, type, entity_type, entity_id, data, changed_fields, request_id, actor
      )
      INSERT INTO webhook_deliveries (webhook_id, event_position, event_type, entity_key, event)
-     SELECT w.id, s.position, s.type, s.entity_type || ':' || s.entity_id, p.event
+     SELECT w.id, s.position, s.type, s.entity_type || ':' || s.entity_id,
+            json_build_object('id', s.position, 'type', s.type,
+              'occurredAt', to_char(s.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+              'entity', json_build_object('type', s.entity_type, 'id', s.entity_id), 'data', s.data,
+              'changedFields', to_json(s.changed_fields), 'requestId', s.request_id, 'actor', s.actor)
        FROM stored s
-       JOIN jsonb_to_recordset($1::jsonb) AS p(position bigint, event jsonb) ON p.position = s.position
        JOIN webhooks w ON w.status <> 'disabled'
         AND ('*' = ANY (w.event_types) OR s.type = ANY (w.event_types) OR s.entity_type || '.*' = ANY (w.event_types))`),
-    [
-      JSON.stringify(
-        sealed.map(({ entryId, event: e }) => ({
-          position: e.id,
-          entry_id: entryId,
-          occurred_at: e.occurredAt,
-          type: e.type,
-          entity_type: e.entity.type,
-          entity_id: e.entity.id,
-          data: e.data,
-          changed_fields: e.changedFields,
-          request_id: e.requestId,
-          actor: e.actor,
-          event: e
-        }))
-      )
-    ]
+    [sealed.map((s) => s.event.id), sealed.map((s) => s.entryId), sealed.map((s) => s.event.type)]
   )
   await tx.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, String(sealed.at(-1)?.event.id)])
 }

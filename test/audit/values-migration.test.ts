@@ -29,7 +29,7 @@ const awkward = {
   variants: [{ sku: 'A', prices: [{ currency: 'USD', amountCents: 1999 }] }]
 }
 
-test('when entries sealed with jsonb values are migrated to json (013), then they read back the same and the chain verifies across the switch', async (t) => {
+test('when entries sealed with jsonb values are migrated to json (013, 016), then they and their events read back the same and the chain verifies across the switch', async (t) => {
   const target = await createTestDatabase(t, { empty: true })
   const db = await connect(t, target)
   const all = await loadMigrations()
@@ -42,6 +42,8 @@ test('when entries sealed with jsonb values are migrated to json (013), then the
   await tx.transaction((q) => appendEntries(q, [entry(2, awkward, { ...awkward, zeta: 2 }), entry(3, null, null)]))
   assert.equal((await sealWith(db)).sealed, 3)
   const { rows: before } = await db.query(`SELECT ${AUDIT_COLUMNS} FROM audit_log ORDER BY id`)
+  const { rows: eventsBefore } = await db.query('SELECT * FROM events ORDER BY position')
+  assert.equal(eventsBefore.length, 3)
 
   assert.ok((await migrate(db, all)).includes('013_audit_values_as_json.sql'))
   const { rows: types } = await db.query<{ t: string }>(
@@ -53,6 +55,8 @@ test('when entries sealed with jsonb values are migrated to json (013), then the
   )
   const { rows: after } = await db.query(`SELECT ${AUDIT_COLUMNS} FROM audit_log ORDER BY id`)
   assert.deepEqual(after, before)
+  // The events made from them (json since migration 016) too.
+  assert.deepEqual((await db.query('SELECT * FROM events ORDER BY position')).rows, eventsBefore)
 
   // Entries written after the switch, one alone and several in one statement, link on and read back as written.
   const later = [entry(4, awkward, { ...awkward, zeta: 4 }), entry(5, null, awkward), entry(6, { gone: true }, null)]

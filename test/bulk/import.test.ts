@@ -70,7 +70,7 @@ test('when an NDJSON file is imported twice, then the first creates its products
   const verified = await verifyChain(app.db.primary, { maxDelayMs: 60_000 })
   assert.equal(verified.ok, true, JSON.stringify(verified))
   const events = await app.db.primary.query<{ type: string; slug: string; variants: number }>(
-    "SELECT type, data->>'slug' AS slug, jsonb_array_length(data->'variants') AS variants FROM events ORDER BY position"
+    "SELECT type, data->>'slug' AS slug, json_array_length(data->'variants') AS variants FROM events ORDER BY position"
   )
   assert.deepEqual(events.rows, [
     { type: 'product.created', slug: 'tee-a', variants: 2 },

@@ -48,6 +48,12 @@ test('when a webhook is created, then the secret is in that response only, and a
   const verified = new Webhook(hook.secret).verify(request.body, request.headers) as Record<string, unknown>
   assert.equal(verified.type, 'category.created')
   assert.deepEqual(verified.entity, { type: 'category', id: created.id })
+  // The payload is the feed's event, field for field (both are written from the sealed entry).
+  const feed = await app.inject({ method: 'GET', url: '/api/v1/events', headers: bearer(admin) })
+  assert.deepEqual(
+    verified,
+    (feed.json().data as { id: number }[]).find((e) => e.id === verified.id)
+  )
   assert.equal(request.headers['webhook-id'], `evt_${String(verified.id)}`)
   assert.throws(() =>
     new Webhook(`whsec_${Buffer.alloc(24, 1).toString('base64')}`).verify(request.body, request.headers)
