@@ -38,19 +38,17 @@ export function eventType(entityType: string, action: AuditAction, changedFields
   return `${entityType}.${PAST[action]}`
 }
 
-/** The event of a sealed entry at `position`, or null for entity types without events. */
-export function entryToEvent(position: number, row: AuditRow): ChangeEvent | null {
+/** The event type of a sealed entry, or null for entity types without events. */
+export function eventTypeOf(row: AuditRow): string | null {
   if (WITHOUT_EVENTS.has(row.entity_type)) return null
-  return {
-    id: position,
-    type: eventType(row.entity_type, row.action, row.changed_fields),
-    occurredAt: row.occurred_at.toISOString(),
-    entity: { type: row.entity_type, id: row.entity_id },
-    data: row.action === 'delete' ? row.old_values : row.new_values,
-    changedFields: row.changed_fields,
-    requestId: row.request_id,
-    actor: { type: row.actor_type, id: row.actor_id, name: row.actor_name, role: row.actor_role }
-  }
+  return eventType(row.entity_type, row.action, row.changed_fields)
+}
+
+/** An event to record: its feed position (the entry's chain position), its entry and its type. */
+export interface SealedEvent {
+  position: number
+  entryId: number
+  type: string
 }
 
 /**
@@ -62,7 +60,7 @@ export function entryToEvent(position: number, row: AuditRow): ChangeEvent | nul
  * are stored (json, migration 016), so no event's data is written out here or read again by PostgreSQL. The
  * delivery's payload has the ChangeEvent shape, in its order, with the timestamp as toISOString writes it.
  */
-export async function recordEvents(tx: Queryable, sealed: { entryId: number; event: ChangeEvent }[]): Promise<void> {
+export async function recordEvents(tx: Queryable, sealed: SealedEvent[]): Promise<void> {
   if (!sealed.length) return
   await tx.query(
     prepared(`WITH sealed AS (
@@ -85,9 +83,9 @@ export async function recordEvents(tx: Queryable, sealed: { entryId: number; eve
        FROM stored s
        JOIN webhooks w ON w.status <> 'disabled'
         AND ('*' = ANY (w.event_types) OR s.type = ANY (w.event_types) OR s.entity_type || '.*' = ANY (w.event_types))`),
-    [sealed.map((s) => s.event.id), sealed.map((s) => s.entryId), sealed.map((s) => s.event.type)]
+    [sealed.map((s) => s.position), sealed.map((s) => s.entryId), sealed.map((s) => s.type)]
   )
-  await tx.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, String(sealed.at(-1)?.event.id)])
+  await tx.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, String(sealed.at(-1)?.position)])
 }
 
 // Any constant shared by every instance: one event retention run at a time across the fleet.

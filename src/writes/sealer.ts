@@ -1,7 +1,7 @@
 import type pg from 'pg'
 import { entryHash } from './audit-chain.js'
 import { type AuditRow, rowToContent } from './audit-log.js'
-import { type ChangeEvent, entryToEvent, recordEvents } from './events.js'
+import { eventTypeOf, recordEvents, type SealedEvent } from './events.js'
 
 // Any constant shared by every instance: one sealer at a time across the fleet.
 export const SEAL_LOCK_KEY = 7_261_005
@@ -60,7 +60,7 @@ async function sealBatch(client: pg.ClientBase, batchSize: number, events: boole
       [batchSize]
     )
     const result: SealResult = { ran: true, sealed: 0, lagSeconds: [], missing: [], events: 0 }
-    const sealedEvents: { entryId: number; event: ChangeEvent }[] = []
+    const sealedEvents: SealedEvent[] = []
     const positions: number[] = []
     const ids: number[] = []
     const prevHashes: Buffer[] = []
@@ -80,8 +80,8 @@ async function sealBatch(client: pg.ClientBase, batchSize: number, events: boole
       hashes.push(hash)
       result.lagSeconds.push(Math.max(0, row.lag_seconds))
       prev = hash
-      const event = events ? entryToEvent(position, row) : null
-      if (event) sealedEvents.push({ entryId: row.id, event })
+      const type = events ? eventTypeOf(row) : null
+      if (type) sealedEvents.push({ position, entryId: row.id, type })
     }
     if (ids.length) {
       await client.query(
