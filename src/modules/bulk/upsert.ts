@@ -5,6 +5,7 @@ import { changedFields, type WriteContext } from '../../writes/mutation.js'
 import { findProductsBySlug } from '../products/repository.js'
 import { skuTaken } from '../products/rules.js'
 import type { Media } from '../products/schemas.js'
+import { type CreatedProduct, derivedRowsOf } from './derived-rows.js'
 import {
   type Candidate,
   type DesiredVariant,
@@ -36,16 +37,24 @@ async function lookups(q: Queryable, candidates: Candidate[]) {
   return { owners: new Map(Object.entries(rows[0]?.owners ?? {})), categories: new Set(rows[0]?.categories ?? []) }
 }
 
-async function allocate(q: Queryable, products: number, variants: number, media: number) {
-  const { rows } = await q.query<{ p: number[]; v: number[]; m: number[] }>(
+/**
+ * Ids for the batch's new products, variants and media: one round trip. With `writesDerived` it also tells the
+ * variants' insert triggers that this transaction writes its new products' documents and price rows itself
+ * (migration 017), and gives the transaction's time as the documents write it.
+ */
+async function allocate(q: Queryable, products: number, variants: number, media: number, writesDerived: boolean) {
+  const { rows } = await q.query<{ p: number[]; v: number[]; m: number[]; at: string }>(
     `SELECT ARRAY(SELECT nextval('products_id_seq')::integer FROM generate_series(1, $1)) AS p,
             ARRAY(SELECT nextval('product_variants_id_seq')::integer FROM generate_series(1, $2)) AS v,
-            ARRAY(SELECT nextval('product_media_id_seq')::integer FROM generate_series(1, $3)) AS m`,
-    [products, variants, media]
+            ARRAY(SELECT nextval('product_media_id_seq')::integer FROM generate_series(1, $3)) AS m,
+            CASE WHEN $4::boolean THEN set_config('catalog.derived_rows', 'written', true) END AS derived,
+            to_char(now()::timestamptz(3) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at`,
+    [products, variants, media, writesDerived]
   )
-  const row = rows[0] as { p: number[]; v: number[]; m: number[] }
+  const row = rows[0] as { p: number[]; v: number[]; m: number[]; at: string }
   let [pi, vi, mi] = [0, 0, 0]
   return {
+    at: row.at,
     product: () => row.p[pi++] as number,
     variant: () => row.v[vi++] as number,
     media: () => row.m[mi++] as number
@@ -140,11 +149,15 @@ type WrittenPlan = Plan & { productId?: number }
 async function write(tx: Queryable, plans: WrittenPlan[], ctx: WriteContext): Promise<void> {
   const creates = plans.filter((p) => !p.existing)
   const mediaCount = plans.reduce((n, p) => n + (p.media?.length ?? 0), 0)
+  // A batch that only creates products writes their documents and price rows itself (derived-rows.ts); one that
+  // changes existing products leaves all of them to the triggers, which read the products as they now are.
+  const writesDerived = creates.length === plans.length
   const ids = await allocate(
     tx,
     creates.length,
     plans.reduce((n, p) => n + p.insertVariants.length, 0),
-    mediaCount
+    mediaCount,
+    writesDerived
   )
   for (const p of plans) {
     p.productId = p.existing?.id ?? ids.product()
@@ -210,6 +223,35 @@ async function write(tx: Queryable, plans: WrittenPlan[], ctx: WriteContext): Pr
               v.barcode, v.weight_grams, v.position
          FROM jsonb_to_recordset($1::jsonb) AS ${VARIANT_RECORD}`,
       [JSON.stringify(inserted)]
+    )
+  }
+  if (writesDerived) {
+    const { documents, prices } = derivedRowsOf(
+      creates.map((p) => ({
+        id: p.productId as number,
+        ...p.fields,
+        variants: p.variants as CreatedProduct['variants'],
+        media: mediaJson.get(p) ?? []
+      })),
+      ids.at
+    )
+    await tx.query(
+      `WITH documents AS (
+         INSERT INTO product_documents (product_id, doc)
+         SELECT * FROM unnest($1::integer[], string_to_array($2, E'\\n'))
+       )
+       INSERT INTO product_prices (product_id, currency, min_cents, max_cents, status, category_id)
+       SELECT * FROM unnest($3::integer[], $4::text[], $5::integer[], $6::integer[], $7::product_status[], $8::integer[])`,
+      [
+        creates.map((p) => p.productId),
+        documents,
+        prices.productIds,
+        prices.currencies,
+        prices.mins,
+        prices.maxes,
+        prices.statuses,
+        prices.categoryIds
+      ]
     )
   }
   const updates = plans.filter((p) => p.existing)

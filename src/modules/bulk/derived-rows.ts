@@ -1,0 +1,121 @@
+import type { Media, Price, ProductOption } from '../products/schemas.js'
+
+// The derived rows of products an import creates, built here instead of by the variants' insert triggers
+// (product_documents_of, refresh_product_prices: migrations 010–014). Building the documents and price rows was
+// about two fifths of the database's CPU in an import of new products; here it is a string join over values the
+// import already holds (docs/architecture.md, bulk import). The text is the one product_documents_of writes, byte for byte (test/bulk/derived-rows.test.ts compares
+// both for awkward products), so it is kept only for what that function would read: new products, version 1,
+// created and updated at the transaction's time, and strings free of lone surrogates (the import's schema refuses
+// them; PostgreSQL could not store them).
+
+export interface CreatedProduct {
+  id: number
+  name: string
+  slug: string
+  description: string
+  categoryId: number | null
+  status: string
+  tags: string[]
+  options: ProductOption[]
+  /** In position order, ids ascending with it. */
+  variants: {
+    id: number
+    sku: string
+    title: string
+    optionValues: string[]
+    prices: Price[]
+    compareAtPrices: Price[] | null
+    stock: number
+    barcode: string | null
+    weightGrams: number | null
+    position: number
+  }[]
+  media: Media[]
+}
+
+/** The price rows of the listing (product_prices) of a batch of created products, as column arrays. */
+export interface PriceRows {
+  productIds: number[]
+  currencies: string[]
+  mins: number[]
+  maxes: number[]
+  statuses: string[]
+  categoryIds: (number | null)[]
+}
+
+const str = JSON.stringify
+
+/** A price list as jsonb writes it (`currency` before `amountCents`), made compact as the documents are. */
+const pricesText = (prices: Price[]) => {
+  let out = '['
+  for (let i = 0; i < prices.length; i++) {
+    const p = prices[i] as Price
+    out += `${i ? ',' : ''}{"currency":${str(p.currency)},"amountCents":${p.amountCents}}`
+  }
+  return `${out}]`
+}
+
+/** Per currency, the lowest and highest price over the variants, currencies in the order they first appear. */
+function rangesOf(p: CreatedProduct): Map<string, { min: number; max: number }> {
+  const ranges = new Map<string, { min: number; max: number }>()
+  for (const v of p.variants) {
+    for (const price of v.prices) {
+      const range = ranges.get(price.currency)
+      if (!range) ranges.set(price.currency, { min: price.amountCents, max: price.amountCents })
+      else {
+        if (price.amountCents < range.min) range.min = price.amountCents
+        if (price.amountCents > range.max) range.max = price.amountCents
+      }
+    }
+  }
+  return ranges
+}
+
+/** The product's document; `at` is the transaction's time as the documents write it (YYYY-MM-DDTHH:MM:SS.mmmZ). */
+export function documentOf(p: CreatedProduct, at: string, ranges = rangesOf(p)): string {
+  let variants = ''
+  for (const v of p.variants) {
+    variants +=
+      `${variants ? ',' : ''}{"id":${v.id},"sku":${str(v.sku)},"title":${str(v.title)}` +
+      `,"optionValues":${str(v.optionValues)},"prices":${pricesText(v.prices)}` +
+      `,"compareAtPrices":${v.compareAtPrices ? pricesText(v.compareAtPrices) : 'null'},"stock":${v.stock}` +
+      `,"barcode":${v.barcode === null ? 'null' : str(v.barcode)},"weightGrams":${v.weightGrams ?? 'null'}` +
+      `,"position":${v.position},"version":1,"createdAt":"${at}","updatedAt":"${at}"}`
+  }
+  const options = p.options.map((o) => `{"name":${str(o.name)},"values":${str(o.values)}}`).join(',')
+  const media = p.media
+    .map(
+      (m) =>
+        `{"id":${m.id},"url":${str(m.url)},"alt":${str(m.alt)},"width":${m.width ?? 'null'}` +
+        `,"height":${m.height ?? 'null'},"variantIds":${str(m.variantIds)}}`
+    )
+    .join(',')
+  let priceRange = ''
+  for (const [currency, r] of ranges)
+    priceRange += `${priceRange ? ',' : ''}${str(currency)}:{"min":${r.min},"max":${r.max}}`
+  return (
+    `{"id":${p.id},"name":${str(p.name)},"slug":${str(p.slug)},"description":${str(p.description)}` +
+    `,"categoryId":${p.categoryId ?? 'null'},"status":"${p.status}","tags":${str(p.tags)}` +
+    `,"options":[${options}],"variants":[${variants}],"media":[${media}],"priceRange":{${priceRange}}` +
+    `,"version":1,"createdAt":"${at}","updatedAt":"${at}"}`
+  )
+}
+
+/** The documents (one per line: a document holds no raw line break) and price rows of created products. */
+export function derivedRowsOf(products: CreatedProduct[], at: string): { documents: string; prices: PriceRows } {
+  const prices: PriceRows = { productIds: [], currencies: [], mins: [], maxes: [], statuses: [], categoryIds: [] }
+  const documents: string[] = []
+  for (const p of products) {
+    const ranges = rangesOf(p)
+    documents.push(documentOf(p, at, ranges))
+    for (const [currency, r] of ranges) {
+      prices.productIds.push(p.id)
+      prices.currencies.push(currency)
+      prices.mins.push(r.min)
+      prices.maxes.push(r.max)
+      prices.statuses.push(p.status)
+      prices.categoryIds.push(p.categoryId)
+    }
+  }
+  return { documents: documents.join('\n'), prices }
+}
