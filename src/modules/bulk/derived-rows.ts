@@ -1,35 +1,19 @@
-import type { Media, Price, ProductOption } from '../products/schemas.js'
+import type { Media, Price } from '../products/schemas.js'
+import type { NewVariant } from '../products/variant-repository.js'
+import type { Plan } from './upsert-plan.js'
 
-// The derived rows of products an import creates, built here instead of by the variants' insert triggers
-// (product_documents_of, refresh_product_prices: migrations 010–014). Building the documents and price rows was
-// about two fifths of the database's CPU in an import of new products; here it is a string join over values the
-// import already holds (docs/architecture.md, bulk import). The text is the one product_documents_of writes, byte for byte (test/bulk/derived-rows.test.ts compares
-// both for awkward products), so it is kept only for what that function would read: new products, version 1,
-// created and updated at the transaction's time, and strings free of lone surrogates (the import's schema refuses
-// them; PostgreSQL could not store them).
+// The derived rows of the products an import creates, built here instead of by the variants' insert triggers
+// (product_documents_of, refresh_product_prices: migrations 010–014; the triggers leave them to a transaction that
+// sets catalog.derived_rows, migration 017). Building them was about two fifths of the database's CPU in an import of
+// new products; here it is a string join over values the import already holds (docs/architecture.md, bulk import).
+// The text is product_documents_of's to the byte (test/bulk/derived-rows.test.ts) for what that function reads of a
+// new product: version 1, created and updated at the transaction's time, strings without lone surrogates (the
+// import's schema refuses them, and PostgreSQL could not store them).
 
-export interface CreatedProduct {
+/** A product the batch creates: its fields as planned, its ids as allocated, its variants in position order. */
+export type CreatedProduct = Plan['fields'] & {
   id: number
-  name: string
-  slug: string
-  description: string
-  categoryId: number | null
-  status: string
-  tags: string[]
-  options: ProductOption[]
-  /** In position order, ids ascending with it. */
-  variants: {
-    id: number
-    sku: string
-    title: string
-    optionValues: string[]
-    prices: Price[]
-    compareAtPrices: Price[] | null
-    stock: number
-    barcode: string | null
-    weightGrams: number | null
-    position: number
-  }[]
+  variants: (NewVariant & { id: number })[]
   media: Media[]
 }
 

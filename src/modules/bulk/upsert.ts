@@ -241,7 +241,8 @@ async function write(tx: Queryable, plans: WrittenPlan[], ctx: WriteContext): Pr
          SELECT * FROM unnest($1::integer[], string_to_array($2, E'\\n'))
        )
        INSERT INTO product_prices (product_id, currency, min_cents, max_cents, status, category_id)
-       SELECT * FROM unnest($3::integer[], $4::text[], $5::integer[], $6::integer[], $7::product_status[], $8::integer[])`,
+       SELECT * FROM unnest($3::integer[], $4::text[], $5::integer[], $6::integer[], $7::product_status[],
+                            $8::integer[])`,
       [
         creates.map((p) => p.productId),
         documents,
