@@ -1,3 +1,4 @@
+import { priceRangeOf } from '../products/repository.js'
 import type { Media, Price } from '../products/schemas.js'
 import type { NewVariant } from '../products/variant-repository.js'
 import type { Plan } from './upsert-plan.js'
@@ -5,7 +6,8 @@ import type { Plan } from './upsert-plan.js'
 // The derived rows of the products an import creates, built here instead of by the variants' insert triggers
 // (product_documents_of, refresh_product_prices: migrations 010–014; the triggers leave them to a transaction that
 // sets catalog.derived_rows, migration 017). Building them was about two fifths of the database's CPU in an import of
-// new products; here it is a string join over values the import already holds (docs/architecture.md, bulk import).
+// new products; here it is a string join over values the import already holds: the response schema's serializer
+// (fast-json-stringify) wrote the same text at a third more of the importer's CPU (docs/architecture.md, bulk import).
 // The text is product_documents_of's to the byte (test/bulk/derived-rows.test.ts) for what that function reads of a
 // new product: version 1, created and updated at the transaction's time, strings without lone surrogates (the
 // import's schema refuses them, and PostgreSQL could not store them).
@@ -39,24 +41,8 @@ const pricesText = (prices: Price[]) => {
   return `${out}]`
 }
 
-/** Per currency, the lowest and highest price over the variants, currencies in the order they first appear. */
-function rangesOf(p: CreatedProduct): Map<string, { min: number; max: number }> {
-  const ranges = new Map<string, { min: number; max: number }>()
-  for (const v of p.variants) {
-    for (const price of v.prices) {
-      const range = ranges.get(price.currency)
-      if (!range) ranges.set(price.currency, { min: price.amountCents, max: price.amountCents })
-      else {
-        if (price.amountCents < range.min) range.min = price.amountCents
-        if (price.amountCents > range.max) range.max = price.amountCents
-      }
-    }
-  }
-  return ranges
-}
-
 /** The product's document; `at` is the transaction's time as the documents write it (YYYY-MM-DDTHH:MM:SS.mmmZ). */
-export function documentOf(p: CreatedProduct, at: string, ranges = rangesOf(p)): string {
+export function documentOf(p: CreatedProduct, at: string, ranges = priceRangeOf(p.variants)): string {
   let variants = ''
   for (const v of p.variants) {
     variants +=
@@ -75,7 +61,7 @@ export function documentOf(p: CreatedProduct, at: string, ranges = rangesOf(p)):
     )
     .join(',')
   let priceRange = ''
-  for (const [currency, r] of ranges)
+  for (const [currency, r] of Object.entries(ranges))
     priceRange += `${priceRange ? ',' : ''}${str(currency)}:{"min":${r.min},"max":${r.max}}`
   return (
     `{"id":${p.id},"name":${str(p.name)},"slug":${str(p.slug)},"description":${str(p.description)}` +
@@ -90,9 +76,9 @@ export function derivedRowsOf(products: CreatedProduct[], at: string): { documen
   const prices: PriceRows = { productIds: [], currencies: [], mins: [], maxes: [], statuses: [], categoryIds: [] }
   const documents: string[] = []
   for (const p of products) {
-    const ranges = rangesOf(p)
+    const ranges = priceRangeOf(p.variants)
     documents.push(documentOf(p, at, ranges))
-    for (const [currency, r] of ranges) {
+    for (const [currency, r] of Object.entries(ranges)) {
       prices.productIds.push(p.id)
       prices.currencies.push(currency)
       prices.mins.push(r.min)

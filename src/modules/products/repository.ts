@@ -52,7 +52,7 @@ const PRICED_COLUMNS = COLUMNS.split(', ')
   .join(', ')
 
 /** The lowest and highest price per currency over the variants. */
-export function priceRangeOf(variants: VariantRow[]): Product['priceRange'] {
+export function priceRangeOf(variants: readonly Pick<VariantRow, 'prices'>[]): Product['priceRange'] {
   const range: Product['priceRange'] = {}
   for (const v of variants) {
     for (const { currency, amountCents } of v.prices) {
