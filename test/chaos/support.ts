@@ -1,5 +1,6 @@
 // What the chaos scenarios share: the stack, the form (short in CI, full documented), plain HTTP helpers that
 // can pick a loopback source address, a metrics reader and the figures each scenario reports.
+import { readFile, readdir, readlink } from 'node:fs/promises'
 import http from 'node:http'
 import pg from 'pg'
 import type { Stack } from '../../scripts/stack/stack.js'
@@ -118,3 +119,29 @@ export async function within(what: string, ms: number, check: () => boolean | Pr
 }
 
 export const failures = (samples: Sample[]) => samples.filter((s) => s.status === 0 || s.status >= 500)
+
+/**
+ * The local ports of a process's TCP connections to `port` on loopback (Linux: its socket inodes in /proc/PID/fd
+ * matched against /proc/net/tcp), which is how PostgreSQL's pg_stat_activity.client_port names its backends.
+ */
+export async function connectionPortsOf(pid: number, port: number): Promise<Set<number>> {
+  const inodes = new Set<string>()
+  for (const fd of await readdir(`/proc/${pid}/fd`).catch(() => [])) {
+    const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')
+    const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1]
+    if (inode) inodes.add(inode)
+  }
+  const ports = new Set<number>()
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    const lines = (await readFile(table, 'utf8').catch(() => '')).split('\n').slice(1)
+    for (const line of lines) {
+      // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ...
+      const fields = line.trim().split(/\s+/)
+      const [local, remote, inode] = [fields[1], fields[2], fields[9]]
+      if (!local || !remote || !inode || !inodes.has(inode)) continue
+      if (Number.parseInt(remote.split(':')[1] ?? '', 16) !== port) continue
+      ports.add(Number.parseInt(local.split(':')[1] ?? '', 16))
+    }
+  }
+  return ports
+}

@@ -2,7 +2,19 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { describeFailures, figures } from '../load.js'
-import { type Answer, type Chaos, bearer, loadOn, onPrimary, request, sleep } from '../support.js'
+import type { ApiInstance } from '../../../scripts/stack/api.js'
+import type { Stack } from '../../../scripts/stack/stack.js'
+import {
+  type Answer,
+  type Chaos,
+  bearer,
+  connectionPortsOf,
+  loadOn,
+  onPrimary,
+  request,
+  sleep,
+  within
+} from '../support.js'
 
 const noAnswer: Answer = { status: 0, headers: {}, body: '', json: () => null }
 
@@ -38,7 +50,7 @@ export async function instanceKilled(chaos: Chaos): Promise<void> {
   const writers = Promise.all(Array.from({ length: 8 }, writer))
   while (next < total / 3) await sleep(10)
   const victim = stack.instances[1]!
-  await victim.kill()
+  const heldOnVictim = await killWithCreateInFlight(stack, victim)
   await writers
   const readSamples = await reads.stop()
   await victim.start()
@@ -65,6 +77,7 @@ export async function instanceKilled(chaos: Chaos): Promise<void> {
   })
   chaos.report('One API instance SIGKILLed mid-writes', {
     creates: total,
+    createsInFlightOnVictim: heldOnVictim,
     retriedAttempts: retried,
     answeredByReplay: replayed,
     rows: check.rows,
@@ -77,6 +90,48 @@ export async function instanceKilled(chaos: Chaos): Promise<void> {
   assert.equal(check.withoutAudit, 0, 'a product without its audit entry')
   assert.equal(changesWithoutAudit, 0, 'a product anywhere without an audit entry')
   assert.ok(retried > 0, 'the kill cut some writes off (nothing was tested otherwise)')
+}
+
+/**
+ * Kills `victim` while at least one of its creates is inside a transaction. A kill that falls between two
+ * requests cuts nothing off (nginx sends the next one to another instance), so creates are held at the products
+ * table (a SHARE lock, which reads pass) until one of the victim's database connections waits there; then the
+ * instance is SIGKILLed and the lock released. Returns how many of the victim's connections were waiting.
+ */
+async function killWithCreateInFlight(stack: Stack, victim: ApiInstance): Promise<number> {
+  const pid = victim.process()?.pid
+  assert.ok(pid, 'the instance to kill is running')
+  return onPrimary(stack, async (db) => {
+    const waitingOnVictim = async () => {
+      const ports = await connectionPortsOf(pid, stack.postgres.primary.port)
+      const { rows } = await db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND client_port = ANY($1)`,
+        [[...ports]]
+      )
+      return rows[0]?.n ?? 0
+    }
+    for (let attempt = 1; ; attempt++) {
+      await db.query('BEGIN')
+      try {
+        await db.query("SET LOCAL lock_timeout = '5s'")
+        await db.query('LOCK TABLE products IN SHARE MODE')
+        const held = await within(
+          'a create of the instance to kill waits',
+          3_000,
+          async () => (await waitingOnVictim()) > 0
+        )
+          .then(waitingOnVictim)
+          .catch(() => 0)
+        if (held > 0) {
+          await victim.kill()
+          return held
+        }
+      } finally {
+        await db.query('ROLLBACK')
+      }
+      assert.ok(attempt < 5, 'none of the creates held at the products table went to the instance to kill')
+    }
+  })
 }
 
 export async function rollingRestart(chaos: Chaos): Promise<void> {
