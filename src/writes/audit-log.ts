@@ -118,8 +118,9 @@ export function appendEntrySql(entry: NewEntry): string {
 // A batch's entries in three parameters: the short fields as one JSON array, and the old and the new values as
 // lines of JSON text ("null" for none; JSON.stringify never writes a raw line break). The values are read as json,
 // checked and stored as sent: as jsonb inside a JSON array, PostgreSQL took a dozen times longer to read them
-// (migration 013). ROWS FROM pairs the three row by row, in order.
-const APPEND_MANY = (fields: string, olds: string, news: string) => `WITH entry AS (
+// (migration 013). ROWS FROM pairs the three row by row, in order. `before` is other common table expressions of the
+// same statement ("name AS (...), "), written first.
+const APPEND_MANY = (fields: string, olds: string, news: string, before = '') => `WITH ${before}entry AS (
   INSERT INTO audit_log (${AUDIT_COLUMNS})
   SELECT nextval('audit_log_id_seq'), clock_timestamp(), e."action", e."entityType",
          e."entityId", e."actorType", e."actorId", e."actorName", e."actorRole", e.ip, e."userAgent",
@@ -155,17 +156,34 @@ const fieldsJson = (entries: NewEntry[]) =>
   )
 const valueLines = (values: (Record<string, unknown> | null)[]) => values.map((v) => JSON.stringify(v)).join('\n')
 
+const entriesParams = (entries: NewEntry[]) => [
+  fieldsJson(entries),
+  valueLines(entries.map((e) => e.oldValues)),
+  valueLines(entries.map((e) => e.newValues))
+]
+
 /**
  * Appends many entries in one statement (a bulk import's batch): the same rows and queue entries as appendEntry,
  * written in order, with the caller's transaction.
  */
 export async function appendEntries(tx: Queryable, entries: NewEntry[]): Promise<void> {
   if (!entries.length) return
-  await tx.query(APPEND_MANY('$1', '$2', '$3'), [
-    fieldsJson(entries),
-    valueLines(entries.map((e) => e.oldValues)),
-    valueLines(entries.map((e) => e.newValues))
-  ])
+  await tx.query(APPEND_MANY('$1', '$2', '$3'), entriesParams(entries))
+}
+
+/**
+ * The append of appendEntries as the last part of a statement whose other data-modifying common table expressions
+ * (`before`, each "name AS (...), ", using parameters $1 to $`used`) run with it: one round trip for the whole write.
+ * Returns the statement and the entries' three parameters, to follow the caller's.
+ */
+export function appendEntriesAfter(
+  before: string,
+  used: number,
+  entries: NewEntry[]
+): { sql: string; params: string[] } {
+  if (!entries.length) throw new RangeError('no entries to append')
+  const [a, b, c] = [used + 1, used + 2, used + 3]
+  return { sql: APPEND_MANY(`$${a}`, `$${b}`, `$${c}`, before), params: entriesParams(entries) }
 }
 
 /** The same multi-row append as SQL without parameters, for beforeCommit() (a coalesced batch of writes). */

@@ -1,6 +1,6 @@
 import { atBegin, type Queryable } from '../../db/pool.js'
 import { AppError } from '../../errors.js'
-import { appendEntries, type NewEntry } from '../../writes/audit-log.js'
+import { appendEntries, appendEntriesAfter, type NewEntry } from '../../writes/audit-log.js'
 import { changedFields, type WriteContext } from '../../writes/mutation.js'
 import { findProductsBySlug } from '../products/repository.js'
 import { skuTaken } from '../products/rules.js'
@@ -79,6 +79,19 @@ const VARIANT_RECORD = `v(id integer, product_id integer, sku text, title text, 
 const OPTION_VALUES = 'ARRAY(SELECT jsonb_array_elements_text(v.option_values))'
 const PRODUCT_RECORD = `p(id integer, name text, slug text, description text, category_id integer, status product_status,
   tags jsonb, options jsonb, media jsonb)`
+/** The batch's new products, from a JSON array parameter. */
+const INSERT_PRODUCTS = (param: string) => `INSERT INTO products (id, name, slug, description, category_id, status,
+                                                             tags, options, media)
+       OVERRIDING SYSTEM VALUE
+       SELECT p.id, p.name, p.slug, p.description, p.category_id, p.status,
+              ARRAY(SELECT jsonb_array_elements_text(p.tags)), p.options, coalesce(p.media, '[]')
+         FROM jsonb_to_recordset(${param}::jsonb) AS ${PRODUCT_RECORD}`
+/** The batch's new variants, from a JSON array parameter. */
+const INSERT_VARIANTS = (param: string) => `INSERT INTO product_variants (id, product_id, sku, title, option_values,
+                                     prices, compare_at_prices, stock, barcode, weight_grams, position)
+       SELECT v.id, v.product_id, v.sku, v.title, ${OPTION_VALUES}, v.prices, v.compare_at_prices, v.stock,
+              v.barcode, v.weight_grams, v.position
+         FROM jsonb_to_recordset(${param}::jsonb) AS ${VARIANT_RECORD}`
 
 /**
  * Upserts the batch; failed rows are reported, not thrown. A statement that fails (a concurrent writer took a
@@ -190,16 +203,52 @@ async function write(tx: Queryable, plans: WrittenPlan[], ctx: WriteContext): Pr
     options: p.fields.options,
     media: mediaJson.get(p) ?? null
   })
-  if (creates.length) {
-    await tx.query(
-      `INSERT INTO products (id, name, slug, description, category_id, status, tags, options, media)
-       OVERRIDING SYSTEM VALUE
-       SELECT p.id, p.name, p.slug, p.description, p.category_id, p.status,
-              ARRAY(SELECT jsonb_array_elements_text(p.tags)), p.options, coalesce(p.media, '[]')
-         FROM jsonb_to_recordset($1::jsonb) AS ${PRODUCT_RECORD}`,
-      [JSON.stringify(creates.map(productJson))]
+  const entries = plans.map((p) => entryOf(p, mediaJson.get(p), ctx))
+  const inserted = plans.flatMap((p) => p.insertVariants.map((v) => variantJson(p.productId as number, v)))
+  if (writesDerived) {
+    // Only new products: the products, their variants, documents, price rows and audit entries in one statement,
+    // one round trip, so the connection does not wait on the importer between them. The variants' check of their
+    // products runs at the statement's end and sees the products written beside them.
+    const { documents, prices } = derivedRowsOf(
+      creates.map((p) => ({
+        id: p.productId as number,
+        ...p.fields,
+        variants: p.variants as CreatedProduct['variants'],
+        media: mediaJson.get(p) ?? []
+      })),
+      ids.at
     )
+    const { sql, params } = appendEntriesAfter(
+      `new_products AS (${INSERT_PRODUCTS('$1')}),
+       new_variants AS (${INSERT_VARIANTS('$2')}),
+       new_documents AS (
+         INSERT INTO product_documents (product_id, doc)
+         SELECT * FROM unnest($3::integer[], string_to_array($4, E'\\n'))
+       ),
+       new_prices AS (
+         INSERT INTO product_prices (product_id, currency, min_cents, max_cents, status, category_id)
+         SELECT * FROM unnest($5::integer[], $6::text[], $7::integer[], $8::integer[], $9::product_status[],
+                              $10::integer[])
+       ), `,
+      10,
+      entries
+    )
+    await tx.query(sql, [
+      JSON.stringify(creates.map(productJson)),
+      JSON.stringify(inserted),
+      creates.map((p) => p.productId),
+      documents,
+      prices.productIds,
+      prices.currencies,
+      prices.mins,
+      prices.maxes,
+      prices.statuses,
+      prices.categoryIds,
+      ...params
+    ])
+    return
   }
+  if (creates.length) await tx.query(INSERT_PRODUCTS('$1'), [JSON.stringify(creates.map(productJson))])
   const deletes = plans.flatMap((p) => p.deleteVariantIds)
   if (deletes.length) await tx.query('DELETE FROM product_variants WHERE id = ANY($1::integer[])', [deletes])
   const changed = plans.flatMap((p) => p.updateVariants.map((v) => variantJson(p.productId as number, v)))
@@ -214,47 +263,7 @@ async function write(tx: Queryable, plans: WrittenPlan[], ctx: WriteContext): Pr
       [JSON.stringify(changed)]
     )
   }
-  const inserted = plans.flatMap((p) => p.insertVariants.map((v) => variantJson(p.productId as number, v)))
-  if (inserted.length) {
-    await tx.query(
-      `INSERT INTO product_variants (id, product_id, sku, title, option_values, prices, compare_at_prices, stock,
-                                     barcode, weight_grams, position)
-       SELECT v.id, v.product_id, v.sku, v.title, ${OPTION_VALUES}, v.prices, v.compare_at_prices, v.stock,
-              v.barcode, v.weight_grams, v.position
-         FROM jsonb_to_recordset($1::jsonb) AS ${VARIANT_RECORD}`,
-      [JSON.stringify(inserted)]
-    )
-  }
-  if (writesDerived) {
-    const { documents, prices } = derivedRowsOf(
-      creates.map((p) => ({
-        id: p.productId as number,
-        ...p.fields,
-        variants: p.variants as CreatedProduct['variants'],
-        media: mediaJson.get(p) ?? []
-      })),
-      ids.at
-    )
-    await tx.query(
-      `WITH documents AS (
-         INSERT INTO product_documents (product_id, doc)
-         SELECT * FROM unnest($1::integer[], string_to_array($2, E'\\n'))
-       )
-       INSERT INTO product_prices (product_id, currency, min_cents, max_cents, status, category_id)
-       SELECT * FROM unnest($3::integer[], $4::text[], $5::integer[], $6::integer[], $7::product_status[],
-                            $8::integer[])`,
-      [
-        creates.map((p) => p.productId),
-        documents,
-        prices.productIds,
-        prices.currencies,
-        prices.mins,
-        prices.maxes,
-        prices.statuses,
-        prices.categoryIds
-      ]
-    )
-  }
+  if (inserted.length) await tx.query(INSERT_VARIANTS('$1'), [JSON.stringify(inserted)])
   const updates = plans.filter((p) => p.existing)
   if (updates.length) {
     // A change below the product (a variant) moves its version too, as the API's variant writes do. After the
@@ -268,10 +277,7 @@ async function write(tx: Queryable, plans: WrittenPlan[], ctx: WriteContext): Pr
       [JSON.stringify(updates.map(productJson))]
     )
   }
-  await appendEntries(
-    tx,
-    plans.map((p) => entryOf(p, mediaJson.get(p), ctx))
-  )
+  await appendEntries(tx, entries)
 }
 
 /** One audit entry per product: its fields with its variants, before and after. */
