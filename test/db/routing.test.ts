@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
@@ -172,7 +172,9 @@ test('when no replica is configured, then reader() is the primary and the routin
 })
 
 test('when pools are made, then every timeout, keepalive, max lifetime and TLS with the CA bundle are set; replica pools fail fast', async (t) => {
-  const ca = join(await mkdtemp(join(tmpdir(), 'catalog-ca-')), 'ca.pem')
+  const dir = await mkdtemp(join(tmpdir(), 'catalog-ca-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  const ca = join(dir, 'ca.pem')
   await writeFile(ca, '-----BEGIN CERTIFICATE-----\ntest\n-----END CERTIFICATE-----\n')
   const config = loadConfig({
     DB_SSL: 'true',
