@@ -2,10 +2,9 @@
 // (CI) or TEST_PG_HOST is set, otherwise an embedded PostgreSQL in a temporary folder. It builds one
 // migrated template database; every test file clones its own database from it.
 // Redis-backed tests get TEST_REDIS_URL when a Redis answers; under REQUIRE_SERVICES=1 a missing one fails the run.
-import { execFile, execFileSync, spawn } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises'
-import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import pg from 'pg'
@@ -104,15 +103,7 @@ function dropOrphanClusters(): Promise<void> {
   })
 }
 
-/** infra/ (AWS CDK) is a package of its own; the first run installs it so that test/infra runs on a fresh clone. */
-function installInfra(): void {
-  if (existsSync(join(root, 'infra', 'node_modules', 'aws-cdk-lib', 'package.json'))) return
-  console.log('# installing infra/ (npm run infra:install), once')
-  execFileSync('npm', ['run', '-s', 'infra:install'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })
-}
-
 async function main() {
-  installInfra()
   await dropOrphanClusters()
   const pgServer = await startPostgres()
   const template = `catalog_test_tpl_${process.pid}`

@@ -1,6 +1,6 @@
 // Synthesizes the CDK application of infra/ once per test file and gives the tests its templates.
-// infra/ is its own npm package (npm run infra:install; npm test installs it when missing); without it these
-// tests are skipped by name, and under REQUIRE_SERVICES=1 (CI) they fail.
+// infra/ is its own npm package (npm run infra:install; npm test, lint and typecheck install it when missing); without
+// it these tests are skipped by name, and under REQUIRE_SERVICES=1 (CI) they fail.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
