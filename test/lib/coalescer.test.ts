@@ -41,24 +41,49 @@ test('when calls arrive while the in-flight limit is reached, then they wait and
   const { coalescer, ran, observed, most } = recording({ inFlight: 2, maxBatch: 5 })
   const outcomes = await Promise.all(Array.from({ length: 12 }, (_, n) => coalescer.submit(n)))
   assert.ok(most() <= 2, `at most 2 at once, saw ${most()}`)
-  // The first two run alone at once; the ten that waited go in batches of at most five.
-  assert.deepEqual(
-    ran.slice(0, 2).map((r) => r.kind),
-    ['single', 'single']
-  )
+  // The first runs alone at once; the eleven that waited go in batches of at most five, the first of them in the
+  // free slot at the end of the turn, the rest as running ones end.
+  assert.deepEqual(ran[0], { kind: 'single', items: [0] })
+  assert.deepEqual(ran[1], { kind: 'batch', items: [1, 2, 3, 4, 5] })
   assert.ok(
-    ran.slice(2).every((r) => r.kind === 'batch' && r.items.length <= 5),
+    ran.slice(1).every((r) => r.items.length <= 5 && r.kind === (r.items.length > 1 ? 'batch' : 'single')),
     JSON.stringify(ran)
   )
   assert.deepEqual(
     ran.flatMap((r) => r.items).sort((a, b) => a - b),
     [...Array(12).keys()]
   )
-  outcomes.forEach((o, n) => assert.equal(o, n < 2 ? `one:${n}` : `many:${n}`))
+  const batched = new Set(ran.filter((r) => r.kind === 'batch').flatMap((r) => r.items))
+  outcomes.forEach((o, n) => assert.equal(o, batched.has(n) ? `many:${n}` : `one:${n}`))
   assert.deepEqual(
     observed.sizes,
     ran.map((r) => r.items.length),
     'each transaction is observed with its size'
+  )
+})
+
+test('when calls arrive one by one while a transaction runs and a slot is free, then they go together at the end of the turn', async () => {
+  const { coalescer, ran } = recording({ inFlight: 2, maxBatch: 10 })
+  const calls = [coalescer.submit(0)]
+  // As requests do: each submitted after some asynchronous steps of its own, all within one turn of the event loop.
+  for (const n of [1, 2, 3]) {
+    await Promise.resolve()
+    calls.push(coalescer.submit(n))
+  }
+  await Promise.all(calls)
+  assert.deepEqual(ran, [
+    { kind: 'single', items: [0] },
+    { kind: 'batch', items: [1, 2, 3] }
+  ])
+})
+
+test('when no transaction is running, then a call runs at once, alone', async () => {
+  const { coalescer, ran } = recording({ inFlight: 2, maxBatch: 10 })
+  assert.equal(await coalescer.submit(7), 'one:7')
+  assert.equal(await coalescer.submit(8), 'one:8')
+  assert.deepEqual(
+    ran.map((r) => r.kind),
+    ['single', 'single']
   )
 })
 
