@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { type CreatedProduct, documentOf } from '../../src/modules/bulk/derived-rows.js'
+import { type CreatedProduct, documentOf } from '../../src/modules/products/derived-rows.js'
 import { apiKey, bearer, build, type TestApp } from '../helper.js'
 
-// An import that only creates products writes their documents and price rows itself (src/modules/bulk/derived-rows.ts,
+// An import that only creates products writes their documents and price rows itself (src/modules/products/derived-rows.ts,
 // migration 017). They must be exactly what the database's own functions give for the same products.
 
 const AWKWARD =
@@ -185,5 +185,54 @@ test('when a transaction says it writes its derived rows, then the variants’ i
     await client.query('ROLLBACK')
   } finally {
     client.release()
+  }
+})
+
+test('when API creates are written in one batch, then their documents, price rows, answers and audit entries are those a read and the database give', async (t) => {
+  // A batch of creates (src/modules/products/new-products.ts) builds its rows in the API, as an import does.
+  const app = await build(t, { CACHE_ENABLED: 'false', WRITE_BATCHES_IN_FLIGHT: '1' })
+  const headers = bearer(await apiKey(app, 'editor'))
+  const category = await app.db.primary.query<{ id: number }>(
+    `INSERT INTO categories (name, slug) VALUES ('Shirts', 'shirts') RETURNING id`
+  )
+  // The same products as the import's, without media (a create with media is written alone).
+  const bodies = products(category.rows[0]?.id as number).map(({ media: _media, variants, ...fields }) => ({
+    ...fields,
+    variants: variants.map(({ variantSkus: _skus, ...v }: Record<string, unknown>) => v)
+  }))
+  // The first create runs alone at once; the three sent while it runs wait and go together.
+  const send = (payload: object) => app.inject({ method: 'POST', url: '/api/v1/products', headers, payload })
+  const [, ...answers] = await Promise.all([send({ name: 'First', sku: 'FIRST-1' }), ...bodies.map(send)])
+  for (const res of answers) assert.equal(res.statusCode, 201, res.body)
+  const ids = answers.map((res) => res.json().data.id as number)
+  const { rows: tx } = await app.db.primary.query<{ tx: string }>(
+    'SELECT DISTINCT xmin::text AS tx FROM products WHERE id = ANY($1::integer[])',
+    [ids]
+  )
+  assert.equal(tx.length, 1, 'the three creates were written in one transaction')
+
+  const documents = await documentsAgainstTheFunction(app)
+  assert.equal(documents.length, 4)
+  for (const d of documents) assert.equal(d.stored, d.built, `product ${d.id}`)
+  const prices = await pricesAgainstTheFunction(app)
+  assert.deepEqual(prices.stored, prices.built)
+  assert.equal(prices.stored.length, 4) // USD, EUR, JPY of the tee; USD of the mug; the others have none
+
+  const { rows: entries } = await app.db.primary.query<{ entity_type: string; entity_id: number; values: string }>(
+    `SELECT entity_type, entity_id, new_values::text AS values FROM audit_log WHERE action = 'create' ORDER BY id`
+  )
+  for (const res of answers) {
+    const created = res.json().data as Record<string, unknown> & { id: number; variants: { id: number }[] }
+    const read = await app.inject({ url: `/api/v1/products/${created.id}`, headers })
+    assert.deepEqual(read.json().data, created, 'the answer is what a read of the product gives')
+    const { variants, priceRange: _range, ...fields } = created
+    const entry = (type: string, id: number) =>
+      JSON.parse(entries.find((e) => e.entity_type === type && e.entity_id === id)?.values ?? 'null')
+    assert.deepEqual(entry('product', created.id), fields)
+    for (const v of variants) {
+      const values: { prices: object[] } = entry('variant', v.id)
+      assert.deepEqual(values, { ...v, productId: created.id })
+      for (const p of values.prices) assert.deepEqual(Object.keys(p), ['currency', 'amountCents'], 'as jsonb keeps it')
+    }
   }
 })

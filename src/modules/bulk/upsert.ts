@@ -5,17 +5,19 @@ import { changedFields, type WriteContext } from '../../writes/mutation.js'
 import { findProductsBySlug } from '../products/repository.js'
 import { skuTaken } from '../products/rules.js'
 import type { Media } from '../products/schemas.js'
-import { type CreatedProduct, derivedRowsOf } from './derived-rows.js'
+import type { CreatedProduct } from '../products/derived-rows.js'
 import {
-  type Candidate,
-  type DesiredVariant,
-  fail,
-  type Outcome,
-  type Plan,
-  planOf,
-  touched,
-  variantFieldsOf
-} from './upsert-plan.js'
+  allocateIds,
+  INSERT_PRODUCTS,
+  INSERT_VARIANTS,
+  newProductsCtes,
+  OPTION_VALUES,
+  PRODUCT_RECORD,
+  productJson,
+  VARIANT_RECORD,
+  variantJson
+} from '../products/new-products.js'
+import { type Candidate, fail, type Outcome, type Plan, planOf, touched, variantFieldsOf } from './upsert-plan.js'
 
 export type { Candidate, Outcome } from './upsert-plan.js'
 
@@ -36,62 +38,6 @@ async function lookups(q: Queryable, candidates: Candidate[]) {
   )
   return { owners: new Map(Object.entries(rows[0]?.owners ?? {})), categories: new Set(rows[0]?.categories ?? []) }
 }
-
-/**
- * Ids for the batch's new products, variants and media: one round trip. With `writesDerived` it also tells the
- * variants' insert triggers that this transaction writes its new products' documents and price rows itself
- * (migration 017), and gives the transaction's time as the documents write it.
- */
-async function allocate(q: Queryable, products: number, variants: number, media: number, writesDerived: boolean) {
-  const { rows } = await q.query<{ p: number[]; v: number[]; m: number[]; at: string }>(
-    `SELECT ARRAY(SELECT nextval('products_id_seq')::integer FROM generate_series(1, $1)) AS p,
-            ARRAY(SELECT nextval('product_variants_id_seq')::integer FROM generate_series(1, $2)) AS v,
-            ARRAY(SELECT nextval('product_media_id_seq')::integer FROM generate_series(1, $3)) AS m,
-            CASE WHEN $4::boolean THEN set_config('catalog.derived_rows', 'written', true) END AS derived,
-            to_char(now()::timestamptz(3) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at`,
-    [products, variants, media, writesDerived]
-  )
-  const row = rows[0] as { p: number[]; v: number[]; m: number[]; at: string }
-  let [pi, vi, mi] = [0, 0, 0]
-  return {
-    at: row.at,
-    product: () => row.p[pi++] as number,
-    variant: () => row.v[vi++] as number,
-    media: () => row.m[mi++] as number
-  }
-}
-
-const variantJson = (productId: number, v: DesiredVariant) => ({
-  id: v.id,
-  product_id: productId,
-  sku: v.sku,
-  title: v.title,
-  option_values: v.optionValues,
-  prices: v.prices,
-  compare_at_prices: v.compareAtPrices,
-  stock: v.stock,
-  barcode: v.barcode,
-  weight_grams: v.weightGrams,
-  position: v.position
-})
-const VARIANT_RECORD = `v(id integer, product_id integer, sku text, title text, option_values jsonb, prices jsonb,
-  compare_at_prices jsonb, stock integer, barcode text, weight_grams integer, position integer)`
-const OPTION_VALUES = 'ARRAY(SELECT jsonb_array_elements_text(v.option_values))'
-const PRODUCT_RECORD = `p(id integer, name text, slug text, description text, category_id integer, status product_status,
-  tags jsonb, options jsonb, media jsonb)`
-/** The batch's new products, from a JSON array parameter. */
-const INSERT_PRODUCTS = (param: string) => `INSERT INTO products (id, name, slug, description, category_id, status,
-                                                             tags, options, media)
-       OVERRIDING SYSTEM VALUE
-       SELECT p.id, p.name, p.slug, p.description, p.category_id, p.status,
-              ARRAY(SELECT jsonb_array_elements_text(p.tags)), p.options, coalesce(p.media, '[]')
-         FROM jsonb_to_recordset(${param}::jsonb) AS ${PRODUCT_RECORD}`
-/** The batch's new variants, from a JSON array parameter. */
-const INSERT_VARIANTS = (param: string) => `INSERT INTO product_variants (id, product_id, sku, title, option_values,
-                                     prices, compare_at_prices, stock, barcode, weight_grams, position)
-       SELECT v.id, v.product_id, v.sku, v.title, ${OPTION_VALUES}, v.prices, v.compare_at_prices, v.stock,
-              v.barcode, v.weight_grams, v.position
-         FROM jsonb_to_recordset(${param}::jsonb) AS ${VARIANT_RECORD}`
 
 /**
  * Upserts the batch; failed rows are reported, not thrown. A statement that fails (a concurrent writer took a
@@ -165,11 +111,13 @@ async function write(tx: Queryable, plans: WrittenPlan[], ctx: WriteContext): Pr
   // A batch that only creates products writes their documents and price rows itself (derived-rows.ts); one that
   // changes existing products leaves all of them to the triggers, which read the products as they now are.
   const writesDerived = creates.length === plans.length
-  const ids = await allocate(
+  const ids = await allocateIds(
     tx,
-    creates.length,
-    plans.reduce((n, p) => n + p.insertVariants.length, 0),
-    mediaCount,
+    {
+      products: creates.length,
+      variants: plans.reduce((n, p) => n + p.insertVariants.length, 0),
+      media: mediaCount
+    },
     writesDerived
   )
   for (const p of plans) {
@@ -192,24 +140,13 @@ async function write(tx: Queryable, plans: WrittenPlan[], ctx: WriteContext): Pr
       }))
     )
   }
-  const productJson = (p: WrittenPlan) => ({
-    id: p.productId,
-    name: p.fields.name,
-    slug: p.fields.slug,
-    description: p.fields.description,
-    category_id: p.fields.categoryId,
-    status: p.fields.status,
-    tags: p.fields.tags,
-    options: p.fields.options,
-    media: mediaJson.get(p) ?? null
-  })
+  const recordOf = (p: WrittenPlan) => productJson(p.productId as number, p.fields, mediaJson.get(p) ?? null)
   const entries = plans.map((p) => entryOf(p, mediaJson.get(p), ctx))
-  const inserted = plans.flatMap((p) => p.insertVariants.map((v) => variantJson(p.productId as number, v)))
   if (writesDerived) {
     // Only new products: the products, their variants, documents, price rows and audit entries in one statement
     // instead of four (measured in docs/architecture.md, bulk import). The variants' check of their products runs at
     // the statement's end and sees the products written beside them.
-    const { documents, prices } = derivedRowsOf(
+    const { ctes, params } = newProductsCtes(
       creates.map((p) => ({
         id: p.productId as number,
         ...p.fields,
@@ -218,37 +155,11 @@ async function write(tx: Queryable, plans: WrittenPlan[], ctx: WriteContext): Pr
       })),
       ids.at
     )
-    const { sql, params } = appendEntriesAfter(
-      `new_products AS (${INSERT_PRODUCTS('$1')}),
-       new_variants AS (${INSERT_VARIANTS('$2')}),
-       new_documents AS (
-         INSERT INTO product_documents (product_id, doc)
-         SELECT * FROM unnest($3::integer[], string_to_array($4, E'\\n'))
-       ),
-       new_prices AS (
-         INSERT INTO product_prices (product_id, currency, min_cents, max_cents, status, category_id)
-         SELECT * FROM unnest($5::integer[], $6::text[], $7::integer[], $8::integer[], $9::product_status[],
-                              $10::integer[])
-       ), `,
-      10,
-      entries
-    )
-    await tx.query(sql, [
-      JSON.stringify(creates.map(productJson)),
-      JSON.stringify(inserted),
-      creates.map((p) => p.productId),
-      documents,
-      prices.productIds,
-      prices.currencies,
-      prices.mins,
-      prices.maxes,
-      prices.statuses,
-      prices.categoryIds,
-      ...params
-    ])
+    const append = appendEntriesAfter(ctes, params.length, entries)
+    await tx.query(append.sql, [...params, ...append.params])
     return
   }
-  if (creates.length) await tx.query(INSERT_PRODUCTS('$1'), [JSON.stringify(creates.map(productJson))])
+  if (creates.length) await tx.query(INSERT_PRODUCTS('$1'), [JSON.stringify(creates.map(recordOf))])
   const deletes = plans.flatMap((p) => p.deleteVariantIds)
   if (deletes.length) await tx.query('DELETE FROM product_variants WHERE id = ANY($1::integer[])', [deletes])
   const changed = plans.flatMap((p) => p.updateVariants.map((v) => variantJson(p.productId as number, v)))
@@ -263,6 +174,7 @@ async function write(tx: Queryable, plans: WrittenPlan[], ctx: WriteContext): Pr
       [JSON.stringify(changed)]
     )
   }
+  const inserted = plans.flatMap((p) => p.insertVariants.map((v) => variantJson(p.productId as number, v)))
   if (inserted.length) await tx.query(INSERT_VARIANTS('$1'), [JSON.stringify(inserted)])
   const updates = plans.filter((p) => p.existing)
   if (updates.length) {
@@ -274,7 +186,7 @@ async function write(tx: Queryable, plans: WrittenPlan[], ctx: WriteContext): Pr
               media = coalesce(p.media, products.media), version = products.version + 1, updated_at = now()
          FROM jsonb_to_recordset($1::jsonb) AS ${PRODUCT_RECORD}
         WHERE products.id = p.id`,
-      [JSON.stringify(updates.map(productJson))]
+      [JSON.stringify(updates.map(recordOf))]
     )
   }
   await appendEntries(tx, entries)

@@ -347,40 +347,6 @@ export async function insertProductWithVariants(
   return rows[0] as ProductRow & { variants: VariantRow[] }
 }
 
-const PRODUCTS_INPUT = `i(n integer, name text, slug text, description text, category_id integer,
-  status product_status, tags jsonb, options jsonb, variants jsonb)`
-
-/**
- * Many products, each with its variants, in one statement (a coalesced batch of creates); the result is in the
- * order of `items`, each product's variants in order. A slug given twice fails the statement as a taken slug does.
- */
-export async function insertProductsWithVariants(
-  q: Queryable,
-  items: { product: NewProduct; variants: NewVariant[] }[]
-): Promise<(ProductRow & { variants: VariantRow[] })[]> {
-  const input = items.map(({ product, variants }, n) => ({ n, ...product, variants }))
-  const { rows } = await q.query<ProductRow & { variants: VariantRow[] }>(
-    `WITH i AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS ${PRODUCTS_INPUT}),
-     p AS (
-       INSERT INTO products (name, slug, description, category_id, status, tags, options)
-       SELECT name, slug, description, category_id, status, ARRAY(SELECT jsonb_array_elements_text(tags)), options
-         FROM i ORDER BY n
-       RETURNING ${COLUMNS}
-     ),
-     v AS (${insertVariantsSql('p.id', 'i.variants', 'p JOIN i ON i.slug = p.slug, ')})
-     SELECT p.*, (SELECT coalesce(json_agg(v ORDER BY v.position, v.id), '[]'::json) FROM v WHERE v.product_id = p.id)
-            AS variants
-       FROM p ORDER BY p.id`,
-    [JSON.stringify(input)]
-  )
-  const bySlug = new Map(rows.map((r) => [r.slug, r]))
-  return items.map(({ product }) => {
-    const row = bySlug.get(product.slug)
-    if (!row) throw new Error(`product ${product.slug} was not inserted`)
-    return row
-  })
-}
-
 const UPDATABLE: Record<keyof UpdateProduct, string> = {
   name: 'name',
   slug: 'slug',

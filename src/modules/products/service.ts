@@ -18,6 +18,7 @@ import {
 } from '../../writes/mutation.js'
 import { descendantIds } from '../categories/repository.js'
 import * as repo from './repository.js'
+import { insertNewProducts } from './new-products.js'
 import { checkMedia, checkOptions, checkVariants, skuTaken, titleOf } from './rules.js'
 import type { CreateProduct, CreateVariant, ListProductsQuery, Product, UpdateProduct } from './schemas.js'
 import * as variants from './variant-repository.js'
@@ -251,7 +252,7 @@ export const createCoalescer = (
     single: (p) => createOne(p.db, p.plan, undefined, p.ctx),
     batch: (pending) =>
       mutateMany(pending, async (tx) => {
-        const rows = await repo.insertProductsWithVariants(
+        const rows = await insertNewProducts(
           tx,
           pending.map((p) => p.plan)
         )

@@ -1,20 +1,27 @@
-import { priceRangeOf } from '../products/repository.js'
-import type { Media, Price } from '../products/schemas.js'
-import type { NewVariant } from '../products/variant-repository.js'
-import type { Plan } from './upsert-plan.js'
+import { priceRangeOf } from './repository.js'
+import type { Media, Price, ProductOption } from './schemas.js'
+import type { NewVariant } from './variant-repository.js'
 
-// The derived rows of the products an import creates, built here instead of by the variants' insert triggers
-// (product_documents_of, refresh_product_prices: migrations 010–014; the triggers leave them to a transaction that
-// sets catalog.derived_rows, migration 017). Building them was about two fifths of the database's CPU in an import of
-// new products; here it is a string join over values the import already holds: the response schema's serializer
-// (fast-json-stringify) wrote the same text at a third more of the importer's CPU (docs/architecture.md, bulk import).
-// The text is product_documents_of's to the byte (test/bulk/derived-rows.test.ts) for what that function reads of a
-// new product: version 1, created and updated at the transaction's time, strings without lone surrogates (the
-// import's schema refuses them, and PostgreSQL could not store them).
+// The derived rows of new products (a bulk import's, a batch of API creates: new-products.ts), built here instead of
+// by the variants' insert triggers (product_documents_of, refresh_product_prices: migrations 010–014; the triggers
+// leave them to a transaction that sets catalog.derived_rows, migration 017). Building them was about two fifths of
+// the database's CPU in an import of new products; here it is a string join over values the writer already holds:
+// the response schema's serializer (fast-json-stringify) wrote the same text at a third more of the importer's CPU
+// (docs/architecture.md, bulk import). The text is product_documents_of's to the byte
+// (test/bulk/derived-rows.test.ts) for what that function reads of a new product: version 1, created and updated at
+// the transaction's time, strings without lone surrogates (the schemas refuse them, and PostgreSQL could not store
+// them).
 
 /** A product the batch creates: its fields as planned, its ids as allocated, its variants in position order. */
-export type CreatedProduct = Plan['fields'] & {
+export interface CreatedProduct {
   id: number
+  name: string
+  slug: string
+  description: string
+  categoryId: number | null
+  status: string
+  tags: string[]
+  options: ProductOption[]
   variants: (NewVariant & { id: number })[]
   media: Media[]
 }
