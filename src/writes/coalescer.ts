@@ -1,10 +1,10 @@
 /**
- * Group commit for one kind of write. A call waits for the end of the event loop's turn in which it arrives; then
- * the calls of that turn go together, as one transaction of a few set-based statements (a call alone runs as a
- * single write), if fewer than `inFlight` transactions of their kind are running, or else when a running one ends.
- * Under light load a call waits for nothing but its own turn; under heavy load a transaction's fixed costs (round
- * trips, planning, the commit's flush, the statements' executor start) are paid once per batch instead of once per
- * request (docs/architecture.md, write coalescing).
+ * Group commit for one kind of write. A call runs at once, alone, when no transaction of its kind is running. While
+ * one is, a call waits: for the rest of the event loop's turn when fewer than `inFlight` are running (the calls that
+ * arrive in that turn go with it), otherwise until a running one ends; the calls that waited go together, as one
+ * transaction of a few set-based statements. Under light load nothing waits and nothing changes; under heavy load a
+ * transaction's fixed costs (round trips, planning, the commit's flush, the statements' executor start) are paid
+ * once per batch instead of once per request (docs/architecture.md, write coalescing).
  *
  * Each call keeps its own outcome: a batch that fails as a whole on a constraint or on the data (a taken SKU, a
  * revoked key) is rolled back and every call of it runs again alone, so each gets the answer it would have got
@@ -69,7 +69,8 @@ export class Coalescer<I, O> {
     return new Promise<O>((resolve, reject) => {
       const waiting: Waiting<I, O> = { item, resolve, reject }
       this.waiting.push(waiting)
-      this.dispatchSoon()
+      if (this.running === 0) this.dispatch()
+      else this.dispatchSoon()
       const { maxWait } = this.options
       if (maxWait?.ms && this.waiting.includes(waiting)) {
         waiting.timer = setTimeout(() => this.expire(waiting, maxWait.error()), maxWait.ms)
@@ -85,8 +86,8 @@ export class Coalescer<I, O> {
   }
 
   /**
-   * Slots are filled at the end of the event loop's turn, not by the first call to arrive: the requests answered by
-   * a batch come back within a few turns, and the first of them alone would otherwise take a free slot (a
+   * A free slot is taken at the end of the event loop's turn, not by the first call to arrive: the requests answered
+   * by a batch come back within a few turns, and the first of them alone would otherwise take the slot (a
    * transaction for one create) while the rest wait behind it.
    */
   private dispatchSoon(): void {

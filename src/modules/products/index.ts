@@ -43,8 +43,8 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
   const defaultCurrency = app.appOptions.config.DEFAULT_CURRENCY
   // A cache miss reads where the cache's fill context allows; everything else as the request's token asks.
   const fillDeps = (context: ReadContext) => ({ db: app.db.scoped(context), cursors: app.cursors, defaultCurrency })
-  // Concurrent creates and variant PATCHes share transactions: those of one turn of the event loop go together, at
-  // most WRITE_BATCHES_IN_FLIGHT transactions of a kind at once (writes/coalescer.ts).
+  // Concurrent creates and variant PATCHes share transactions once WRITE_BATCHES_IN_FLIGHT of their kind are
+  // running (writes/coalescer.ts).
   const { WRITE_BATCH_MAX, WRITE_BATCHES_IN_FLIGHT, DB_CONNECTION_TIMEOUT } = app.appOptions.config
   // A write waits for its turn at most as long as for a pool connection, and is then answered as that wait would be.
   const batching = {
