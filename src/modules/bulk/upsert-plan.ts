@@ -1,8 +1,8 @@
 import { AppError, type FieldError } from '../../errors.js'
+import type { NewProductFields } from '../products/derived-rows.js'
 import type { ProductRow } from '../products/repository.js'
 import { checkOptions, checkVariants, titleOf } from '../products/rules.js'
-import type { ProductOption } from '../products/schemas.js'
-import type { NewVariant, VariantRow } from '../products/variant-repository.js'
+import { type NewVariant, variantFieldsOf } from '../products/variant-repository.js'
 import type { ImportProduct } from './schemas.js'
 
 /** What an imported product asks of the catalog, decided in memory against what exists (see upsert.ts). */
@@ -30,15 +30,7 @@ export interface DesiredMedia {
 export interface Plan {
   index: number
   existing: ProductRow | undefined
-  fields: {
-    name: string
-    slug: string
-    description: string
-    categoryId: number | null
-    status: string
-    tags: string[]
-    options: ProductOption[]
-  }
+  fields: NewProductFields
   variants: DesiredVariant[]
   /** undefined: the media stay as they are. */
   media: DesiredMedia[] | undefined
@@ -50,31 +42,6 @@ export interface Plan {
 
 export const fail = (field: string, message: string, code: 'VALIDATION_FAILED' | 'SKU_TAKEN' = 'VALIDATION_FAILED') =>
   new AppError(code, `${field}: ${message}`, [{ field, message }])
-
-export const variantFieldsOf = (v: VariantRow | DesiredVariant) =>
-  'option_values' in v
-    ? {
-        sku: v.sku,
-        title: v.title,
-        optionValues: v.option_values,
-        prices: v.prices,
-        compareAtPrices: v.compare_at_prices,
-        stock: v.stock,
-        barcode: v.barcode,
-        weightGrams: v.weight_grams,
-        position: v.position
-      }
-    : {
-        sku: v.sku,
-        title: v.title,
-        optionValues: v.optionValues,
-        prices: v.prices,
-        compareAtPrices: v.compareAtPrices,
-        stock: v.stock,
-        barcode: v.barcode,
-        weightGrams: v.weightGrams,
-        position: v.position
-      }
 
 /**
  * Whether two JSON values are equal as their canonical JSON is (key order and undefined properties do not count; an

@@ -17,7 +17,8 @@ import {
   VARIANT_RECORD,
   variantJson
 } from '../products/new-products.js'
-import { type Candidate, fail, type Outcome, type Plan, planOf, touched, variantFieldsOf } from './upsert-plan.js'
+import { type Candidate, fail, type Outcome, type Plan, planOf, touched } from './upsert-plan.js'
+import { variantFieldsOf } from '../products/variant-repository.js'
 
 export type { Candidate, Outcome } from './upsert-plan.js'
 

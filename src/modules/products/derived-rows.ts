@@ -12,9 +12,8 @@ import type { NewVariant } from './variant-repository.js'
 // the transaction's time, strings without lone surrogates (the schemas refuse them, and PostgreSQL could not store
 // them).
 
-/** A product the batch creates: its fields as planned, its ids as allocated, its variants in position order. */
-export interface CreatedProduct {
-  id: number
+/** A new product's own fields, as a writer plans them. */
+export interface NewProductFields {
   name: string
   slug: string
   description: string
@@ -22,6 +21,11 @@ export interface CreatedProduct {
   status: string
   tags: string[]
   options: ProductOption[]
+}
+
+/** A product the batch creates: its fields as planned, its ids as allocated, its variants in position order. */
+export type CreatedProduct = NewProductFields & {
+  id: number
   variants: (NewVariant & { id: number })[]
   media: Media[]
 }

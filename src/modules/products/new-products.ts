@@ -3,7 +3,7 @@ import { inlineParameters } from '../../db/inline.js'
 import { type CreatedProduct, derivedRowsOf } from './derived-rows.js'
 import type { NewProduct, ProductRow } from './repository.js'
 import type { Media, Price } from './schemas.js'
-import type { NewVariant, VariantRow } from './variant-repository.js'
+import { type NewVariant, type VariantRow, variantFieldsOf } from './variant-repository.js'
 
 // New products written with ids allocated first (a bulk import's batch, a batch of API creates): the writer then
 // holds every value of the new rows and builds their documents and price rows itself (derived-rows.ts), and the rows
@@ -183,18 +183,7 @@ export async function insertNewProducts(
       tags: r.tags,
       options: r.options,
       media: [],
-      variants: r.variants.map((v) => ({
-        id: v.id,
-        sku: v.sku,
-        title: v.title,
-        optionValues: v.option_values,
-        prices: v.prices,
-        compareAtPrices: v.compare_at_prices,
-        stock: v.stock,
-        barcode: v.barcode,
-        weightGrams: v.weight_grams,
-        position: v.position
-      }))
+      variants: r.variants.map((v) => ({ id: v.id, ...variantFieldsOf(v) }))
     })),
     ids.at
   )

@@ -42,6 +42,32 @@ export const rowToVariant = (row: VariantRow): Variant => ({
   updatedAt: iso(row.updated_at)
 })
 
+/** A variant's own fields (no id, version or times), from its row or from its values as planned. */
+export const variantFieldsOf = (v: VariantRow | NewVariant) =>
+  'option_values' in v
+    ? {
+        sku: v.sku,
+        title: v.title,
+        optionValues: v.option_values,
+        prices: v.prices,
+        compareAtPrices: v.compare_at_prices,
+        stock: v.stock,
+        barcode: v.barcode,
+        weightGrams: v.weight_grams,
+        position: v.position
+      }
+    : {
+        sku: v.sku,
+        title: v.title,
+        optionValues: v.optionValues,
+        prices: v.prices,
+        compareAtPrices: v.compareAtPrices,
+        stock: v.stock,
+        barcode: v.barcode,
+        weightGrams: v.weightGrams,
+        position: v.position
+      }
+
 /** The variants of the given products in one query, grouped by product in their order. */
 export async function variantsOf(q: Queryable, productIds: number[]): Promise<Map<number, VariantRow[]>> {
   const byProduct = new Map<number, VariantRow[]>(productIds.map((id) => [id, []]))
