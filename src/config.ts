@@ -39,7 +39,7 @@ export const ConfigSchema = Type.Object({
     maximum: 1000,
     default: 64,
     description:
-      'Most concurrent writes of one kind written in one transaction once WRITE_BATCHES_IN_FLIGHT of that kind are running: creates (POST /api/v1/products without media) and variant PATCHes (without optionValues); 1 = each alone'
+      'Most concurrent writes of one kind written in one transaction (those arriving in one turn of the event loop while one of that kind runs, or waiting while WRITE_BATCHES_IN_FLIGHT run): creates (POST /api/v1/products without media) and variant PATCHes (without optionValues); 1 = each alone'
   }),
   WRITE_BATCHES_IN_FLIGHT: Type.Integer({
     minimum: 1,
