@@ -1,6 +1,6 @@
 import { beforeCommit, type Queryable } from '../../db/pool.js'
 import { inlineParameters } from '../../db/inline.js'
-import { type CreatedProduct, derivedRowsOf } from './derived-rows.js'
+import { type CreatedProduct, derivedRowsOf, type NewProductFields } from './derived-rows.js'
 import type { NewProduct, ProductRow } from './repository.js'
 import type { Media, Price } from './schemas.js'
 import { type NewVariant, type VariantRow, variantFieldsOf } from './variant-repository.js'
@@ -53,11 +53,7 @@ export const variantJson = (productId: number, v: NewVariant & { id?: number }) 
 })
 
 /** A product as the JSON records of INSERT_PRODUCTS and the import's update of products read it. */
-export const productJson = (
-  id: number,
-  p: Omit<CreatedProduct, 'id' | 'variants' | 'media'>,
-  media: Media[] | null
-) => ({
+export const productJson = (id: number, p: NewProductFields, media: Media[] | null) => ({
   id,
   name: p.name,
   slug: p.slug,
