@@ -278,6 +278,11 @@ export const ConfigSchema = Type.Object({
       'instances; also shortly after each write). 0 = this instance never seals (another must)',
     250
   ),
+  AUDIT_SEAL_THREAD: bool(
+    'Run the seal passes on a worker thread with its own database connection (one more than DB_POOL_MAX); ' +
+      'false = on the main thread, with a connection of the primary pool',
+    true
+  ),
   AUDIT_SEAL_MAX_DELAY_MS: Type.Integer({
     minimum: 100,
     default: 5000,

@@ -138,13 +138,12 @@ export async function sealPending(pool: pg.Pool, batchSize = SEAL_BATCH_SIZE, ev
 }
 
 export interface SealerOptions {
-  pool: pg.Pool
+  /** One seal pass (sealPending on a pool, or on the seal thread: seal-thread.ts). */
+  seal: () => Promise<SealResult>
   /** A pass at least this often (0 = this instance never seals on its own). */
   intervalMs: number
   /** After a write, a pass this soon (coalescing the writes of that moment into one pass). */
   nudgeMs: number
-  /** Record change events with the sealed entries (EVENTS_ENABLED). */
-  events: boolean
   onPass: (result: SealResult) => void
   onError: (err: unknown) => void
 }
@@ -166,7 +165,8 @@ export function createSealer(options: SealerOptions) {
       again = true
       return running
     }
-    running = sealPending(options.pool, SEAL_BATCH_SIZE, options.events)
+    running = options
+      .seal()
       .then(
         (result) => options.onPass(result),
         (err: unknown) => options.onError(err)

@@ -4,7 +4,8 @@ import fp from 'fastify-plugin'
 import { Counter, Histogram } from 'prom-client'
 import { canonicalJson } from '../../writes/audit-chain.js'
 import { systemContext, type WriteContext } from '../../writes/mutation.js'
-import { createSealer } from '../../writes/sealer.js'
+import { SealThread } from '../../writes/seal-thread.js'
+import { createSealer, SEAL_BATCH_SIZE, sealPending } from '../../writes/sealer.js'
 import { type RetentionResult, runRetention } from '../../writes/retention.js'
 
 declare module 'fastify' {
@@ -77,11 +78,16 @@ export default fp(
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
       registers
     })
+    const thread = config.AUDIT_SEAL_THREAD
+      ? new SealThread(
+          { config, target: app.appOptions.database, batchSize: SEAL_BATCH_SIZE, events: config.EVENTS_ENABLED },
+          app.log
+        )
+      : undefined
     const sealer = createSealer({
-      pool: app.db.primary,
+      seal: thread ? () => thread.pass() : () => sealPending(app.db.primary, SEAL_BATCH_SIZE, config.EVENTS_ENABLED),
       intervalMs: config.AUDIT_SEAL_INTERVAL_MS,
       nudgeMs: Math.min(50, config.AUDIT_SEAL_INTERVAL_MS),
-      events: config.EVENTS_ENABLED,
       onPass(result) {
         sealRuns.inc({ outcome: result.ran ? 'completed' : 'skipped' })
         sealed.inc(result.sealed)
@@ -159,7 +165,10 @@ export default fp(
       sealer.start()
       done()
     })
-    app.addHook('onClose', () => sealer.stop())
+    app.addHook('onClose', async () => {
+      await sealer.stop()
+      await thread?.close()
+    })
 
     if (config.AUDIT_RETENTION_INTERVAL_MS > 0) {
       let running: Promise<unknown> | undefined

@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import type { Worker } from 'node:worker_threads'
+import pg from 'pg'
+import { loadConfig } from '../../src/config.js'
+import { freePort } from '../../src/lib/free-port.js'
+import { SealThread } from '../../src/writes/seal-thread.js'
+import { SEAL_BATCH_SIZE } from '../../src/writes/sealer.js'
+import { verifyChain } from '../../src/writes/verify.js'
+import { apiKey, bearer, build, type TestApp } from '../helper.js'
+import { chainRows } from './support.js'
+
+const SEALER_APPLICATION = 'catalog-api-sealer'
+
+async function sealerConnections(app: TestApp): Promise<number> {
+  const admin = new pg.Client({ ...app.target, database: 'postgres' })
+  await admin.connect()
+  try {
+    const { rows } = await admin.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = $2',
+      [app.target.database, SEALER_APPLICATION]
+    )
+    return rows[0]?.n ?? 0
+  } finally {
+    await admin.end()
+  }
+}
+
+async function createCategory(app: TestApp, key: string, name: string): Promise<void> {
+  const res = await app.inject({ method: 'POST', url: '/api/v1/categories', headers: bearer(key), payload: { name } })
+  assert.equal(res.statusCode, 201, res.body)
+}
+
+const threadOf = (app: TestApp, target = app.target) =>
+  new SealThread(
+    { config: app.appOptions.config, target, batchSize: SEAL_BATCH_SIZE, events: true },
+    { warn: () => {} }
+  )
+
+test('when the seal thread is on (the default), then writes are sealed over its own connection, verify passes, and closing the app closes it', async (t) => {
+  const app = await build(t)
+  const key = await apiKey(app)
+  await createCategory(app, key, 'Threaded')
+  await app.audit.seal()
+  assert.equal((await chainRows(app)).length, 2, 'the key and the category are sealed')
+  assert.equal(await sealerConnections(app), 1, 'the pass ran on the seal thread’s connection')
+  assert.equal((await verifyChain(app.db.primary, { maxDelayMs: 5000 })).ok, true)
+  await app.close()
+  assert.equal(await sealerConnections(app), 0, 'the thread closed its connection with the app')
+})
+
+test('when AUDIT_SEAL_THREAD=false, then the main thread seals with a connection of the primary pool', async (t) => {
+  const app = await build(t, { AUDIT_SEAL_THREAD: 'false' })
+  const key = await apiKey(app)
+  await createCategory(app, key, 'Unthreaded')
+  await app.audit.seal()
+  assert.equal((await chainRows(app)).length, 2)
+  assert.equal(await sealerConnections(app), 0)
+})
+
+test('when the seal thread dies with a pass owed, then that pass fails and the next one starts a new thread that seals', async (t) => {
+  const app = await build(t, { AUDIT_SEAL_INTERVAL_MS: '0' })
+  const key = await apiKey(app)
+  await createCategory(app, key, 'Before the crash')
+  const thread = threadOf(app)
+  t.after(() => thread.close())
+  const owed = thread.pass()
+  // The thread is still loading: it dies before it can answer.
+  const first = (thread as unknown as { worker: Worker }).worker
+  await first.terminate()
+  await assert.rejects(owed, /the seal thread exited/)
+  assert.equal((await chainRows(app)).length, 0, 'nothing sealed by the dead thread')
+
+  const result = await thread.pass()
+  assert.equal(result.sealed, 2)
+  assert.notEqual((thread as unknown as { worker: Worker }).worker, first, 'a new thread')
+  await createCategory(app, key, 'After the crash')
+  assert.equal((await thread.pass()).sealed, 1)
+  assert.deepEqual(
+    (await chainRows(app)).map((r) => r.position),
+    [1, 2, 3]
+  )
+})
+
+test('when the database does not answer, then a pass on the thread fails with the connection error instead of hanging', async (t) => {
+  const app = await build(t, { AUDIT_SEAL_INTERVAL_MS: '0' })
+  const closed = { ...app.target, port: await freePort() }
+  const thread = new SealThread(
+    {
+      config: loadConfig({ ...process.env, NODE_ENV: 'test', DB_CONNECTION_TIMEOUT: '2000' }),
+      target: closed,
+      batchSize: SEAL_BATCH_SIZE,
+      events: true
+    },
+    { warn: () => {} }
+  )
+  t.after(() => thread.close())
+  await assert.rejects(thread.pass(), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'ECONNREFUSED', err.message)
+    return true
+  })
+  // The thread survives a failed pass: the next one runs on it (and fails the same way).
+  await assert.rejects(thread.pass(), { code: 'ECONNREFUSED' })
+})
