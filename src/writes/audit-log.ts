@@ -1,4 +1,4 @@
-import pg from 'pg'
+import { escapeLiteral } from '../db/inline.js'
 import type { Queryable } from '../db/pool.js'
 import type { AuditAction, AuditContent, EntityType } from './audit-chain.js'
 
@@ -102,8 +102,8 @@ function literal(value: string | number | string[] | null, cast: string): string
     if (!Number.isSafeInteger(value)) throw new TypeError(`not an integer: ${value}`)
     return String(value)
   }
-  if (Array.isArray(value)) return `ARRAY[${value.map((v) => pg.escapeLiteral(v)).join(', ')}]::${cast}`
-  return `${pg.escapeLiteral(value)}::${cast}`
+  if (Array.isArray(value)) return `ARRAY[${value.map((v) => escapeLiteral(v)).join(', ')}]::${cast}`
+  return `${escapeLiteral(value)}::${cast}`
 }
 
 /**
@@ -189,9 +189,9 @@ export function appendEntriesAfter(
 /** The same multi-row append as SQL without parameters, for beforeCommit() (a coalesced batch of writes). */
 export function appendEntriesSql(entries: NewEntry[]): string {
   return APPEND_MANY(
-    pg.escapeLiteral(fieldsJson(entries)),
-    pg.escapeLiteral(valueLines(entries.map((e) => e.oldValues))),
-    pg.escapeLiteral(valueLines(entries.map((e) => e.newValues)))
+    escapeLiteral(fieldsJson(entries)),
+    escapeLiteral(valueLines(entries.map((e) => e.oldValues))),
+    escapeLiteral(valueLines(entries.map((e) => e.newValues)))
   )
 }
 

@@ -1,4 +1,4 @@
-import pg from 'pg'
+import { escapeLiteral } from '../db/inline.js'
 import type { Queryable } from '../db/pool.js'
 import { AppError } from '../errors.js'
 
@@ -99,7 +99,7 @@ export function saveResponsesSql(saved: { claim: IdempotencyClaim; body: StoredR
       throw new TypeError(`not an API key id and status: ${claim.apiKeyId}, ${claim.status}`)
     }
     const fingerprint = `'\\x${claim.fingerprint.toString('hex')}'::bytea`
-    return `(${claim.apiKeyId}, ${pg.escapeLiteral(claim.key)}, ${fingerprint}, ${claim.status}, ${pg.escapeLiteral(JSON.stringify(body))}::jsonb)`
+    return `(${claim.apiKeyId}, ${escapeLiteral(claim.key)}, ${fingerprint}, ${claim.status}, ${escapeLiteral(JSON.stringify(body))}::jsonb)`
   })
   return `INSERT INTO idempotency_keys (api_key_id, key, fingerprint, status, body) VALUES ${rows.join(', ')}`
 }

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import pg from 'pg'
-import { inlineParameters } from '../../src/db/inline.js'
+import { escapeLiteral, inlineParameters } from '../../src/db/inline.js'
 import { beforeCommit, withTransaction } from '../../src/db/pool.js'
 import { createTestDatabase, defer } from '../helper.js'
 
@@ -124,4 +124,17 @@ test('when a transaction only queues statements for its commit, then they commit
   const { rows } = await pool.query("SELECT count(*)::int AS n FROM t WHERE s = 'tail only'")
   assert.equal(rows[0]?.n, 1)
   assert.match(lsn ?? '', /^[0-9A-F]+\/[0-9A-F]+$/)
+})
+
+test('when strings of quotes, backslashes and any other characters are escaped, then the literal is node-postgres’ escapeLiteral’s, character for character', () => {
+  const alphabet = ["'", '\\', 'a', 'E', ' ', '"', '\n', '$', 'é', '😀', '\u2028', "''", '\\\\']
+  let state = 20261206
+  const next = () => (state = (state * 1_103_515_245 + 12_345) % 2 ** 31)
+  const strings = [...awkward, "'", '\\', "\\'", ' E', JSON.stringify({ name: "it's \\ here", tags: ['a'] })]
+  for (let i = 0; i < 3000; i++) {
+    let s = ''
+    for (let n = next() % 12; n > 0; n--) s += alphabet[next() % alphabet.length]
+    strings.push(s)
+  }
+  for (const s of strings) assert.equal(escapeLiteral(s), pg.escapeLiteral(s), JSON.stringify(s))
 })
