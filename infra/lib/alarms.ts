@@ -34,7 +34,8 @@ export const THRESHOLDS = {
   ecsMemoryPercent: 85,
   dbCpuPercent: 80,
   dbFreeStorageBytes: 10 * 1024 ** 3,
-  // max_connections on db.t4g.medium is about 400 (RAM / 9.5 MB); 10 tasks open at most 200 + 300.
+  // max_connections on db.t4g.medium is about 400 (RAM / 9.5 MB); 10 tasks open at most 210 (20 + a seal thread's
+  // 1 each) on the primary and 300 on the replica.
   dbConnections: 320,
   replicaLagSeconds: 30,
   redisMemoryPercent: 80,
