@@ -71,8 +71,10 @@ export class SealThread {
     const worker = new Worker(FROM_SOURCES ? WORKER_FROM_SOURCES : WORKER_URL, {
       eval: FROM_SOURCES,
       workerData: this.data,
-      // A pass holds at most one batch of entries (SEAL_BATCH_SIZE) in memory.
-      resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 4 }
+      // A small young generation keeps the instance's memory where it was with the passes on the main thread. The
+      // old generation is not capped: a pass holds a whole batch of entries (SEAL_BATCH_SIZE), and an import's
+      // products of many variants make large ones (a cap of 32 MB failed such a pass every time).
+      resourceLimits: { maxYoungGenerationSizeMb: 4 }
     })
     worker.unref()
     worker.on('message', (reply: SealThreadReply) => {

@@ -82,6 +82,30 @@ test('when the seal thread dies with a pass owed, then that pass fails and the n
   )
 })
 
+test('when a pass takes a full batch of large entries (products of many variants, as an import writes them), then the thread seals them all', async (t) => {
+  const app = await build(t, { AUDIT_SEAL_INTERVAL_MS: '0' })
+  // 250 entries of about 70 KB of JSON each: one pass holds some 17 MB of text and several times that parsed.
+  await app.db.primary.query(
+    `WITH entries AS (
+       INSERT INTO audit_log (occurred_at, action, entity_type, entity_id, actor_type, actor_name, new_values, changed_fields)
+       SELECT clock_timestamp(), 'create', 'product', g, 'system', 'import',
+              (SELECT json_build_object('id', g, 'variants', json_agg(json_build_object(
+                        'id', v, 'sku', 'SKU-' || g || '-' || v, 'title', repeat('t', 40),
+                        'prices', json_build_array(json_build_object('currency', 'USD', 'amountCents', v))) ORDER BY v))
+                 FROM generate_series(1, 500) v),
+              ARRAY['variants']
+         FROM generate_series(1, 250) g
+       RETURNING id
+     )
+     INSERT INTO audit_pending (entry_id) SELECT id FROM entries`
+  )
+  const thread = threadOf(app)
+  t.after(() => thread.close())
+  const result = await thread.pass()
+  assert.equal(result.sealed, 250)
+  assert.equal((await verifyChain(app.db.primary, { maxDelayMs: 60_000 })).ok, true)
+})
+
 test('when the database does not answer, then a pass on the thread fails with the connection error instead of hanging', async (t) => {
   const app = await build(t, { AUDIT_SEAL_INTERVAL_MS: '0' })
   const closed = { ...app.target, port: await freePort() }
