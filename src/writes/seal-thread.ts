@@ -31,10 +31,10 @@ const CLOSE_WAIT_MS = 5000
 
 /**
  * Seal passes on a worker thread with its own connection to the primary (seal-worker.ts). A pass reads the
- * committed entries, hashes each into the chain and writes the links: under a steady stream of writes that was
- * about a third of the main thread's work per create, which the thread now does beside it. The thread starts with
- * the first pass; if it dies, the passes it owed fail (the sealer retries at its next interval) and the next pass
- * starts a new one.
+ * committed entries, hashes each into the chain and writes the links: under a steady stream of creates that was
+ * about 0.1 ms of the main thread's 0.35 ms per create, and a pass held the event loop for its whole batch. The
+ * thread does it beside the main thread. It starts with the first pass; if it dies, the passes it owed fail (the
+ * sealer retries at its next interval) and the next pass starts a new one.
  */
 export class SealThread {
   private worker: Worker | undefined
