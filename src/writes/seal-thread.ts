@@ -12,6 +12,8 @@ export interface SealThreadData {
   target: ConnectionTarget
   batchSize: number
   events: boolean
+  /** Entries sealed between two vacuums of the queue (createQueueVacuum; QUEUE_VACUUM_EVERY when unset). */
+  queueVacuumEvery?: number
 }
 
 export type SealThreadRequest = { type: 'pass'; id: number } | { type: 'close' }

@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import { createPool } from '../db/pool.js'
-import { sealPending } from './sealer.js'
+import { createQueueVacuum, sealPending } from './sealer.js'
 import type { SealThreadData, SealThreadReply, SealThreadRequest } from './seal-thread.js'
 
 // The seal passes of an instance, on a thread of their own (seal-thread.ts starts it): one pass at a time, each
@@ -21,6 +21,7 @@ const pool = createPool(data.config, data.target, {
   applicationName: 'catalog-api-sealer'
 })
 
+const vacuum = createQueueVacuum(data.queueVacuumEvery)
 let queue = Promise.resolve()
 port.on('message', (request: SealThreadRequest) => {
   if (request.type === 'close') {
@@ -32,7 +33,7 @@ port.on('message', (request: SealThreadRequest) => {
   }
   queue = queue.then(async () => {
     try {
-      const result = await sealPending(pool, data.batchSize, data.events)
+      const result = await sealPending(pool, data.batchSize, data.events, vacuum)
       post({ type: 'done', id: request.id, result })
     } catch (err) {
       const e = err as Error & { code?: string }

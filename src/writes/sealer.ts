@@ -19,6 +19,8 @@ export interface SealResult {
   missing: number[]
   /** Change events recorded with the sealed entries (src/writes/events.ts). */
   events: number
+  /** True when the pass ended with a vacuum of the queue (createQueueVacuum). */
+  vacuumed?: boolean
 }
 
 type PendingRow = { pending_id: number; lag_seconds: number } & { [K in keyof AuditRow]: AuditRow[K] | null }
@@ -123,12 +125,61 @@ export async function sealWith(client: pg.ClientBase, batchSize = SEAL_BATCH_SIZ
   }
 }
 
-/** Seals everything committed so far on a client of `pool`, unless another instance holds the seal lock. */
-export async function sealPending(pool: pg.Pool, batchSize = SEAL_BATCH_SIZE, events = true): Promise<SealResult> {
+/** Entries an instance seals between two vacuums of the queue (createQueueVacuum). */
+export const QUEUE_VACUUM_EVERY = 10_000
+
+export type QueueVacuum = ReturnType<typeof createQueueVacuum>
+
+/**
+ * audit_pending is a queue: every entry goes in with its write and out with its seal. A pass finds the oldest entries
+ * through the table's index and steps over every one removed since the table was last vacuumed. Autovacuum comes
+ * round a minute apart at best (and never where it is off), so at a few thousand writes a second each pass walked
+ * over tens of thousands of dead entries, and the walk grew until the next vacuum (docs/architecture.md). The
+ * instance that seals therefore vacuums the queue itself after every `every` entries it sealed, on its own
+ * connection between two passes: VACUUM's lock keeps out no writer or reader, SKIP_LOCKED skips the run while
+ * autovacuum holds the table, and a role that does not own the table (which only autovacuum may then vacuum)
+ * turns it off at the first pass.
+ */
+export function createQueueVacuum(every = QUEUE_VACUUM_EVERY) {
+  let since = 0
+  let allowed: boolean | undefined
+  return {
+    /** After a pass with `client` (not in a transaction) that sealed `sealed` entries; true when it vacuumed. */
+    async after(client: pg.ClientBase, sealed: number): Promise<boolean> {
+      since += sealed
+      if (since < every) return false
+      allowed ??= await ownsQueue(client)
+      if (!allowed) return false
+      since = 0
+      await client.query('VACUUM (SKIP_LOCKED, INDEX_CLEANUP ON) audit_pending')
+      return true
+    }
+  }
+}
+
+async function ownsQueue(client: pg.ClientBase): Promise<boolean> {
+  const { rows } = await client.query<{ owns: boolean }>(
+    "SELECT pg_has_role(relowner, 'USAGE') AS owns FROM pg_class WHERE oid = 'audit_pending'::regclass"
+  )
+  return rows[0]?.owns === true
+}
+
+/**
+ * Seals everything committed so far on a client of `pool`, unless another instance holds the seal lock; with
+ * `vacuum`, then vacuums the queue when it is due.
+ */
+export async function sealPending(
+  pool: pg.Pool,
+  batchSize = SEAL_BATCH_SIZE,
+  events = true,
+  vacuum?: QueueVacuum
+): Promise<SealResult> {
   const client = await pool.connect()
   let broken: Error | undefined
   try {
-    return await sealWith(client, batchSize, events)
+    const result = await sealWith(client, batchSize, events)
+    if (vacuum && result.sealed > 0) result.vacuumed = await vacuum.after(client, result.sealed)
+    return result
   } catch (err) {
     broken = err as Error
     throw err

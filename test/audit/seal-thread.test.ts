@@ -82,6 +82,31 @@ test('when the seal thread dies with a pass owed, then that pass fails and the n
   )
 })
 
+test('when the thread has sealed as many entries as its queue vacuum asks for, then its pass vacuums the queue and the app counts it', async (t) => {
+  const app = await build(t, { AUDIT_SEAL_INTERVAL_MS: '0' })
+  const key = await apiKey(app)
+  await createCategory(app, key, 'Vacuumed')
+  const thread = new SealThread(
+    {
+      config: app.appOptions.config,
+      target: app.target,
+      batchSize: SEAL_BATCH_SIZE,
+      events: true,
+      queueVacuumEvery: 3
+    },
+    { warn: () => {} }
+  )
+  t.after(() => thread.close())
+  const first = await thread.pass()
+  assert.deepEqual([first.sealed, first.vacuumed], [2, false])
+  await createCategory(app, key, 'Vacuumed too')
+  const second = await thread.pass()
+  assert.deepEqual([second.sealed, second.vacuumed], [1, true])
+
+  // The app's own thread vacuums at QUEUE_VACUUM_EVERY: its counter is there from the start, at 0.
+  assert.match(await app.metrics.registry.metrics(), /^audit_seal_queue_vacuums_total 0$/m)
+})
+
 test('when a pass takes a full batch of large entries (products of many variants, as an import writes them), then the thread seals them all', async (t) => {
   const app = await build(t, { AUDIT_SEAL_INTERVAL_MS: '0' })
   // 250 entries of about 70 KB of JSON each: one pass holds some 17 MB of text and several times that parsed.

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import pg from 'pg'
 import { ConfigError, loadConfig } from '../../src/config.js'
 import { createApiKey } from '../../src/modules/api-keys/service.js'
+import { createQueueVacuum, sealPending } from '../../src/writes/sealer.js'
 import { verifyChain } from '../../src/writes/verify.js'
 import { apiKey, bearer, build, connect, createTestDatabase, type TestApp } from '../helper.js'
 import { startServer } from '../server-process.js'
@@ -187,6 +189,77 @@ test('when another session holds the seal lock, then this instance skips its pas
   await other.query('SELECT pg_advisory_unlock(7261005)')
   await app.audit.seal()
   assert.equal((await chainRows(app)).length, 3, 'the key, the product and its variant')
+})
+
+/** How many times audit_pending has been vacuumed (by hand or by the sealer), as the statistics report it. */
+async function queueVacuums(app: TestApp): Promise<number> {
+  const { rows } = await app.db.primary.query<{ n: number }>(
+    "SELECT vacuum_count::int AS n FROM pg_stat_user_tables WHERE relname = 'audit_pending'"
+  )
+  return rows[0]?.n ?? -1
+}
+
+test('when a sealer has sealed as many entries as its queue vacuum asks for, then it vacuums audit_pending after that pass, not before, and counts anew', async (t) => {
+  const app = await build(t, { AUDIT_SEAL_INTERVAL_MS: '0' })
+  const key = await apiKey(app)
+  const vacuum = createQueueVacuum(5)
+  const categories = async (...names: string[]) => {
+    for (const name of names) {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/v1/categories',
+        headers: bearer(key),
+        payload: { name }
+      })
+      assert.equal(res.statusCode, 201, res.body)
+    }
+  }
+  const before = await queueVacuums(app)
+  await categories('One', 'Two', 'Three')
+  const first = await sealPending(app.db.primary, 1000, true, vacuum)
+  assert.deepEqual([first.sealed, first.vacuumed], [4, false], 'the key and three categories: below the threshold')
+  await categories('Four', 'Five')
+  const second = await sealPending(app.db.primary, 1000, true, vacuum)
+  assert.deepEqual([second.sealed, second.vacuumed], [2, true], 'six entries sealed since the start: vacuumed')
+  await categories('Six')
+  const third = await sealPending(app.db.primary, 1000, true, vacuum)
+  assert.deepEqual([third.sealed, third.vacuumed], [1, false], 'the count starts again after a vacuum')
+  const deadline = Date.now() + 5000
+  while ((await queueVacuums(app)) === before && Date.now() < deadline) await sleep(50)
+  assert.equal(await queueVacuums(app), before + 1, 'PostgreSQL counted exactly one vacuum of the queue')
+  const { rows } = await app.db.primary.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_pending')
+  assert.equal(rows[0]?.n, 0)
+  assert.equal((await verifyChain(app.db.primary, { maxDelayMs: 5000 })).ok, true)
+})
+
+test('when the role that seals does not own audit_pending, then its queue vacuum never runs and sealing goes on', async (t) => {
+  const app = await build(t, { AUDIT_SEAL_INTERVAL_MS: '0' })
+  const key = await apiKey(app)
+  const res = await app.inject({
+    method: 'POST',
+    url: '/api/v1/categories',
+    headers: bearer(key),
+    payload: { name: 'Owned' }
+  })
+  assert.equal(res.statusCode, 201)
+  const role = `not_owner_${process.pid}_${Date.now()}`
+  const admin = await connect(t, app.target)
+  await admin.query(`CREATE ROLE ${role}`)
+  // A pool whose connection acts as that role from its start (the test's user is a member of every role it creates).
+  const pool = new pg.Pool({ ...app.target, max: 1, options: `-c role=${role}` })
+  try {
+    await admin.query(`GRANT ALL ON ALL TABLES IN SCHEMA public TO ${role}`)
+    await admin.query(`GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO ${role}`)
+    const { rows } = await pool.query<{ who: string }>('SELECT current_user AS who')
+    assert.equal(rows[0]?.who, role)
+    const result = await sealPending(pool, 1000, true, createQueueVacuum(1))
+    assert.deepEqual([result.sealed, result.vacuumed], [2, false], 'the key and the category sealed, no vacuum')
+    assert.equal((await verifyChain(app.db.primary, { maxDelayMs: 5000 })).ok, true)
+  } finally {
+    await pool.end()
+    await admin.query(`DROP OWNED BY ${role}`)
+    await admin.query(`DROP ROLE ${role}`)
+  }
 })
 
 test('when AUDIT_SEAL_INTERVAL_MS is not below AUDIT_SEAL_MAX_DELAY_MS, then loading the configuration fails naming both', () => {

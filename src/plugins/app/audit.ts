@@ -5,7 +5,7 @@ import { Counter, Histogram } from 'prom-client'
 import { canonicalJson } from '../../writes/audit-chain.js'
 import { systemContext, type WriteContext } from '../../writes/mutation.js'
 import { SealThread } from '../../writes/seal-thread.js'
-import { createSealer, SEAL_BATCH_SIZE, sealPending } from '../../writes/sealer.js'
+import { createQueueVacuum, createSealer, SEAL_BATCH_SIZE, sealPending } from '../../writes/sealer.js'
 import { type RetentionResult, runRetention } from '../../writes/retention.js'
 
 declare module 'fastify' {
@@ -72,6 +72,11 @@ export default fp(
       labelNames: ['outcome'],
       registers
     })
+    const queueVacuums = new Counter({
+      name: 'audit_seal_queue_vacuums_total',
+      help: 'Vacuums of the seal queue (audit_pending) run by this instance after its seal passes',
+      registers
+    })
     const sealLag = new Histogram({
       name: 'audit_seal_lag_seconds',
       help: 'Time from an audit entry being written to it being sealed',
@@ -84,13 +89,17 @@ export default fp(
           app.log
         )
       : undefined
+    const queueVacuum = createQueueVacuum()
     const sealer = createSealer({
-      seal: thread ? () => thread.pass() : () => sealPending(app.db.primary, SEAL_BATCH_SIZE, config.EVENTS_ENABLED),
+      seal: thread
+        ? () => thread.pass()
+        : () => sealPending(app.db.primary, SEAL_BATCH_SIZE, config.EVENTS_ENABLED, queueVacuum),
       intervalMs: config.AUDIT_SEAL_INTERVAL_MS,
       nudgeMs: Math.min(50, config.AUDIT_SEAL_INTERVAL_MS),
       onPass(result) {
         sealRuns.inc({ outcome: result.ran ? 'completed' : 'skipped' })
         sealed.inc(result.sealed)
+        if (result.vacuumed) queueVacuums.inc()
         for (const lag of result.lagSeconds) sealLag.observe(lag)
         if (result.missing.length)
           app.log.warn({ entryIds: result.missing }, 'audit entries were removed before they could be sealed')
