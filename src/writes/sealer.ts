@@ -137,7 +137,8 @@ export type QueueVacuum = ReturnType<typeof createQueueVacuum>
  * over tens of thousands of dead entries, and the walk grew until the next vacuum (docs/architecture.md). The
  * instance that seals therefore vacuums the queue itself after every `every` entries it sealed, on its own
  * connection between two passes: VACUUM's lock keeps out no writer or reader, SKIP_LOCKED skips the run while
- * autovacuum holds the table, and a role that does not own the table (which only autovacuum may then vacuum)
+ * autovacuum holds the table, TRUNCATE OFF keeps the emptied pages (giving them back takes an exclusive lock the
+ * writers would queue behind, and the next entries fill them anyway), and a role that does not own the table (which only autovacuum may then vacuum)
  * turns it off at the first pass.
  */
 export function createQueueVacuum(every = QUEUE_VACUUM_EVERY) {
@@ -151,7 +152,7 @@ export function createQueueVacuum(every = QUEUE_VACUUM_EVERY) {
       allowed ??= await ownsQueue(client)
       if (!allowed) return false
       since = 0
-      await client.query('VACUUM (SKIP_LOCKED, INDEX_CLEANUP ON) audit_pending')
+      await client.query('VACUUM (SKIP_LOCKED, INDEX_CLEANUP ON, TRUNCATE OFF) audit_pending')
       return true
     }
   }
