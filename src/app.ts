@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
 import {
@@ -39,6 +38,7 @@ import underPressure from './plugins/external/under-pressure.js'
 import { clientErrorHandler, sendFrameworkError } from './plugins/app/client-error.js'
 import { parseJsonBody } from './lib/json-body.js'
 import { keepRequestDeadlines } from './lib/request-deadline.js'
+import { requestId } from './lib/request-id.js'
 import { lazyChildLogger } from './lib/request-logger.js'
 import { strictIntegers } from './lib/strict-integers.js'
 import { ProblemSchema } from './lib/schemas.js'
@@ -112,7 +112,7 @@ export function serverOptions(config: Config): FastifyServerOptions {
     // A client's X-Request-Id is kept when well-formed, so one id follows a request across services.
     genReqId: (req) => {
       const given = req.headers['x-request-id']
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : requestId()
     },
     bodyLimit: config.BODY_LIMIT_BYTES,
     trustProxy: trustProxySetting(config),

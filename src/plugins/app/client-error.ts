@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { requestId } from '../../lib/request-id.js'
 import type { Duplex } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { AppError } from '../../errors.js'
@@ -45,7 +45,7 @@ export function clientErrorHandler(
   if (answered.has(socket)) return void socket.destroy()
   answered.add(socket)
   const error = parserError(err)
-  const id = randomUUID()
+  const id = requestId()
   const body = JSON.stringify(problemBody(error, id))
   const headers = [
     `HTTP/1.1 ${error.status} ${error.title}`,
