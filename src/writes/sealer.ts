@@ -21,6 +21,8 @@ export interface SealResult {
   events: number
   /** True when the pass ended with a vacuum of the queue (createQueueVacuum). */
   vacuumed?: boolean
+  /** Why that vacuum failed, when it did (the pass's seals stand). */
+  vacuumFailed?: string
 }
 
 type PendingRow = { pending_id: number; lag_seconds: number } & { [K in keyof AuditRow]: AuditRow[K] | null }
@@ -179,7 +181,15 @@ export async function sealPending(
   let broken: Error | undefined
   try {
     const result = await sealWith(client, batchSize, events)
-    if (vacuum && result.sealed > 0) result.vacuumed = await vacuum.after(client, result.sealed)
+    if (vacuum && result.sealed > 0) {
+      try {
+        result.vacuumed = await vacuum.after(client, result.sealed)
+      } catch (err) {
+        // The entries are sealed either way: the failure is told, and the next due vacuum tries again.
+        broken = err as Error
+        result.vacuumFailed = broken.message ?? String(err)
+      }
+    }
     return result
   } catch (err) {
     broken = err as Error

@@ -232,6 +232,25 @@ test('when a sealer has sealed as many entries as its queue vacuum asks for, the
   assert.equal((await verifyChain(app.db.primary, { maxDelayMs: 5000 })).ok, true)
 })
 
+test('when the queue vacuum fails after a pass, then the pass still reports what it sealed, with the reason', async (t) => {
+  const app = await build(t, { AUDIT_SEAL_INTERVAL_MS: '0' })
+  const key = await apiKey(app)
+  const res = await app.inject({
+    method: 'POST',
+    url: '/api/v1/categories',
+    headers: bearer(key),
+    payload: { name: 'Kept' }
+  })
+  assert.equal(res.statusCode, 201)
+  const failing = { after: async () => Promise.reject(new Error('canceling statement due to statement timeout')) }
+  const result = await sealPending(app.db.primary, 1000, true, failing)
+  assert.equal(result.sealed, 2)
+  assert.equal(result.vacuumFailed, 'canceling statement due to statement timeout')
+  assert.equal(result.vacuumed, undefined)
+  assert.equal((await chainRows(app)).length, 2)
+  assert.equal((await verifyChain(app.db.primary, { maxDelayMs: 5000 })).ok, true)
+})
+
 test('when the role that seals does not own audit_pending, then its queue vacuum never runs and sealing goes on', async (t) => {
   const app = await build(t, { AUDIT_SEAL_INTERVAL_MS: '0' })
   const key = await apiKey(app)

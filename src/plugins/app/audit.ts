@@ -100,6 +100,8 @@ export default fp(
         sealRuns.inc({ outcome: result.ran ? 'completed' : 'skipped' })
         sealed.inc(result.sealed)
         if (result.vacuumed) queueVacuums.inc()
+        if (result.vacuumFailed)
+          app.log.warn({ reason: result.vacuumFailed }, 'vacuum of the seal queue failed; the next due one tries again')
         for (const lag of result.lagSeconds) sealLag.observe(lag)
         if (result.missing.length)
           app.log.warn({ entryIds: result.missing }, 'audit entries were removed before they could be sealed')
