@@ -7,8 +7,8 @@ import { freePort } from '../../src/lib/free-port.js'
 import { SealThread } from '../../src/writes/seal-thread.js'
 import { SEAL_BATCH_SIZE } from '../../src/writes/sealer.js'
 import { verifyChain } from '../../src/writes/verify.js'
-import { apiKey, bearer, build, type TestApp } from '../helper.js'
-import { chainRows } from './support.js'
+import { apiKey, build, type TestApp } from '../helper.js'
+import { chainRows, createCategory } from './support.js'
 
 const SEALER_APPLICATION = 'catalog-api-sealer'
 
@@ -24,11 +24,6 @@ async function sealerConnections(app: TestApp): Promise<number> {
   } finally {
     await admin.end()
   }
-}
-
-async function createCategory(app: TestApp, key: string, name: string): Promise<void> {
-  const res = await app.inject({ method: 'POST', url: '/api/v1/categories', headers: bearer(key), payload: { name } })
-  assert.equal(res.statusCode, 201, res.body)
 }
 
 const threadOf = (app: TestApp, target = app.target) =>

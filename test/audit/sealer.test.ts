@@ -7,7 +7,7 @@ import { createQueueVacuum, sealPending } from '../../src/writes/sealer.js'
 import { verifyChain } from '../../src/writes/verify.js'
 import { apiKey, bearer, build, connect, createTestDatabase, type TestApp } from '../helper.js'
 import { startServer } from '../server-process.js'
-import { auditRows, chainRows, runScript } from './support.js'
+import { auditRows, chainRows, createCategory, runScript } from './support.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -204,15 +204,7 @@ test('when a sealer has sealed as many entries as its queue vacuum asks for, the
   const key = await apiKey(app)
   const vacuum = createQueueVacuum(5)
   const categories = async (...names: string[]) => {
-    for (const name of names) {
-      const res = await app.inject({
-        method: 'POST',
-        url: '/api/v1/categories',
-        headers: bearer(key),
-        payload: { name }
-      })
-      assert.equal(res.statusCode, 201, res.body)
-    }
+    for (const name of names) await createCategory(app, key, name)
   }
   const before = await queueVacuums(app)
   await categories('One', 'Two', 'Three')
@@ -235,13 +227,7 @@ test('when a sealer has sealed as many entries as its queue vacuum asks for, the
 test('when the queue vacuum fails after a pass, then the pass still reports what it sealed, with the reason', async (t) => {
   const app = await build(t, { AUDIT_SEAL_INTERVAL_MS: '0' })
   const key = await apiKey(app)
-  const res = await app.inject({
-    method: 'POST',
-    url: '/api/v1/categories',
-    headers: bearer(key),
-    payload: { name: 'Kept' }
-  })
-  assert.equal(res.statusCode, 201)
+  await createCategory(app, key, 'Kept')
   const failing = { after: async () => Promise.reject(new Error('canceling statement due to statement timeout')) }
   const result = await sealPending(app.db.primary, 1000, true, failing)
   assert.equal(result.sealed, 2)
@@ -254,13 +240,7 @@ test('when the queue vacuum fails after a pass, then the pass still reports what
 test('when the role that seals does not own audit_pending, then its queue vacuum never runs and sealing goes on', async (t) => {
   const app = await build(t, { AUDIT_SEAL_INTERVAL_MS: '0' })
   const key = await apiKey(app)
-  const res = await app.inject({
-    method: 'POST',
-    url: '/api/v1/categories',
-    headers: bearer(key),
-    payload: { name: 'Owned' }
-  })
-  assert.equal(res.statusCode, 201)
+  await createCategory(app, key, 'Owned')
   const role = `not_owner_${process.pid}_${Date.now()}`
   const admin = await connect(t, app.target)
   await admin.query(`CREATE ROLE ${role}`)

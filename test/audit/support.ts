@@ -1,8 +1,10 @@
+import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import type { FastifyInstance } from 'fastify'
 import type { ConnectionTarget } from '../../src/db/pool.js'
 import { projectRoot } from '../../src/lib/project-root.js'
 import type { AuditRow } from '../../src/writes/audit-log.js'
+import { bearer } from '../helper.js'
 
 export type LinkedRow = AuditRow & { position: number | null; prev_hash: Buffer | null; hash: Buffer | null }
 
@@ -14,6 +16,12 @@ export async function auditRows(app: FastifyInstance): Promise<LinkedRow[]> {
          LEFT JOIN audit_chain c ON c.entry_id = a.id ORDER BY a.id`
     )
   ).rows
+}
+
+/** Creates a category through the API with `key` (one audit entry), asserting 201. */
+export async function createCategory(app: FastifyInstance, key: string, name: string): Promise<void> {
+  const res = await app.inject({ method: 'POST', url: '/api/v1/categories', headers: bearer(key), payload: { name } })
+  assert.equal(res.statusCode, 201, res.body)
 }
 
 /** The sealed entries in chain (position) order. */
