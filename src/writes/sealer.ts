@@ -1,4 +1,5 @@
 import type pg from 'pg'
+import { prepared } from '../db/pool.js'
 import { entryHash } from './audit-chain.js'
 import { AUDIT_COLUMNS, type AuditRow, rowToContent } from './audit-log.js'
 import { arrayLiteral, eventTypeOf, recordEvents, type SealedEvent } from './events.js'
@@ -33,14 +34,44 @@ const ENTRY_COLUMNS = AUDIT_COLUMNS.split(', ')
 
 // The links of a pass, from the position before its first ($1), its entry ids in chain order ($2) and its hashes ($3:
 // the head's hash, then each link's, 32 bytes each, as one binary parameter instead of two arrays of hex text).
-const SEAL_LINKS = `WITH links AS (
+const SEAL_LINKS = prepared(`WITH links AS (
   INSERT INTO audit_chain (position, entry_id, prev_hash, hash)
   SELECT $1::bigint + e.n, e.id, substring($3::bytea FROM 32 * (e.n - 1)::integer + 1 FOR 32),
          substring($3::bytea FROM 32 * e.n::integer + 1 FOR 32)
     FROM unnest($2::integer[]) WITH ORDINALITY AS e(id, n)
 )
 UPDATE audit_chain_head SET last_position = $1::bigint + cardinality($2::integer[]),
-                            last_hash = substring($3::bytea FROM length($3::bytea) - 31)`
+                            last_hash = substring($3::bytea FROM length($3::bytea) - 31)`)
+
+// The queue's oldest entries are taken through an array: as `IN (subquery)` the planner hashed them and read the whole
+// queue, dead entries and all (1.9–2.3 ms for 170 of 879 live entries after 5,000 removed; 0.7 ms through the array's
+// index lookups). A pass's statements are prepared on the seal connection, the batch size a literal so the plan is the
+// one for that size: planning the take at every pass cost about 10 µs of PostgreSQL's CPU per entry taken.
+//
+// A prepared statement that returns rows fails on its connection for as long as it lives ("cached plan must not
+// change result type") once a migration changes a column it returns, and instances keep sealing through a deploy.
+// So the statements carry a generation: a pass that meets that failure rolls back, and the pass runs again once with
+// the next generation's texts, which the connection prepares anew.
+let generation = 0
+const headSql = () => prepared(`SELECT last_position, last_hash FROM audit_chain_head FOR UPDATE -- ${generation}`)
+
+function takeSql(batchSize: number) {
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`not a batch size: ${batchSize}`)
+  return prepared(`WITH taken AS (
+  DELETE FROM audit_pending
+   WHERE entry_id = ANY (ARRAY(SELECT entry_id FROM audit_pending ORDER BY entry_id LIMIT ${batchSize}))
+  RETURNING entry_id
+)
+SELECT t.entry_id AS pending_id, ${ENTRY_COLUMNS},
+       extract(epoch FROM clock_timestamp() - a.occurred_at)::float8 AS lag_seconds
+  FROM taken t LEFT JOIN audit_log a ON a.id = t.entry_id
+ ORDER BY t.entry_id -- ${generation}`)
+}
+
+/** PostgreSQL's refusal to run a prepared statement whose result columns a migration changed. */
+const isStalePlan = (err: unknown) =>
+  (err as { code?: unknown } | null)?.code === '0A000' &&
+  /cached plan must not change result type/.test((err as { message?: string }).message ?? '')
 
 type PendingRow = { pending_id: number; lag_seconds: number } & { [K in keyof AuditRow]: AuditRow[K] | null }
 const isPresent = (row: PendingRow): row is PendingRow & AuditRow => row.id !== null
@@ -63,24 +94,11 @@ async function sealBatch(client: pg.ClientBase, batchSize: number, events: boole
       await client.query('ROLLBACK')
       return none
     }
-    const { rows: heads } = await client.query<{ last_position: number; last_hash: Buffer }>(
-      'SELECT last_position, last_hash FROM audit_chain_head FOR UPDATE'
-    )
+    const { rows: heads } = await client.query<{ last_position: number; last_hash: Buffer }>(headSql())
     const head = heads[0]
     if (!head) throw new Error('audit_chain_head has no row (migration 003 not applied?)')
     if (head.last_hash.length !== 32) throw new Error(`audit_chain_head holds a hash of ${head.last_hash.length} bytes`)
-    const { rows } = await client.query<PendingRow>(
-      `WITH taken AS (
-         DELETE FROM audit_pending
-          WHERE entry_id IN (SELECT entry_id FROM audit_pending ORDER BY entry_id LIMIT $1)
-         RETURNING entry_id
-       )
-       SELECT t.entry_id AS pending_id, ${ENTRY_COLUMNS},
-              extract(epoch FROM clock_timestamp() - a.occurred_at)::float8 AS lag_seconds
-         FROM taken t LEFT JOIN audit_log a ON a.id = t.entry_id
-        ORDER BY t.entry_id`,
-      [batchSize]
-    )
+    const { rows } = await client.query<PendingRow>(takeSql(batchSize))
     const result: SealResult = { ran: true, sealed: 0, lagSeconds: [], missing: [], events: 0 }
     const sealedEvents: SealedEvent[] = []
     const ids: number[] = []
@@ -124,8 +142,17 @@ async function sealBatch(client: pg.ClientBase, batchSize: number, events: boole
  */
 export async function sealWith(client: pg.ClientBase, batchSize = SEAL_BATCH_SIZE, events = true): Promise<SealResult> {
   const total: SealResult = { ran: false, sealed: 0, lagSeconds: [], missing: [], events: 0 }
+  let renewed = false
   for (;;) {
-    const pass = await sealBatch(client, batchSize, events)
+    let pass: SealResult
+    try {
+      pass = await sealBatch(client, batchSize, events)
+    } catch (err) {
+      if (renewed || !isStalePlan(err)) throw err
+      renewed = true
+      generation += 1
+      continue
+    }
     if (!pass.ran) return total
     total.ran = true
     total.sealed += pass.sealed
