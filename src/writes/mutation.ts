@@ -1,12 +1,12 @@
 import pg from 'pg'
 import type { Database } from '../db/database.js'
 import type { Queryable } from '../db/pool.js'
-import { atBegin, beforeCommit, takeCommitTail, withTransaction } from '../db/pool.js'
+import { atBegin, beforeCommit, prepared, takeCommitTail, withTransaction } from '../db/pool.js'
 import { unknownKey } from '../errors.js'
 import { claimFreshKeys, claimKey, type IdempotencyClaim, saveResponse, saveResponsesSql } from './idempotency.js'
 import { RunAlone } from './coalescer.js'
 import type { Actor, AuditAction, EntityType } from './audit-chain.js'
-import { appendEntriesSql, appendEntry, appendEntrySql, type NewEntry } from './audit-log.js'
+import { appendEntriesAfter, appendEntriesSql, appendEntry, appendEntrySql, type NewEntry } from './audit-log.js'
 
 /** Who is writing, from where: built once per request by the route, passed into every service mutation. */
 export interface WriteContext {
@@ -161,6 +161,8 @@ export async function mutate<T>(
         if (stored) return { value: stored.body.data as T, audited: 0 }
       }
       const done = await change(tx)
+      if (withEntries.delete(tx))
+        throw new Error('writeWithEntries is for mutateMany; this change would not be written')
       const entries = entriesOf(done, ctx)
       if (claim) await saveResponse(tx, claim, { success: true, data: done.value })
       // The entries go in the COMMIT's round trip when the transactor sends it there (they fail the commit if they fail).
@@ -176,6 +178,19 @@ export async function mutate<T>(
   if (claim && outcome.audited === 0) claim.replayed = true
   for (let i = 0; i < outcome.audited; i++) ctx.onAudited?.()
   return outcome.value
+}
+
+const withEntries = new WeakMap<object, { ctes: string; params: unknown[] }>()
+
+/**
+ * Inside mutateMany's `change`: the batch's rows are written by data-modifying common table expressions ("name AS
+ * (...), ", parameters $1 to $`params.length`), which mutateMany runs as one statement with the batch's audit
+ * entries, prepared on the connection. A statement of literals sent with the COMMIT (beforeCommit) is parsed and
+ * planned at every batch; this one once per connection, for a round trip of its own (docs/architecture.md).
+ */
+export function writeWithEntries(tx: Queryable, ctes: string, params: unknown[]): void {
+  if (withEntries.has(tx)) throw new Error('one statement with the entries per transaction')
+  withEntries.set(tx, { ctes, params })
 }
 
 /** One request of a batch: its database handle (its session records the batch's commit) and its write context. */
@@ -211,9 +226,15 @@ export async function mutateMany<T>(
       const claim = contexts[i]?.idempotency
       return claim ? [{ claim, body: { success: true as const, data: d.value } }] : []
     })
-    // Both go in the COMMIT's round trip (they fail the commit if they fail).
+    // The stored responses go in the COMMIT's round trip (they fail the commit if they fail); the entries too, unless
+    // the change left its rows' statement to be written with them.
     if (saved.length) beforeCommit(tx, saveResponsesSql(saved))
-    beforeCommit(tx, appendEntriesSql(entries.flat()))
+    const rowsStatement = withEntries.get(tx)
+    if (rowsStatement) {
+      withEntries.delete(tx)
+      const append = appendEntriesAfter(rowsStatement.ctes, rowsStatement.params.length, entries.flat())
+      await tx.query(prepared(append.sql), [...rowsStatement.params, ...append.params])
+    } else beforeCommit(tx, appendEntriesSql(entries.flat()))
     return done.map((d, i) => ({ value: d.value, audited: (entries[i] as NewEntry[]).length }))
   }
   const outcome = await withTransaction(first.db.primary, run, (lsn) => {

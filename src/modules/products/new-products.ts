@@ -1,5 +1,5 @@
-import { beforeCommit, type Queryable } from '../../db/pool.js'
-import { inlineParameters } from '../../db/inline.js'
+import { type Queryable } from '../../db/pool.js'
+import { writeWithEntries } from '../../writes/mutation.js'
 import { type CreatedProduct, derivedRowsOf, type NewProductFields } from './derived-rows.js'
 import type { NewProduct, ProductRow } from './repository.js'
 import type { Media, Price } from './schemas.js'
@@ -123,11 +123,11 @@ export function newProductsCtes(products: CreatedProduct[], at: string): { ctes:
 const pricesOf = (prices: Price[]): Price[] => prices.map((p) => ({ currency: p.currency, amountCents: p.amountCents }))
 
 /**
- * Many new products, each with its variants (a coalesced batch of API creates), in a transaction of withTransaction's
- * (pool.ts): their ids are allocated now, in the round trip of the transaction's BEGIN; the products, variants,
- * documents and price rows are written by one statement sent with the COMMIT (beforeCommit), so they fail the
- * commit if they fail (a taken slug or SKU, a missing category). Returns the rows as the database will hold them,
- * in the order of `items`, each product's variants in order.
+ * Many new products, each with its variants (a coalesced batch of API creates), in mutateMany's transaction
+ * (writes/mutation.ts): their ids are allocated now, in the round trip of the transaction's BEGIN; the products,
+ * variants, documents and price rows are written by one prepared statement with the batch's audit entries
+ * (writeWithEntries), so a taken slug or SKU or a missing category fails it and the batch. Returns the rows as the
+ * database will hold them, in the order of `items`, each product's variants in order.
  */
 export async function insertNewProducts(
   q: Queryable,
@@ -183,9 +183,6 @@ export async function insertNewProducts(
     })),
     ids.at
   )
-  const sql = `WITH ${ctes}written AS (SELECT 1) SELECT 1 FROM written`
-  const inlined = inlineParameters(sql, params)
-  if (inlined === undefined) await q.query(sql, params)
-  else beforeCommit(q, inlined)
+  writeWithEntries(q, ctes, params)
   return rows
 }
