@@ -65,6 +65,11 @@ export class Coalescer<I, O> {
     if (!(options.inFlight >= 1 && options.maxBatch >= 1)) throw new RangeError('inFlight and maxBatch must be ≥ 1')
   }
 
+  /** Calls waiting for their turn (not yet in a running transaction). */
+  get waitingCount(): number {
+    return this.waiting.length
+  }
+
   submit(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       const waiting: Waiting<I, O> = { item, resolve, reject }

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Gauge } from 'prom-client'
 import { type CreatedProduct, documentOf } from '../../src/modules/products/derived-rows.js'
 import { apiKey, bearer, build, type TestApp } from '../helper.js'
 
@@ -188,6 +190,23 @@ test('when a transaction says it writes its derived rows, then the variants’ i
   }
 })
 
+/** Polls `sql` on the primary until it returns a row (at most 10 s). */
+async function until(app: TestApp, sql: string, params: unknown[]): Promise<void> {
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(10)) {
+    if ((await app.db.primary.query(sql, params)).rowCount) return
+  }
+  throw new Error(`never true: ${sql}`)
+}
+
+/** Waits until `count` creates wait for their turn (the write_batch_waiting gauge; at most 10 s). */
+async function waitingCreates(app: TestApp, count: number): Promise<void> {
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(10)) {
+    const { values } = await (app.metrics.registry.getSingleMetric('write_batch_waiting') as Gauge).get()
+    if (values.find((v) => v.labels.kind === 'create')?.value === count) return
+  }
+  throw new Error(`${count} creates never waited together`)
+}
+
 test('when API creates are written in one batch, then their documents, price rows, answers and audit entries are those a read and the database give', async (t) => {
   // A batch of creates (src/modules/products/new-products.ts) builds its rows in the API, as an import does.
   const app = await build(t, { CACHE_ENABLED: 'false', WRITE_BATCHES_IN_FLIGHT: '1' })
@@ -200,9 +219,26 @@ test('when API creates are written in one batch, then their documents, price row
     ...fields,
     variants: variants.map(({ variantSkus: _skus, ...v }: Record<string, unknown>) => v)
   }))
-  // The first create runs alone at once; the three sent while it runs wait and go together.
+  // The first create runs alone at once; the three sent while it runs wait and go together. It is held on a lock of
+  // its category until they are all waiting, however slowly this machine runs them.
   const send = (payload: object) => app.inject({ method: 'POST', url: '/api/v1/products', headers, payload })
-  const [, ...answers] = await Promise.all([send({ name: 'First', sku: 'FIRST-1' }), ...bodies.map(send)])
+  const holder = await app.db.primary.connect()
+  let first: ReturnType<typeof send>
+  let rest: ReturnType<typeof send>[]
+  try {
+    await holder.query('BEGIN')
+    await holder.query('SELECT 1 FROM categories WHERE id = $1 FOR UPDATE', [category.rows[0]?.id])
+    first = send({ name: 'First', sku: 'FIRST-1', categoryId: category.rows[0]?.id })
+    await until(app, 'SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = $1', [
+      'Lock'
+    ])
+    rest = bodies.map(send)
+    await waitingCreates(app, bodies.length)
+  } finally {
+    // Ends its session, so the lock goes whatever happened (the app's pool must get every connection back to close).
+    holder.release(true)
+  }
+  const [, ...answers] = await Promise.all([first, ...rest])
   for (const res of answers) assert.equal(res.statusCode, 201, res.body)
   const ids = answers.map((res) => res.json().data.id as number)
   const { rows: tx } = await app.db.primary.query<{ tx: string }>(

@@ -59,6 +59,8 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
   })
   const creates = service.createCoalescer({ ...batching, observe: observe('create') })
   const variantPatches = variantPatchCoalescer({ ...batching, observe: observe('variant_patch') })
+  app.metrics.writeBatches.waitingOf.set('create', () => creates.waitingCount)
+  app.metrics.writeBatches.waitingOf.set('variant_patch', () => variantPatches.waitingCount)
   const requestDeps = (request: FastifyRequest): service.ProductDeps => ({
     db: app.dbFor(request),
     cursors: app.cursors,

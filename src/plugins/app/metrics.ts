@@ -38,6 +38,7 @@ export function createMetrics(build: BuildInfo = buildInfo(undefined)) {
     labelNames,
     registers: [registry]
   })
+  const waitingOf = new Map<string, () => number>()
   const writeBatches = {
     batchSize: new Histogram({
       name: 'write_batch_size',
@@ -51,6 +52,17 @@ export function createMetrics(build: BuildInfo = buildInfo(undefined)) {
       help: 'Requests run again alone because their batch failed on a row, by kind',
       labelNames: ['kind'],
       registers: [registry]
+    }),
+    /** How many writes of each kind wait for their turn, for the gauge below (each coalescer registers itself). */
+    waitingOf,
+    waiting: new Gauge({
+      name: 'write_batch_waiting',
+      help: 'Writes waiting for a transaction of their kind to start (coalesced writes), by kind',
+      labelNames: ['kind'],
+      registers: [registry],
+      collect() {
+        for (const [kind, count] of waitingOf) this.set({ kind }, count())
+      }
     })
   }
   for (const kind of ['create', 'variant_patch']) writeBatches.retriedAlone.inc({ kind }, 0)
