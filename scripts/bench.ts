@@ -157,7 +157,7 @@ async function runScenario(
         ...(seed && ctx.seedDesign ? [{ url: ctx.seedDesign.url, source: seed }] : []),
         ...(floor ? [{ url: floor.url, source: scenario.source }] : [])
       ]
-      const rounds = await measureRounds(baseUrl, comparisons, scenario.source, settings, name)
+      const rounds = await measureRounds(baseUrl, comparisons, scenario.source, settings, name, scenario.beforeApiRun)
       result.api = rounds.api
       const [ceilingRun, exactRun, ...others] = rounds.ceilings
       const [ceilingRatios, exactRatios, ...otherRatios] = rounds.roundRatios

@@ -174,9 +174,11 @@ export async function measureRounds(
   comparisons: Comparison[],
   source: RequestSource,
   settings: LoadSettings & { rounds: number },
-  title: string
+  title: string,
+  beforeApiRun: () => Promise<void> = async () => {}
 ): Promise<RoundsResult> {
   const targets = comparisons.map((c) => (typeof c === 'string' ? { url: c, source } : c))
+  await beforeApiRun()
   await run(apiUrl, source, { ...settings, duration: WARMUP_SECONDS }, `${title} (warm-up)`)
   for (const target of targets)
     await run(target.url, target.source, { ...settings, duration: WARMUP_SECONDS }, `${title} ceiling (warm-up)`)
@@ -185,6 +187,7 @@ export async function measureRounds(
   const ceilings: RawRun[][] = targets.map(() => [])
   const roundRatios: number[][] = targets.map(() => [])
   for (let i = 0; i < settings.rounds; i++) {
+    await beforeApiRun()
     const a = await run(apiUrl, source, slice, title)
     api.push(a)
     for (const [j, target] of targets.entries()) {
