@@ -52,15 +52,6 @@ export interface SealedEvent {
 }
 
 /**
- * Called by the sealer inside its seal transaction: stores the events of the entries it just chained, queues a
- * delivery for every subscription that wants each one, and notifies every instance once the transaction commits.
- * So an event, its deliveries and its position appear together, exactly when the seal commits.
- *
- * Only each event's position, entry and type are sent: the rest is copied from the entry in SQL, its values as they
- * are stored (json, migration 016), so no event's data is written out here or read again by PostgreSQL. The
- * delivery's payload has the ChangeEvent shape, in its order, with the timestamp as toISOString writes it.
- */
-/**
  * An array parameter as PostgreSQL's text form, written with one join: the driver's own writer escapes and
  * concatenates element by element, which in a seal pass made more garbage than the entries' hashes. For integers and
  * for event types (letters, digits, `.` and `_`: no quoting needed); anything else is refused.
@@ -73,6 +64,15 @@ export function arrayLiteral(values: readonly (number | string)[]): string {
   return `{${values.join(',')}}`
 }
 
+/**
+ * Called by the sealer inside its seal transaction: stores the events of the entries it just chained, queues a
+ * delivery for every subscription that wants each one, and notifies every instance once the transaction commits.
+ * So an event, its deliveries and its position appear together, exactly when the seal commits.
+ *
+ * Only each event's position, entry and type are sent: the rest is copied from the entry in SQL, its values as they
+ * are stored (json, migration 016), so no event's data is written out here or read again by PostgreSQL. The
+ * delivery's payload has the ChangeEvent shape, in its order, with the timestamp as toISOString writes it.
+ */
 export async function recordEvents(tx: Queryable, sealed: SealedEvent[]): Promise<void> {
   if (!sealed.length) return
   await tx.query(
