@@ -1,3 +1,4 @@
+import { arrayLiteral } from '../db/inline.js'
 import { type Queryable, prepared } from '../db/pool.js'
 import { inBatches, whileLocked } from '../db/maintenance.js'
 import type { Actor, AuditAction } from './audit-chain.js'
@@ -49,19 +50,6 @@ export interface SealedEvent {
   position: number
   entryId: number
   type: string
-}
-
-/**
- * An array parameter as PostgreSQL's text form, written with one join: the driver's own writer escapes and
- * concatenates element by element, which in a seal pass made more garbage than the entries' hashes. For integers and
- * for event types (letters, digits, `.` and `_`: no quoting needed); anything else is refused.
- */
-export function arrayLiteral(values: readonly (number | string)[]): string {
-  for (const v of values) {
-    if (typeof v === 'number' ? !Number.isSafeInteger(v) : !/^[A-Za-z0-9_.]+$/.test(v) || v.toUpperCase() === 'NULL')
-      throw new TypeError(`not an integer or a plain word: ${String(v)}`)
-  }
-  return `{${values.join(',')}}`
 }
 
 /**

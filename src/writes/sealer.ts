@@ -1,8 +1,9 @@
 import type pg from 'pg'
+import { arrayLiteral } from '../db/inline.js'
 import { prepared } from '../db/pool.js'
 import { entryHash } from './audit-chain.js'
 import { AUDIT_COLUMNS, type AuditRow, rowToContent } from './audit-log.js'
-import { arrayLiteral, eventTypeOf, recordEvents, type SealedEvent } from './events.js'
+import { eventTypeOf, recordEvents, type SealedEvent } from './events.js'
 
 // Any constant shared by every instance: one sealer at a time across the fleet.
 export const SEAL_LOCK_KEY = 7_261_005

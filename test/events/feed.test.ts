@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { ERRORS } from '../../src/errors.js'
-import { arrayLiteral, eventType } from '../../src/writes/events.js'
+import { eventType } from '../../src/writes/events.js'
 import { apiKey, assertProblem, bearer, build } from '../helper.js'
 import { eventsKey, feed } from './support.js'
 
@@ -88,15 +88,6 @@ test('when event types are derived, then any entity type gets created/updated/de
   assert.equal(eventType('media', 'delete', []), 'media.deleted')
   assert.equal(eventType('category', 'update', ['parentId']), 'category.moved')
   assert.equal(eventType('category', 'update', ['name']), 'category.updated')
-})
-
-test('when a seal pass writes its ids, positions and event types as array literals, then they are exact and anything needing quotes is refused', () => {
-  assert.equal(arrayLiteral([1, 22, 9_007_199_254_740_991]), '{1,22,9007199254740991}')
-  assert.equal(arrayLiteral(['product.created', 'variant.stock_changed']), '{product.created,variant.stock_changed}')
-  assert.equal(arrayLiteral([]), '{}')
-  for (const bad of [['a,b'], ['a b'], ['"x"'], ['back\\slash'], ['{x}'], ['null'], ['NULL'], ['']] as string[][])
-    assert.throws(() => arrayLiteral(bad), TypeError, JSON.stringify(bad))
-  for (const bad of [1.5, Number.NaN, 2 ** 53]) assert.throws(() => arrayLiteral([bad]), TypeError, String(bad))
 })
 
 test('when the feed is filtered by types, then only those types (or all of an entity with product.*) come back, and the cursor still moves by position', async (t) => {
