@@ -1,8 +1,8 @@
 /**
- * Group commit for one kind of write. A call runs at once, alone, when no transaction of its kind is running. While
- * one is, a call waits: for the rest of the event loop's turn when fewer than `inFlight` are running (the calls that
- * arrive in that turn go with it), otherwise until a running one ends; the calls that waited go together, as one
- * transaction of a few set-based statements. Under light load nothing waits and nothing changes; under heavy load a
+ * Group commit for one kind of write. A call runs at once, as a batch of one, when no transaction of its kind is
+ * running. While one is, a call waits: for the rest of the event loop's turn when fewer than `inFlight` are running
+ * (the calls that arrive in that turn go with it), otherwise until a running one ends; the calls that waited go
+ * together, as one transaction of a few set-based statements. Under light load nothing waits; under heavy load a
  * transaction's fixed costs (round trips, planning, the commit's flush, the statements' executor start) are paid
  * once per batch instead of once per request (docs/architecture.md, write coalescing).
  *
@@ -14,7 +14,7 @@
 export interface CoalescerOptions<I, O> {
   /** Transactions of this kind running at once (batches and single calls). */
   inFlight: number
-  /** Most calls in one batch; 1 turns batching off. */
+  /** Most calls in one batch; 1 turns batching off (every call takes the single path). */
   maxBatch: number
   single: (item: I) => Promise<O>
   /** The outcomes of `items`, in their order, from one transaction. */
@@ -118,7 +118,9 @@ export class Coalescer<I, O> {
 
   private async run(group: Waiting<I, O>[]): Promise<void> {
     this.options.observe?.ran(group.length)
-    if (group.length === 1) {
+    // A call alone goes through the batch's statements too (cheaper than the single path: docs/architecture.md,
+    // write coalescing), unless batching is off; the single path answers the calls of a batch that failed on a row.
+    if (this.options.maxBatch === 1) {
       const [only] = group as [Waiting<I, O>]
       await this.options.single(only.item).then(only.resolve, only.reject)
       return

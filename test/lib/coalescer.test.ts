@@ -41,20 +41,19 @@ test('when calls arrive while the in-flight limit is reached, then they wait and
   const { coalescer, ran, observed, most } = recording({ inFlight: 2, maxBatch: 5 })
   const outcomes = await Promise.all(Array.from({ length: 12 }, (_, n) => coalescer.submit(n)))
   assert.ok(most() <= 2, `at most 2 at once, saw ${most()}`)
-  // The first runs alone at once; the eleven that waited go in batches of at most five, the first of them in the
-  // free slot at the end of the turn, the rest as running ones end.
-  assert.deepEqual(ran[0], { kind: 'single', items: [0] })
+  // The first runs at once, in a transaction of its own; the eleven that waited go in batches of at most five, the
+  // first of them in the free slot at the end of the turn, the rest as running ones end.
+  assert.deepEqual(ran[0], { kind: 'batch', items: [0] })
   assert.deepEqual(ran[1], { kind: 'batch', items: [1, 2, 3, 4, 5] })
   assert.ok(
-    ran.slice(1).every((r) => r.items.length <= 5 && r.kind === (r.items.length > 1 ? 'batch' : 'single')),
+    ran.every((r) => r.items.length <= 5 && r.kind === 'batch'),
     JSON.stringify(ran)
   )
   assert.deepEqual(
     ran.flatMap((r) => r.items).sort((a, b) => a - b),
     [...Array(12).keys()]
   )
-  const batched = new Set(ran.filter((r) => r.kind === 'batch').flatMap((r) => r.items))
-  outcomes.forEach((o, n) => assert.equal(o, batched.has(n) ? `many:${n}` : `one:${n}`))
+  outcomes.forEach((o, n) => assert.equal(o, `many:${n}`))
   assert.deepEqual(
     observed.sizes,
     ran.map((r) => r.items.length),
@@ -72,19 +71,20 @@ test('when calls arrive one by one while a transaction runs and a slot is free, 
   }
   await Promise.all(calls)
   assert.deepEqual(ran, [
-    { kind: 'single', items: [0] },
+    { kind: 'batch', items: [0] },
     { kind: 'batch', items: [1, 2, 3] }
   ])
 })
 
-test('when no transaction is running, then a call runs at once, alone', async () => {
-  const { coalescer, ran } = recording({ inFlight: 2, maxBatch: 10 })
-  assert.equal(await coalescer.submit(7), 'one:7')
-  assert.equal(await coalescer.submit(8), 'one:8')
-  assert.deepEqual(
-    ran.map((r) => r.kind),
-    ['single', 'single']
-  )
+test('when no transaction is running, then a call runs at once, as a batch of one (the single path is for retries)', async () => {
+  const { coalescer, ran, observed } = recording({ inFlight: 2, maxBatch: 10 })
+  assert.equal(await coalescer.submit(7), 'many:7')
+  assert.equal(await coalescer.submit(8), 'many:8')
+  assert.deepEqual(ran, [
+    { kind: 'batch', items: [7] },
+    { kind: 'batch', items: [8] }
+  ])
+  assert.deepEqual(observed.sizes, [1, 1])
 })
 
 test('when a batch fails on a row, then each of its calls runs alone and gets its own answer', async () => {
@@ -95,10 +95,10 @@ test('when a batch fails on a row, then each of its calls runs alone and gets it
     failBatch: (items) => items.includes(-1) && rowError
   })
   const calls = [5, 6, -1, 7].map((n) => coalescer.submit(n).then(String, (err: Error) => `failed:${err.message}`))
-  assert.deepEqual(await Promise.all(calls), ['one:5', 'one:6', 'failed:bad row', 'one:7'])
+  assert.deepEqual(await Promise.all(calls), ['many:5', 'one:6', 'failed:bad row', 'one:7'])
   assert.deepEqual(
     ran.map((r) => r.kind),
-    ['single', 'batch', 'single', 'single', 'single']
+    ['batch', 'batch', 'single', 'single', 'single']
   )
   assert.equal(observed.retriedAlone, 3)
 })
@@ -107,8 +107,12 @@ test('when a batch fails for another reason (the database gone), then every call
   const gone = Object.assign(new Error('Connection terminated'), { code: undefined })
   const { coalescer, ran } = recording({ inFlight: 1, maxBatch: 10, failBatch: () => gone })
   const calls = [1, 2, 3].map((n) => coalescer.submit(n).then(String, (err: Error) => `failed:${err.message}`))
-  assert.deepEqual(await Promise.all(calls), ['one:1', 'failed:Connection terminated', 'failed:Connection terminated'])
-  assert.equal(ran.length, 2, 'no call of the failed batch ran again')
+  assert.deepEqual(await Promise.all(calls), Array(3).fill('failed:Connection terminated'))
+  assert.equal(ran.length, 2, 'no call of a failed batch ran again')
+  assert.ok(
+    ran.every((r) => r.kind === 'batch'),
+    JSON.stringify(ran)
+  )
 })
 
 test('which failures concern a batch’s rows', () => {
