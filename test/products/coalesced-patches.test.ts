@@ -159,3 +159,115 @@ test('when PATCHes of one batch carry a stale If-Match, name a missing variant o
     ['a0', 'a1', 'a2', 'b0', 'b1', 'c0', statuses[9] === 200 ? 'twice-1' : 'twice-2']
   )
 })
+
+const AWKWARD = 'Quote " backslash \\ tab \t newline \n bell \u0007 ✓ emoji 🎉 separator \u2028 slash / dollar $1'
+
+test('when a batch of PATCHes writes its products’ documents and price rows, then they are those the database builds', async (t) => {
+  const app = await build(t, ONE_IN_FLIGHT)
+  const headers = bearer(await apiKey(app, 'editor'))
+  const made: Made[] = []
+  for (let i = 0; i < 4; i++) {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/products',
+      headers,
+      payload: {
+        name: `${AWKWARD.slice(0, 50)} ${i}`,
+        description: AWKWARD,
+        tags: ['cotton', `t-${i}`],
+        options: [{ name: 'Size "EU"', values: ['S', 'M \\ L', 'XL'] }],
+        variants: ['S', 'M \\ L', 'XL'].map((size, n) => ({
+          sku: `DOC-${i}-${n}`,
+          optionValues: [size],
+          prices: [{ currency: 'EUR', amountCents: 900 + n }],
+          ...(n === 1 ? { compareAtPrices: [{ currency: 'EUR', amountCents: 1500 }], barcode: '4006381333931' } : {}),
+          ...(n === 2 ? { weightGrams: 250, title: `Own ${AWKWARD.slice(0, 20)}` } : {})
+        })),
+        media: [
+          { url: 'https://cdn.example.com/a.jpg?x="1"', alt: AWKWARD.slice(0, 30), width: 800, height: 600 },
+          { url: 'https://cdn.example.com/b.jpg' }
+        ]
+      }
+    })
+    assert.equal(res.statusCode, 201, res.body)
+    made.push(res.json().data as Made)
+  }
+  // Two variants of product 0 in one batch (its version moves twice); a variant moved last (the order of the
+  // document's variants changes); a new currency and a title with every awkward character; prices removed.
+  const edits: [number, number, object][] = [
+    [
+      0,
+      0,
+      {
+        prices: [
+          { currency: 'USD', amountCents: 1999 },
+          { currency: 'EUR', amountCents: 1 }
+        ],
+        position: 5
+      }
+    ],
+    [0, 2, { title: AWKWARD, barcode: null, stock: 3 }],
+    [1, 1, { compareAtPrices: null, weightGrams: 12, prices: [{ currency: 'JPY', amountCents: 2500 }] }],
+    [2, 0, { stock: 0, sku: 'DOC-2-RENAMED' }],
+    [3, 2, { prices: [], compareAtPrices: [{ currency: 'GBP', amountCents: 5 }] }]
+  ]
+  const answers = await Promise.all(
+    edits.map(([p, v, body], n) => {
+      const variant = made[p]?.variants[v] as { id: number; version: number }
+      return patch(app, headers, made[p]?.id as number, variant.id, `"${variant.id}.${variant.version}"`, body, `d${n}`)
+    })
+  )
+  answers.forEach((res) => assert.equal(res.statusCode, 200, res.body))
+  const { rows: sizes } = await app.db.primary.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM audit_log WHERE action = 'update' AND entity_type = 'variant' GROUP BY xmin::text`
+  )
+  assert.ok(
+    sizes.some((s) => s.n > 1),
+    'some PATCHes shared a transaction'
+  )
+
+  const { rows } = await app.db.primary.query<{ id: number; stored: string | null; built: string }>(
+    `SELECT f.product_id AS id, d.doc AS stored, f.doc AS built
+       FROM product_documents_of($1::integer[]) f LEFT JOIN product_documents d ON d.product_id = f.product_id`,
+    [made.map((p) => p.id)]
+  )
+  assert.equal(rows.length, 4)
+  for (const { id, stored, built } of rows) {
+    assert.equal(stored, built, `the stored document of product ${id}`)
+    const read = await app.inject({ url: `/api/v1/products/${id}`, headers })
+    assert.equal(read.body, `{"success":true,"data":${built}}`)
+  }
+  const first = JSON.parse(rows.find((r) => r.id === made[0]?.id)?.built as string) as {
+    version: number
+    variants: { sku: string; title: string }[]
+    priceRange: object
+  }
+  assert.equal(first.version, 3, 'created at 1, two variants changed')
+  assert.deepEqual(
+    first.variants.map((v) => v.sku),
+    ['DOC-0-1', 'DOC-0-2', 'DOC-0-0'],
+    'the moved variant comes last'
+  )
+  assert.equal(first.variants[1]?.title, AWKWARD)
+
+  // The price rows, as stored and as refresh_product_prices writes them again (in a transaction rolled back).
+  const client = await app.db.primary.connect()
+  const read = async () =>
+    (
+      await client.query(
+        'SELECT product_id, currency, min_cents, max_cents, status, category_id FROM product_prices ORDER BY 1, 2'
+      )
+    ).rows
+  try {
+    const stored = await read()
+    await client.query('BEGIN')
+    await client.query('SELECT refresh_product_prices(ARRAY(SELECT id FROM products))')
+    const built = await read()
+    await client.query('ROLLBACK')
+    assert.deepEqual(stored, built)
+    assert.ok(stored.some((r) => r.currency === 'JPY' && r.product_id === made[1]?.id))
+  } finally {
+    client.release()
+  }
+  assert.deepEqual(first.priceRange, { EUR: { min: 1, max: 902 }, USD: { min: 1999, max: 1999 } })
+})

@@ -1,6 +1,6 @@
-import { priceRangeOf } from './repository.js'
-import type { Media, Price, ProductOption } from './schemas.js'
-import type { NewVariant } from './variant-repository.js'
+import { priceRangeOf, type ProductRow } from './repository.js'
+import type { Media, Price, Product, ProductOption } from './schemas.js'
+import { type NewVariant, type VariantRow, variantFieldsOf } from './variant-repository.js'
 
 // The derived rows of new products (a bulk import's, a batch of API creates: new-products.ts), built here instead of
 // by the variants' insert triggers (product_documents_of, refresh_product_prices: migrations 010–014; the triggers
@@ -52,23 +52,35 @@ const pricesText = (prices: Price[]) => {
   return `${out}]`
 }
 
-/** The product's document; `at` is the transaction's time as the documents write it (YYYY-MM-DDTHH:MM:SS.mmmZ). */
-export function documentOf(p: CreatedProduct, at: string, ranges = priceRangeOf(p.variants)): string {
-  let variants = ''
-  for (const v of p.variants) {
-    variants +=
-      `${variants ? ',' : ''}{"id":${v.id},"sku":${str(v.sku)},"title":${str(v.title)}` +
-      `,"optionValues":${str(v.optionValues)},"prices":${pricesText(v.prices)}` +
-      `,"compareAtPrices":${v.compareAtPrices ? pricesText(v.compareAtPrices) : 'null'},"stock":${v.stock}` +
-      `,"barcode":${v.barcode === null ? 'null' : str(v.barcode)},"weightGrams":${v.weightGrams ?? 'null'}` +
-      `,"position":${v.position},"version":1,"createdAt":"${at}","updatedAt":"${at}"}`
-  }
+/** A document's version and times (YYYY-MM-DDTHH:MM:SS.mmmZ, as the documents write the timestamptz(3) columns). */
+interface Stamp {
+  version: number
+  createdAt: string
+  updatedAt: string
+}
+
+type VariantFields = NewVariant & { id: number }
+
+const variantText = (v: VariantFields, t: Stamp) =>
+  `{"id":${v.id},"sku":${str(v.sku)},"title":${str(v.title)}` +
+  `,"optionValues":${str(v.optionValues)},"prices":${pricesText(v.prices)}` +
+  `,"compareAtPrices":${v.compareAtPrices ? pricesText(v.compareAtPrices) : 'null'},"stock":${v.stock}` +
+  `,"barcode":${v.barcode === null ? 'null' : str(v.barcode)},"weightGrams":${v.weightGrams ?? 'null'}` +
+  `,"position":${v.position},"version":${t.version},"createdAt":"${t.createdAt}","updatedAt":"${t.updatedAt}"}`
+
+/** The document around its variants' text (`variants`, in position order); absent media fields as the function reads them. */
+function documentText(
+  p: NewProductFields & { id: number; media: Media[] },
+  variants: string,
+  ranges: Product['priceRange'],
+  t: Stamp
+): string {
   const options = p.options.map((o) => `{"name":${str(o.name)},"values":${str(o.values)}}`).join(',')
   const media = p.media
     .map(
       (m) =>
-        `{"id":${m.id},"url":${str(m.url)},"alt":${str(m.alt)},"width":${m.width ?? 'null'}` +
-        `,"height":${m.height ?? 'null'},"variantIds":${str(m.variantIds)}}`
+        `{"id":${m.id},"url":${str(m.url)},"alt":${str(m.alt ?? '')},"width":${m.width ?? 'null'}` +
+        `,"height":${m.height ?? 'null'},"variantIds":${str(m.variantIds ?? [])}}`
     )
     .join(',')
   let priceRange = ''
@@ -78,8 +90,60 @@ export function documentOf(p: CreatedProduct, at: string, ranges = priceRangeOf(
     `{"id":${p.id},"name":${str(p.name)},"slug":${str(p.slug)},"description":${str(p.description)}` +
     `,"categoryId":${p.categoryId ?? 'null'},"status":"${p.status}","tags":${str(p.tags)}` +
     `,"options":[${options}],"variants":[${variants}],"media":[${media}],"priceRange":{${priceRange}}` +
-    `,"version":1,"createdAt":"${at}","updatedAt":"${at}"}`
+    `,"version":${t.version},"createdAt":"${t.createdAt}","updatedAt":"${t.updatedAt}"}`
   )
+}
+
+/** A new product's document; `at` is the transaction's time as the documents write it (YYYY-MM-DDTHH:MM:SS.mmmZ). */
+export function documentOf(p: CreatedProduct, at: string, ranges = priceRangeOf(p.variants)): string {
+  const t = { version: 1, createdAt: at, updatedAt: at }
+  let variants = ''
+  for (const v of p.variants) variants += `${variants ? ',' : ''}${variantText(v, t)}`
+  return documentText(p, variants, ranges, t)
+}
+
+const iso = (at: Date | string) => (typeof at === 'string' ? new Date(at) : at).toISOString()
+
+/** A product's row; read as JSON (lockVariants), its times are ISO text. */
+export type ProductRowOrJson = Omit<ProductRow, 'created_at' | 'updated_at'> & {
+  created_at: Date | string
+  updated_at: Date | string
+}
+
+/**
+ * The document of a product as its rows hold it after a write (a batch of variant PATCHes): `variants` are all of
+ * its variants, in position then id order.
+ */
+export function documentOfRows(
+  product: ProductRowOrJson,
+  variants: VariantRow[],
+  ranges = priceRangeOf(variants)
+): string {
+  let text = ''
+  for (const v of variants) {
+    const t = { version: v.version, createdAt: iso(v.created_at), updatedAt: iso(v.updated_at) }
+    text += `${text ? ',' : ''}${variantText({ id: v.id, ...variantFieldsOf(v) }, t)}`
+  }
+  const p = {
+    id: product.id,
+    name: product.name,
+    slug: product.slug,
+    description: product.description,
+    categoryId: product.category_id,
+    status: product.status,
+    tags: product.tags,
+    options: product.options,
+    media: product.media
+  }
+  const t = { version: product.version, createdAt: iso(product.created_at), updatedAt: iso(product.updated_at) }
+  return documentText(p, text, ranges, t)
+}
+
+/** Whether two price ranges have the same bounds in the same currencies (their price rows would be the same). */
+export function sameRanges(a: Product['priceRange'], b: Product['priceRange']): boolean {
+  const currencies = Object.keys(a)
+  if (currencies.length !== Object.keys(b).length) return false
+  return currencies.every((c) => a[c]?.min === b[c]?.min && a[c]?.max === b[c]?.max)
 }
 
 /** The documents (one per line: a document holds no raw line break) and price rows of created products. */

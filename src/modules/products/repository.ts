@@ -1,6 +1,8 @@
 import { Conditions, type KeysetOrder, keysetQuery, setClause } from '../../db/keyset.js'
+import { escapeLiteral } from '../../db/inline.js'
 import { prepared, type Queryable } from '../../db/pool.js'
 import type { CursorKey } from '../../lib/cursor.js'
+import { PRODUCT_COLUMNS as COLUMNS } from './columns.js'
 import type { NewVariant, VariantRow } from './variant-repository.js'
 import { insertVariantsSql, rowToVariant } from './variant-repository.js'
 import type { ListProductsQuery, Media, Product, ProductOption, ProductSort, UpdateProduct } from './schemas.js'
@@ -42,8 +44,6 @@ export interface ProductDocumentRow {
   doc: string
 }
 
-const COLUMNS =
-  'id, name, slug, description, category_id, status, tags, options, media, version, created_at, updated_at'
 // In a price-sorted list the id, status and category come from product_prices, so the filters, keyset condition
 // and order are conditions on its indexes.
 const FROM_PRICES = new Set(['status', 'category_id'])
@@ -383,6 +383,45 @@ export function touchProductsSql(changes: Map<number, number>): string {
   })
   return `UPDATE products p SET version = p.version + c.n, updated_at = now()
     FROM (VALUES ${pairs.join(', ')}) AS c(id, n) WHERE p.id = c.id`
+}
+
+/** Stores products' documents (by product id) as their writer built them; in id order, as every writer of them. */
+export function storeDocumentsSql(documents: Map<number, string>): string {
+  const rows = [...documents].sort(([a], [b]) => a - b)
+  const values = rows.map(([id, doc]) => {
+    if (!Number.isSafeInteger(id)) throw new TypeError(`not an id: ${id}`)
+    return `(${id}, ${escapeLiteral(doc)})`
+  })
+  return `INSERT INTO product_documents (product_id, doc) VALUES ${values.join(', ')}
+    ON CONFLICT (product_id) DO UPDATE SET doc = EXCLUDED.doc`
+}
+
+/** A product's price rows (product_prices): its bounds per currency, with its status and category. */
+export interface ProductPrices {
+  id: number
+  status: Product['status']
+  categoryId: number | null
+  ranges: Product['priceRange']
+}
+
+/** Replaces products' price rows with the given ones, as refresh_product_prices would (their writer holds the bounds). */
+export function replacePricesSql(products: ProductPrices[]): string {
+  const rows: string[] = []
+  for (const p of products) {
+    if (!Number.isSafeInteger(p.id) || !(p.categoryId === null || Number.isSafeInteger(p.categoryId)))
+      throw new TypeError(`not an id: ${p.id}, ${p.categoryId}`)
+    for (const [currency, r] of Object.entries(p.ranges)) {
+      if (!Number.isSafeInteger(r.min) || !Number.isSafeInteger(r.max))
+        throw new TypeError(`not bounds: ${r.min}, ${r.max}`)
+      rows.push(
+        `(${p.id}, ${escapeLiteral(currency)}, ${r.min}, ${r.max}, ${escapeLiteral(p.status)}, ${p.categoryId ?? 'NULL'})`
+      )
+    }
+  }
+  const deleted = `DELETE FROM product_prices WHERE product_id IN (${products.map((p) => p.id).join(', ')})`
+  if (!rows.length) return deleted
+  return `${deleted};
+    INSERT INTO product_prices (product_id, currency, min_cents, max_cents, status, category_id) VALUES ${rows.join(', ')}`
 }
 
 /** Replaces the ordered media list; new ids come from product_media_id_seq. */

@@ -1,5 +1,7 @@
 import { setClause } from '../../db/keyset.js'
 import { prepared, type Queryable } from '../../db/pool.js'
+import { PRODUCT_COLUMNS } from './columns.js'
+import type { ProductRowOrJson } from './derived-rows.js'
 import type { Price, UpdateVariant, Variant } from './schemas.js'
 
 export interface VariantRow {
@@ -25,6 +27,10 @@ const iso = (at: Date | string) => (typeof at === 'string' ? new Date(at) : at).
 const COLUMNS =
   'id, product_id, sku, title, option_values, prices, compare_at_prices, stock, barcode, weight_grams, position, ' +
   'version, created_at, updated_at'
+const prefixed = (table: string) =>
+  COLUMNS.split(', ')
+    .map((c) => `${table}.${c}`)
+    .join(', ')
 
 export const rowToVariant = (row: VariantRow): Variant => ({
   id: row.id,
@@ -181,18 +187,22 @@ export async function countVariants(q: Queryable, productId: number): Promise<nu
   return rows[0]?.n ?? 0
 }
 
+/** A variant of a batch, locked, with its product's row as it stands locked (a JSON object: times as ISO text). */
+export type LockedVariant = VariantRow & { product: ProductRowOrJson }
+
 /**
  * Locks the products, then the variants, of a batch of variant writes, each in id order (the order lockVariant
- * takes one product and its variant in); the variants' rows by id (a variant of another product is left out).
+ * takes one product and its variant in); the variants' rows by id (a variant of another product is left out), each
+ * with its product's row.
  */
 export async function lockVariants(
   q: Queryable,
   targets: { productId: number; id: number }[]
-): Promise<Map<number, VariantRow>> {
-  const { rows } = await q.query<VariantRow>(
-    `WITH p AS (SELECT id FROM products WHERE id = ANY($1::integer[]) ORDER BY id FOR UPDATE)
-     SELECT ${COLUMNS} FROM product_variants
-      WHERE id = ANY($2::integer[]) AND product_id IN (SELECT id FROM p) ORDER BY id FOR UPDATE`,
+): Promise<Map<number, LockedVariant>> {
+  const { rows } = await q.query<LockedVariant>(
+    `WITH p AS (SELECT ${PRODUCT_COLUMNS} FROM products WHERE id = ANY($1::integer[]) ORDER BY id FOR UPDATE)
+     SELECT ${prefixed('v')}, row_to_json(p) AS product FROM product_variants v JOIN p ON p.id = v.product_id
+      WHERE v.id = ANY($2::integer[]) ORDER BY v.id FOR UPDATE OF v`,
     [[...new Set(targets.map((t) => t.productId))], targets.map((t) => t.id)]
   )
   return new Map(rows.map((r) => [r.id, r]))
@@ -202,28 +212,37 @@ export async function lockVariants(
 const PATCHED = (field: string, column: string, value: string) =>
   `${column} = CASE WHEN i.patch ? '${field}' THEN ${value} ELSE v.${column} END`
 
-/** Changes many variants in one statement (a coalesced batch of PATCHes without optionValues); rows by id. */
+/**
+ * Changes many variants in one statement (a coalesced batch of PATCHes without optionValues); the rows of the
+ * variants changed, and of every other variant of their products (`patched` false), as the statement leaves them.
+ * Run after the products are locked (lockVariants): no other writer changes their variants until the commit.
+ */
 export async function updateVariants(
   q: Queryable,
-  patches: { id: number; patch: Omit<UpdateVariant, 'optionValues'> }[]
-): Promise<Map<number, VariantRow>> {
-  const { rows } = await q.query<VariantRow>(
-    `UPDATE product_variants v SET
-       ${PATCHED('sku', 'sku', "i.patch->>'sku'")},
-       ${PATCHED('title', 'title', "i.patch->>'title'")},
-       ${PATCHED('prices', 'prices', "i.patch->'prices'")},
-       ${PATCHED('compareAtPrices', 'compare_at_prices', "nullif(i.patch->'compareAtPrices', 'null'::jsonb)")},
-       ${PATCHED('stock', 'stock', "(i.patch->>'stock')::integer")},
-       ${PATCHED('barcode', 'barcode', "i.patch->>'barcode'")},
-       ${PATCHED('weightGrams', 'weight_grams', "(i.patch->>'weightGrams')::integer")},
-       ${PATCHED('position', 'position', "(i.patch->>'position')::integer")},
-       version = v.version + 1, updated_at = now()
-      FROM jsonb_to_recordset($1::jsonb) AS i(id integer, patch jsonb)
-     WHERE v.id = i.id
-     RETURNING ${COLUMNS.split(', ')
-       .map((c) => `v.${c}`)
-       .join(', ')}`,
-    [JSON.stringify(patches)]
+  patches: { id: number; patch: Omit<UpdateVariant, 'optionValues'> }[],
+  productIds: number[]
+): Promise<(VariantRow & { patched: boolean })[]> {
+  const { rows } = await q.query<VariantRow & { patched: boolean }>(
+    prepared(`WITH changed AS (
+       UPDATE product_variants v SET
+         ${PATCHED('sku', 'sku', "i.patch->>'sku'")},
+         ${PATCHED('title', 'title', "i.patch->>'title'")},
+         ${PATCHED('prices', 'prices', "i.patch->'prices'")},
+         ${PATCHED('compareAtPrices', 'compare_at_prices', "nullif(i.patch->'compareAtPrices', 'null'::jsonb)")},
+         ${PATCHED('stock', 'stock', "(i.patch->>'stock')::integer")},
+         ${PATCHED('barcode', 'barcode', "i.patch->>'barcode'")},
+         ${PATCHED('weightGrams', 'weight_grams', "(i.patch->>'weightGrams')::integer")},
+         ${PATCHED('position', 'position', "(i.patch->>'position')::integer")},
+         version = v.version + 1, updated_at = now()
+        FROM jsonb_to_recordset($1::jsonb) AS i(id integer, patch jsonb)
+       WHERE v.id = i.id
+       RETURNING ${prefixed('v')}
+     )
+     SELECT *, true AS patched FROM changed
+     UNION ALL
+     SELECT ${COLUMNS}, false FROM product_variants
+      WHERE product_id = ANY($2::integer[]) AND id NOT IN (SELECT id FROM changed)`),
+    [JSON.stringify(patches), productIds]
   )
-  return new Map(rows.map((r) => [r.id, r]))
+  return rows
 }

@@ -1,10 +1,12 @@
 import { assertIfMatch, etagOf, ifMatchHolds } from '../../lib/etag.js'
 import { AppError } from '../../errors.js'
 import type { Database } from '../../db/database.js'
-import { beforeCommit } from '../../db/pool.js'
+import { atBegin, beforeCommit } from '../../db/pool.js'
 import { Coalescer, type CoalescerOptions, RunAlone } from '../../writes/coalescer.js'
 import { created, deleted, mutate, mutateMany, updated, type WriteContext } from '../../writes/mutation.js'
+import { documentOfRows, sameRanges } from './derived-rows.js'
 import * as repo from './repository.js'
+import { priceRangeOf } from './repository.js'
 import { checkMedia, checkOptionValues, checkVariantFields, combinationKey, titleOf } from './rules.js'
 import type { CreateVariant, Product, ReplaceMedia, StockAdjustment, UpdateVariant, Variant } from './schemas.js'
 import { MAX_VARIANTS } from './schemas.js'
@@ -81,6 +83,12 @@ async function lockVariant(tx: Parameters<typeof repo.findProductById>[0], produ
   return { product, variant }
 }
 
+/**
+ * Tells the variants' and products' update triggers that this transaction writes the documents and price rows of
+ * the products it changes itself (migration 018).
+ */
+const WRITES_DERIVED_ROWS = "SELECT set_config('catalog.derived_updates', 'written', true)"
+
 /** A variant PATCH waiting to be written with others (see variantPatchCoalescer). */
 export interface PendingVariantPatch {
   db: Database
@@ -135,12 +143,15 @@ async function updateOne({ db, productId, id, patch, ifMatch, ctx }: PendingVari
 
 /**
  * PATCHes in one transaction on the primary: products then variants locked in id order, every If-Match checked,
- * one UPDATE of the variants and one of their products' versions. A PATCH that would not succeed (a stale or
- * missing If-Match, a variant not found, the same variant twice) makes the batch run each alone.
+ * one UPDATE of the variants, one of their products' versions, and their products' documents and price rows, built
+ * here from the rows the two statements return (the transaction tells the triggers so: migration 018). A PATCH that
+ * would not succeed (a stale or missing If-Match, a variant not found, the same variant twice) makes the batch run
+ * each alone.
  */
 async function updateMany(pending: PendingVariantPatch[]): Promise<Variant[]> {
   if (new Set(pending.map((p) => p.id)).size !== pending.length) throw new RunAlone('a variant is patched twice')
   return mutateMany(pending, async (tx) => {
+    await atBegin(tx, WRITES_DERIVED_ROWS)
     const before = await variants.lockVariants(tx, pending)
     for (const p of pending) {
       const row = before.get(p.id)
@@ -149,18 +160,50 @@ async function updateMany(pending: PendingVariantPatch[]): Promise<Variant[]> {
         throw new RunAlone(`If-Match of variant ${p.id} does not hold`)
       }
     }
-    const after = await variants.updateVariants(
-      tx,
-      pending.map((p) => ({ id: p.id, patch: p.patch }))
-    )
     const touched = new Map<number, number>()
     for (const p of pending) touched.set(p.productId, (touched.get(p.productId) ?? 0) + 1)
-    // In the COMMIT's round trip, before the audit entries: after the variants, as touchProduct follows updateVariant.
+    const rows = await variants.updateVariants(
+      tx,
+      pending.map((p) => ({ id: p.id, patch: p.patch })),
+      [...touched.keys()]
+    )
+    const after = new Map<number, variants.VariantRow>()
+    const variantsOf = new Map<number, typeof rows>()
+    for (const row of rows) {
+      if (row.patched) after.set(row.id, row)
+      const all = variantsOf.get(row.product_id)
+      if (all) all.push(row)
+      else variantsOf.set(row.product_id, [row])
+    }
+    // In the COMMIT's round trip, before the audit entries: the products' versions, as touchProduct follows
+    // updateVariant, then their documents and price rows as those rows and their variants now stand.
     beforeCommit(tx, repo.touchProductsSql(touched))
+    const documents = new Map<number, string>()
+    const prices: repo.ProductPrices[] = []
+    for (const p of pending) {
+      if (documents.has(p.productId)) continue
+      const locked = (before.get(p.id) as variants.LockedVariant).product
+      const now = (variantsOf.get(p.productId) ?? []).sort((a, b) => a.position - b.position || a.id - b.id)
+      const product = {
+        ...locked,
+        version: locked.version + (touched.get(p.productId) ?? 0),
+        // The transaction's time, as the variants' and the product's updated_at hold it.
+        updated_at: (after.get(p.id) as variants.VariantRow).updated_at
+      }
+      const ranges = priceRangeOf(now)
+      documents.set(p.productId, documentOfRows(product, now, ranges))
+      const was = priceRangeOf(now.map((v) => (v.patched ? (before.get(v.id) as variants.VariantRow) : v)))
+      if (!sameRanges(was, ranges)) {
+        prices.push({ id: p.productId, status: locked.status, categoryId: locked.category_id, ranges })
+      }
+    }
+    beforeCommit(tx, repo.storeDocumentsSql(documents))
+    if (prices.length) beforeCommit(tx, repo.replacePricesSql(prices))
     return pending.map((p) => {
-      const old = before.get(p.id) as variants.VariantRow
+      const old = before.get(p.id) as variants.LockedVariant
       const row = after.get(p.id) as variants.VariantRow
-      return { ...updated('variant', audited(old), audited(row)), value: variants.rowToVariant(row) }
+      const { product: _, ...oldRow } = old
+      return { ...updated('variant', audited(oldRow), audited(row)), value: variants.rowToVariant(row) }
     })
   })
 }
