@@ -2,7 +2,6 @@ import { Conditions, type KeysetOrder, keysetQuery, setClause } from '../../db/k
 import { escapeLiteral } from '../../db/inline.js'
 import { prepared, type Queryable } from '../../db/pool.js'
 import type { CursorKey } from '../../lib/cursor.js'
-import { PRODUCT_COLUMNS as COLUMNS } from './columns.js'
 import type { NewVariant, VariantRow } from './variant-repository.js'
 import { insertVariantsSql, rowToVariant } from './variant-repository.js'
 import type { ListProductsQuery, Media, Product, ProductOption, ProductSort, UpdateProduct } from './schemas.js'
@@ -44,6 +43,8 @@ export interface ProductDocumentRow {
   doc: string
 }
 
+const COLUMNS =
+  'id, name, slug, description, category_id, status, tags, options, media, version, created_at, updated_at'
 // In a price-sorted list the id, status and category come from product_prices, so the filters, keyset condition
 // and order are conditions on its indexes.
 const FROM_PRICES = new Set(['status', 'category_id'])
@@ -370,19 +371,6 @@ export async function updateProduct(q: Queryable, id: number, patch: UpdateProdu
 /** A change below the product (a variant, the media): its version moves so its ETag and cache entry do. */
 export async function touchProduct(q: Queryable, id: number): Promise<ProductRow> {
   return updateProduct(q, id, {})
-}
-
-/**
- * touchProduct for many products at once, as SQL without parameters for beforeCommit(): each product's version moves
- * by its count of changes.
- */
-export function touchProductsSql(changes: Map<number, number>): string {
-  const pairs = [...changes].map(([id, n]) => {
-    if (!Number.isSafeInteger(id) || !Number.isSafeInteger(n)) throw new TypeError(`not an id and count: ${id}, ${n}`)
-    return `(${id}, ${n})`
-  })
-  return `UPDATE products p SET version = p.version + c.n, updated_at = now()
-    FROM (VALUES ${pairs.join(', ')}) AS c(id, n) WHERE p.id = c.id`
 }
 
 /** Stores products' documents (by product id) as their writer built them; in id order, as every writer of them. */

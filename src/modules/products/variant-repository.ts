@@ -1,6 +1,5 @@
 import { setClause } from '../../db/keyset.js'
 import { prepared, type Queryable } from '../../db/pool.js'
-import { PRODUCT_COLUMNS } from './columns.js'
 import type { ProductRowOrJson } from './derived-rows.js'
 import type { Price, UpdateVariant, Variant } from './schemas.js'
 
@@ -187,25 +186,23 @@ export async function countVariants(q: Queryable, productId: number): Promise<nu
   return rows[0]?.n ?? 0
 }
 
-/** A variant of a batch, locked, with its product's row as it stands locked (a JSON object: times as ISO text). */
+/** A variant of a batch, locked, with its product's row as it stands locked (read as JSON: times as ISO text). */
 export type LockedVariant = VariantRow & { product: ProductRowOrJson }
 
 /**
  * Locks the products, then the variants, of a batch of variant writes, each in id order (the order lockVariant
  * takes one product and its variant in); the variants' rows by id (a variant of another product is left out), each
- * with its product's row.
+ * with its product's row (lock_variant_batch, migration 019).
  */
 export async function lockVariants(
   q: Queryable,
   targets: { productId: number; id: number }[]
 ): Promise<Map<number, LockedVariant>> {
-  const { rows } = await q.query<LockedVariant>(
-    `WITH p AS (SELECT ${PRODUCT_COLUMNS} FROM products WHERE id = ANY($1::integer[]) ORDER BY id FOR UPDATE)
-     SELECT ${prefixed('v')}, row_to_json(p) AS product FROM product_variants v JOIN p ON p.id = v.product_id
-      WHERE v.id = ANY($2::integer[]) ORDER BY v.id FOR UPDATE OF v`,
+  const { rows } = await q.query<{ variant: VariantRow; product: ProductRowOrJson }>(
+    'SELECT variant, product FROM lock_variant_batch($1::integer[], $2::integer[])',
     [[...new Set(targets.map((t) => t.productId))], targets.map((t) => t.id)]
   )
-  return new Map(rows.map((r) => [r.id, r]))
+  return new Map(rows.map(({ variant, product }) => [variant.id, { ...variant, product }]))
 }
 
 // A field a patch gives replaces the column; one it leaves out keeps it (as updateVariant's SET lists only those given).
@@ -213,14 +210,15 @@ const PATCHED = (field: string, column: string, value: string) =>
   `${column} = CASE WHEN i.patch ? '${field}' THEN ${value} ELSE v.${column} END`
 
 /**
- * Changes many variants in one statement (a coalesced batch of PATCHes without optionValues); the rows of the
+ * Changes many variants in one statement (a coalesced batch of PATCHes without optionValues), and moves each of
+ * their products' versions by its count in `touched` (as touchProduct follows updateVariant); the rows of the
  * variants changed, and of every other variant of their products (`patched` false), as the statement leaves them.
  * Run after the products are locked (lockVariants): no other writer changes their variants until the commit.
  */
 export async function updateVariants(
   q: Queryable,
   patches: { id: number; patch: Omit<UpdateVariant, 'optionValues'> }[],
-  productIds: number[]
+  touched: Map<number, number>
 ): Promise<(VariantRow & { patched: boolean })[]> {
   const { rows } = await q.query<VariantRow & { patched: boolean }>(
     prepared(`WITH changed AS (
@@ -237,12 +235,16 @@ export async function updateVariants(
         FROM jsonb_to_recordset($1::jsonb) AS i(id integer, patch jsonb)
        WHERE v.id = i.id
        RETURNING ${prefixed('v')}
+     ), products_touched AS (
+       UPDATE products p SET version = p.version + c.n, updated_at = now()
+         FROM unnest($2::integer[], $3::integer[]) AS c (id, n)
+        WHERE p.id = c.id
      )
      SELECT *, true AS patched FROM changed
      UNION ALL
      SELECT ${COLUMNS}, false FROM product_variants
       WHERE product_id = ANY($2::integer[]) AND id NOT IN (SELECT id FROM changed)`),
-    [JSON.stringify(patches), productIds]
+    [JSON.stringify(patches), [...touched.keys()], [...touched.values()]]
   )
   return rows
 }

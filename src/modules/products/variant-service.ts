@@ -143,10 +143,10 @@ async function updateOne({ db, productId, id, patch, ifMatch, ctx }: PendingVari
 
 /**
  * PATCHes in one transaction on the primary: products then variants locked in id order, every If-Match checked,
- * one UPDATE of the variants, one of their products' versions, and their products' documents and price rows, built
- * here from the rows the two statements return (the transaction tells the triggers so: migration 018). A PATCH that
- * would not succeed (a stale or missing If-Match, a variant not found, the same variant twice) makes the batch run
- * each alone.
+ * one statement that updates the variants and moves their products' versions, then the products' documents and price
+ * rows, built here from the rows the two statements return (the transaction tells the triggers so: migration 018). A
+ * PATCH that would not succeed (a stale or missing If-Match, a variant not found, the same variant twice) makes the
+ * batch run each alone.
  */
 async function updateMany(pending: PendingVariantPatch[]): Promise<Variant[]> {
   if (new Set(pending.map((p) => p.id)).size !== pending.length) throw new RunAlone('a variant is patched twice')
@@ -165,7 +165,7 @@ async function updateMany(pending: PendingVariantPatch[]): Promise<Variant[]> {
     const rows = await variants.updateVariants(
       tx,
       pending.map((p) => ({ id: p.id, patch: p.patch })),
-      [...touched.keys()]
+      touched
     )
     const after = new Map<number, variants.VariantRow>()
     const variantsOf = new Map<number, typeof rows>()
@@ -175,9 +175,8 @@ async function updateMany(pending: PendingVariantPatch[]): Promise<Variant[]> {
       if (all) all.push(row)
       else variantsOf.set(row.product_id, [row])
     }
-    // In the COMMIT's round trip, before the audit entries: the products' versions, as touchProduct follows
-    // updateVariant, then their documents and price rows as those rows and their variants now stand.
-    beforeCommit(tx, repo.touchProductsSql(touched))
+    // In the COMMIT's round trip, before the audit entries: the products' documents and price rows as their rows and
+    // their variants now stand.
     const documents = new Map<number, string>()
     const prices: repo.ProductPrices[] = []
     for (const p of pending) {
