@@ -6,7 +6,6 @@ import { Coalescer, type CoalescerOptions, RunAlone } from '../../writes/coalesc
 import { created, deleted, mutate, mutateMany, updated, type WriteContext } from '../../writes/mutation.js'
 import { documentOfRows, sameRanges } from './derived-rows.js'
 import * as repo from './repository.js'
-import { priceRangeOf } from './repository.js'
 import { checkMedia, checkOptionValues, checkVariantFields, combinationKey, titleOf } from './rules.js'
 import type { CreateVariant, Product, ReplaceMedia, StockAdjustment, UpdateVariant, Variant } from './schemas.js'
 import { MAX_VARIANTS } from './schemas.js'
@@ -189,9 +188,9 @@ async function updateMany(pending: PendingVariantPatch[]): Promise<Variant[]> {
         // The transaction's time, as the variants' and the product's updated_at hold it.
         updated_at: (after.get(p.id) as variants.VariantRow).updated_at
       }
-      const ranges = priceRangeOf(now)
+      const ranges = repo.priceRangeOf(now)
       documents.set(p.productId, documentOfRows(product, now, ranges))
-      const was = priceRangeOf(now.map((v) => (v.patched ? (before.get(v.id) as variants.VariantRow) : v)))
+      const was = repo.priceRangeOf(now.map((v) => (v.patched ? (before.get(v.id) as variants.VariantRow) : v)))
       if (!sameRanges(was, ranges)) {
         prices.push({ id: p.productId, status: locked.status, categoryId: locked.category_id, ranges })
       }
