@@ -161,3 +161,24 @@ export function assertProblem(res: LightMyRequestResponse, status: number, code:
   assert.equal(body.stack, undefined)
   return body
 }
+
+/** product_prices as stored, and as refresh_product_prices writes it again (in a transaction rolled back). */
+export async function pricesAgainstTheFunction(app: TestApp) {
+  const client = await app.db.primary.connect()
+  const read = async () =>
+    (
+      await client.query(
+        'SELECT product_id, currency, min_cents, max_cents, status, category_id FROM product_prices ORDER BY 1, 2'
+      )
+    ).rows
+  try {
+    const stored = await read()
+    await client.query('BEGIN')
+    await client.query('SELECT refresh_product_prices(ARRAY(SELECT id FROM products))')
+    const built = await read()
+    await client.query('ROLLBACK')
+    return { stored, built }
+  } finally {
+    client.release()
+  }
+}

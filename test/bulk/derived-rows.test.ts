@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Gauge } from 'prom-client'
 import { type CreatedProduct, documentOf } from '../../src/modules/products/derived-rows.js'
-import { apiKey, bearer, build, type TestApp } from '../helper.js'
+import { apiKey, bearer, build, pricesAgainstTheFunction, type TestApp } from '../helper.js'
 
 // An import that only creates products writes their documents and price rows itself (src/modules/products/derived-rows.ts,
 // migration 017). They must be exactly what the database's own functions give for the same products.
@@ -85,27 +85,6 @@ async function documentsAgainstTheFunction(app: TestApp) {
        FROM product_documents d CROSS JOIN LATERAL product_documents_of(ARRAY[d.product_id]) o ORDER BY 1`
   )
   return rows
-}
-
-/** product_prices as stored, and as refresh_product_prices writes it again (in a transaction rolled back). */
-async function pricesAgainstTheFunction(app: TestApp) {
-  const client = await app.db.primary.connect()
-  const read = async () =>
-    (
-      await client.query(
-        'SELECT product_id, currency, min_cents, max_cents, status, category_id FROM product_prices ORDER BY 1, 2'
-      )
-    ).rows
-  try {
-    const stored = await read()
-    await client.query('BEGIN')
-    await client.query('SELECT refresh_product_prices(ARRAY(SELECT id FROM products))')
-    const built = await read()
-    await client.query('ROLLBACK')
-    return { stored, built }
-  } finally {
-    client.release()
-  }
 }
 
 test('when an import creates products, then their documents and price rows are those the database builds, byte for byte', async (t) => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { FastifyInstance } from 'fastify'
-import { apiKey, assertProblem, bearer, build } from '../helper.js'
+import { apiKey, assertProblem, bearer, build, pricesAgainstTheFunction } from '../helper.js'
 
 // Concurrent variant PATCHes share transactions (writes/coalescer.ts): each keeps its own answer, If-Match and audit
 // entry, and the product's version moves once per change, as when they run one by one.
@@ -250,24 +250,9 @@ test('when a batch of PATCHes writes its products’ documents and price rows, t
   )
   assert.equal(first.variants[1]?.title, AWKWARD)
 
-  // The price rows, as stored and as refresh_product_prices writes them again (in a transaction rolled back).
-  const client = await app.db.primary.connect()
-  const read = async () =>
-    (
-      await client.query(
-        'SELECT product_id, currency, min_cents, max_cents, status, category_id FROM product_prices ORDER BY 1, 2'
-      )
-    ).rows
-  try {
-    const stored = await read()
-    await client.query('BEGIN')
-    await client.query('SELECT refresh_product_prices(ARRAY(SELECT id FROM products))')
-    const built = await read()
-    await client.query('ROLLBACK')
-    assert.deepEqual(stored, built)
-    assert.ok(stored.some((r) => r.currency === 'JPY' && r.product_id === made[1]?.id))
-  } finally {
-    client.release()
-  }
+  // The price rows, as stored and as refresh_product_prices writes them again.
+  const prices = await pricesAgainstTheFunction(app)
+  assert.deepEqual(prices.stored, prices.built)
+  assert.ok(prices.stored.some((r) => r.currency === 'JPY' && r.product_id === made[1]?.id))
   assert.deepEqual(first.priceRange, { EUR: { min: 1, max: 902 }, USD: { min: 1999, max: 1999 } })
 })
