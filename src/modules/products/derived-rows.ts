@@ -1,6 +1,6 @@
 import { priceRangeOf, type ProductRow } from './repository.js'
 import type { Media, Price, Product, ProductOption } from './schemas.js'
-import { type NewVariant, type VariantRow, variantFieldsOf } from './variant-repository.js'
+import { iso, type NewVariant, type VariantRow, variantFieldsOf } from './variant-repository.js'
 
 // The derived rows of new products (a bulk import's, a batch of API creates: new-products.ts), built here instead of
 // by the variants' insert triggers (product_documents_of, refresh_product_prices: migrations 010–014; the triggers
@@ -101,8 +101,6 @@ export function documentOf(p: CreatedProduct, at: string, ranges = priceRangeOf(
   for (const v of p.variants) variants += `${variants ? ',' : ''}${variantText(v, t)}`
   return documentText(p, variants, ranges, t)
 }
-
-const iso = (at: Date | string) => (typeof at === 'string' ? new Date(at) : at).toISOString()
 
 /** A product's row; read as JSON (lockVariants), its times are ISO text. */
 export type ProductRowOrJson = Omit<ProductRow, 'created_at' | 'updated_at'> & {

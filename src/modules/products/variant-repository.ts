@@ -21,15 +21,12 @@ export interface VariantRow {
   updated_at: Date | string
 }
 
-const iso = (at: Date | string) => (typeof at === 'string' ? new Date(at) : at).toISOString()
+/** A row's time as the API writes it; a row read as JSON holds it as ISO text. */
+export const iso = (at: Date | string) => (typeof at === 'string' ? new Date(at) : at).toISOString()
 
 const COLUMNS =
   'id, product_id, sku, title, option_values, prices, compare_at_prices, stock, barcode, weight_grams, position, ' +
   'version, created_at, updated_at'
-const prefixed = (table: string) =>
-  COLUMNS.split(', ')
-    .map((c) => `${table}.${c}`)
-    .join(', ')
 
 export const rowToVariant = (row: VariantRow): Variant => ({
   id: row.id,
@@ -209,19 +206,8 @@ export async function lockVariants(
 const PATCHED = (field: string, column: string, value: string) =>
   `${column} = CASE WHEN i.patch ? '${field}' THEN ${value} ELSE v.${column} END`
 
-/**
- * Changes many variants in one statement (a coalesced batch of PATCHes without optionValues), and moves each of
- * their products' versions by its count in `touched` (as touchProduct follows updateVariant); the rows of the
- * variants changed, and of every other variant of their products (`patched` false), as the statement leaves them.
- * Run after the products are locked (lockVariants): no other writer changes their variants until the commit.
- */
-export async function updateVariants(
-  q: Queryable,
-  patches: { id: number; patch: Omit<UpdateVariant, 'optionValues'> }[],
-  touched: Map<number, number>
-): Promise<(VariantRow & { patched: boolean })[]> {
-  const { rows } = await q.query<VariantRow & { patched: boolean }>(
-    prepared(`WITH changed AS (
+// updateVariants' statement, built once rather than at every batch.
+const UPDATE_VARIANTS = `WITH changed AS (
        UPDATE product_variants v SET
          ${PATCHED('sku', 'sku', "i.patch->>'sku'")},
          ${PATCHED('title', 'title', "i.patch->>'title'")},
@@ -234,7 +220,9 @@ export async function updateVariants(
          version = v.version + 1, updated_at = now()
         FROM jsonb_to_recordset($1::jsonb) AS i(id integer, patch jsonb)
        WHERE v.id = i.id
-       RETURNING ${prefixed('v')}
+       RETURNING ${COLUMNS.split(', ')
+         .map((c) => `v.${c}`)
+         .join(', ')}
      ), products_touched AS (
        UPDATE products p SET version = p.version + c.n, updated_at = now()
          FROM unnest($2::integer[], $3::integer[]) AS c (id, n)
@@ -243,8 +231,23 @@ export async function updateVariants(
      SELECT *, true AS patched FROM changed
      UNION ALL
      SELECT ${COLUMNS}, false FROM product_variants
-      WHERE product_id = ANY($2::integer[]) AND id NOT IN (SELECT id FROM changed)`),
-    [JSON.stringify(patches), [...touched.keys()], [...touched.values()]]
-  )
+      WHERE product_id = ANY($2::integer[]) AND id NOT IN (SELECT id FROM changed)`
+
+/**
+ * Changes many variants in one statement (a coalesced batch of PATCHes without optionValues), and moves each of
+ * their products' versions by its count in `touched` (as touchProduct follows updateVariant); the rows of the
+ * variants changed, and of every other variant of their products (`patched` false), as the statement leaves them.
+ * Run after the products are locked (lockVariants): no other writer changes their variants until the commit.
+ */
+export async function updateVariants(
+  q: Queryable,
+  patches: { id: number; patch: Omit<UpdateVariant, 'optionValues'> }[],
+  touched: Map<number, number>
+): Promise<(VariantRow & { patched: boolean })[]> {
+  const { rows } = await q.query<VariantRow & { patched: boolean }>(prepared(UPDATE_VARIANTS), [
+    JSON.stringify(patches),
+    [...touched.keys()],
+    [...touched.values()]
+  ])
   return rows
 }
