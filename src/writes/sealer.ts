@@ -165,7 +165,7 @@ export async function sealWith(client: pg.ClientBase, batchSize = SEAL_BATCH_SIZ
 }
 
 /** Entries an instance seals between two vacuums of the queue (createQueueVacuum). */
-export const QUEUE_VACUUM_EVERY = 10_000
+export const QUEUE_VACUUM_EVERY = 500
 
 export type QueueVacuum = ReturnType<typeof createQueueVacuum>
 
