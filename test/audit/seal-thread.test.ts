@@ -5,7 +5,7 @@ import pg from 'pg'
 import { loadConfig } from '../../src/config.js'
 import { freePort } from '../../src/lib/free-port.js'
 import { SealThread } from '../../src/writes/seal-thread.js'
-import { SEAL_BATCH_SIZE } from '../../src/writes/sealer.js'
+import { QUEUE_VACUUM_EVERY, SEAL_BATCH_SIZE } from '../../src/writes/sealer.js'
 import { verifyChain } from '../../src/writes/verify.js'
 import { apiKey, build, type TestApp } from '../helper.js'
 import { chainRows, createCategory } from './support.js'
@@ -100,6 +100,38 @@ test('when the thread has sealed as many entries as its queue vacuum asks for, t
 
   // The app's own thread vacuums at QUEUE_VACUUM_EVERY: its counter is there from the start, at 0.
   assert.match(await app.metrics.registry.metrics(), /^audit_seal_queue_vacuums_total 0$/m)
+})
+
+test('when the app has sealed QUEUE_VACUUM_EVERY entries, then its own sealer vacuums the queue once, and not again before as many more', async (t) => {
+  // A pass walks every entry sealed since the last vacuum: measured under writes, a run every 10,000 entries left
+  // that walk most of the seal connection's PostgreSQL time (docs/architecture.md, "The sealer vacuums its queue").
+  assert.ok(QUEUE_VACUUM_EVERY <= 1000, `the queue is vacuumed every ${QUEUE_VACUUM_EVERY} entries`)
+  const app = await build(t, { AUDIT_SEAL_INTERVAL_MS: '0' })
+  const queue = (n: number) =>
+    app.db.primary.query(
+      `WITH entries AS (
+         INSERT INTO audit_log (occurred_at, action, entity_type, entity_id, actor_type, actor_name, new_values, changed_fields)
+         SELECT clock_timestamp(), 'create', 'category', g, 'system', 'test', json_build_object('id', g), ARRAY['id']
+           FROM generate_series(1, $1::integer) g
+         RETURNING id
+       )
+       INSERT INTO audit_pending (entry_id) SELECT id FROM entries`,
+      [n]
+    )
+  const vacuums = async () =>
+    Number(/^audit_seal_queue_vacuums_total (\d+)$/m.exec(await app.metrics.registry.metrics())?.[1])
+
+  await queue(QUEUE_VACUUM_EVERY - 1)
+  await app.audit.seal()
+  assert.equal(await vacuums(), 0, 'one entry short of the count')
+  await queue(1)
+  await app.audit.seal()
+  assert.equal(await vacuums(), 1)
+  await queue(QUEUE_VACUUM_EVERY - 1)
+  await app.audit.seal()
+  assert.equal(await vacuums(), 1, 'the count starts again after a vacuum')
+  assert.equal((await chainRows(app)).length, 2 * QUEUE_VACUUM_EVERY - 1)
+  assert.equal((await verifyChain(app.db.primary, { maxDelayMs: 60_000 })).ok, true)
 })
 
 test('when a pass takes a full batch of large entries (products of many variants, as an import writes them), then the thread seals them all', async (t) => {
