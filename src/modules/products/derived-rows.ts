@@ -144,21 +144,40 @@ export function sameRanges(a: Product['priceRange'], b: Product['priceRange']): 
   return currencies.every((c) => a[c]?.min === b[c]?.min && a[c]?.max === b[c]?.max)
 }
 
+/** Price rows to fill with addPriceRows. */
+export const noPriceRows = (): PriceRows => ({
+  productIds: [],
+  currencies: [],
+  mins: [],
+  maxes: [],
+  statuses: [],
+  categoryIds: []
+})
+
+/** Adds a product's price rows (product_prices): one per currency of its price range, with its status and category. */
+export function addPriceRows(
+  rows: PriceRows,
+  product: { id: number; status: string; categoryId: number | null },
+  ranges: Product['priceRange']
+): void {
+  for (const [currency, r] of Object.entries(ranges)) {
+    rows.productIds.push(product.id)
+    rows.currencies.push(currency)
+    rows.mins.push(r.min)
+    rows.maxes.push(r.max)
+    rows.statuses.push(product.status)
+    rows.categoryIds.push(product.categoryId)
+  }
+}
+
 /** The documents (one per line: a document holds no raw line break) and price rows of created products. */
 export function derivedRowsOf(products: CreatedProduct[], at: string): { documents: string; prices: PriceRows } {
-  const prices: PriceRows = { productIds: [], currencies: [], mins: [], maxes: [], statuses: [], categoryIds: [] }
+  const prices = noPriceRows()
   const documents: string[] = []
   for (const p of products) {
     const ranges = priceRangeOf(p.variants)
     documents.push(documentOf(p, at, ranges))
-    for (const [currency, r] of Object.entries(ranges)) {
-      prices.productIds.push(p.id)
-      prices.currencies.push(currency)
-      prices.mins.push(r.min)
-      prices.maxes.push(r.max)
-      prices.statuses.push(p.status)
-      prices.categoryIds.push(p.categoryId)
-    }
+    addPriceRows(prices, p, ranges)
   }
   return { documents: documents.join('\n'), prices }
 }

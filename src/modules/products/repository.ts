@@ -2,6 +2,7 @@ import { Conditions, type KeysetOrder, keysetQuery, setClause } from '../../db/k
 import { escapeLiteral } from '../../db/inline.js'
 import { prepared, type Queryable } from '../../db/pool.js'
 import type { CursorKey } from '../../lib/cursor.js'
+import type { PriceRows } from './derived-rows.js'
 import type { NewVariant, VariantRow } from './variant-repository.js'
 import { insertVariantsSql, rowToVariant } from './variant-repository.js'
 import type { ListProductsQuery, Media, Product, ProductOption, ProductSort, UpdateProduct } from './schemas.js'
@@ -384,32 +385,27 @@ export function storeDocumentsSql(documents: Map<number, string>): string {
     ON CONFLICT (product_id) DO UPDATE SET doc = EXCLUDED.doc`
 }
 
-/** A product's price rows (product_prices): its bounds per currency, with its status and category. */
-export interface ProductPrices {
-  id: number
-  status: Product['status']
-  categoryId: number | null
-  ranges: Product['priceRange']
-}
-
-/** Replaces products' price rows with the given ones, as refresh_product_prices would (their writer holds the bounds). */
-export function replacePricesSql(products: ProductPrices[]): string {
-  const rows: string[] = []
-  for (const p of products) {
-    if (!Number.isSafeInteger(p.id) || !(p.categoryId === null || Number.isSafeInteger(p.categoryId)))
-      throw new TypeError(`not an id: ${p.id}, ${p.categoryId}`)
-    for (const [currency, r] of Object.entries(p.ranges)) {
-      if (!Number.isSafeInteger(r.min) || !Number.isSafeInteger(r.max))
-        throw new TypeError(`not bounds: ${r.min}, ${r.max}`)
-      rows.push(
-        `(${p.id}, ${escapeLiteral(currency)}, ${r.min}, ${r.max}, ${escapeLiteral(p.status)}, ${p.categoryId ?? 'NULL'})`
-      )
-    }
-  }
-  const deleted = `DELETE FROM product_prices WHERE product_id IN (${products.map((p) => p.id).join(', ')})`
-  if (!rows.length) return deleted
+/**
+ * Replaces the price rows of the products `productIds` with `rows` (addPriceRows), as refresh_product_prices would:
+ * their writer holds the bounds.
+ */
+export function replacePricesSql(productIds: number[], rows: PriceRows): string {
+  if (!productIds.every(Number.isSafeInteger)) throw new TypeError(`not ids: ${productIds.join(', ')}`)
+  const values = rows.productIds.map((id, i) => {
+    const [min, max, categoryId] = [rows.mins[i], rows.maxes[i], rows.categoryIds[i]]
+    if (
+      !Number.isSafeInteger(id) ||
+      !Number.isSafeInteger(min) ||
+      !Number.isSafeInteger(max) ||
+      !(categoryId === null || Number.isSafeInteger(categoryId))
+    )
+      throw new TypeError(`not a price row: ${id}, ${min}, ${max}, ${categoryId}`)
+    return `(${id}, ${escapeLiteral(rows.currencies[i] as string)}, ${min}, ${max}, ${escapeLiteral(rows.statuses[i] as string)}, ${categoryId ?? 'NULL'})`
+  })
+  const deleted = `DELETE FROM product_prices WHERE product_id IN (${productIds.join(', ')})`
+  if (!values.length) return deleted
   return `${deleted};
-    INSERT INTO product_prices (product_id, currency, min_cents, max_cents, status, category_id) VALUES ${rows.join(', ')}`
+    INSERT INTO product_prices (product_id, currency, min_cents, max_cents, status, category_id) VALUES ${values.join(', ')}`
 }
 
 /** Replaces the ordered media list; new ids come from product_media_id_seq. */

@@ -4,7 +4,7 @@ import type { Database } from '../../db/database.js'
 import { atBegin, beforeCommit } from '../../db/pool.js'
 import { Coalescer, type CoalescerOptions, RunAlone } from '../../writes/coalescer.js'
 import { created, deleted, mutate, mutateMany, updated, type WriteContext } from '../../writes/mutation.js'
-import { documentOfRows, sameRanges } from './derived-rows.js'
+import { addPriceRows, documentOfRows, noPriceRows, sameRanges } from './derived-rows.js'
 import * as repo from './repository.js'
 import { checkMedia, checkOptionValues, checkVariantFields, combinationKey, titleOf } from './rules.js'
 import type { CreateVariant, Product, ReplaceMedia, StockAdjustment, UpdateVariant, Variant } from './schemas.js'
@@ -177,7 +177,8 @@ async function updateMany(pending: PendingVariantPatch[]): Promise<Variant[]> {
     // In the COMMIT's round trip, before the audit entries: the products' documents and price rows as their rows and
     // their variants now stand.
     const documents = new Map<number, string>()
-    const prices: repo.ProductPrices[] = []
+    const prices = noPriceRows()
+    const repriced: number[] = []
     for (const p of pending) {
       if (documents.has(p.productId)) continue
       const locked = (before.get(p.id) as variants.LockedVariant).product
@@ -192,11 +193,12 @@ async function updateMany(pending: PendingVariantPatch[]): Promise<Variant[]> {
       documents.set(p.productId, documentOfRows(product, now, ranges))
       const was = repo.priceRangeOf(now.map((v) => (v.patched ? (before.get(v.id) as variants.VariantRow) : v)))
       if (!sameRanges(was, ranges)) {
-        prices.push({ id: p.productId, status: locked.status, categoryId: locked.category_id, ranges })
+        repriced.push(p.productId)
+        addPriceRows(prices, { id: p.productId, status: locked.status, categoryId: locked.category_id }, ranges)
       }
     }
     beforeCommit(tx, repo.storeDocumentsSql(documents))
-    if (prices.length) beforeCommit(tx, repo.replacePricesSql(prices))
+    if (repriced.length) beforeCommit(tx, repo.replacePricesSql(repriced, prices))
     return pending.map((p) => {
       const old = before.get(p.id) as variants.LockedVariant
       const row = after.get(p.id) as variants.VariantRow
