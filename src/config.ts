@@ -48,6 +48,13 @@ export const ConfigSchema = Type.Object({
     description:
       'Transactions of one kind of coalesced write (see WRITE_BATCH_MAX) running at once per instance; writes beyond wait and go together in the next'
   }),
+  WRITE_BATCH_GATHER_MS: Type.Integer({
+    minimum: 0,
+    maximum: 100,
+    default: 2,
+    description:
+      'While a coalesced write of one kind runs, a free slot of WRITE_BATCHES_IN_FLIGHT waits at most this many ms for its share of the writers (those in running transactions and those just answered, divided by WRITE_BATCHES_IN_FLIGHT) before it starts the next transaction; 0 = it starts at the end of the event loop turn'
+  }),
   DB_READ_REPLICA_HOST: optionalText('Read replica host(s), comma-separated; unset → reads use the primary'),
   DB_READ_REPLICA_PORT: port('Read replica port', 5432),
   DB_READ_POOL_MAX: Type.Integer({ minimum: 1, maximum: 1000, default: 30, description: 'Pool size per replica' }),

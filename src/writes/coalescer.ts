@@ -1,8 +1,9 @@
 /**
  * Group commit for one kind of write. A call runs at once, as a batch of one, when no transaction of its kind is
- * running. While one is, a call waits: for the rest of the event loop's turn when fewer than `inFlight` are running
- * (the calls that arrive in that turn go with it), otherwise until a running one ends; the calls that waited go
- * together, as one transaction of a few set-based statements. Under light load nothing waits; under heavy load a
+ * running (or has just ended: `gatherMs`). While one is, a call waits: for the rest of the event loop's turn when
+ * fewer than `inFlight` are running (the calls that arrive in that turn go with it; with `gatherMs`, until the free
+ * slot's share of the callers has come, at most that long), otherwise until a running one ends; the calls that waited
+ * go together, as one transaction of a few set-based statements. Under light load nothing waits; under heavy load a
  * transaction's fixed costs (round trips, planning, the commit's flush, the statements' executor start) are paid
  * once per batch instead of once per request (docs/architecture.md, write coalescing).
  *
@@ -25,6 +26,14 @@ export interface CoalescerOptions<I, O> {
    * own timeouts, and the calls behind them must not wait for several of those in turn.
    */
   maxWait?: { ms: number; error: () => unknown }
+  /**
+   * A free slot waits up to this long (ms; 0 = not at all) for its share of the callers: the calls in running
+   * transactions and those answered since a slot was last taken (their clients come back within a few turns of the
+   * event loop), divided by `inFlight`. Taking the slot with the first call back instead splits the callers into a
+   * small batch and a large one, and the small one keeps recurring. A call that finds nothing running and nobody
+   * expected back (nothing ended within the last gatherMs) still starts at once.
+   */
+  gatherMs?: number
   /** Told of each transaction run (its call count; 1 for a call run alone) and of calls run alone after their batch failed. */
   observe?: { ran: (size: number) => void; retriedAlone: (calls: number) => void }
 }
@@ -60,6 +69,15 @@ export function concernsRows(err: unknown): boolean {
 export class Coalescer<I, O> {
   private running = 0
   private soon = false
+  private gathering: NodeJS.Timeout | undefined
+  /** Calls in running transactions. */
+  private callsRunning = 0
+  /**
+   * Calls answered since a slot was last taken: their clients are expected back within a few turns, and not after
+   * `expectedUntil` (gatherMs after the last transaction ended).
+   */
+  private expected = 0
+  private expectedUntil = 0
   private readonly waiting: Waiting<I, O>[] = []
   constructor(private readonly options: CoalescerOptions<I, O>) {
     if (!(options.inFlight >= 1 && options.maxBatch >= 1)) throw new RangeError('inFlight and maxBatch must be ≥ 1')
@@ -74,7 +92,8 @@ export class Coalescer<I, O> {
     return new Promise<O>((resolve, reject) => {
       const waiting: Waiting<I, O> = { item, resolve, reject }
       this.waiting.push(waiting)
-      if (this.running === 0) this.dispatch()
+      if (this.expected > 0 && performance.now() > this.expectedUntil) this.expected = 0
+      if (this.running === 0 && this.expected === 0) this.dispatch()
       else this.dispatchSoon()
       const { maxWait } = this.options
       if (maxWait?.ms && this.waiting.includes(waiting)) {
@@ -93,10 +112,22 @@ export class Coalescer<I, O> {
   /**
    * A free slot is taken at the end of the event loop's turn, not by the first call to arrive: the requests answered
    * by a batch come back within a few turns, and the first of them alone would otherwise take the slot (a
-   * transaction for one create) while the rest wait behind it.
+   * transaction for one create) while the rest wait behind it. With `gatherMs`, it waits further (at most that long)
+   * until its share of the callers is waiting.
    */
   private dispatchSoon(): void {
     if (this.soon || this.running >= this.options.inFlight) return
+    const gatherMs = this.options.gatherMs ?? 0
+    const share = Math.ceil((this.callsRunning + this.expected) / this.options.inFlight)
+    if (gatherMs > 0 && this.waiting.length < Math.min(share, this.options.maxBatch)) {
+      this.gathering ??= setTimeout(() => {
+        // The callers that have not come back by now are not expected any more.
+        this.expected = 0
+        this.gathering = undefined
+        this.dispatch()
+      }, gatherMs)
+      return
+    }
     this.soon = true
     setImmediate(() => {
       this.soon = false
@@ -105,13 +136,21 @@ export class Coalescer<I, O> {
   }
 
   private dispatch(): void {
+    clearTimeout(this.gathering)
+    this.gathering = undefined
     while (this.running < this.options.inFlight && this.waiting.length) {
       const group = this.waiting.splice(0, this.options.maxBatch)
       for (const w of group) clearTimeout(w.timer)
       this.running += 1
+      this.callsRunning += group.length
+      this.expected = Math.max(0, this.expected - group.length)
       void this.run(group).finally(() => {
         this.running -= 1
-        this.dispatch()
+        this.callsRunning -= group.length
+        if (!this.options.gatherMs) return this.dispatch()
+        this.expected += group.length
+        this.expectedUntil = performance.now() + this.options.gatherMs
+        if (this.waiting.length) this.dispatchSoon()
       })
     }
   }

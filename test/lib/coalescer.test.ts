@@ -149,3 +149,83 @@ test('when a call waits longer than maxWait for its turn, then it gets the wait 
   await sleep(20)
   assert.deepEqual(ran, [2, 1], 'the expired call never ran')
 })
+
+/** A coalescer whose transactions each run until the test releases them, in the order they started. */
+function held(gatherMs: number) {
+  const ran: { items: number[]; at: number }[] = []
+  const releases: (() => void)[] = []
+  const coalescer = new Coalescer<number, string>({
+    inFlight: 2,
+    maxBatch: 64,
+    gatherMs,
+    single: async (n) => `one:${n}`,
+    batch: async (items) => {
+      ran.push({ items, at: performance.now() })
+      await new Promise<void>((resolve) => releases.push(resolve))
+      return items.map((n) => `many:${n}`)
+    }
+  })
+  const turns = async (n: number) => {
+    for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve))
+  }
+  /**
+   * One call runs alone, four more go together beside it, and those four are answered while the first still runs:
+   * their clients come back one at a time, a few turns of the event loop apart, as requests do.
+   */
+  const comeBack = async (calls: number[]) => {
+    const answered: Promise<string>[] = [coalescer.submit(0)]
+    answered.push(...[1, 2, 3, 4].map((n) => coalescer.submit(n)))
+    await turns(2)
+    releases[1]?.()
+    await Promise.all(answered.slice(1))
+    for (const n of calls) {
+      answered.push(coalescer.submit(n))
+      await turns(3)
+    }
+    return answered
+  }
+  /** Releases every transaction, those that start meanwhile too, until every call is answered. */
+  const finish = async (answered: Promise<string>[]) => {
+    let done = false
+    const all = Promise.all(answered).finally(() => (done = true))
+    while (!done) {
+      releases.forEach((release) => release())
+      await turns(1)
+    }
+    return all
+  }
+  return { coalescer, ran, comeBack, finish }
+}
+
+test('when callers come back one by one while a transaction runs, then a free slot waits for its share of them (gatherMs) and they go together', async () => {
+  const gathering = held(500)
+  const gathered = await gathering.comeBack([5, 6, 7])
+  // In running transactions 1 call, answered and expected back 4: a share of ceil(5 / 2) = 3 per slot.
+  assert.deepEqual(
+    gathering.ran.map((r) => r.items),
+    [[0], [1, 2, 3, 4], [5, 6, 7]]
+  )
+  // Without gatherMs the first caller back takes the free slot alone.
+  const taking = held(0)
+  const taken = await taking.comeBack([5, 6, 7])
+  assert.deepEqual(taking.ran.map((r) => r.items).slice(0, 3), [[0], [1, 2, 3, 4], [5]])
+  const each = [0, 1, 2, 3, 4, 5, 6, 7].map((n) => `many:${n}`)
+  assert.deepEqual(await gathering.finish(gathered), each)
+  assert.deepEqual(await taking.finish(taken), each)
+})
+
+test('when fewer callers come back than the slot’s share, then it starts with those after gatherMs, and with nothing running or expected a call starts at once', async () => {
+  const { coalescer, ran, comeBack, finish } = held(40)
+  const submitted = performance.now()
+  const answered = await comeBack([5])
+  while (ran.length < 3 && performance.now() - submitted < 2000) await sleep(1)
+  const waited = (ran[2]?.at ?? 0) - submitted
+  assert.deepEqual(ran[2]?.items, [5])
+  assert.ok(waited >= 35, `the slot waited for more callers (${waited.toFixed(1)} ms)`)
+  assert.deepEqual(await finish(answered), ['many:0', 'many:1', 'many:2', 'many:3', 'many:4', 'many:5'])
+  await sleep(60)
+  // Nothing runs, and the calls answered more than gatherMs ago are not expected back: the next call starts at once.
+  const next = coalescer.submit(9)
+  assert.deepEqual(ran.at(-1)?.items, [9], 'started in the turn it was submitted')
+  assert.deepEqual(await finish([next]), ['many:9'])
+})

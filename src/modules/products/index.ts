@@ -45,11 +45,13 @@ const products: FastifyPluginAsyncTypebox = async (app) => {
   const fillDeps = (context: ReadContext) => ({ db: app.db.scoped(context), cursors: app.cursors, defaultCurrency })
   // Concurrent creates and variant PATCHes share transactions once WRITE_BATCHES_IN_FLIGHT of their kind are
   // running (writes/coalescer.ts).
-  const { WRITE_BATCH_MAX, WRITE_BATCHES_IN_FLIGHT, DB_CONNECTION_TIMEOUT } = app.appOptions.config
+  const { WRITE_BATCH_MAX, WRITE_BATCHES_IN_FLIGHT, WRITE_BATCH_GATHER_MS, DB_CONNECTION_TIMEOUT } =
+    app.appOptions.config
   // A write waits for its turn at most as long as for a pool connection, and is then answered as that wait would be.
   const batching = {
     inFlight: WRITE_BATCHES_IN_FLIGHT,
     maxBatch: WRITE_BATCH_MAX,
+    gatherMs: WRITE_BATCH_GATHER_MS,
     maxWait: { ms: DB_CONNECTION_TIMEOUT, error: databaseUnavailable }
   }
   const { batchSize, retriedAlone } = app.metrics.writeBatches
