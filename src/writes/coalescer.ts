@@ -1,6 +1,6 @@
 /**
  * Group commit for one kind of write. A call runs at once, as a batch of one, when no transaction of its kind is
- * running (or has just ended: `gatherMs`). While one is, a call waits: for the rest of the event loop's turn when
+ * running (and, with `gatherMs`, none has just ended). While one is, a call waits: for the rest of the event loop's turn when
  * fewer than `inFlight` are running (the calls that arrive in that turn go with it; with `gatherMs`, until the free
  * slot's share of the callers has come, at most that long), otherwise until a running one ends; the calls that waited
  * go together, as one transaction of a few set-based statements. Under light load nothing waits; under heavy load a
