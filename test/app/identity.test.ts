@@ -199,3 +199,58 @@ test('when the database cannot be asked, then a key keeps its last lookup for ra
   proxy.setMode('pass')
   assert.equal((await identities.resolve(header)).kind, 'key', 'looked up again once the database answers')
 })
+
+/** A pool on a new test database with one editor key, and a count of the queries sent through it. */
+async function countedKeyLookups(t: Parameters<typeof createTestDatabase>[0]) {
+  const pool = new pg.Pool(await createTestDatabase(t))
+  defer(t, () => pool.end())
+  const { key } = await createApiKey(pool, { name: 'counted', role: 'editor' })
+  const counted = {
+    queries: 0,
+    query: ((...args: Parameters<pg.Pool['query']>) => {
+      counted.queries += 1
+      return pool.query(...args)
+    }) as pg.Pool['query']
+  }
+  return { header: `Bearer ${key}`, counted }
+}
+
+test('when many requests with one key arrive after its lookup expired, then one lookup answers them all, and only the first counts as asked for its request', async (t) => {
+  const { header, counted } = await countedKeyLookups(t)
+  const identities = new Identities(() => counted, 100, 60, 1000)
+  assert.equal((await identities.resolve(header)).kind, 'key')
+  assert.equal(counted.queries, 1)
+  await sleep(80) // past the 60 ms a lookup is trusted
+  const admitted = Array.from({ length: 20 }, () => identities.admit(header))
+  assert.ok(
+    admitted.every((a) => a instanceof Promise),
+    'an expired lookup is asked again'
+  )
+  const resolved = await Promise.all(admitted)
+  assert.equal(counted.queries, 2, 'twenty waiting requests, one query')
+  assert.deepEqual(
+    resolved.map((r) => [r.identity.kind, r.asked]),
+    [['key', true], ...Array.from({ length: 19 }, () => ['key', false])],
+    'a request that joined a lookup sent before it arrived is not taken as checked on the primary'
+  )
+  assert.equal((await identities.verify(header)).kind, 'key')
+  assert.equal(counted.queries, 3, 'what a key grants is always a query of its own')
+})
+
+test('when a key keeps sending requests, then its lookup is renewed before it expires and no request waits for it', async (t) => {
+  const { header, counted } = await countedKeyLookups(t)
+  const identities = new Identities(() => counted, 100, 400, 1000)
+  assert.equal((await identities.resolve(header)).kind, 'key')
+  await sleep(100)
+  assert.ok(!(identities.resolve(header) instanceof Promise), 'answered from the cache')
+  assert.equal(counted.queries, 1, 'early in its life the lookup is not renewed')
+  await sleep(250) // into the last quarter of the 400 ms
+  const late = identities.resolve(header)
+  assert.ok(!(late instanceof Promise), 'still answered from the cache at once')
+  assert.equal(late.kind, 'key')
+  assert.ok(!(identities.resolve(header) instanceof Promise))
+  assert.equal(counted.queries, 2, 'one renewal in the background, however many requests ask meanwhile')
+  await sleep(150) // past the first lookup's 400 ms
+  assert.ok(!(identities.resolve(header) instanceof Promise), 'the renewed lookup answers')
+  assert.equal(counted.queries, 2)
+})

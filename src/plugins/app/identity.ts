@@ -39,12 +39,32 @@ const MALFORMED: Identity = { kind: 'malformed' }
 const UNKNOWN: Identity = { kind: 'unknown' }
 
 /**
+ * Share of KEY_CACHE_MS after which a request answered from the cache also renews the lookup in the background:
+ * under steady traffic a key's lookup never expires, so no request waits for it (a key's concurrent requests all
+ * missing the cache at once would each take a pool connection for the same lookup).
+ */
+const REFRESH_AHEAD = 0.75
+
+/** What the primary said of a token, or why it could not say (a resolve then falls back on the last lookup). */
+type Lookup = { identity: Identity } | { error: unknown }
+const unverified = ({ error }: { error: unknown }): Identity => ({ kind: 'unverified', error })
+
+/** A cached lookup: what it said, when it was asked (a later answer replaces an earlier one, never the reverse). */
+interface KnownKey {
+  identity: Identity
+  askedAt: number
+  expires: number
+}
+
+/**
  * Resolves Authorization headers to identities, once per request, through one bounded cache of key lookups
  * (known and unknown tokens alike, so made-up keys do not reach the database each time). Failed lookups are
- * not kept.
+ * not kept. Concurrent lookups of one token from the cache's side are one query; what a key grants (verify) is
+ * always a query of its own.
  */
 export class Identities {
-  private readonly known: BoundedMap<string, { identity: Identity; expires: number }>
+  private readonly known: BoundedMap<string, KnownKey>
+  private readonly pending = new Map<string, Promise<Lookup>>()
 
   constructor(
     private readonly db: () => Queryable,
@@ -57,18 +77,37 @@ export class Identities {
 
   /** At once from the cache, unless the key must be looked up. */
   resolve(header: string | undefined): Identity | Promise<Identity> {
+    const resolved = this.admit(header)
+    return resolved instanceof Promise ? resolved.then((r) => r.identity) : resolved
+  }
+
+  /**
+   * As resolve, for a request that has just arrived: when it waited for a lookup, `asked` says whether that lookup
+   * was sent after it arrived (one already running for another request may predate a revocation this request
+   * follows, so it does not count as the primary's word for this one).
+   */
+  admit(header: string | undefined): Identity | Promise<{ identity: Identity; asked: boolean }> {
     const token = this.token(header)
     if (typeof token !== 'string') return token
     const known = this.known.get(token)
     const now = Date.now()
-    if (known && known.expires > now) return known.identity
-    return this.lookUp(token, known && known.expires + this.staleMs > now ? known.identity : undefined)
+    if (known && known.expires > now) {
+      if (now - known.askedAt >= this.ttlMs * REFRESH_AHEAD && !this.pending.has(token)) void this.shared(token)
+      return known.identity
+    }
+    const stale = known && known.expires + this.staleMs > now ? known.identity : undefined
+    const asked = !this.pending.has(token)
+    return this.shared(token).then((found) => ({
+      identity: 'identity' in found ? found.identity : (stale ?? unverified(found)),
+      asked: asked && 'identity' in found
+    }))
   }
 
   /** As resolve, always asking the primary (and refreshing the cache): for whatever a key grants. */
   verify(header: string | undefined): Identity | Promise<Identity> {
     const token = this.token(header)
-    return typeof token === 'string' ? this.lookUp(token) : token
+    if (typeof token !== 'string') return token
+    return this.lookUp(token).then((found) => ('identity' in found ? found.identity : unverified(found)))
   }
 
   private token(header: string | undefined): string | Identity {
@@ -83,18 +122,28 @@ export class Identities {
       if (identity.kind === 'key' && identity.key.id === id) this.known.delete(token)
   }
 
-  /** Asks the primary; if it cannot answer, `stale` (the last lookup, see KEY_STALE_MS) stands when given. */
-  private async lookUp(token: string, stale?: Identity): Promise<Identity> {
-    const now = Date.now()
+  /** The lookup of `token` already running for the cache, or a new one. */
+  private shared(token: string): Promise<Lookup> {
+    const running = this.pending.get(token)
+    if (running) return running
+    const lookup = this.lookUp(token).finally(() => this.pending.delete(token))
+    this.pending.set(token, lookup)
+    return lookup
+  }
+
+  /** Asks the primary and caches its answer. */
+  private async lookUp(token: string): Promise<Lookup> {
+    const askedAt = Date.now()
     let identity: Identity
     try {
       const row = await findActiveKey(this.db(), token)
       identity = row ? { kind: 'key', key: row } : UNKNOWN
     } catch (error) {
-      return stale ?? { kind: 'unverified', error }
+      return { error }
     }
-    this.known.set(token, { identity, expires: now + this.ttlMs })
-    return identity
+    const known = this.known.get(token)
+    if (!known || known.askedAt <= askedAt) this.known.set(token, { identity, askedAt, expires: askedAt + this.ttlMs })
+    return { identity }
   }
 }
 
@@ -124,14 +173,14 @@ export default fp(
         request.identity = ANONYMOUS
         return done()
       }
-      const identity = identities.resolve(request.headers.authorization)
+      const identity = identities.admit(request.headers.authorization)
       if (!(identity instanceof Promise)) {
         request.identity = identity
         return done()
       }
-      void identity.then((resolved) => {
-        request.identity = resolved
-        request.identityVerified = true
+      void identity.then(({ identity, asked }) => {
+        request.identity = identity
+        request.identityVerified = asked
         done()
       })
     })
