@@ -193,6 +193,15 @@ test('when the database cannot be asked, then a key keeps its last lookup for ra
   assert.equal(stale.kind, 'key', 'the last lookup stands while the database is out')
   assert.equal((await identities.verify(header)).kind, 'unverified', 'what a key grants is never taken from the cache')
   assert.equal((await identities.resolve('Bearer ck_never-seen')).kind, 'unverified', 'no lookup to fall back on')
+  const joined = await Promise.all([identities.admit('Bearer ck_other'), identities.admit('Bearer ck_other')])
+  assert.deepEqual(
+    joined.map((j) => ('asked' in j ? [j.identity.kind, j.asked] : j.kind)),
+    [
+      ['unverified', true],
+      ['unverified', true]
+    ],
+    'a shared lookup that failed stands for every request that waited for it (none asks again)'
+  )
   await sleep(1100) // past the stale bound too
   assert.equal((await identities.resolve(header)).kind, 'unverified')
 

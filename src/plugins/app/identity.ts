@@ -82,9 +82,9 @@ export class Identities {
   }
 
   /**
-   * As resolve, for a request that has just arrived: when it waited for a lookup, `asked` says whether that lookup
-   * was sent after it arrived (one already running for another request may predate a revocation this request
-   * follows, so it does not count as the primary's word for this one).
+   * As resolve, for a request that has just arrived: when it waited for a lookup, `asked` says whether the answer
+   * counts as the primary's word for this request: not when the lookup was already running for another request
+   * and found a key (it may predate a revocation this request follows).
    */
   admit(header: string | undefined): Identity | Promise<{ identity: Identity; asked: boolean }> {
     const token = this.token(header)
@@ -96,11 +96,13 @@ export class Identities {
       return known.identity
     }
     const stale = known && known.expires + this.staleMs > now ? known.identity : undefined
-    const asked = !this.pending.has(token)
-    return this.shared(token).then((found) => ({
-      identity: 'identity' in found ? found.identity : (stale ?? unverified(found)),
-      asked: asked && 'identity' in found
-    }))
+    const sentHere = !this.pending.has(token)
+    return this.shared(token).then((found) =>
+      'identity' in found
+        ? { identity: found.identity, asked: sentHere || found.identity.kind !== 'key' }
+        : // The primary could not answer: that stands for this request too, without asking again.
+          { identity: stale ?? unverified(found), asked: true }
+    )
   }
 
   /** As resolve, always asking the primary (and refreshing the cache): for whatever a key grants. */
