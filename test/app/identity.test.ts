@@ -213,7 +213,7 @@ test('when the database cannot be asked, then a key keeps its last lookup for ra
 async function countedKeyLookups(t: Parameters<typeof createTestDatabase>[0]) {
   const pool = new pg.Pool(await createTestDatabase(t))
   defer(t, () => pool.end())
-  const { key } = await createApiKey(pool, { name: 'counted', role: 'editor' })
+  const { key, id } = await createApiKey(pool, { name: 'counted', role: 'editor' })
   const counted = {
     queries: 0,
     query: ((...args: Parameters<pg.Pool['query']>) => {
@@ -221,8 +221,19 @@ async function countedKeyLookups(t: Parameters<typeof createTestDatabase>[0]) {
       return pool.query(...args)
     }) as pg.Pool['query']
   }
-  return { header: `Bearer ${key}`, counted }
+  return { header: `Bearer ${key}`, id, counted }
 }
+
+test('when a key is forgotten while a lookup of it is on its way, then that answer is not kept', async (t) => {
+  const { header, id, counted } = await countedKeyLookups(t)
+  const identities = new Identities(() => counted, 100, 60_000, 1000)
+  const lookup = identities.resolve(header)
+  assert.ok(lookup instanceof Promise)
+  identities.forget(id)
+  assert.equal((await lookup).kind, 'key', 'answered as the primary said when asked')
+  assert.ok(identities.resolve(header) instanceof Promise, 'not kept: the next request asks again')
+  assert.equal(counted.queries, 2)
+})
 
 test('when many requests with one key arrive after its lookup expired, then one lookup answers them all, and only the first counts as asked for its request', async (t) => {
   const { header, counted } = await countedKeyLookups(t)

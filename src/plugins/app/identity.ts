@@ -65,6 +65,8 @@ interface KnownKey {
 export class Identities {
   private readonly known: BoundedMap<string, KnownKey>
   private readonly pending = new Map<string, Promise<Lookup>>()
+  /** When a key was last forgotten: a lookup asked before then is answered but not kept (it may predate the revocation). */
+  private forgottenAt = 0
 
   constructor(
     private readonly db: () => Queryable,
@@ -118,8 +120,9 @@ export class Identities {
     return !token || token.length > MAX_TOKEN_LENGTH ? MALFORMED : token
   }
 
-  /** Forgets every cached lookup of key `id` (it was just revoked here). */
+  /** Forgets every cached lookup of key `id` (it was just revoked here), and any answer already on its way. */
   forget(id: number): void {
+    this.forgottenAt = Date.now()
     for (const [token, { identity }] of this.known.entries())
       if (identity.kind === 'key' && identity.key.id === id) this.known.delete(token)
   }
@@ -144,7 +147,8 @@ export class Identities {
       return { error }
     }
     const known = this.known.get(token)
-    if (!known || known.askedAt <= askedAt) this.known.set(token, { identity, askedAt, expires: askedAt + this.ttlMs })
+    if (askedAt > this.forgottenAt && (!known || known.askedAt <= askedAt))
+      this.known.set(token, { identity, askedAt, expires: askedAt + this.ttlMs })
     return { identity }
   }
 }
