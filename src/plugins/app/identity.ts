@@ -53,7 +53,6 @@ const unverified = ({ error }: { error: unknown }): Identity => ({ kind: 'unveri
 interface KnownKey {
   identity: Identity
   askedAt: number
-  expires: number
 }
 
 /**
@@ -92,12 +91,12 @@ export class Identities {
     const token = this.token(header)
     if (typeof token !== 'string') return token
     const known = this.known.get(token)
-    const now = Date.now()
-    if (known && known.expires > now) {
-      if (now - known.askedAt >= this.ttlMs * REFRESH_AHEAD && !this.pending.has(token)) void this.shared(token)
+    const age = known ? Date.now() - known.askedAt : Infinity
+    if (known && age < this.ttlMs) {
+      if (age >= this.ttlMs * REFRESH_AHEAD && !this.pending.has(token)) void this.shared(token)
       return known.identity
     }
-    const stale = known && known.expires + this.staleMs > now ? known.identity : undefined
+    const stale = known && age < this.ttlMs + this.staleMs ? known.identity : undefined
     const sentHere = !this.pending.has(token)
     return this.shared(token).then((found) =>
       'identity' in found
@@ -147,8 +146,7 @@ export class Identities {
       return { error }
     }
     const known = this.known.get(token)
-    if (askedAt > this.forgottenAt && (!known || known.askedAt <= askedAt))
-      this.known.set(token, { identity, askedAt, expires: askedAt + this.ttlMs })
+    if (askedAt > this.forgottenAt && (!known || known.askedAt <= askedAt)) this.known.set(token, { identity, askedAt })
     return { identity }
   }
 }
