@@ -241,7 +241,7 @@ export const ConfigSchema = Type.Object({
     30_000
   ),
   EXPORT_IDLE_TIMEOUT_MS: ms(
-    'GET /api/v1/exports/products is cut off (its connection closed, its database snapshot released) when the client takes no byte of it for this many ms (0 = none)',
+    'GET /api/v1/exports/products is cut off (its connection closed, its database snapshot released) when bytes of it wait and the client takes none for this many ms (0 = none)',
     60_000
   ),
   TRUST_PROXY: Type.String({

@@ -253,3 +253,38 @@ test('when the client stops reading and stays connected, then after EXPORT_IDLE_
   assert.deepEqual(left, [], 'the COPY stopped while the client stayed connected')
   assert.equal(req.destroyed, false, 'the client never gave up')
 })
+
+test('when the export finds its first rows later than EXPORT_IDLE_TIMEOUT_MS, then it is not cut off: the silence is the server’s, not the client’s', async (t) => {
+  const app = await build(t, { EXPORT_IDLE_TIMEOUT_MS: '300' })
+  await seed(app, 500)
+  const key = await apiKey(app, 'editor')
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as { port: number }
+  // Another transaction holds the products table: the export's COPY waits for it, writing nothing, past the timeout.
+  const locker = await app.db.primary.connect()
+  defer(t, () => locker.release())
+  await locker.query('BEGIN')
+  await locker.query('LOCK TABLE products IN ACCESS EXCLUSIVE MODE')
+  const answer = new Promise<{ status: number | undefined; body: string }>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: EXPORT, headers: bearer(key) }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => (body += chunk))
+      res.on('end', () => resolve({ status: res.statusCode, body }))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end()
+  })
+  let waiting: Awaited<ReturnType<typeof copies>> = []
+  for (let i = 0; i < 300 && waiting[0]?.wait !== 'relation'; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    waiting = await copies(app)
+  }
+  assert.deepEqual(waiting, [{ state: 'active', wait: 'relation' }], 'the COPY waits for the lock')
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  await locker.query('COMMIT')
+  const { status, body } = await answer
+  assert.equal(status, 200)
+  assert.equal(lines(body).length, 500)
+})

@@ -178,18 +178,21 @@ const bulk: FastifyPluginAsyncTypebox = async (app) => {
 }
 
 /**
- * Closes the connection of an answer the client stops taking: with nothing written for `idleMs` (the socket's own
- * inactivity timer, which writes reset), the socket is destroyed, so the export's stream and its database connection
- * and snapshot are released rather than held for as long as the client stays connected.
+ * Closes the connection of an answer the client stops taking: when nothing moves on the socket for `idleMs` (its own
+ * inactivity timer, which reads and writes reset) while bytes of the answer wait in its buffer, the socket is
+ * destroyed, so the export's stream and its database connection and snapshot are released rather than held for as
+ * long as the client stays connected. With nothing waiting, the silence is the server's (a COPY still finding its
+ * first rows, a lock it waits for): the client is not at fault and the export goes on; the timer fires again after the
+ * next write.
  */
 function cutWhenIdle(socket: Socket, response: ServerResponse, idleMs: number) {
   // A request without a network socket of its own (one injected in-process) has nothing to cut.
   if (idleMs === 0 || typeof socket?.setTimeout !== 'function') return
-  const cut = () => socket.destroy()
-  socket.setTimeout(idleMs)
-  socket.on('timeout', cut)
-  // After the answer, the server's keep-alive timer takes the socket over.
-  response.once('close', () => socket.off('timeout', cut))
+  // A listener on the answer's 'timeout' makes the socket's timeout ours to handle: node:http destroys a timed-out
+  // socket only when nobody listens.
+  response.setTimeout(idleMs, () => {
+    if (socket.writableLength > 0) socket.destroy()
+  })
 }
 
 export default bulk
