@@ -255,7 +255,7 @@ test('when the client stops reading and stays connected, then after EXPORT_IDLE_
 })
 
 test('when the export finds its first rows later than EXPORT_IDLE_TIMEOUT_MS, then it is not cut off: the silence is the server’s, not the client’s', async (t) => {
-  const app = await build(t, { EXPORT_IDLE_TIMEOUT_MS: '300' })
+  const app = await build(t, { EXPORT_IDLE_TIMEOUT_MS: '1000' })
   await seed(app, 500)
   const key = await apiKey(app, 'editor')
   await app.listen({ port: 0, host: '127.0.0.1' })
@@ -282,7 +282,7 @@ test('when the export finds its first rows later than EXPORT_IDLE_TIMEOUT_MS, th
     waiting = await copies(app)
   }
   assert.deepEqual(waiting, [{ state: 'active', wait: 'relation' }], 'the COPY waits for the lock')
-  await new Promise((resolve) => setTimeout(resolve, 1000))
+  await new Promise((resolve) => setTimeout(resolve, 2500))
   await locker.query('COMMIT')
   const { status, body } = await answer
   assert.equal(status, 200)
