@@ -262,7 +262,7 @@ test('when the export finds its first rows later than EXPORT_IDLE_TIMEOUT_MS, th
   const { port } = app.server.address() as { port: number }
   // Another transaction holds the products table: the export's COPY waits for it, writing nothing, past the timeout.
   const locker = await app.db.primary.connect()
-  defer(t, () => locker.release())
+  defer(t, () => locker.release(true)) // closed, not pooled: if the test fails first, its lock ends with it
   await locker.query('BEGIN')
   await locker.query('LOCK TABLE products IN ACCESS EXCLUSIVE MODE')
   const answer = new Promise<{ status: number | undefined; body: string }>((resolve, reject) => {
